@@ -1,0 +1,552 @@
+//! A static chain: components ordered by priority, linked under the root
+//! program, loaded with the maps of the previous build reused, and swapped
+//! atomically onto the interface.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+
+use libbpf_sys as sys;
+
+use crate::attach::{self, AttachMode, Interface};
+use crate::component::Component;
+use crate::error::{Error, Result};
+use crate::inspect::{self, ChainStatus, Counters};
+use crate::rewrite::{self, Renames, Spec};
+use crate::root::{self, Config, SlotConfig, MAX_COMPONENTS};
+use crate::sys::{check, cstring, verifier_log, with_libbpf_log, Object};
+
+/// Identifies a component while it is in its chain: its row in the
+/// counters, shown by status. Freed ids are given to later components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId(pub u32);
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttachOptions {
+    pub mode: AttachMode,
+    /// Replace a program of another loader.
+    pub force: bool,
+}
+
+const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+const GPL_COMPATIBLE: [&str; 6] = [
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+];
+
+#[derive(Clone)]
+struct Member {
+    id: ComponentId,
+    /// Tags the component's renamed globals; never reused within a chain, so
+    /// a rebuild cannot hand one component's maps to another.
+    tag: u64,
+    component: Component,
+}
+
+struct Loaded {
+    object: Object,
+    members: Vec<Member>,
+    renames: HashMap<ComponentId, Renames>,
+}
+
+impl Loaded {
+    fn prog(&self) -> BorrowedFd<'_> {
+        self.object
+            .program(root::PROG_NAME)
+            .and_then(|p| p.fd())
+            .expect("a loaded chain has its root program")
+    }
+}
+
+/// A chain of XDP components. Building it needs no privileges; loading and
+/// attaching do. Dropping a `Chain` leaves an attached chain running (as the
+/// kernel keeps XDP programs attached by netlink): call [`Chain::detach`].
+pub struct Chain {
+    members: Vec<Member>,
+    next_tag: u64,
+    counting: bool,
+    loaded: Option<Loaded>,
+    attachment: Option<(Interface, AttachMode)>,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain::new()
+    }
+}
+
+impl Chain {
+    pub fn new() -> Self {
+        Chain {
+            members: Vec::new(),
+            next_tag: 0,
+            counting: true,
+            loaded: None,
+            attachment: None,
+        }
+    }
+
+    /// Per-component counters (on by default). With counting off, the root
+    /// program carries no counting code at all. Applies at the next build.
+    pub fn set_counting(&mut self, on: bool) {
+        self.counting = on;
+    }
+
+    /// Adds a component. If the chain is loaded, it is rebuilt at once (and
+    /// swapped in if attached); on failure the component is not added.
+    pub fn add(&mut self, component: Component) -> Result<ComponentId> {
+        if self.members.len() >= MAX_COMPONENTS {
+            return Err(Error::TooManyComponents {
+                count: self.members.len() + 1,
+                max: MAX_COMPONENTS,
+            });
+        }
+        let used: HashSet<u32> = self.members.iter().map(|m| m.id.0).collect();
+        let id = ComponentId(
+            (0..)
+                .find(|i| !used.contains(i))
+                .expect("fewer than 2^32 components"),
+        );
+        let mut members = self.members.clone();
+        members.push(Member {
+            id,
+            tag: self.next_tag,
+            component,
+        });
+        self.commit(members)?;
+        self.next_tag += 1;
+        Ok(id)
+    }
+
+    /// Removes a component; rebuilds as [`Chain::add`] does.
+    pub fn remove(&mut self, id: ComponentId) -> Result<Component> {
+        let pos = self
+            .members
+            .iter()
+            .position(|m| m.id == id)
+            .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
+        let mut members = self.members.clone();
+        let gone = members.remove(pos);
+        self.commit(members)?;
+        Ok(gone.component)
+    }
+
+    /// Finds a component by id (as digits) or by program name.
+    pub fn find(&self, key: &str) -> Result<ComponentId> {
+        let by_id = key
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| self.members.iter().find(|m| m.id.0 == n));
+        let mut by_name = self.members.iter().filter(|m| m.component.program() == key);
+        match (by_id, by_name.next(), by_name.next()) {
+            (Some(m), _, _) | (None, Some(m), None) => Ok(m.id),
+            (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
+                "several components are named '{key}'; use the id"
+            ))),
+            (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
+        }
+    }
+
+    /// The components in run order.
+    pub fn components(&self) -> Vec<(ComponentId, &Component)> {
+        ordered(&self.members)
+            .into_iter()
+            .map(|m| (m.id, &m.component))
+            .collect()
+    }
+
+    /// The linked chain as one ELF object, loadable by any libbpf-based
+    /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
+    pub fn link(&self) -> Result<Vec<u8>> {
+        Ok(build(&self.members, self.counting)?.0)
+    }
+
+    /// Writes [`Chain::link`]'s object to `path`.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = self.link()?;
+        std::fs::write(path, bytes).map_err(|e| Error::os(format!("write {}", path.display()), e))
+    }
+
+    /// Loads the chain into the kernel (without attaching it).
+    pub fn load(&mut self) -> Result<()> {
+        let members = self.members.clone();
+        self.commit_loaded(members)
+    }
+
+    /// Attaches the chain to `iface` (a name, or an index as digits). A chain
+    /// already there (from any process) is replaced atomically; a program of
+    /// another loader only with `force`.
+    pub fn attach(&mut self, iface: &str, opts: AttachOptions) -> Result<()> {
+        if let Some((cur, _)) = &self.attachment {
+            return Err(Error::InvalidArgument(format!(
+                "chain already attached to {}",
+                cur.name
+            )));
+        }
+        let iface = Interface::resolve(iface)?;
+        if self.loaded.is_none() {
+            self.load()?;
+        }
+        let loaded = self.loaded.as_ref().expect("loaded above");
+        let current = attach::attached(&iface)?;
+        let old = match current {
+            None => None,
+            Some((id, _)) => {
+                let fd = attach::prog_fd(id)?;
+                if !opts.force && inspect::config_of(fd.as_fd())?.is_none() {
+                    let (name, _, _) = attach::prog_info(fd.as_fd())?;
+                    return Err(Error::ForeignProgram {
+                        iface: iface.name,
+                        prog_id: id,
+                        name,
+                    });
+                }
+                Some(fd)
+            }
+        };
+        attach::replace(
+            &iface,
+            opts.mode,
+            Some(loaded.prog()),
+            old.as_ref().map(|f| f.as_fd()),
+        )?;
+        self.attachment = Some((iface, opts.mode));
+        Ok(())
+    }
+
+    /// Removes the chain from its interface, if it still runs there.
+    pub fn detach(&mut self) -> Result<()> {
+        let (iface, mode) = self
+            .attachment
+            .clone()
+            .ok_or_else(|| Error::NoChain("(not attached)".into()))?;
+        let loaded = self.loaded.as_ref().expect("an attached chain is loaded");
+        attach::replace(&iface, mode, None, Some(loaded.prog()))?;
+        self.attachment = None;
+        Ok(())
+    }
+
+    /// The interface the chain is attached to.
+    pub fn interface(&self) -> Option<&Interface> {
+        self.attachment.as_ref().map(|(i, _)| i)
+    }
+
+    /// The loaded root program's fd.
+    pub fn program_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.loaded.as_ref().map(Loaded::prog)
+    }
+
+    /// What the kernel runs: components in order, with their counters.
+    pub fn status(&self) -> Result<ChainStatus> {
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
+        let mut st = inspect::status_of(loaded.prog())?.expect("our own root program");
+        if let Some((iface, mode)) = &self.attachment {
+            st.interface = Some(iface.clone());
+            st.mode = Some(*mode);
+        }
+        Ok(st)
+    }
+
+    /// Counters of one component (zero with counting off).
+    pub fn counters(&self, id: ComponentId) -> Result<Counters> {
+        let st = self.status()?;
+        let c = st
+            .components
+            .iter()
+            .find(|c| c.id == id.0)
+            .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
+        Ok(c.counters.unwrap_or_default())
+    }
+
+    /// A component's map by the name it has in the component's own object:
+    /// a map's name, or a data section (".data", ".bss", ".rodata.foo"...).
+    pub fn map_fd(&self, id: ComponentId, name: &str) -> Result<BorrowedFd<'_>> {
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
+        let member = loaded
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
+        let unknown = || Error::UnknownMap {
+            component: member.component.program().to_string(),
+            map: name.to_string(),
+        };
+        let renames = &loaded.renames[&id];
+        let real = renames
+            .maps
+            .iter()
+            .chain(&renames.data_sections)
+            .find(|(orig, _)| orig == name)
+            .map(|(_, new)| new)
+            .ok_or_else(unknown)?;
+        find_map(&loaded.object, real)
+            .and_then(|m| m.fd())
+            .ok_or_else(unknown)
+    }
+
+    /// Runs the loaded chain once on `packet` (BPF_PROG_TEST_RUN) and
+    /// returns its verdict.
+    pub fn test_run(&self, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
+        test_run(loaded.prog(), packet, repeat)
+    }
+
+    /// Makes `members` the chain: rebuilt, reloaded and swapped in if the
+    /// chain is loaded; only recorded otherwise. On error nothing changes.
+    fn commit(&mut self, members: Vec<Member>) -> Result<()> {
+        if members.len() > MAX_COMPONENTS {
+            return Err(Error::TooManyComponents {
+                count: members.len(),
+                max: MAX_COMPONENTS,
+            });
+        }
+        if self.loaded.is_some() {
+            self.commit_loaded(members)
+        } else {
+            self.members = members;
+            Ok(())
+        }
+    }
+
+    fn commit_loaded(&mut self, members: Vec<Member>) -> Result<()> {
+        let loaded = load(&members, self.counting, self.loaded.as_ref())?;
+        if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
+            attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
+        }
+        self.members = members;
+        self.loaded = Some(loaded);
+        Ok(())
+    }
+}
+
+/// Run order: priority, then program name, then the order of adding.
+fn ordered(members: &[Member]) -> Vec<&Member> {
+    let mut v: Vec<&Member> = members.iter().collect();
+    v.sort_by(|a, b| {
+        (a.component.priority(), a.component.program(), a.tag).cmp(&(
+            b.component.priority(),
+            b.component.program(),
+            b.tag,
+        ))
+    });
+    v
+}
+
+fn chain_license(members: &[&Member]) -> String {
+    let licenses: Vec<&str> = members.iter().map(|m| m.component.license()).collect();
+    match licenses.iter().find(|l| !GPL_COMPATIBLE.contains(l)) {
+        // A non-GPL component makes the whole chain non-GPL, so the kernel
+        // holds it to what that component may do; no component is promoted.
+        Some(l) if l.is_empty() => "Proprietary".into(),
+        Some(l) => l.to_string(),
+        None if licenses.windows(2).all(|w| w[0] == w[1]) && !licenses.is_empty() => {
+            licenses[0].into()
+        }
+        None => "GPL".into(),
+    }
+}
+
+/// Rewrites and links `members`: the object, and what each component's names became.
+fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
+    if members.len() > MAX_COMPONENTS {
+        return Err(Error::TooManyComponents {
+            count: members.len(),
+            max: MAX_COMPONENTS,
+        });
+    }
+    let order = ordered(members);
+    let strip = order.iter().any(|m| !m.component.has_func_info);
+    let config = Config {
+        counting,
+        slots: order
+            .iter()
+            .map(|m| SlotConfig {
+                name: m.component.program().to_string(),
+                priority: m.component.priority(),
+                continue_on: m.component.continue_on(),
+                stat_index: m.id.0,
+            })
+            .collect(),
+    };
+    let root = rewrite::prepare_root(root::OBJECT, &config.to_bytes(), strip)?;
+    let license = rewrite::license_object(&chain_license(&order))?;
+    let mut rewritten = Vec::new();
+    let mut renames = HashMap::new();
+    for (slot, m) in order.iter().enumerate() {
+        let c = &m.component;
+        let spec = Spec {
+            entry: c.program(),
+            entry_as: &root::slot_function(slot),
+            tag: &format!("c{}", m.tag),
+            strip_debug_info: strip,
+        };
+        let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
+        rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
+        renames.insert(m.id, r);
+    }
+    let mut inputs: Vec<(&str, &[u8])> = vec![("license", &license), ("root", &root)];
+    inputs.extend(rewritten.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    Ok((crate::link::link(&inputs)?, renames))
+}
+
+fn find_map<'a>(obj: &'a Object, real_name: &str) -> Option<crate::sys::Map<'a>> {
+    let c = CString::new(real_name).ok()?;
+    // SAFETY: the object is alive; libbpf matches full (untruncated) names.
+    let p = unsafe { sys::bpf_object__find_map_by_name(obj.as_ptr(), c.as_ptr()) };
+    obj.maps().find(|m| m.as_ptr() == p)
+}
+
+/// Builds and loads `members`, reusing the maps of the components that were
+/// in `previous`, and the counters map.
+fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result<Loaded> {
+    let (bytes, renames) = build(members, counting)?;
+    let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
+        Error::Link(format!(
+            "libbpf cannot open the linked chain ({e}): {}",
+            log.trim()
+        ))
+    })?;
+
+    let mut pins = Vec::new();
+    for m in members {
+        let prev = previous.and_then(|p| {
+            p.members
+                .iter()
+                .find(|pm| pm.tag == m.tag)
+                .map(|pm| &p.renames[&pm.id])
+        });
+        let r = &renames[&m.id];
+        for (orig, new) in r.maps.iter().chain(&r.data_sections) {
+            let Some(map) = find_map(&object, new) else {
+                continue;
+            };
+            if let (Some(prev_obj), Some(_)) = (previous, prev) {
+                if let Some(fd) = find_map(&prev_obj.object, new).and_then(|pm| pm.fd()) {
+                    reuse(map, fd, new)?;
+                    continue;
+                }
+            }
+            // Maps pinned by name keep the name their object gave them.
+            // SAFETY: map belongs to the live object.
+            if !unsafe { sys::bpf_map__pin_path(map.as_ptr()) }.is_null() {
+                pins.push((map, format!("{DEFAULT_PIN_ROOT}/{orig}")));
+            }
+        }
+    }
+    if let (Some(prev), Some(map)) = (previous, object.map(root::STATS_MAP)) {
+        if let Some(fd) = prev.object.map(root::STATS_MAP).and_then(|m| m.fd()) {
+            reuse(map, fd, root::STATS_MAP)?;
+        }
+    }
+    if !pins.is_empty() {
+        check_bpffs(DEFAULT_PIN_ROOT)?;
+    }
+    for (map, path) in pins {
+        let c = cstring(&path, "pin path")?;
+        // SAFETY: as above; libbpf copies the path.
+        check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
+            .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
+    }
+
+    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
+    if let Err(errno) = res {
+        return Err(blame(members, counting, errno, &log));
+    }
+    let loaded = Loaded {
+        object,
+        members: members.to_vec(),
+        renames,
+    };
+    // Rows of new components may hold counts of components gone before.
+    if let Some(stats) = loaded.object.map(root::STATS_MAP).and_then(|m| m.fd()) {
+        for m in members {
+            let known = previous.is_some_and(|p| p.members.iter().any(|pm| pm.tag == m.tag));
+            if !known {
+                inspect::clear_counters(stats, m.id.0)?;
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn reuse(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+    // SAFETY: libbpf dups the fd; both objects are alive.
+    check(unsafe { sys::bpf_map__reuse_fd(map.as_ptr(), fd.as_raw_fd()) })
+        .map_err(|e| Error::os(format!("reuse map {name}"), e))?;
+    Ok(())
+}
+
+/// Tells which component the kernel refused: each is loaded alone under the
+/// root until one fails. If none fails alone, the chain as a whole did.
+fn blame(members: &[Member], counting: bool, errno: std::io::Error, log: &str) -> Error {
+    if errno.raw_os_error() == Some(libc::EPERM) {
+        return Error::PermissionDenied {
+            op: "load the chain".into(),
+        };
+    }
+    if members.len() > 1 {
+        for m in ordered(members) {
+            if let Err(e @ Error::Verifier { .. }) = load(std::slice::from_ref(m), counting, None) {
+                return e;
+            }
+        }
+    }
+    match members {
+        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => {
+            Error::Verifier {
+                component: format!("{}:{}", m.component.source(), m.component.program()),
+                errno,
+                log: verifier_log(log),
+            }
+        }
+        _ => Error::Load {
+            errno,
+            log: verifier_log(log),
+        },
+    }
+}
+
+fn check_bpffs(path: &str) -> Result<()> {
+    let c = cstring(path, "path")?;
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid out-parameter.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
+        return Err(Error::BpffsNotMounted { path: path.into() });
+    }
+    Ok(())
+}
+
+/// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).
+pub fn test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
+    let mut out = vec![0u8; packet.len() + 256];
+    let mut opts = sys::bpf_test_run_opts {
+        sz: std::mem::size_of::<sys::bpf_test_run_opts>() as _,
+        data_in: packet.as_ptr().cast(),
+        data_size_in: packet.len() as u32,
+        data_out: out.as_mut_ptr().cast(),
+        data_size_out: out.len() as u32,
+        repeat: repeat as i32,
+        ..Default::default()
+    };
+    // SAFETY: buffers are valid for their given sizes.
+    check(unsafe { sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) })
+        .map_err(|e| Error::os("BPF_PROG_TEST_RUN", e))?;
+    Ok((opts.retval, opts.duration))
+}

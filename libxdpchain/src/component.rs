@@ -1,0 +1,297 @@
+//! A component: one XDP program picked from an ELF object, with the priority
+//! and continue set it runs under. Defaults follow libxdp: `XDP_RUN_CONFIG`
+//! metadata when the object has it, else priority 50 and continue on PASS.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use object::{Object as _, ObjectSection as _};
+
+use crate::btf::{Btf, KIND_DATASEC, KIND_PTR};
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// An XDP verdict, as a program returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Verdict {
+    Aborted = 0,
+    Drop = 1,
+    Pass = 2,
+    Tx = 3,
+    Redirect = 4,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Aborted,
+        Verdict::Drop,
+        Verdict::Pass,
+        Verdict::Tx,
+        Verdict::Redirect,
+    ];
+
+    /// Lower-case name, as the command line and status show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Aborted => "aborted",
+            Verdict::Drop => "drop",
+            Verdict::Pass => "pass",
+            Verdict::Tx => "tx",
+            Verdict::Redirect => "redirect",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Verdict> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = s.strip_prefix("xdp_").unwrap_or(&s);
+        Verdict::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    pub fn from_code(code: u32) -> Option<Verdict> {
+        Verdict::ALL.get(code as usize).copied()
+    }
+}
+
+/// A set of verdicts on which the chain goes on to the next component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Verdicts(u32);
+
+impl Verdicts {
+    pub const fn empty() -> Self {
+        Verdicts(0)
+    }
+    /// From the kernel's bit layout: bit v set for verdict v.
+    pub const fn from_bits(bits: u32) -> Self {
+        Verdicts(bits & 0x1f)
+    }
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    pub fn with(self, v: Verdict) -> Self {
+        Verdicts(self.0 | 1 << v as u32)
+    }
+    pub fn contains(self, v: Verdict) -> bool {
+        self.0 & (1 << v as u32) != 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Verdict> {
+        Verdict::ALL.into_iter().filter(move |v| self.contains(*v))
+    }
+    /// Parses "pass,drop" (names, case-insensitive, `XDP_` prefix allowed).
+    pub fn parse(s: &str) -> Result<Self> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .try_fold(Verdicts::empty(), |acc, p| {
+                Verdict::from_name(p).map(|v| acc.with(v)).ok_or_else(|| {
+                    Error::InvalidArgument(format!("unknown XDP verdict '{}'", p.trim()))
+                })
+            })
+    }
+}
+
+impl FromIterator<Verdict> for Verdicts {
+    fn from_iter<I: IntoIterator<Item = Verdict>>(iter: I) -> Self {
+        iter.into_iter().fold(Verdicts::empty(), Verdicts::with)
+    }
+}
+
+impl fmt::Display for Verdicts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.iter().map(Verdict::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+pub const DEFAULT_PRIORITY: i32 = 50;
+
+/// One XDP program of an object, ready to be chained.
+#[derive(Clone)]
+pub struct Component {
+    pub(crate) bytes: Arc<[u8]>,
+    source: String,
+    program: String,
+    priority: i32,
+    continue_on: Verdicts,
+    license: String,
+    pub(crate) has_func_info: bool,
+}
+
+impl fmt::Debug for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Component")
+            .field("source", &self.source)
+            .field("program", &self.program)
+            .field("priority", &self.priority)
+            .field("continue_on", &self.continue_on)
+            .finish()
+    }
+}
+
+impl Component {
+    /// Reads the object at `path`; `program` picks one of its XDP programs
+    /// by name, or None for the only one.
+    pub fn from_file(path: impl AsRef<Path>, program: Option<&str>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Os {
+                op: format!("open {}", path.display()),
+                source: e,
+            },
+            _ => Error::os(format!("read {}", path.display()), e),
+        })?;
+        Self::from_bytes(bytes, &path.display().to_string(), program)
+    }
+
+    /// As [`Component::from_file`], for an object in memory; `source` names
+    /// it in errors and status.
+    pub fn from_bytes(
+        bytes: impl Into<Arc<[u8]>>,
+        source: &str,
+        program: Option<&str>,
+    ) -> Result<Self> {
+        let bytes: Arc<[u8]> = bytes.into();
+        let name = source.to_string();
+        if !bytes.starts_with(b"\x7fELF") {
+            return Err(Error::NotElf { name });
+        }
+        let file = object::File::parse(&*bytes).map_err(|e| Error::Malformed {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        let machine = elf_machine(&bytes);
+        if machine != object::elf::EM_BPF.0 {
+            return Err(Error::NotBpf { name, machine });
+        }
+        let obj = sys::Object::open(bytes.to_vec(), "component").map_err(|(e, log)| {
+            Error::Malformed {
+                name: name.clone(),
+                reason: format!("libbpf cannot open it ({e}): {}", log.trim()),
+            }
+        })?;
+        let available: Vec<String> = obj
+            .programs()
+            .filter(|p| p.is_xdp())
+            .map(|p| p.name())
+            .collect();
+        let program = match (program, available.as_slice()) {
+            (_, []) => return Err(Error::NoXdpProgram { name }),
+            (Some(p), _) if available.iter().any(|a| a == p) => p.to_string(),
+            (Some(p), _) => {
+                return Err(Error::UnknownProgram {
+                    name,
+                    program: p.into(),
+                    available,
+                })
+            }
+            (None, [only]) => only.clone(),
+            (None, _) => return Err(Error::AmbiguousProgram { name, available }),
+        };
+        drop(obj);
+
+        let section = |n: &str| file.section_by_name(n).and_then(|s| s.data().ok());
+        let license = section("license")
+            .map(|d| {
+                String::from_utf8_lossy(d.split(|&c| c == 0).next().unwrap_or_default())
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        let (priority, continue_on) = match section(".BTF") {
+            Some(raw) => {
+                let btf = Btf::parse(raw).map_err(|e| Error::Malformed {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
+                run_config(&btf, &program)
+            }
+            None => (DEFAULT_PRIORITY, Verdicts::empty().with(Verdict::Pass)),
+        };
+        let has_func_info = section(".BTF.ext").is_some();
+        Ok(Component {
+            bytes,
+            source: name,
+            program,
+            priority,
+            continue_on,
+            license,
+            has_func_info,
+        })
+    }
+
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn with_continue_on(mut self, verdicts: Verdicts) -> Self {
+        self.continue_on = verdicts;
+        self
+    }
+
+    /// The file or buffer name the component came from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// The program's (function) name in its object.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+    pub fn continue_on(&self) -> Verdicts {
+        self.continue_on
+    }
+    /// The object's license string ("" if it has none).
+    pub fn license(&self) -> &str {
+        &self.license
+    }
+}
+
+fn elf_machine(bytes: &[u8]) -> u16 {
+    // e_machine sits at offset 18 in both ELF classes; BPF objects are
+    // little-endian, and a big-endian one is not ours either.
+    bytes
+        .get(18..20)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .unwrap_or(0)
+}
+
+/// libxdp's convention: a variable `_<prog>` in section `.xdp_run_config`,
+/// a struct whose members are `int (*name)[value]`: `priority`, and one per
+/// verdict (`XDP_PASS`...) set to 1 to go on after it.
+fn run_config(btf: &Btf, program: &str) -> (i32, Verdicts) {
+    let mut priority = DEFAULT_PRIORITY;
+    let mut verdicts = Verdicts::empty();
+    let var_name = format!("_{program}");
+    let var = btf
+        .types()
+        .filter(|t| t.kind == KIND_DATASEC && btf.name(t) == ".xdp_run_config")
+        .flat_map(|sec| btf.datasec_vars(&sec))
+        .filter_map(|(id, _, _)| btf.type_by_id(id))
+        .find(|v| btf.name(v) == var_name);
+    if let Some(st) = var.and_then(|v| btf.skip_mods(v.size_type)) {
+        for (name_off, ty) in btf.members(&st) {
+            let value = btf
+                .skip_mods(ty)
+                .filter(|p| p.kind == KIND_PTR)
+                .and_then(|p| btf.skip_mods(p.size_type))
+                .and_then(|a| btf.array_len(&a));
+            let Some(value) = value else { continue };
+            match btf.str_at(name_off) {
+                "priority" => priority = value as i32,
+                n => {
+                    if let (Some(v), 1) =
+                        (n.strip_prefix("XDP_").and_then(Verdict::from_name), value)
+                    {
+                        verdicts = verdicts.with(v);
+                    }
+                }
+            }
+        }
+    }
+    if verdicts == Verdicts::empty() {
+        verdicts = verdicts.with(Verdict::Pass);
+    }
+    (priority, verdicts)
+}

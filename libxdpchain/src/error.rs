@@ -1,0 +1,119 @@
+//! The library's errors. Each failure a user can cause has its own variant,
+//! so callers (and the C and Python layers) can map it without parsing text.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{name}: not an ELF file")]
+    NotElf { name: String },
+
+    #[error("{name}: ELF object for machine {machine}, not BPF")]
+    NotBpf { name: String, machine: u16 },
+
+    #[error("{name}: malformed BPF object: {reason}")]
+    Malformed { name: String, reason: String },
+
+    #[error("{name}: no XDP program in the object")]
+    NoXdpProgram { name: String },
+
+    #[error("{name}: several XDP programs ({}); name the one to chain", available.join(", "))]
+    AmbiguousProgram {
+        name: String,
+        available: Vec<String>,
+    },
+
+    #[error("{name}: no XDP program named '{program}' (has: {})", available.join(", "))]
+    UnknownProgram {
+        name: String,
+        program: String,
+        available: Vec<String>,
+    },
+
+    #[error("component {component}: rejected by the verifier: {errno}\n{log}")]
+    Verifier {
+        component: String,
+        errno: io::Error,
+        log: String,
+    },
+
+    #[error("chain rejected by the kernel: {errno}\n{log}")]
+    Load { errno: io::Error, log: String },
+
+    #[error("linking the chain failed: {0}")]
+    Link(String),
+
+    #[error("no such interface: {0}")]
+    UnknownInterface(String),
+
+    #[error("{op}: permission denied (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)")]
+    PermissionDenied { op: String },
+
+    #[error("bpffs is not mounted at {path}")]
+    BpffsNotMounted { path: String },
+
+    #[error("interface {iface} runs XDP program {prog_id} ({name}) of another loader; use force to replace it")]
+    ForeignProgram {
+        iface: String,
+        prog_id: u32,
+        name: String,
+    },
+
+    #[error("the program on interface {iface} changed under us (expected id {expected}); retry")]
+    Raced { iface: String, expected: u32 },
+
+    #[error("interface {0} runs no chain")]
+    NoChain(String),
+
+    #[error("too many components: {count} (at most {max})")]
+    TooManyComponents { count: usize, max: usize },
+
+    #[error("no component named '{0}' in the chain")]
+    UnknownComponent(String),
+
+    #[error("component {component} has no map named '{map}'")]
+    UnknownMap { component: String, map: String },
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    #[error("{op}: {source}")]
+    Os { op: String, source: io::Error },
+}
+
+impl Error {
+    /// Wraps an errno from the kernel or libbpf, singling out permission
+    /// errors so that every operation reports them the same way.
+    pub(crate) fn os(op: impl Into<String>, err: io::Error) -> Self {
+        let op = op.into();
+        match err.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { op },
+            _ => Error::Os { op, source: err },
+        }
+    }
+
+    /// The errno that best describes the error, for the C API.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::NotElf { .. } | Error::NotBpf { .. } | Error::Malformed { .. } => libc::ENOEXEC,
+            Error::NoXdpProgram { .. } | Error::UnknownProgram { .. } => libc::ENOENT,
+            Error::AmbiguousProgram { .. } | Error::InvalidArgument(_) => libc::EINVAL,
+            Error::Verifier { errno, .. } | Error::Load { errno, .. } => {
+                errno.raw_os_error().unwrap_or(libc::EINVAL)
+            }
+            Error::Link(_) => libc::EINVAL,
+            Error::UnknownInterface(_) => libc::ENODEV,
+            Error::PermissionDenied { .. } => libc::EPERM,
+            Error::BpffsNotMounted { .. } => libc::ENOTDIR,
+            Error::ForeignProgram { .. } => libc::EBUSY,
+            Error::Raced { .. } => libc::EAGAIN,
+            Error::NoChain(_) | Error::UnknownComponent(_) | Error::UnknownMap { .. } => {
+                libc::ENOENT
+            }
+            Error::TooManyComponents { .. } => libc::E2BIG,
+            Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

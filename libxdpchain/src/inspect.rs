@@ -1,0 +1,221 @@
+//! Reading a chain back from the kernel: its config map says what runs in
+//! which order, its stats map what each component returned. Works for the
+//! process that built the chain and for any other alike.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use libbpf_sys as sys;
+
+use crate::attach::{self, AttachMode, Interface};
+use crate::component::{Verdict, Verdicts};
+use crate::error::{Error, Result};
+use crate::root::{self, Config};
+use crate::sys::check;
+
+/// Packets a component ran on, by the verdict it returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Indexed by verdict code (aborted, drop, pass, tx, redirect).
+    pub verdicts: [u64; 5],
+    /// Return values that are no XDP verdict.
+    pub other: u64,
+}
+
+impl Counters {
+    pub fn packets(&self) -> u64 {
+        self.verdicts.iter().sum::<u64>() + self.other
+    }
+    pub fn verdict(&self, v: Verdict) -> u64 {
+        self.verdicts[v as usize]
+    }
+}
+
+/// One component as the kernel runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentStatus {
+    /// Stable while the component stays in the chain; `xdpchain status` shows it.
+    pub id: u32,
+    /// Position in run order.
+    pub slot: usize,
+    pub name: String,
+    pub priority: i32,
+    pub continue_on: Verdicts,
+    /// None when the chain was built with counting off.
+    pub counters: Option<Counters>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChainStatus {
+    pub interface: Option<Interface>,
+    pub mode: Option<AttachMode>,
+    pub program_id: u32,
+    pub components: Vec<ComponentStatus>,
+}
+
+/// The chain's config, if `prog` is a chain root.
+pub(crate) fn config_of(
+    prog: BorrowedFd<'_>,
+) -> Result<Option<(u32, Config, Option<std::os::fd::OwnedFd>)>> {
+    let (name, id, map_ids) = attach::prog_info(prog)?;
+    if name != root::PROG_NAME {
+        return Ok(None);
+    }
+    let mut config = None;
+    let mut stats = None;
+    for map_id in map_ids {
+        let fd = attach::map_fd(map_id)?;
+        let info = attach::map_info(fd.as_fd())?;
+        match attach::c_name(&info.name).as_str() {
+            root::CONFIG_SECTION if info.value_size as usize >= root::CONFIG_SIZE => {
+                let mut value = vec![0u8; info.value_size as usize];
+                let key = 0u32;
+                // SAFETY: key and value buffers match the map's sizes.
+                check(unsafe {
+                    sys::bpf_map_lookup_elem(
+                        fd.as_raw_fd(),
+                        (&key as *const u32).cast(),
+                        value.as_mut_ptr().cast(),
+                    )
+                })
+                .map_err(|e| Error::os("read chain config", e))?;
+                config = Config::from_bytes(&value);
+            }
+            root::STATS_MAP => stats = Some(fd),
+            _ => {}
+        }
+    }
+    Ok(config.map(|c| (id, c, stats)))
+}
+
+/// Sums the per-CPU counters of one stats row.
+pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
+    // SAFETY: no arguments.
+    let cpus = check(unsafe { sys::libbpf_num_possible_cpus() })
+        .map_err(|e| Error::os("count CPUs", e))?;
+    let mut values = vec![0u64; root::STATS_WORDS * cpus as usize];
+    // SAFETY: a per-CPU lookup fills value_size (rounded to 8) per possible CPU.
+    check(unsafe {
+        sys::bpf_map_lookup_elem(
+            stats.as_raw_fd(),
+            (&row as *const u32).cast(),
+            values.as_mut_ptr().cast(),
+        )
+    })
+    .map_err(|e| Error::os("read counters", e))?;
+    let mut c = Counters::default();
+    for cpu in values.chunks(root::STATS_WORDS) {
+        for (i, v) in c.verdicts.iter_mut().enumerate() {
+            *v += cpu[i];
+        }
+        c.other += cpu[5];
+    }
+    Ok(c)
+}
+
+/// Zeroes one stats row on every CPU.
+pub(crate) fn clear_counters(stats: BorrowedFd<'_>, row: u32) -> Result<()> {
+    let cpus = check(unsafe { sys::libbpf_num_possible_cpus() })
+        .map_err(|e| Error::os("count CPUs", e))?;
+    let values = vec![0u64; root::STATS_WORDS * cpus as usize];
+    // SAFETY: as in read_counters.
+    check(unsafe {
+        sys::bpf_map_update_elem(
+            stats.as_raw_fd(),
+            (&row as *const u32).cast(),
+            values.as_ptr().cast(),
+            0,
+        )
+    })
+    .map_err(|e| Error::os("clear counters", e))?;
+    Ok(())
+}
+
+pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
+    let Some((program_id, config, stats)) = config_of(prog)? else {
+        return Ok(None);
+    };
+    let mut components = Vec::new();
+    for (slot, s) in config.slots.into_iter().enumerate() {
+        let counters = match (&stats, config.counting) {
+            (Some(fd), true) => Some(read_counters(fd.as_fd(), s.stat_index)?),
+            _ => None,
+        };
+        components.push(ComponentStatus {
+            id: s.stat_index,
+            slot,
+            name: s.name,
+            priority: s.priority,
+            continue_on: s.continue_on,
+            counters,
+        });
+    }
+    Ok(Some(ChainStatus {
+        interface: None,
+        mode: None,
+        program_id,
+        components,
+    }))
+}
+
+/// The chain attached to `iface`.
+pub fn status(iface: &str) -> Result<ChainStatus> {
+    let iface = Interface::resolve(iface)?;
+    let Some((id, mode)) = attach::attached(&iface)? else {
+        return Err(Error::NoChain(iface.name));
+    };
+    let fd = attach::prog_fd(id)?;
+    let mut st = status_of(fd.as_fd())?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
+    st.interface = Some(iface);
+    st.mode = Some(mode);
+    Ok(st)
+}
+
+/// Interfaces of this network namespace that run a chain.
+pub fn list() -> Result<Vec<ChainStatus>> {
+    let mut out = Vec::new();
+    // SAFETY: if_nameindex returns an array ended by a zero entry, freed below.
+    let head = unsafe { libc::if_nameindex() };
+    if head.is_null() {
+        return Err(Error::os(
+            "list interfaces",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let mut names = Vec::new();
+    let mut p = head;
+    unsafe {
+        while (*p).if_index != 0 {
+            names.push((*p).if_index.to_string());
+            p = p.add(1);
+        }
+        libc::if_freenameindex(head);
+    }
+    for n in names {
+        match status(&n) {
+            Ok(st) => out.push(st),
+            Err(Error::NoChain(_)) | Err(Error::UnknownInterface(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Detaches the chain on `iface`, or with `force` whatever XDP program runs
+/// there. Only the program found is removed: if it changes meanwhile, the
+/// kernel refuses.
+pub fn detach(iface: &str, force: bool) -> Result<()> {
+    let iface = Interface::resolve(iface)?;
+    let Some((id, mode)) = attach::attached(&iface)? else {
+        return Err(Error::NoChain(iface.name));
+    };
+    let fd = attach::prog_fd(id)?;
+    if !force && config_of(fd.as_fd())?.is_none() {
+        let (name, _, _) = attach::prog_info(fd.as_fd())?;
+        return Err(Error::ForeignProgram {
+            iface: iface.name,
+            prog_id: id,
+            name,
+        });
+    }
+    attach::replace(&iface, mode, None, Some(fd.as_fd()))
+}

@@ -1,0 +1,30 @@
+//! libxdpchain: run several unchanged XDP programs on one interface, one
+//! after another, each with a priority and a set of verdicts on which the
+//! chain goes on.
+//!
+//! ```no_run
+//! use xdpchain::{AttachOptions, Chain, Component};
+//! let mut chain = Chain::new();
+//! chain.add(Component::from_file("counter.o", None)?)?;
+//! chain.add(Component::from_file("firewall.o", Some("xdp_fw"))?.with_priority(10))?;
+//! chain.attach("eth0", AttachOptions::default())?;
+//! # Ok::<(), xdpchain::Error>(())
+//! ```
+
+mod attach;
+mod btf;
+mod chain;
+mod component;
+mod error;
+mod inspect;
+mod link;
+mod rewrite;
+mod root;
+mod sys;
+
+pub use attach::{AttachMode, Interface};
+pub use chain::{test_run, AttachOptions, Chain, ComponentId};
+pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
+pub use error::{Error, Result};
+pub use inspect::{detach, list, status, ChainStatus, ComponentStatus, Counters};
+pub use root::MAX_COMPONENTS;

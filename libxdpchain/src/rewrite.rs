@@ -1,0 +1,553 @@
+//! The ELF rewriter: turns an unchanged XDP object into one that links under
+//! the root program. Its entry program becomes a hidden global function in
+//! `.text` named after its slot; every other global it defines gets the
+//! component's prefix, so that objects defining the same names (xdp-tools'
+//! `filter_ports`, every object's `_license`) link side by side; its `.data`
+//! and `.bss` sections get the prefix too, so each stays a map of its own that
+//! a rebuild can reuse. Symbols, relocations, BTF and BTF.ext move together.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use object::build::elf::{Builder, Relocation, Section, SectionData, SectionId, SymbolId};
+use object::build::{ByteString, Bytes, Id};
+use object::elf;
+
+use crate::btf::{Btf, BtfExt, KIND_DATASEC, KIND_FUNC, KIND_VAR, LINKAGE_STATIC};
+use crate::error::{Error, Result};
+use crate::root::CONFIG_SECTION;
+
+/// How one component is rewritten.
+pub(crate) struct Spec<'a> {
+    /// Function name of the chosen XDP program.
+    pub entry: &'a str,
+    /// Its name in the chain: the root's slot function it defines.
+    pub entry_as: &'a str,
+    /// Prepended to every other global name, and tagged onto data sections.
+    pub tag: &'a str,
+    /// Drop func_info and line_info (some other linked object has none).
+    pub strip_debug_info: bool,
+}
+
+/// What the rewriter renamed, so the chain can find things by original name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Renames {
+    /// (original map name, name in the chain), for maps in `.maps`.
+    pub maps: Vec<(String, String)>,
+    /// (original section, renamed section), for `.data*` and `.bss*`.
+    pub data_sections: Vec<(String, String)>,
+}
+
+fn malformed(name: &str, reason: impl ToString) -> Error {
+    Error::Malformed {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn is_code(s: &Section<'_>) -> bool {
+    s.sh_type == elf::SHT_PROGBITS && s.sh_flags.0 & elf::SHF_EXECINSTR.0 as u64 != 0
+}
+
+fn is_dropped(name: &[u8]) -> bool {
+    // DWARF and the relocations of DWARF and BTF refer to symbol indices and
+    // offsets that the rewrite changes; libbpf needs none of them.
+    name.starts_with(b".debug")
+        || name.starts_with(b".rel.debug")
+        || name.starts_with(b".rel.BTF")
+        || name == b".llvm_addrsig"
+}
+
+fn data_section_rename(name: &str, tag: &str) -> Option<String> {
+    for base in [".data", ".bss"] {
+        if name == base {
+            return Some(format!("{base}.{tag}"));
+        }
+        if let Some(rest) = name.strip_prefix(base).and_then(|r| r.strip_prefix('.')) {
+            return Some(format!("{base}.{tag}.{rest}"));
+        }
+    }
+    None
+}
+
+fn sec_name(s: &Section<'_>) -> String {
+    String::from_utf8_lossy(&s.name).into_owned()
+}
+
+fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
+    match &s.data {
+        SectionData::Data(d) => d,
+        _ => &[],
+    }
+}
+
+fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
+    b.sections
+        .iter()
+        .find(|s| !s.delete && s.sh_type == elf::SHT_REL && s.sh_info_section == Some(target))
+        .map(|s| s.id())
+}
+
+/// Reads an object for rewriting. clang's `.llvm_addrsig` section (a list of
+/// symbol indices, useless to BPF and stale once symbols change) has a type
+/// the builder does not know: it is retyped as plain data and dropped.
+fn readable(bytes: &[u8]) -> Vec<u8> {
+    const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+    let mut bytes = bytes.to_vec();
+    let field = |b: &[u8], off: usize, len: usize| -> Option<u64> {
+        let s = b.get(off..off + len)?;
+        Some(s.iter().rev().fold(0u64, |acc, &x| acc << 8 | x as u64))
+    };
+    if bytes.get(4) == Some(&2) {
+        let (shoff, shentsize, shnum) = (
+            field(&bytes, 0x28, 8),
+            field(&bytes, 0x3a, 2),
+            field(&bytes, 0x3c, 2),
+        );
+        if let (Some(shoff), Some(size), Some(num)) = (shoff, shentsize, shnum) {
+            for i in 0..num {
+                let at = (shoff + i * size) as usize + 4;
+                if field(&bytes, at, 4) == Some(SHT_LLVM_ADDRSIG as u64) {
+                    bytes[at..at + 4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
+                }
+            }
+        }
+    }
+    bytes
+}
+
+/// clang shares one string table between section and symbol names; the
+/// builder writes them apart and needs a section for the former.
+fn ensure_section_strings(b: &mut Builder<'_>) {
+    if !b
+        .sections
+        .iter()
+        .any(|s| matches!(s.data, SectionData::SectionString))
+    {
+        let s = b.sections.add();
+        s.name = ByteString::from(&b".shstrtab"[..]);
+        s.sh_type = elf::SHT_STRTAB;
+        s.sh_addralign = 1;
+        s.data = SectionData::SectionString;
+    }
+}
+
+/// Rewrites the object `bytes` (named `name` in errors) for the chain.
+pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
+    let data = readable(bytes);
+    let mut b = Builder::read(&*data).map_err(|e| malformed(name, e))?;
+    ensure_section_strings(&mut b);
+    for s in b.sections.iter_mut() {
+        if is_dropped(&s.name) {
+            s.delete = true;
+        }
+    }
+
+    let entry = b
+        .symbols
+        .iter()
+        .find(|s| s.name.as_slice() == spec.entry.as_bytes() && s.st_type() == elf::STT_FUNC)
+        .map(|s| (s.id(), s.section, s.st_value, s.st_size))
+        .and_then(|(id, sec, v, sz)| Some((id, sec?, v..v + sz)))
+        .ok_or_else(|| {
+            malformed(
+                name,
+                format!("no function symbol for program {}", spec.entry),
+            )
+        })?;
+    let (entry_sym, entry_sec, entry_range) = entry;
+
+    // Programs other than the entry are dropped, unless a map refers to them
+    // (a tail-call target in a declaratively initialized PROG_ARRAY).
+    let referenced = referenced_from_data(&b);
+    let text = b
+        .sections
+        .iter()
+        .find(|s| s.name.as_slice() == b".text")
+        .map(|s| s.id());
+    let mut dropped_syms = HashSet::new();
+    let mut dropped_secs = HashSet::new();
+    for sec in b
+        .sections
+        .iter()
+        .filter(|s| is_code(s) && Some(s.id()) != text)
+    {
+        let others: Vec<SymbolId> = b
+            .symbols
+            .iter()
+            .filter(|y| y.section == Some(sec.id()) && y.st_type() == elf::STT_FUNC)
+            .map(|y| y.id())
+            .filter(|&y| y != entry_sym)
+            .collect();
+        let (kept, dropped): (Vec<_>, Vec<_>) = others
+            .into_iter()
+            .partition(|y| referenced.contains(&y.index()));
+        if kept.is_empty() {
+            dropped_secs.insert(sec.id().index());
+        }
+        dropped_syms.extend(dropped.iter().map(|y| y.index()));
+    }
+
+    // Global renames, decided before anything is deleted so that BTF of
+    // dropped programs cannot clash either.
+    let has_btf = b.sections.iter().any(|s| s.name.as_slice() == b".BTF");
+    let mut func_renames = HashMap::new();
+    let mut var_renames = HashMap::new();
+    let mut renames = Renames::default();
+    let maps_sec = b
+        .sections
+        .iter()
+        .find(|s| s.name.as_slice() == b".maps")
+        .map(|s| s.id());
+    for sym in b.symbols.iter() {
+        let defined = sym.section.is_some();
+        let bind = sym.st_bind();
+        if !defined || bind == elf::STB_LOCAL || sym.name.is_empty() {
+            continue;
+        }
+        let old = String::from_utf8_lossy(&sym.name).into_owned();
+        let new = if sym.id() == entry_sym {
+            spec.entry_as.to_string()
+        } else {
+            format!("{}_{old}", spec.tag)
+        };
+        if sym.st_type() == elf::STT_FUNC {
+            func_renames.insert(old, new);
+        } else {
+            if sym.section == maps_sec {
+                renames.maps.push((old.clone(), new.clone()));
+            }
+            var_renames.insert(old, new);
+        }
+    }
+    for sym in b.symbols.iter_mut() {
+        let old = String::from_utf8_lossy(&sym.name).into_owned();
+        if sym.section.is_none() || sym.st_bind() == elf::STB_LOCAL {
+            continue;
+        }
+        // Without BTF the linker cannot take globals (and libbpf no maps),
+        // so all but the entry become local, which cannot clash either.
+        if !has_btf && sym.id() != entry_sym {
+            let st_type = sym.st_type();
+            sym.set_st_info(elf::STB_LOCAL, st_type);
+            continue;
+        }
+        let table = if sym.st_type() == elf::STT_FUNC {
+            &func_renames
+        } else {
+            &var_renames
+        };
+        if let Some(new) = table.get(&old) {
+            sym.name = ByteString::from(new.clone().into_bytes());
+        }
+    }
+
+    // Move the entry's code to the end of .text.
+    let text = match text {
+        Some(t) => t,
+        None => {
+            let t = b.sections.add();
+            t.name = ByteString::from(&b".text"[..]);
+            t.sh_type = elf::SHT_PROGBITS;
+            t.sh_flags = elf::SectionFlags((elf::SHF_ALLOC.0 | elf::SHF_EXECINSTR.0) as u64);
+            t.sh_addralign = 8;
+            t.data = SectionData::Data(Bytes::default());
+            t.id()
+        }
+    };
+    let base = section_bytes(b.sections.get(text)).len() as u64;
+    let code = section_bytes(b.sections.get(entry_sec))
+        .get(entry_range.start as usize..entry_range.end as usize)
+        .ok_or_else(|| malformed(name, "program extends past its section"))?
+        .to_vec();
+    {
+        let t = b.sections.get_mut(text);
+        let mut data = section_bytes(t).to_vec();
+        data.extend_from_slice(&code);
+        t.sh_size = data.len() as u64;
+        t.data = SectionData::Data(data.into());
+    }
+    let in_entry =
+        |sec: Option<SectionId>, v: u64| sec == Some(entry_sec) && entry_range.contains(&v);
+    for sym in b.symbols.iter_mut() {
+        if in_entry(sym.section, sym.st_value) && sym.st_type() != elf::STT_SECTION {
+            sym.section = Some(text);
+            sym.st_value = sym.st_value - entry_range.start + base;
+        }
+    }
+    {
+        let s = b.symbols.get_mut(entry_sym);
+        s.set_st_info(elf::STB_GLOBAL, elf::STT_FUNC);
+        s.st_other = s.st_other.with_visibility(elf::STV_HIDDEN);
+    }
+    move_relocations(&mut b, entry_sec, &entry_range, text, base, name)?;
+
+    // Drop the programs nobody needs, and their sections once empty.
+    for sym in b.symbols.iter_mut() {
+        if dropped_syms.contains(&sym.id().index())
+            || sym
+                .section
+                .is_some_and(|s| dropped_secs.contains(&s.index()))
+        {
+            sym.delete = true;
+        }
+    }
+    let mut dropped_names = HashSet::new();
+    for sec in b.sections.iter_mut() {
+        let target = sec.sh_info_section.filter(|_| sec.sh_type == elf::SHT_REL);
+        let own = dropped_secs.contains(&sec.id().index());
+        if own || target.is_some_and(|t| dropped_secs.contains(&t.index())) {
+            if own {
+                dropped_names.insert(sec_name(sec));
+            }
+            sec.delete = true;
+        }
+    }
+
+    // Data sections get the component's tag.
+    let mut section_renames = HashMap::new();
+    for sec in b.sections.iter_mut() {
+        let old = sec_name(sec);
+        if let Some(new) = data_section_rename(&old, spec.tag) {
+            sec.name = ByteString::from(new.clone().into_bytes());
+            renames.data_sections.push((old.clone(), new.clone()));
+            section_renames.insert(old, new);
+        }
+    }
+    rename_rel_sections(&mut b);
+
+    // BTF follows the ELF side.
+    let entry_sec_name = sec_name(b.sections.get(entry_sec));
+    let btf_id = b
+        .sections
+        .iter()
+        .find(|s| !s.delete && s.name.as_slice() == b".BTF")
+        .map(|s| s.id());
+    let ext_id = b
+        .sections
+        .iter()
+        .find(|s| !s.delete && s.name.as_slice() == b".BTF.ext")
+        .map(|s| s.id());
+    if let Some(btf_id) = btf_id {
+        let mut btf =
+            Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
+        for t in btf.types().collect::<Vec<_>>() {
+            let new = match t.kind {
+                KIND_FUNC if btf.linkage(&t) != LINKAGE_STATIC => func_renames.get(btf.name(&t)),
+                KIND_VAR if btf.linkage(&t) == 1 => var_renames.get(btf.name(&t)),
+                KIND_DATASEC => section_renames.get(btf.name(&t)),
+                _ => None,
+            };
+            if let Some(new) = new.cloned() {
+                let off = btf.add_str(&new);
+                btf.set_name(&t, off);
+            }
+        }
+        if let Some(ext_id) = ext_id {
+            let mut ext = BtfExt::parse(section_bytes(b.sections.get(ext_id)))
+                .map_err(|e| malformed(name, e))?;
+            let text_name = ".text".to_string();
+            ext.relocate(&mut btf, |sec, off| {
+                if sec == entry_sec_name && entry_range.contains(&(off as u64)) {
+                    return Some((
+                        text_name.clone(),
+                        off - entry_range.start as u32 + base as u32,
+                    ));
+                }
+                if dropped_names.contains(sec) {
+                    return None;
+                }
+                Some((
+                    section_renames
+                        .get(sec)
+                        .cloned()
+                        .unwrap_or_else(|| sec.to_string()),
+                    off,
+                ))
+            });
+            if spec.strip_debug_info {
+                ext.strip_debug_info();
+            }
+            b.sections.get_mut(ext_id).data = SectionData::Data(ext.to_bytes().into());
+        }
+        b.sections.get_mut(btf_id).data = SectionData::Data(btf.to_bytes().into());
+    }
+
+    if !has_btf {
+        let btf = b.sections.add();
+        btf.name = ByteString::from(&b".BTF"[..]);
+        btf.sh_type = elf::SHT_PROGBITS;
+        btf.sh_addralign = 4;
+        btf.data = SectionData::Data(Btf::entry_only(spec.entry_as).into());
+    }
+    b.delete_orphans();
+    let mut out = Vec::new();
+    b.write(&mut out).map_err(|e| malformed(name, e))?;
+    Ok((out, renames))
+}
+
+/// Function symbols that a relocation outside code points at.
+fn referenced_from_data(b: &Builder<'_>) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    for rel in b
+        .sections
+        .iter()
+        .filter(|s| !s.delete && s.sh_type == elf::SHT_REL)
+    {
+        let target_is_code = rel
+            .sh_info_section
+            .is_some_and(|t| is_code(b.sections.get(t)));
+        if let (false, SectionData::Relocation(relocs)) = (target_is_code, &rel.data) {
+            out.extend(relocs.iter().filter_map(|r| r.symbol).map(|y| y.index()));
+        }
+    }
+    out
+}
+
+/// Moves the relocations of `range` in `from` to `to`, shifted to `base`.
+fn move_relocations(
+    b: &mut Builder<'_>,
+    from: SectionId,
+    range: &Range<u64>,
+    to: SectionId,
+    base: u64,
+    name: &str,
+) -> Result<()> {
+    let Some(src) = relocation_section(b, from) else {
+        return Ok(());
+    };
+    let SectionData::Relocation(relocs) = &mut b.sections.get_mut(src).data else {
+        return Err(malformed(name, "relocation section without relocations"));
+    };
+    let (moved, stay): (Vec<Relocation>, Vec<Relocation>) =
+        relocs.drain(..).partition(|r| range.contains(&r.r_offset));
+    *relocs = stay;
+    let moved: Vec<Relocation> = moved
+        .into_iter()
+        .map(|mut r| {
+            r.r_offset = r.r_offset - range.start + base;
+            r
+        })
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let dst = match relocation_section(b, to) {
+        Some(d) => d,
+        None => {
+            let proto = b.sections.get(src);
+            let (link, flags, align, entsize) = (
+                proto.sh_link_section,
+                proto.sh_flags,
+                proto.sh_addralign,
+                proto.sh_entsize,
+            );
+            let d = b.sections.add();
+            d.name = ByteString::from(&b".rel.text"[..]);
+            d.sh_type = elf::SHT_REL;
+            d.sh_link_section = link;
+            d.sh_info_section = Some(to);
+            d.sh_flags = flags;
+            d.sh_addralign = align;
+            d.sh_entsize = entsize;
+            d.data = SectionData::Relocation(Vec::new());
+            d.id()
+        }
+    };
+    if let SectionData::Relocation(relocs) = &mut b.sections.get_mut(dst).data {
+        relocs.extend(moved);
+    }
+    Ok(())
+}
+
+/// Relocation sections are named after their target (".rel" + name).
+fn rename_rel_sections(b: &mut Builder<'_>) {
+    let names: HashMap<usize, Vec<u8>> = b
+        .sections
+        .iter()
+        .map(|s| (s.id().index(), s.name.to_vec()))
+        .collect();
+    for sec in b.sections.iter_mut().filter(|s| s.sh_type == elf::SHT_REL) {
+        if let Some(target) = sec.sh_info_section.and_then(|t| names.get(&t.index())) {
+            let mut n = b".rel".to_vec();
+            n.extend_from_slice(target);
+            sec.name = ByteString::from(n);
+        }
+    }
+}
+
+/// The root object with its config section filled in, and BTF.ext debug
+/// info dropped if some component has none.
+pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) -> Result<Vec<u8>> {
+    let name = "root program";
+    let data = readable(bytes);
+    let mut b = Builder::read(&*data).map_err(|e| malformed(name, e))?;
+    ensure_section_strings(&mut b);
+    let sec = b
+        .sections
+        .iter_mut()
+        .find(|s| s.name.as_slice() == CONFIG_SECTION.as_bytes())
+        .ok_or_else(|| malformed(name, format!("no section {CONFIG_SECTION}")))?;
+    if section_bytes(sec).len() != config.len() {
+        return Err(malformed(
+            name,
+            format!("section {CONFIG_SECTION} has another size"),
+        ));
+    }
+    sec.data = SectionData::Data(config.to_vec().into());
+    for s in b.sections.iter_mut() {
+        if is_dropped(&s.name) {
+            s.delete = true;
+        } else if strip_debug_info && s.name.as_slice() == b".BTF.ext" {
+            let mut ext = BtfExt::parse(section_bytes(s)).map_err(|e| malformed(name, e))?;
+            ext.strip_debug_info();
+            s.data = SectionData::Data(ext.to_bytes().into());
+        }
+    }
+    b.delete_orphans();
+    let mut out = Vec::new();
+    b.write(&mut out).map_err(|e| malformed(name, e))?;
+    Ok(out)
+}
+
+/// An object that holds nothing but the chain's license. Linked first, its
+/// string is the one libbpf reads from the merged `license` section.
+pub(crate) fn license_object(license: &str) -> Result<Vec<u8>> {
+    let mut b = Builder::new(object::Endianness::Little, true);
+    b.header.e_type = elf::ET_REL;
+    b.header.e_machine = elf::EM_BPF;
+    let strtab = b.sections.add();
+    strtab.name = ByteString::from(&b".strtab"[..]);
+    strtab.sh_type = elf::SHT_STRTAB;
+    strtab.data = SectionData::String;
+    let strtab = strtab.id();
+    let mut text = license.as_bytes().to_vec();
+    text.push(0);
+    let size = text.len() as u64;
+    let lic = b.sections.add();
+    lic.name = ByteString::from(&b"license"[..]);
+    lic.sh_type = elf::SHT_PROGBITS;
+    lic.sh_flags = elf::SectionFlags((elf::SHF_ALLOC.0 | elf::SHF_WRITE.0) as u64);
+    lic.sh_addralign = 1;
+    lic.data = SectionData::Data(text.into());
+    let lic = lic.id();
+    let symtab = b.sections.add();
+    symtab.name = ByteString::from(&b".symtab"[..]);
+    symtab.sh_type = elf::SHT_SYMTAB;
+    symtab.sh_link_section = Some(strtab);
+    symtab.sh_addralign = 8;
+    symtab.data = SectionData::Symbol;
+    let shstrtab = b.sections.add();
+    shstrtab.name = ByteString::from(&b".shstrtab"[..]);
+    shstrtab.sh_type = elf::SHT_STRTAB;
+    shstrtab.data = SectionData::SectionString;
+    let sym = b.symbols.add();
+    sym.name = ByteString::from(&b"xdpchain_license"[..]);
+    sym.section = Some(lic);
+    // Local: the linker wants BTF for every global, and this object has none.
+    sym.set_st_info(elf::STB_LOCAL, elf::STT_OBJECT);
+    sym.st_size = size;
+    let mut out = Vec::new();
+    b.write(&mut out).map_err(|e| malformed("license", e))?;
+    Ok(out)
+}

@@ -1,0 +1,159 @@
+//! The root program (bpf/root.bpf.c, compiled by build.rs) and the layout of
+//! its read-only config, which both steers the packet path and describes the
+//! chain to any process that finds it attached.
+
+use crate::component::Verdicts;
+
+pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/root.bpf.o"));
+
+pub const MAX_COMPONENTS: usize = 64;
+pub(crate) const NAME_LEN: usize = 32;
+pub(crate) const CONFIG_SECTION: &str = ".rodata.xdpc";
+pub(crate) const STATS_MAP: &str = "xdpchain_stats";
+pub(crate) const PROG_NAME: &str = "xdpchain_root";
+const MAGIC: u32 = 0x7864_7063; // "xdpc"
+const VERSION: u32 = 1;
+pub(crate) const F_COUNT: u32 = 1;
+
+const OFF_NUM: usize = 8;
+const OFF_FLAGS: usize = 12;
+const OFF_CONTINUE: usize = 16;
+const OFF_STAT: usize = OFF_CONTINUE + 4 * MAX_COMPONENTS;
+const OFF_PRIO: usize = OFF_STAT + 4 * MAX_COMPONENTS;
+const OFF_NAME: usize = OFF_PRIO + 4 * MAX_COMPONENTS;
+pub(crate) const CONFIG_SIZE: usize = OFF_NAME + NAME_LEN * MAX_COMPONENTS;
+
+/// Words per CPU in a row of `xdpchain_stats` (`struct xdpchain_stats`):
+/// one per verdict, then one for other return values, then padding.
+pub(crate) const STATS_WORDS: usize = 8;
+
+pub(crate) fn slot_function(slot: usize) -> String {
+    format!("xdpchain_slot_{slot}")
+}
+
+/// One slot of the config, in run order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SlotConfig {
+    pub name: String,
+    pub priority: i32,
+    pub continue_on: Verdicts,
+    pub stat_index: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub counting: bool,
+    pub slots: Vec<SlotConfig>,
+}
+
+fn put(buf: &mut [u8], off: usize, v: u32) {
+    buf[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get(buf: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(buf[off..off + 4].try_into().unwrap())
+}
+
+impl Config {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        assert!(self.slots.len() <= MAX_COMPONENTS);
+        let mut b = vec![0u8; CONFIG_SIZE];
+        put(&mut b, 0, MAGIC);
+        put(&mut b, 4, VERSION);
+        put(&mut b, OFF_NUM, self.slots.len() as u32);
+        put(&mut b, OFF_FLAGS, if self.counting { F_COUNT } else { 0 });
+        for (i, s) in self.slots.iter().enumerate() {
+            put(&mut b, OFF_CONTINUE + 4 * i, s.continue_on.bits());
+            put(&mut b, OFF_STAT + 4 * i, s.stat_index);
+            put(&mut b, OFF_PRIO + 4 * i, s.priority as u32);
+            let name = s.name.as_bytes();
+            let n = name.len().min(NAME_LEN - 1);
+            b[OFF_NAME + NAME_LEN * i..][..n].copy_from_slice(&name[..n]);
+        }
+        b
+    }
+
+    /// Reads a config back from the root's map; None if it is not ours.
+    pub fn from_bytes(b: &[u8]) -> Option<Config> {
+        if b.len() < CONFIG_SIZE || get(b, 0) != MAGIC || get(b, 4) != VERSION {
+            return None;
+        }
+        let n = (get(b, OFF_NUM) as usize).min(MAX_COMPONENTS);
+        let slots = (0..n)
+            .map(|i| {
+                let raw = &b[OFF_NAME + NAME_LEN * i..][..NAME_LEN];
+                let end = raw.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+                SlotConfig {
+                    name: String::from_utf8_lossy(&raw[..end]).into_owned(),
+                    priority: get(b, OFF_PRIO + 4 * i) as i32,
+                    continue_on: Verdicts::from_bits(get(b, OFF_CONTINUE + 4 * i)),
+                    stat_index: get(b, OFF_STAT + 4 * i),
+                }
+            })
+            .collect();
+        Some(Config {
+            counting: get(b, OFF_FLAGS) & F_COUNT != 0,
+            slots,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::{Btf, KIND_DATASEC, KIND_STRUCT};
+    use object::{Object as _, ObjectSection as _};
+
+    /// The Rust offsets must match what clang laid out for the C struct.
+    #[test]
+    fn layout_matches_btf() {
+        let file = object::File::parse(OBJECT).unwrap();
+        let btf = Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap();
+        let st = btf
+            .types()
+            .find(|t| t.kind == KIND_STRUCT && btf.name(t) == "xdpchain_config")
+            .expect("struct xdpchain_config in BTF");
+        assert_eq!(st.size_type as usize, CONFIG_SIZE);
+        let offsets: Vec<(String, u32)> = btf
+            .members(&st)
+            .iter()
+            .map(|&(n, _)| btf.str_at(n).to_string())
+            .zip(btf.member_offsets(&st))
+            .collect();
+        let expect = [
+            ("magic", 0),
+            ("version", 4),
+            ("num_components", OFF_NUM),
+            ("flags", OFF_FLAGS),
+            ("continue_on", OFF_CONTINUE),
+            ("stat_index", OFF_STAT),
+            ("priority", OFF_PRIO),
+            ("name", OFF_NAME),
+        ];
+        for ((name, bits), (ename, eoff)) in offsets.iter().zip(expect) {
+            assert_eq!((name.as_str(), *bits as usize), (ename, eoff * 8));
+        }
+        let sec = btf
+            .types()
+            .find(|t| t.kind == KIND_DATASEC && btf.name(t) == CONFIG_SECTION);
+        assert!(sec.is_some(), "config lives in {CONFIG_SECTION}");
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let c = Config {
+            counting: true,
+            slots: vec![SlotConfig {
+                name: "a_rather_long_program_name_that_is_cut".into(),
+                priority: -3,
+                continue_on: Verdicts::from_bits(0b101),
+                stat_index: 7,
+            }],
+        };
+        let back = Config::from_bytes(&c.to_bytes()).unwrap();
+        assert_eq!(back.slots[0].name, "a_rather_long_program_name_that");
+        assert_eq!(back.slots[0].priority, -3);
+        assert_eq!(back.slots[0].stat_index, 7);
+        assert!(back.counting);
+    }
+}

@@ -1,0 +1,233 @@
+//! Safe owners of libbpf objects, and the capture of libbpf's messages so that
+//! they reach the user inside the error they explain instead of on stderr.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::io;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::Once;
+
+use libbpf_sys as sys;
+
+use crate::error::{Error, Result};
+
+thread_local! {
+    static LOG: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+unsafe extern "C" {
+    fn vsnprintf(
+        buf: *mut c_char,
+        n: usize,
+        fmt: *const c_char,
+        ap: *mut sys::__va_list_tag,
+    ) -> c_int;
+}
+
+unsafe extern "C" fn capture(
+    level: sys::libbpf_print_level,
+    fmt: *const c_char,
+    ap: *mut sys::__va_list_tag,
+) -> c_int {
+    if level == sys::LIBBPF_DEBUG {
+        return 0;
+    }
+    // Verifier logs can be long; libbpf prints them in one message.
+    let mut buf = vec![0u8; 1 << 20];
+    // SAFETY: buf is writable for its length; fmt and ap come from libbpf.
+    let n = unsafe { vsnprintf(buf.as_mut_ptr().cast(), buf.len(), fmt, ap) };
+    if n <= 0 {
+        return 0;
+    }
+    buf.truncate((n as usize).min(buf.len() - 1));
+    let msg = String::from_utf8_lossy(&buf);
+    LOG.with(|l| {
+        if let Some(log) = l.borrow_mut().as_mut() {
+            log.push_str(&msg);
+        }
+    });
+    0
+}
+
+fn init() {
+    static ONCE: Once = Once::new();
+    // SAFETY: capture has the signature libbpf expects and never unwinds.
+    ONCE.call_once(|| unsafe {
+        sys::libbpf_set_print(Some(capture));
+    });
+}
+
+/// Runs `f` and returns what libbpf said meanwhile on this thread.
+pub(crate) fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    init();
+    let outer = LOG.with(|l| l.replace(Some(String::new())));
+    let out = f();
+    let log = LOG.with(|l| l.replace(outer)).unwrap_or_default();
+    (out, log)
+}
+
+/// The verifier's own words inside libbpf's report of a failed load.
+pub(crate) fn verifier_log(libbpf_log: &str) -> String {
+    const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
+    const END: &str = "-- END PROG LOAD LOG --";
+    match (libbpf_log.find(BEGIN), libbpf_log.find(END)) {
+        (Some(b), Some(e)) if b + BEGIN.len() <= e => libbpf_log[b + BEGIN.len()..e].to_string(),
+        _ => libbpf_log.trim_end().to_string(),
+    }
+}
+
+pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidArgument(format!("{what} contains a NUL byte")))
+}
+
+/// libbpf returns negative errno values, or NULL with errno set.
+pub(crate) fn check(ret: c_int) -> io::Result<c_int> {
+    if ret < 0 {
+        Err(io::Error::from_raw_os_error(-ret))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// An opened (and maybe loaded) libbpf object. It owns the bytes it was
+/// opened from, since libbpf keeps pointing into them until it is closed.
+pub(crate) struct Object {
+    ptr: NonNull<sys::bpf_object>,
+    _bytes: Box<[u8]>,
+}
+
+impl Object {
+    pub fn open(bytes: impl Into<Box<[u8]>>, name: &str) -> Result<Self, (io::Error, String)> {
+        let bytes: Box<[u8]> = bytes.into();
+        let cname = CString::new(name.replace('\0', "")).unwrap_or_default();
+        let opts = sys::bpf_object_open_opts {
+            sz: std::mem::size_of::<sys::bpf_object_open_opts>() as _,
+            object_name: cname.as_ptr(),
+            ..Default::default()
+        };
+        let (ptr, log) = with_libbpf_log(|| {
+            // SAFETY: bytes outlive the object (owned by it); opts is valid for the call.
+            let p = unsafe {
+                sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, &opts)
+            };
+            (p, io::Error::last_os_error())
+        });
+        match NonNull::new(ptr.0) {
+            Some(ptr) => Ok(Object { ptr, _bytes: bytes }),
+            None => Err((ptr.1, log)),
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut sys::bpf_object {
+        self.ptr.as_ptr()
+    }
+
+    pub fn programs(&self) -> impl Iterator<Item = Program<'_>> + '_ {
+        let mut cur: *mut sys::bpf_program = std::ptr::null_mut();
+        std::iter::from_fn(move || {
+            // SAFETY: the object is alive; libbpf walks its own list.
+            cur = unsafe { sys::bpf_object__next_program(self.as_ptr(), cur) };
+            NonNull::new(cur).map(|p| Program {
+                ptr: p,
+                _obj: std::marker::PhantomData,
+            })
+        })
+    }
+
+    pub fn maps(&self) -> impl Iterator<Item = Map<'_>> + '_ {
+        let mut cur: *mut sys::bpf_map = std::ptr::null_mut();
+        std::iter::from_fn(move || {
+            // SAFETY: as above.
+            cur = unsafe { sys::bpf_object__next_map(self.as_ptr(), cur) };
+            NonNull::new(cur).map(|p| Map {
+                ptr: p,
+                _obj: std::marker::PhantomData,
+            })
+        })
+    }
+
+    pub fn map(&self, name: &str) -> Option<Map<'_>> {
+        self.maps().find(|m| m.name() == name)
+    }
+
+    pub fn program(&self, name: &str) -> Option<Program<'_>> {
+        self.programs().find(|p| p.name() == name)
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        // SAFETY: we own the object; closing also closes its fds.
+        unsafe { sys::bpf_object__close(self.as_ptr()) }
+    }
+}
+
+// SAFETY: a bpf_object has no thread affinity; we never share it unsynchronized.
+unsafe impl Send for Object {}
+
+fn owned_str(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: libbpf returns NUL-terminated names that live as long as the object.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Program<'a> {
+    ptr: NonNull<sys::bpf_program>,
+    _obj: std::marker::PhantomData<&'a Object>,
+}
+
+impl<'a> Program<'a> {
+    pub fn as_ptr(&self) -> *mut sys::bpf_program {
+        self.ptr.as_ptr()
+    }
+    pub fn name(&self) -> String {
+        owned_str(unsafe { sys::bpf_program__name(self.as_ptr()) })
+    }
+    /// An XDP program meant for an interface (not for a devmap or cpumap entry).
+    pub fn is_xdp(&self) -> bool {
+        unsafe {
+            sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_XDP
+                && sys::bpf_program__expected_attach_type(self.as_ptr()) == sys::BPF_XDP
+        }
+    }
+    pub fn fd(&self) -> Option<BorrowedFd<'a>> {
+        let fd = unsafe { sys::bpf_program__fd(self.as_ptr()) };
+        // SAFETY: the fd is owned by the object, which outlives the borrow.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Map<'a> {
+    ptr: NonNull<sys::bpf_map>,
+    _obj: std::marker::PhantomData<&'a Object>,
+}
+
+impl<'a> Map<'a> {
+    pub fn as_ptr(&self) -> *mut sys::bpf_map {
+        self.ptr.as_ptr()
+    }
+    pub fn name(&self) -> String {
+        owned_str(unsafe { sys::bpf_map__name(self.as_ptr()) })
+    }
+    pub fn fd(&self) -> Option<BorrowedFd<'a>> {
+        let fd = unsafe { sys::bpf_map__fd(self.as_ptr()) };
+        // SAFETY: as for Program::fd.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+/// An anonymous in-memory file, for libbpf APIs that write to an fd.
+pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
+    let cname = cstring(name, "memfd name")?;
+    // SAFETY: plain syscall; the fd is owned right away.
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::os("memfd_create", io::Error::last_os_error()));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

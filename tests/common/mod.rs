@@ -1,0 +1,175 @@
+//! Helpers shared by the integration tests: BPF objects compiled from
+//! tests/bpf/ with clang, test packets, and network namespaces that remove
+//! themselves.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn out_dir() -> PathBuf {
+    let d = repo().join("target/test-bpf");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compiles tests/bpf/NAME.bpf.c with `flags` (e.g. -DX=1, or no -g) and
+/// returns the object's path; `variant` keeps differently built copies apart.
+pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
+    let src = repo().join(format!("tests/bpf/{name}.bpf.c"));
+    let out = out_dir().join(format!("{name}{variant}.{}.o", std::process::id()));
+    let mut cmd = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()));
+    cmd.args(["-O2", "-target", "bpf", "-Wall"])
+        .arg(format!("-I{}", env!("XDPCHAIN_LIBBPF_INCLUDE")))
+        .arg(format!(
+            "-I/usr/include/{}-linux-gnu",
+            std::env::consts::ARCH
+        ))
+        .args(flags)
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out);
+    let st = cmd.status().expect("clang runs");
+    assert!(st.success(), "clang failed on {}", src.display());
+    out
+}
+
+/// compile() with debug info, the common case.
+pub fn obj(name: &str) -> PathBuf {
+    compile(name, "", &["-g"])
+}
+
+/// Ethernet + IPv4 + UDP to `dport`, 64 bytes or more.
+pub fn udp_packet(dport: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 14 + 20 + 8 + 22];
+    p[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut p[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(20u16 + 8 + 22).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[198, 18, 0, 1]);
+    ip[16..20].copy_from_slice(&[198, 18, 0, 2]);
+    let udp = &mut p[34..42];
+    udp[0..2].copy_from_slice(&1234u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&dport.to_be_bytes());
+    udp[4..6].copy_from_slice(&(8u16 + 22).to_be_bytes());
+    p
+}
+
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two namespaces joined by a veth pair, 198.18.0.1 (a) and 198.18.0.2 (b),
+/// named uniquely per test and removed on drop, also when the test fails.
+pub struct VethPair {
+    pub ns_a: String,
+    pub ns_b: String,
+    pub dev_a: String,
+    pub dev_b: String,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl VethPair {
+    pub fn new() -> VethPair {
+        let tag = format!(
+            "{}{}",
+            std::process::id() % 100000,
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        let v = VethPair {
+            ns_a: format!("xdpc-a{tag}"),
+            ns_b: format!("xdpc-b{tag}"),
+            dev_a: format!("xca{tag}"),
+            dev_b: format!("xcb{tag}"),
+        };
+        sh(&format!(
+            "ip netns add {a} && ip netns add {b} && \
+             ip link add {da} netns {a} type veth peer name {db} netns {b} && \
+             ip -n {a} addr add 198.18.0.1/24 dev {da} && ip -n {b} addr add 198.18.0.2/24 dev {db} && \
+             ip -n {a} link set {da} up && ip -n {b} link set {db} up && \
+             ip -n {a} link set lo up && ip -n {b} link set lo up",
+            a = v.ns_a, b = v.ns_b, da = v.dev_a, db = v.dev_b
+        ));
+        v
+    }
+
+    /// Runs `f` inside namespace b (where the chain is attached) on this thread.
+    pub fn in_b<T>(&self, f: impl FnOnce() -> T) -> T {
+        in_netns(&self.ns_b, f)
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.ns_a])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.ns_b])
+            .status();
+    }
+}
+
+/// Runs `f` with this thread in network namespace `ns`, then moves it back.
+pub fn in_netns<T>(ns: &str, f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let own = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+    let target = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    assert_eq!(
+        unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) },
+        0
+    );
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    assert_eq!(
+        unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) },
+        0
+    );
+    res.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Reads element `key` of an array map with u64 (or u32) values.
+pub fn read_u64(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
+    let mut v = [0u8; 8];
+    let rc = unsafe {
+        libbpf_sys::bpf_map_lookup_elem(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&key as *const u32).cast(),
+            v.as_mut_ptr().cast(),
+        )
+    };
+    assert_eq!(rc, 0, "map lookup");
+    u64::from_le_bytes(v)
+}
+
+pub fn write_bytes(fd: std::os::fd::BorrowedFd<'_>, key: u32, value: &[u8]) {
+    let rc = unsafe {
+        libbpf_sys::bpf_map_update_elem(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&key as *const u32).cast(),
+            value.as_ptr().cast(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "map update");
+}
