@@ -389,6 +389,11 @@ impl BtfExt {
         self.tables[1].groups.clear();
     }
 
+    /// libbpf refuses a .BTF.ext without records: drop the section then.
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(|t| t.groups.is_empty())
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.header.clone();
         let hdr_len = out.len();

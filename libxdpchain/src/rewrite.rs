@@ -58,13 +58,21 @@ fn is_dropped(name: &[u8]) -> bool {
         || name == b".llvm_addrsig"
 }
 
-fn data_section_rename(name: &str, tag: &str) -> Option<String> {
-    for base in [".data", ".bss"] {
+/// `.data[.X]` becomes `.data.TAG[.X]`, and `.bss[.X]` becomes
+/// `.data.TAG_bss[.X]`: libbpf before 1.2 (iproute2's and bpftool's on
+/// Debian 12) knows custom `.data.*` sections but no custom `.bss.*`.
+/// `license` moves aside, kept but unread: the linker accepts only one
+/// license text, and the chain's comes from its own object.
+fn section_rename(name: &str, tag: &str) -> Option<String> {
+    if name == "license" {
+        return Some(format!(".xdpchain.license.{tag}"));
+    }
+    for (base, to) in [(".data", format!(".data.{tag}")), (".bss", format!(".data.{tag}_bss"))] {
         if name == base {
-            return Some(format!("{base}.{tag}"));
+            return Some(to);
         }
         if let Some(rest) = name.strip_prefix(base).and_then(|r| r.strip_prefix('.')) {
-            return Some(format!("{base}.{tag}.{rest}"));
+            return Some(format!("{to}.{rest}"));
         }
     }
     None
@@ -308,9 +316,15 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
     let mut section_renames = HashMap::new();
     for sec in b.sections.iter_mut() {
         let old = sec_name(sec);
-        if let Some(new) = data_section_rename(&old, spec.tag) {
+        if let Some(new) = section_rename(&old, spec.tag) {
             sec.name = ByteString::from(new.clone().into_bytes());
-            renames.data_sections.push((old.clone(), new.clone()));
+            if new.starts_with(".data") {
+                renames.data_sections.push((old.clone(), new.clone()));
+            }
+            if let SectionData::UninitializedData(size) = sec.data {
+                sec.sh_type = elf::SHT_PROGBITS;
+                sec.data = SectionData::Data(vec![0u8; size as usize].into());
+            }
             section_renames.insert(old, new);
         }
     }
@@ -368,7 +382,9 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
             if spec.strip_debug_info {
                 ext.strip_debug_info();
             }
-            b.sections.get_mut(ext_id).data = SectionData::Data(ext.to_bytes().into());
+            let sec = b.sections.get_mut(ext_id);
+            sec.delete = ext.is_empty();
+            sec.data = SectionData::Data(ext.to_bytes().into());
         }
         b.sections.get_mut(btf_id).data = SectionData::Data(btf.to_bytes().into());
     }
@@ -501,6 +517,7 @@ pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) 
         } else if strip_debug_info && s.name.as_slice() == b".BTF.ext" {
             let mut ext = BtfExt::parse(section_bytes(s)).map_err(|e| malformed(name, e))?;
             ext.strip_debug_info();
+            s.delete = ext.is_empty();
             s.data = SectionData::Data(ext.to_bytes().into());
         }
     }

@@ -4,9 +4,17 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/in.h>
-#include <linux/icmp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+
+/* <linux/icmp.h> pulls in libc headers; this is all we need of it. */
+#define ICMP_ECHO 8
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__u32 rest;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -25,9 +25,10 @@ fn out_dir() -> PathBuf {
 pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
     let src = repo().join(format!("tests/bpf/{name}.bpf.c"));
     let out = out_dir().join(format!("{name}{variant}.{}.o", std::process::id()));
+    let tmp = out.with_extension(format!("{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
     let mut cmd = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()));
     cmd.args(["-O2", "-target", "bpf", "-Wall"])
-        .arg(format!("-I{}", env!("XDPCHAIN_LIBBPF_INCLUDE")))
+        .arg(format!("-I{}", libbpf_include().display()))
         .arg(format!(
             "-I/usr/include/{}-linux-gnu",
             std::env::consts::ARCH
@@ -36,10 +37,26 @@ pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
         .arg("-c")
         .arg(&src)
         .arg("-o")
-        .arg(&out);
+        .arg(&tmp);
     let st = cmd.status().expect("clang runs");
     assert!(st.success(), "clang failed on {}", src.display());
+    // Tests run in parallel threads: publish the object whole.
+    std::fs::rename(&tmp, &out).unwrap();
     out
+}
+
+/// libbpf's headers, as libbpf-sys installed them for this build.
+fn libbpf_include() -> PathBuf {
+    if let Some(dir) = option_env!("XDPCHAIN_LIBBPF_INCLUDE") {
+        return dir.into();
+    }
+    let build = repo().join("target/debug/build");
+    std::fs::read_dir(&build)
+        .expect("target/debug/build exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("out/include"))
+        .find(|p| p.join("bpf/bpf_helpers.h").exists())
+        .expect("libbpf-sys headers in target/")
 }
 
 /// compile() with debug info, the common case.
