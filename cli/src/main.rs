@@ -31,7 +31,11 @@ struct Args<'a> {
 }
 
 fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
-    let mut out = Args { flags: Vec::new(), output: None, positional: Vec::new() };
+    let mut out = Args {
+        flags: Vec::new(),
+        output: None,
+        positional: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -72,7 +76,9 @@ fn chain_of(specs: &[&str], counting: bool) -> Result<Chain, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let Some((cmd, rest)) = args.split_first() else { return Err(USAGE.into()) };
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(USAGE.into());
+    };
     match cmd.as_str() {
         "link" => {
             let a = parse(rest, &["-o", "--no-counters"])?;
@@ -82,10 +88,17 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "attach" => {
             let a = parse(rest, &["--skb", "--force", "--no-counters"])?;
-            let (iface, specs) = a.positional.split_first().ok_or(format!("attach needs IFACE\n{USAGE}"))?;
+            let (iface, specs) = a
+                .positional
+                .split_first()
+                .ok_or(format!("attach needs IFACE\n{USAGE}"))?;
             let mut chain = chain_of(specs, !a.flags.contains(&"--no-counters"))?;
             let opts = AttachOptions {
-                mode: if a.flags.contains(&"--skb") { AttachMode::Skb } else { AttachMode::Native },
+                mode: if a.flags.contains(&"--skb") {
+                    AttachMode::Skb
+                } else {
+                    AttachMode::Native
+                },
                 force: a.flags.contains(&"--force"),
             };
             chain.attach(iface, opts).map_err(|e| e.to_string())?;
@@ -111,7 +124,9 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         "detach" => {
             let a = parse(rest, &["--force"])?;
-            let [iface] = a.positional.as_slice() else { return Err(USAGE.into()) };
+            let [iface] = a.positional.as_slice() else {
+                return Err(USAGE.into());
+            };
             xdpchain::detach(iface, a.flags.contains(&"--force")).map_err(|e| e.to_string())
         }
         "-h" | "--help" | "help" => {
@@ -123,12 +138,29 @@ fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn print_status(st: &ChainStatus) {
-    let iface = st.interface.as_ref().map_or("-".to_string(), |i| format!("{} (ifindex {})", i.name, i.index));
+    let iface = st.interface.as_ref().map_or("-".to_string(), |i| {
+        format!("{} (ifindex {})", i.name, i.index)
+    });
     let mode = st.mode.map_or("-", |m| m.name());
-    println!("{iface}: chain prog id {}, {mode} mode, static, {} components", st.program_id, st.components.len());
+    println!(
+        "{iface}: chain prog id {}, {mode} mode, static, {} components",
+        st.program_id,
+        st.components.len()
+    );
     println!(
         "  {:>3} {:>4} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "id", "slot", "name", "priority", "continue on", "packets", "aborted", "drop", "pass", "tx", "redirect", "other"
+        "id",
+        "slot",
+        "name",
+        "priority",
+        "continue on",
+        "packets",
+        "aborted",
+        "drop",
+        "pass",
+        "tx",
+        "redirect",
+        "other"
     );
     for c in &st.components {
         let counts: Vec<String> = match &c.counters {

@@ -110,7 +110,6 @@ pub(crate) fn replace(
         |e| match e.raw_os_error() {
             Some(libc::EEXIST) | Some(libc::EBUSY) => Error::Raced {
                 iface: iface.name.clone(),
-                expected: 0,
             },
             Some(libc::ENODEV) => Error::UnknownInterface(iface.name.clone()),
             _ => Error::os(

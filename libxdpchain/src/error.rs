@@ -59,8 +59,8 @@ pub enum Error {
         name: String,
     },
 
-    #[error("the program on interface {iface} changed under us (expected id {expected}); retry")]
-    Raced { iface: String, expected: u32 },
+    #[error("the XDP program on {iface} is not the one expected (another loader changed it)")]
+    Raced { iface: String },
 
     #[error("interface {0} runs no chain")]
     NoChain(String),

@@ -67,7 +67,10 @@ fn section_rename(name: &str, tag: &str) -> Option<String> {
     if name == "license" {
         return Some(format!(".xdpchain.license.{tag}"));
     }
-    for (base, to) in [(".data", format!(".data.{tag}")), (".bss", format!(".data.{tag}_bss"))] {
+    for (base, to) in [
+        (".data", format!(".data.{tag}")),
+        (".bss", format!(".data.{tag}_bss")),
+    ] {
         if name == base {
             return Some(to);
         }

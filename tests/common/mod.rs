@@ -25,7 +25,8 @@ fn out_dir() -> PathBuf {
 pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
     let src = repo().join(format!("tests/bpf/{name}.bpf.c"));
     let out = out_dir().join(format!("{name}{variant}.{}.o", std::process::id()));
-    let tmp = out.with_extension(format!("{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
+    let tmp = out
+        .with_extension(format!("{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
     let mut cmd = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()));
     cmd.args(["-O2", "-target", "bpf", "-Wall"])
         .arg(format!("-I{}", libbpf_include().display()))

@@ -1,0 +1,181 @@
+//! Attached chains with real traffic through a veth pair in namespaces the
+//! tests create and remove: counters, atomic replacement, other loaders.
+mod common;
+
+use common::*;
+use xdpchain::{AttachOptions, Chain, Component, Error, Verdict};
+
+fn comp(name: &str) -> Component {
+    Component::from_file(obj(name), None).unwrap()
+}
+
+#[test]
+fn real_traffic_runs_through_the_chain() {
+    let net = VethPair::new();
+    let mut chain = Chain::new();
+    let counter = chain.add(comp("counter")).unwrap();
+    let filter = chain
+        .add(
+            Component::from_file(compile("filter", "_v", &["-g", "-DFILTER_PORT=9999"]), None)
+                .unwrap(),
+        )
+        .unwrap();
+    net.in_b(|| chain.attach(&net.dev_b, AttachOptions::default()))
+        .unwrap();
+
+    let ping = sh(&format!(
+        "ip netns exec {} ping -c 5 -i 0.05 -W 2 198.18.0.2",
+        net.ns_a
+    ));
+    assert!(ping.contains("5 received"), "{ping}");
+    for port in [9999, 9999, 9999, 5000] {
+        sh(&format!(
+            "ip netns exec {} bash -c 'echo x > /dev/udp/198.18.0.2/{port}'",
+            net.ns_a
+        ));
+    }
+    assert_eq!(
+        read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0),
+        5
+    );
+    let f = chain.counters(filter).unwrap();
+    assert_eq!(f.verdict(Verdict::Drop), 3, "{f:?}");
+    let c = chain.counters(counter).unwrap();
+    assert!(c.packets() >= 9, "the counter saw pings and UDP: {c:?}");
+
+    // Another process's view, from the kernel alone.
+    let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+    assert_eq!(
+        st.components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["xdp_count", "xdpfilt_udp"]
+    );
+    assert_eq!(st.components[1].counters.unwrap().verdict(Verdict::Drop), 3);
+
+    net.in_b(|| chain.detach()).unwrap();
+    assert!(matches!(
+        net.in_b(|| xdpchain::status(&net.dev_b)),
+        Err(Error::NoChain(_))
+    ));
+}
+
+/// Rebuilds swap the chain while pings flow: every echo request that got a
+/// reply was counted by the counter, whose map every rebuild reuses, so at
+/// no instant did the interface run nothing.
+#[test]
+fn replacement_is_atomic_under_traffic() {
+    let net = VethPair::new();
+    let mut chain = Chain::new();
+    let counter = chain.add(comp("counter")).unwrap();
+    net.in_b(|| chain.attach(&net.dev_b, AttachOptions::default()))
+        .unwrap();
+    let ns_a = net.ns_a.clone();
+    let pinger = std::thread::spawn(move || {
+        sh(&format!(
+            "ip netns exec {ns_a} ping -q -c 600 -i 0.002 -W 1 198.18.0.2 || true"
+        ))
+    });
+    let verdict = obj("verdict");
+    let mut swaps = 0;
+    while !pinger.is_finished() {
+        // Netlink talks to the namespace of the calling thread.
+        net.in_b(|| {
+            let id = chain
+                .add(
+                    Component::from_file(&verdict, None)
+                        .unwrap()
+                        .with_priority(60),
+                )
+                .unwrap();
+            chain.remove(id).unwrap();
+        });
+        swaps += 2;
+    }
+    let out = pinger.join().unwrap();
+    let received: u64 = out
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" received"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("ping output: {out}"));
+    assert!(received >= 590, "{out}");
+    assert!(swaps >= 10, "only {swaps} swaps during the pings");
+    let counted = read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0);
+    assert!(
+        counted >= received,
+        "{counted} counted, {received} answered, over {swaps} swaps"
+    );
+    net.in_b(|| chain.detach()).unwrap();
+}
+
+#[test]
+fn replacing_and_foreign_programs() {
+    let net = VethPair::new();
+    let mut first = Chain::new();
+    first.add(comp("counter")).unwrap();
+    net.in_b(|| first.attach(&net.dev_b, AttachOptions::default()))
+        .unwrap();
+
+    // A second chain replaces the first (ours) without force...
+    let mut second = Chain::new();
+    second.add(comp("verdict")).unwrap();
+    net.in_b(|| second.attach(&net.dev_b, AttachOptions::default()))
+        .unwrap();
+    // ...after which the first may no longer remove what now runs there.
+    assert!(matches!(
+        net.in_b(|| first.detach()),
+        Err(Error::Raced { .. })
+    ));
+    let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+    assert_eq!(st.components[0].name, "xdp_verdict");
+    net.in_b(|| second.detach()).unwrap();
+
+    // A program of another loader is refused, and kept, unless forced.
+    let plain = obj("proprietary");
+    sh(&format!(
+        "ip -n {} link set dev {} xdpdrv obj {} sec xdp",
+        net.ns_b,
+        net.dev_b,
+        plain.display()
+    ));
+    let mut third = Chain::new();
+    third.add(comp("counter")).unwrap();
+    match net.in_b(|| third.attach(&net.dev_b, AttachOptions::default())) {
+        Err(e @ Error::ForeignProgram { .. }) => assert!(e.to_string().contains("xdp_prop"), "{e}"),
+        other => panic!("expected ForeignProgram, got {other:?}"),
+    }
+    assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdp_prop"));
+    assert!(matches!(
+        net.in_b(|| xdpchain::detach(&net.dev_b, false)),
+        Err(Error::ForeignProgram { .. })
+    ));
+    net.in_b(|| {
+        third.attach(
+            &net.dev_b,
+            AttachOptions {
+                force: true,
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap();
+    assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdpchain_root"));
+    net.in_b(|| xdpchain::detach(&net.dev_b, false)).unwrap();
+}
+
+#[test]
+fn skb_mode() {
+    let net = VethPair::new();
+    let mut chain = Chain::new();
+    chain.add(comp("counter")).unwrap();
+    let opts = AttachOptions {
+        mode: xdpchain::AttachMode::Skb,
+        force: false,
+    };
+    net.in_b(|| chain.attach(&net.dev_b, opts)).unwrap();
+    let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+    assert_eq!(st.mode, Some(xdpchain::AttachMode::Skb));
+    assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdpgeneric"));
+    net.in_b(|| chain.detach()).unwrap();
+}
