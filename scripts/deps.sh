@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, if missing, and mounts bpffs.
+# Runs as root on Debian or Ubuntu.
+set -euo pipefail
+need=()
+for pair in clang:clang llvm-objdump:llvm llvm-strip:llvm pkg-config:pkg-config ip:iproute2 \
+            bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+for pair in /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \
+            /usr/include/linux/bpf.h:linux-libc-dev; do
+  [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
+mount | grep -q ' /sys/fs/bpf type bpf' || mount -t bpf bpf /sys/fs/bpf
