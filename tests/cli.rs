@@ -5,8 +5,15 @@ use common::*;
 use std::process::Command;
 
 fn xdpchain(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xdpchain")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_xdpchain"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn path(p: &std::path::Path) -> &str {
@@ -18,15 +25,33 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
     let a = compile("filter", "_c1", &["-g", "-DFILTER_PORT=1"]);
     let b = compile("filter", "_c2", &["-g", "-DFILTER_PORT=2"]);
     let out = repo().join(format!("target/test-bpf/chain.{}.o", std::process::id()));
-    let (ok, _, err) = xdpchain(&["link", "-o", path(&out), path(&a), &format!("{}:xdpfilt_udp", path(&b)), path(&obj("counter"))]);
+    let (ok, _, err) = xdpchain(&[
+        "link",
+        "-o",
+        path(&out),
+        path(&a),
+        &format!("{}:xdpfilt_udp", path(&b)),
+        path(&obj("counter")),
+    ]);
     assert!(ok, "{err}");
     let pin = format!("/sys/fs/bpf/xdpchain-test-{}", std::process::id());
     sh(&format!("bpftool prog load {} {pin} && bpftool prog show pinned {pin} | grep -q xdpchain_root; rc=$?; rm -f {pin}; exit $rc", out.display()));
     let net = VethPair::new();
-    sh(&format!("ip -n {} link set dev {} xdp obj {} sec xdp", net.ns_b, net.dev_b, out.display()));
+    sh(&format!(
+        "ip -n {} link set dev {} xdp obj {} sec xdp",
+        net.ns_b,
+        net.dev_b,
+        out.display()
+    ));
     let st = xdpchain_in(&net.ns_b, &["status", &net.dev_b, "--json"]);
-    assert!(st.contains("\"name\":\"xdp_count\"") && st.contains("\"kind\":\"static\""), "{st}");
-    let ping = sh(&format!("ip netns exec {} ping -c 2 -i 0.05 198.18.0.2", net.ns_a));
+    assert!(
+        st.contains("\"name\":\"xdp_count\"") && st.contains("\"kind\":\"static\""),
+        "{st}"
+    );
+    let ping = sh(&format!(
+        "ip netns exec {} ping -c 2 -i 0.05 198.18.0.2",
+        net.ns_a
+    ));
     assert!(ping.contains("2 received"), "{ping}");
 }
 
@@ -36,7 +61,11 @@ fn xdpchain_in(ns: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into()
 }
 
@@ -44,24 +73,50 @@ fn xdpchain_in(ns: &str, args: &[&str]) -> String {
 fn attach_status_detach() {
     let net = VethPair::new();
     let counter = obj("counter");
-    let out = xdpchain_in(&net.ns_b, &["attach", &net.dev_b, path(&counter), path(&obj("verdict"))]);
-    assert!(out.contains("xdp_count") && out.contains("xdp_verdict"), "{out}");
-    sh(&format!("ip netns exec {} ping -c 3 -i 0.05 198.18.0.2", net.ns_a));
+    let out = xdpchain_in(
+        &net.ns_b,
+        &["attach", &net.dev_b, path(&counter), path(&obj("verdict"))],
+    );
+    assert!(
+        out.contains("xdp_count") && out.contains("xdp_verdict"),
+        "{out}"
+    );
+    sh(&format!(
+        "ip netns exec {} ping -c 3 -i 0.05 198.18.0.2",
+        net.ns_a
+    ));
     let st = xdpchain_in(&net.ns_b, &["status"]);
     assert!(st.contains(&net.dev_b), "{st}");
     let json = xdpchain_in(&net.ns_b, &["status", &net.dev_b, "--json"]);
-    assert!(json.contains("\"continue_on\":[\"drop\",\"pass\"]"), "{json}");
+    assert!(
+        json.contains("\"continue_on\":[\"drop\",\"pass\"]"),
+        "{json}"
+    );
     xdpchain_in(&net.ns_b, &["detach", &net.dev_b]);
-    assert_eq!(xdpchain_in(&net.ns_b, &["status"]).trim(), "no chains attached");
+    assert_eq!(
+        xdpchain_in(&net.ns_b, &["status"]).trim(),
+        "no chains attached"
+    );
 }
 
 #[test]
 fn errors_are_one_line_and_specific() {
     let (ok, _, err) = xdpchain(&["attach", "xdpc-nosuchdev", path(&obj("counter"))]);
-    assert!(!ok && err.trim() == "xdpchain: no such interface: xdpc-nosuchdev", "{err}");
+    assert!(
+        !ok && err.trim() == "xdpchain: no such interface: xdpc-nosuchdev",
+        "{err}"
+    );
     let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", "/etc/hostname"]);
-    assert!(!ok && err.contains("not an ELF file") && err.lines().count() == 1, "{err}");
-    let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", &format!("{}:nope", path(&obj("counter")))]);
+    assert!(
+        !ok && err.contains("not an ELF file") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (ok, _, err) = xdpchain(&[
+        "link",
+        "-o",
+        "/dev/null",
+        &format!("{}:nope", path(&obj("counter"))),
+    ]);
     assert!(!ok && err.contains("no XDP program named 'nope'"), "{err}");
     let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", path(&obj("tc"))]);
     assert!(!ok && err.contains("no XDP program in the object"), "{err}");
@@ -70,12 +125,24 @@ fn errors_are_one_line_and_specific() {
     // The verifier's rejection comes back on one line, naming the component.
     let net = VethPair::new();
     let out = Command::new("ip")
-        .args(["netns", "exec", &net.ns_b, env!("CARGO_BIN_EXE_xdpchain"), "attach", &net.dev_b])
+        .args([
+            "netns",
+            "exec",
+            &net.ns_b,
+            env!("CARGO_BIN_EXE_xdpchain"),
+            "attach",
+            &net.dev_b,
+        ])
         .arg(obj("bad"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("xdp_unchecked: rejected by the verifier") && err.lines().count() == 1, "{err}");
+    assert!(
+        !out.status.success()
+            && err.contains("xdp_unchecked: rejected by the verifier")
+            && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -83,13 +150,30 @@ fn missing_privileges() {
     let net = VethPair::new();
     let counter = obj("counter");
     let out = Command::new("ip")
-        .args(["netns", "exec", &net.ns_b, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
-        .args(["--inh-caps=-all", "--bounding-set=-all", env!("CARGO_BIN_EXE_xdpchain"), "attach", &net.dev_b])
+        .args([
+            "netns",
+            "exec",
+            &net.ns_b,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .args([
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            env!("CARGO_BIN_EXE_xdpchain"),
+            "attach",
+            &net.dev_b,
+        ])
         .arg(&counter)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("permission denied"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("permission denied"),
+        "{err}"
+    );
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
 }
 
@@ -108,5 +192,8 @@ fn bpffs_not_mounted() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("bpffs is not mounted at /sys/fs/bpf"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("bpffs is not mounted at /sys/fs/bpf"),
+        "{err}"
+    );
 }

@@ -17,14 +17,20 @@ const REPEAT: u32 = 2_000_000;
 const RUNS: usize = 5;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().into()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .into()
 }
 
 fn compile(flags: &[&str], out: &Path) {
     let st = Command::new("clang")
         .args(["-O2", "-g", "-target", "bpf"])
         .arg(format!("-I{}", env!("XDPCHAIN_LIBBPF_INCLUDE")))
-        .arg(format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH))
+        .arg(format!(
+            "-I/usr/include/{}-linux-gnu",
+            std::env::consts::ARCH
+        ))
         .args(flags)
         .arg("-c")
         .arg(repo().join("bench/bpf/component.bpf.c"))
@@ -43,7 +49,10 @@ fn packet() -> Vec<u8> {
 
 /// Best of RUNS mean ns/packet.
 fn cost(fd: BorrowedFd<'_>) -> u32 {
-    (0..RUNS).map(|_| xdpchain::test_run(fd, &packet(), REPEAT).unwrap().1).min().unwrap()
+    (0..RUNS)
+        .map(|_| xdpchain::test_run(fd, &packet(), REPEAT).unwrap().1)
+        .min()
+        .unwrap()
 }
 
 /// Loads a plain object with libbpf; returns it and the fd of `entry`.
@@ -65,8 +74,17 @@ fn main() {
     let comp_obj = dir.join("component.o");
     compile(&[], &comp_obj);
     let mut table = String::new();
-    writeln!(table, "per-packet cost, ns (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} x {REPEAT}), one run").unwrap();
-    writeln!(table, "{:>3} {:>9} {:>9} {:>9} {:>14} {:>12}", "K", "inlined", "tailcall", "chain", "chain-inlined", "per comp").unwrap();
+    writeln!(
+        table,
+        "per-packet cost, ns (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} x {REPEAT}), one run"
+    )
+    .unwrap();
+    writeln!(
+        table,
+        "{:>3} {:>9} {:>9} {:>9} {:>14} {:>12}",
+        "K", "inlined", "tailcall", "chain", "chain-inlined", "per comp"
+    )
+    .unwrap();
     for k in [1usize, 5, 10] {
         let inl = dir.join(format!("inline{k}.o"));
         compile(&[&format!("-DINLINE={k}")], &inl);
@@ -81,8 +99,17 @@ fn main() {
             let mfd = sys::bpf_map__fd(m);
             for i in 1..k as u32 {
                 let name = CString::new(format!("bench_tail_{i}")).unwrap();
-                let pfd = sys::bpf_program__fd(sys::bpf_object__find_program_by_name(o2, name.as_ptr()));
-                assert_eq!(sys::bpf_map_update_elem(mfd, (&i as *const u32).cast(), (&pfd as *const i32).cast(), 0), 0);
+                let pfd =
+                    sys::bpf_program__fd(sys::bpf_object__find_program_by_name(o2, name.as_ptr()));
+                assert_eq!(
+                    sys::bpf_map_update_elem(
+                        mfd,
+                        (&i as *const u32).cast(),
+                        (&pfd as *const i32).cast(),
+                        0
+                    ),
+                    0
+                );
             }
         }
         let tailcall = cost(unsafe { BorrowedFd::borrow_raw(fd2) });
@@ -90,12 +117,19 @@ fn main() {
         let mut chain = Chain::new();
         chain.set_counting(false);
         for _ in 0..k {
-            chain.add(Component::from_file(&comp_obj, None).unwrap()).unwrap();
+            chain
+                .add(Component::from_file(&comp_obj, None).unwrap())
+                .unwrap();
         }
         chain.load().unwrap();
         let linked = cost(chain.program_fd().unwrap());
         let per = (linked as f64 - inlined as f64) / k as f64;
-        writeln!(table, "{k:>3} {inlined:>9} {tailcall:>9} {linked:>9} {:>14.2} {per:>12.2}", linked as f64 / inlined as f64).unwrap();
+        writeln!(
+            table,
+            "{k:>3} {inlined:>9} {tailcall:>9} {linked:>9} {:>14.2} {per:>12.2}",
+            linked as f64 / inlined as f64
+        )
+        .unwrap();
         unsafe {
             sys::bpf_object__close(o1);
             sys::bpf_object__close(o2);
@@ -104,12 +138,24 @@ fn main() {
 
     // Link, load and attach a chain of 10 (on a veth in a namespace of our own).
     let ns = format!("xdpc-bench{}", std::process::id());
-    let sh = |c: &str| assert!(Command::new("sh").arg("-c").arg(c).status().unwrap().success(), "{c}");
+    let sh = |c: &str| {
+        assert!(
+            Command::new("sh")
+                .arg("-c")
+                .arg(c)
+                .status()
+                .unwrap()
+                .success(),
+            "{c}"
+        )
+    };
     sh(&format!("ip netns add {ns} && ip -n {ns} link add xb0 type veth peer name xb1 && ip -n {ns} link set xb0 up && ip -n {ns} link set xb1 up"));
     let t0 = Instant::now();
     let mut chain = Chain::new();
     for _ in 0..10 {
-        chain.add(Component::from_file(&comp_obj, None).unwrap()).unwrap();
+        chain
+            .add(Component::from_file(&comp_obj, None).unwrap())
+            .unwrap();
     }
     let bytes = chain.link().unwrap();
     let t_link = t0.elapsed();

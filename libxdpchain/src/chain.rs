@@ -425,22 +425,18 @@ fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result
 
     let mut pins = Vec::new();
     for m in members {
-        let prev = previous.and_then(|p| {
-            p.members
-                .iter()
-                .find(|pm| pm.tag == m.tag)
-                .map(|pm| &p.renames[&pm.id])
-        });
+        let prev = previous.filter(|p| p.members.iter().any(|pm| pm.tag == m.tag));
         let r = &renames[&m.id];
         for (orig, new) in r.maps.iter().chain(&r.data_sections) {
             let Some(map) = find_map(&object, new) else {
                 continue;
             };
-            if let (Some(prev_obj), Some(_)) = (previous, prev) {
-                if let Some(fd) = find_map(&prev_obj.object, new).and_then(|pm| pm.fd()) {
-                    reuse(map, fd, new)?;
-                    continue;
-                }
+            if let Some(fd) = prev
+                .and_then(|p| find_map(&p.object, new))
+                .and_then(|pm| pm.fd())
+            {
+                reuse(map, fd, new)?;
+                continue;
             }
             // Maps pinned by name keep the name their object gave them.
             // SAFETY: map belongs to the live object.
