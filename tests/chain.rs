@@ -10,6 +10,11 @@ fn comp(path: &std::path::Path, prog: Option<&str>) -> Component {
     Component::from_file(path, prog).unwrap()
 }
 
+/// The chain's verdict on one packet (BPF_PROG_TEST_RUN).
+fn verdict(chain: &Chain, packet: &[u8]) -> u32 {
+    chain.test_run(packet, 1).unwrap().0
+}
+
 fn ipv6_packet() -> Vec<u8> {
     let mut p = vec![0u8; 64];
     p[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
@@ -25,18 +30,9 @@ fn two_filters_with_clashing_names_link_and_run() {
     let ia = chain.add(comp(&a, None)).unwrap();
     let ib = chain.add(comp(&b, None)).unwrap();
     chain.load().unwrap();
-    assert_eq!(
-        chain.test_run(&udp_packet(1111), 1).unwrap().0,
-        Verdict::Drop as u32
-    );
-    assert_eq!(
-        chain.test_run(&udp_packet(2222), 1).unwrap().0,
-        Verdict::Drop as u32
-    );
-    assert_eq!(
-        chain.test_run(&udp_packet(3333), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(1111)), Verdict::Drop as u32);
+    assert_eq!(verdict(&chain, &udp_packet(2222)), Verdict::Drop as u32);
+    assert_eq!(verdict(&chain, &udp_packet(3333)), Verdict::Pass as u32);
     // Each keeps its own maps and globals, found by their original names.
     let stats_a = chain.map_fd(ia, "xdp_stats_map").unwrap();
     let stats_b = chain.map_fd(ib, "xdp_stats_map").unwrap();
@@ -120,7 +116,7 @@ fn verdict_matrix() {
                                 .zip(conts)
                                 .find(|(v, c)| !c.contains(**v))
                                 .map_or(Verdict::Pass, |(v, _)| *v);
-                            let got = chain.test_run(&pkt, 1).unwrap().0;
+                            let got = verdict(&chain, &pkt);
                             assert_eq!(
                                 got, expect as u32,
                                 "verdicts {vs:?} continue sets {conts:?}"
@@ -195,10 +191,7 @@ fn maps_and_globals_survive_rebuilds() {
         .unwrap();
     assert_eq!(read_u64(chain.map_fd(a, ".bss").unwrap(), 0), 5);
     assert_eq!(read_u64(chain.map_fd(b, ".bss").unwrap(), 0), 5);
-    assert_eq!(
-        chain.test_run(&udp_packet(4444), 1).unwrap().0,
-        Verdict::Drop as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(4444)), Verdict::Drop as u32);
     assert_eq!(chain.counters(a).unwrap().packets(), 6);
     assert_eq!(
         chain.counters(c).unwrap().packets(),
@@ -209,10 +202,7 @@ fn maps_and_globals_survive_rebuilds() {
     // A, B, C -> A, C.
     chain.remove(b).unwrap();
     assert_eq!(read_u64(chain.map_fd(a, ".bss").unwrap(), 0), 6);
-    assert_eq!(
-        chain.test_run(&udp_packet(4444), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(4444)), Verdict::Pass as u32);
     assert_eq!(read_u64(chain.map_fd(a, ".bss").unwrap(), 0), 7);
     assert_eq!(chain.counters(a).unwrap().packets(), 7);
     assert_eq!(chain.counters(c).unwrap().packets(), 1);
@@ -244,19 +234,16 @@ fn several_programs_tail_call_and_subprograms() {
         .unwrap();
     chain.load().unwrap();
     assert_eq!(
-        chain.test_run(&udp_packet(7777), 1).unwrap().0,
+        verdict(&chain, &udp_packet(7777)),
         Verdict::Drop as u32,
         "dropped by the tail-called program"
     );
     assert_eq!(
-        chain.test_run(&udp_packet(1111), 1).unwrap().0,
+        verdict(&chain, &udp_packet(1111)),
         Verdict::Drop as u32,
         "dropped by the next component"
     );
-    assert_eq!(
-        chain.test_run(&udp_packet(80), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(80)), Verdict::Pass as u32);
     assert_eq!(
         read_u64(chain.map_fd(m, ".bss").unwrap(), 0),
         3,
@@ -270,14 +257,8 @@ fn core_relocations_against_kernel_types() {
     chain.add(comp(&obj("core"), None)).unwrap();
     chain.add(comp(&obj("counter"), None)).unwrap();
     chain.load().unwrap();
-    assert_eq!(
-        chain.test_run(&ipv6_packet(), 1).unwrap().0,
-        Verdict::Drop as u32
-    );
-    assert_eq!(
-        chain.test_run(&udp_packet(1), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &ipv6_packet()), Verdict::Drop as u32);
+    assert_eq!(verdict(&chain, &udp_packet(1)), Verdict::Pass as u32);
 }
 
 #[test]
@@ -293,19 +274,13 @@ fn objects_without_debug_info_chain_with_others() {
         .unwrap();
     let v2 = chain.add(comp(&plain, None).with_priority(99)).unwrap();
     chain.load().unwrap();
-    assert_eq!(
-        chain.test_run(&udp_packet(1111), 1).unwrap().0,
-        Verdict::Drop as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(1111)), Verdict::Drop as u32);
     write_bytes(
         chain.map_fd(v, ".data").unwrap(),
         0,
         &(Verdict::Tx as u32).to_le_bytes(),
     );
-    assert_eq!(
-        chain.test_run(&udp_packet(5), 1).unwrap().0,
-        Verdict::Tx as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(5)), Verdict::Tx as u32);
     assert_eq!(
         read_u64(chain.map_fd(f, ".bss").unwrap(), 0),
         1,
@@ -447,10 +422,7 @@ fn verifier_rejection_names_the_component_and_changes_nothing() {
     // The chain as it was: one component, still loaded, state intact.
     assert_eq!(chain.components().len(), 1);
     assert_eq!(read_u64(chain.map_fd(good, ".bss").unwrap(), 0), 1);
-    assert_eq!(
-        chain.test_run(&udp_packet(1), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(1)), Verdict::Pass as u32);
 }
 
 #[test]
@@ -483,9 +455,6 @@ fn too_many_components() {
         Err(Error::TooManyComponents { .. })
     ));
     chain.load().unwrap();
-    assert_eq!(
-        chain.test_run(&udp_packet(1), 1).unwrap().0,
-        Verdict::Pass as u32
-    );
+    assert_eq!(verdict(&chain, &udp_packet(1)), Verdict::Pass as u32);
     assert_eq!(chain.status().unwrap().components.len(), 64);
 }

@@ -4,16 +4,27 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn xdpchain(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xdpchain"))
-        .args(args)
-        .output()
-        .unwrap();
+const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
+
+/// Runs `cmd`: (success, stdout, stderr).
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
+}
+
+fn xdpchain(args: &[&str]) -> (bool, String, String) {
+    run(Command::new(BIN).args(args))
+}
+
+/// `args` as a command inside network namespace `ns`.
+fn in_ns(ns: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns]).args(args);
+    cmd
 }
 
 fn path(p: &std::path::Path) -> &str {
@@ -56,17 +67,9 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
 }
 
 fn xdpchain_in(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_xdpchain")])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into()
+    let (ok, out, err) = run(in_ns(ns, &[BIN]).args(args));
+    assert!(ok, "{err}");
+    out
 }
 
 #[test]
@@ -124,23 +127,9 @@ fn errors_are_one_line_and_specific() {
     assert!(!ok && err.contains("unknown command"), "{err}");
     // The verifier's rejection comes back on one line, naming the component.
     let net = VethPair::new();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.ns_b,
-            env!("CARGO_BIN_EXE_xdpchain"),
-            "attach",
-            &net.dev_b,
-        ])
-        .arg(obj("bad"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, err) = run(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
     assert!(
-        !out.status.success()
-            && err.contains("xdp_unchecked: rejected by the verifier")
-            && err.lines().count() == 1,
+        !ok && err.contains("xdp_unchecked: rejected by the verifier") && err.lines().count() == 1,
         "{err}"
     );
 }
@@ -149,31 +138,19 @@ fn errors_are_one_line_and_specific() {
 fn missing_privileges() {
     let net = VethPair::new();
     let counter = obj("counter");
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.ns_b,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ])
-        .args([
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            env!("CARGO_BIN_EXE_xdpchain"),
-            "attach",
-            &net.dev_b,
-        ])
-        .arg(&counter)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("permission denied"),
-        "{err}"
-    );
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        BIN,
+        "attach",
+        &net.dev_b,
+    ];
+    let (ok, _, err) = run(in_ns(&net.ns_b, &nobody).arg(&counter));
+    assert!(!ok && err.contains("permission denied"), "{err}");
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
 }
 
@@ -181,19 +158,17 @@ fn missing_privileges() {
 fn bpffs_not_mounted() {
     let net = VethPair::new();
     // A private mount namespace where /sys/fs/bpf is a plain tmpfs.
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.ns_b, "unshare", "-m", "sh", "-c"])
-        .arg(format!(
-            "mount -t tmpfs none /sys/fs/bpf && exec {} attach {} {}",
-            env!("CARGO_BIN_EXE_xdpchain"),
-            net.dev_b,
-            obj("pinned").display()
-        ))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let script = format!(
+        "mount -t tmpfs none /sys/fs/bpf && exec {BIN} attach {} {}",
+        net.dev_b,
+        obj("pinned").display()
+    );
+    let (ok, _, err) = run(&mut in_ns(
+        &net.ns_b,
+        &["unshare", "-m", "sh", "-c", &script],
+    ));
     assert!(
-        !out.status.success() && err.contains("bpffs is not mounted at /sys/fs/bpf"),
+        !ok && err.contains("bpffs is not mounted at /sys/fs/bpf"),
         "{err}"
     );
 }

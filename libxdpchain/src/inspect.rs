@@ -87,12 +87,17 @@ pub(crate) fn config_of(
     Ok(config.map(|c| (id, c, stats)))
 }
 
-/// Sums the per-CPU counters of one stats row.
-pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
+/// A zeroed buffer for one row of the per-CPU stats map.
+fn stats_row() -> Result<Vec<u64>> {
     // SAFETY: no arguments.
     let cpus = check(unsafe { sys::libbpf_num_possible_cpus() })
         .map_err(|e| Error::os("count CPUs", e))?;
-    let mut values = vec![0u64; root::STATS_WORDS * cpus as usize];
+    Ok(vec![0u64; root::STATS_WORDS * cpus as usize])
+}
+
+/// Sums the per-CPU counters of one stats row.
+pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
+    let mut values = stats_row()?;
     // SAFETY: a per-CPU lookup fills value_size (rounded to 8) per possible CPU.
     check(unsafe {
         sys::bpf_map_lookup_elem(
@@ -114,9 +119,7 @@ pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters>
 
 /// Zeroes one stats row on every CPU.
 pub(crate) fn clear_counters(stats: BorrowedFd<'_>, row: u32) -> Result<()> {
-    let cpus = check(unsafe { sys::libbpf_num_possible_cpus() })
-        .map_err(|e| Error::os("count CPUs", e))?;
-    let values = vec![0u64; root::STATS_WORDS * cpus as usize];
+    let values = stats_row()?;
     // SAFETY: as in read_counters.
     check(unsafe {
         sys::bpf_map_update_elem(

@@ -17,6 +17,8 @@ use crate::btf::{Btf, BtfExt, KIND_DATASEC, KIND_FUNC, KIND_VAR, LINKAGE_STATIC}
 use crate::error::{Error, Result};
 use crate::root::CONFIG_SECTION;
 
+const MAX_DATA_SECTION: u64 = 1 << 30;
+
 /// How one component is rewritten.
 pub(crate) struct Spec<'a> {
     /// Function name of the chosen XDP program.
@@ -111,13 +113,17 @@ fn readable(bytes: &[u8]) -> Vec<u8> {
     };
     if bytes.get(4) == Some(&2) {
         let (shoff, shentsize, shnum) = (
-            field(&bytes, 0x28, 8),
+            field(&bytes, 0x28, 8).filter(|&o| o < u64::MAX / 2),
             field(&bytes, 0x3a, 2),
             field(&bytes, 0x3c, 2),
         );
         if let (Some(shoff), Some(size), Some(num)) = (shoff, shentsize, shnum) {
             for i in 0..num {
-                let at = (shoff + i * size) as usize + 4;
+                // Out-of-range headers are left for the ELF reader to reject.
+                let Some(at) = i.checked_mul(size).and_then(|o| o.checked_add(shoff + 4)) else {
+                    break;
+                };
+                let Ok(at) = usize::try_from(at) else { break };
                 if field(&bytes, at, 4) == Some(SHT_LLVM_ADDRSIG as u64) {
                     bytes[at..at + 4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
                 }
@@ -143,23 +149,37 @@ fn ensure_section_strings(b: &mut Builder<'_>) {
     }
 }
 
-/// Rewrites the object `bytes` (named `name` in errors) for the chain.
-pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
-    let data = readable(bytes);
-    let mut b = Builder::read(&*data).map_err(|e| malformed(name, e))?;
+/// Parses `data` (from [`readable`]) for editing, without what libbpf
+/// does not need.
+fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
+    let mut b = Builder::read(data).map_err(|e| malformed(name, e))?;
     ensure_section_strings(&mut b);
     for s in b.sections.iter_mut() {
         if is_dropped(&s.name) {
             s.delete = true;
         }
     }
+    Ok(b)
+}
+
+fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
+    b.delete_orphans();
+    let mut out = Vec::new();
+    b.write(&mut out).map_err(|e| malformed(name, e))?;
+    Ok(out)
+}
+
+/// Rewrites the object `bytes` (named `name` in errors) for the chain.
+pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
+    let data = readable(bytes);
+    let mut b = open(&data, name)?;
 
     let entry = b
         .symbols
         .iter()
         .find(|s| s.name.as_slice() == spec.entry.as_bytes() && s.st_type() == elf::STT_FUNC)
         .map(|s| (s.id(), s.section, s.st_value, s.st_size))
-        .and_then(|(id, sec, v, sz)| Some((id, sec?, v..v + sz)))
+        .and_then(|(id, sec, v, sz)| Some((id, sec?, v..v.checked_add(sz)?)))
         .ok_or_else(|| {
             malformed(
                 name,
@@ -210,30 +230,8 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         .iter()
         .find(|s| s.name.as_slice() == b".maps")
         .map(|s| s.id());
-    for sym in b.symbols.iter() {
-        let defined = sym.section.is_some();
-        let bind = sym.st_bind();
-        if !defined || bind == elf::STB_LOCAL || sym.name.is_empty() {
-            continue;
-        }
-        let old = String::from_utf8_lossy(&sym.name).into_owned();
-        let new = if sym.id() == entry_sym {
-            spec.entry_as.to_string()
-        } else {
-            format!("{}_{old}", spec.tag)
-        };
-        if sym.st_type() == elf::STT_FUNC {
-            func_renames.insert(old, new);
-        } else {
-            if sym.section == maps_sec {
-                renames.maps.push((old.clone(), new.clone()));
-            }
-            var_renames.insert(old, new);
-        }
-    }
     for sym in b.symbols.iter_mut() {
-        let old = String::from_utf8_lossy(&sym.name).into_owned();
-        if sym.section.is_none() || sym.st_bind() == elf::STB_LOCAL {
+        if sym.section.is_none() || sym.st_bind() == elf::STB_LOCAL || sym.name.is_empty() {
             continue;
         }
         // Without BTF the linker cannot take globals (and libbpf no maps),
@@ -243,13 +241,20 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
             sym.set_st_info(elf::STB_LOCAL, st_type);
             continue;
         }
-        let table = if sym.st_type() == elf::STT_FUNC {
-            &func_renames
+        let old = String::from_utf8_lossy(&sym.name).into_owned();
+        let new = if sym.id() == entry_sym {
+            spec.entry_as.to_string()
         } else {
-            &var_renames
+            format!("{}_{old}", spec.tag)
         };
-        if let Some(new) = table.get(&old) {
-            sym.name = ByteString::from(new.clone().into_bytes());
+        sym.name = ByteString::from(new.clone().into_bytes());
+        if sym.st_type() == elf::STT_FUNC {
+            func_renames.insert(old, new);
+        } else {
+            if sym.section == maps_sec {
+                renames.maps.push((old.clone(), new.clone()));
+            }
+            var_renames.insert(old, new);
         }
     }
 
@@ -325,6 +330,10 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
                 renames.data_sections.push((old.clone(), new.clone()));
             }
             if let SectionData::UninitializedData(size) = sec.data {
+                // No kernel takes a map value this large; refuse before allocating.
+                if size > MAX_DATA_SECTION {
+                    return Err(malformed(name, format!("section {old} is {size} bytes")));
+                }
                 sec.sh_type = elf::SHT_PROGBITS;
                 sec.data = SectionData::Data(vec![0u8; size as usize].into());
             }
@@ -399,10 +408,7 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         btf.sh_addralign = 4;
         btf.data = SectionData::Data(Btf::entry_only(spec.entry_as).into());
     }
-    b.delete_orphans();
-    let mut out = Vec::new();
-    b.write(&mut out).map_err(|e| malformed(name, e))?;
-    Ok((out, renames))
+    Ok((finish(b, name)?, renames))
 }
 
 /// Function symbols that a relocation outside code points at.
@@ -500,8 +506,7 @@ fn rename_rel_sections(b: &mut Builder<'_>) {
 pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) -> Result<Vec<u8>> {
     let name = "root program";
     let data = readable(bytes);
-    let mut b = Builder::read(&*data).map_err(|e| malformed(name, e))?;
-    ensure_section_strings(&mut b);
+    let mut b = open(&data, name)?;
     let sec = b
         .sections
         .iter_mut()
@@ -515,19 +520,14 @@ pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) 
     }
     sec.data = SectionData::Data(config.to_vec().into());
     for s in b.sections.iter_mut() {
-        if is_dropped(&s.name) {
-            s.delete = true;
-        } else if strip_debug_info && s.name.as_slice() == b".BTF.ext" {
+        if strip_debug_info && s.name.as_slice() == b".BTF.ext" {
             let mut ext = BtfExt::parse(section_bytes(s)).map_err(|e| malformed(name, e))?;
             ext.strip_debug_info();
             s.delete = ext.is_empty();
             s.data = SectionData::Data(ext.to_bytes().into());
         }
     }
-    b.delete_orphans();
-    let mut out = Vec::new();
-    b.write(&mut out).map_err(|e| malformed(name, e))?;
-    Ok(out)
+    finish(b, name)
 }
 
 /// An object that holds nothing but the chain's license. Linked first, its
