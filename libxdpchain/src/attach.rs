@@ -148,9 +148,11 @@ pub(crate) fn c_name(raw: &[std::ffi::c_char]) -> String {
 /// Name, id and map ids of a loaded program.
 pub(crate) fn prog_info(fd: BorrowedFd<'_>) -> Result<(String, u32, Vec<u32>)> {
     let mut ids = vec![0u32; 64];
-    let mut info = sys::bpf_prog_info::default();
-    info.nr_map_ids = ids.len() as u32;
-    info.map_ids = ids.as_mut_ptr() as u64;
+    let mut info = sys::bpf_prog_info {
+        nr_map_ids: ids.len() as u32,
+        map_ids: ids.as_mut_ptr() as u64,
+        ..Default::default()
+    };
     let mut len = std::mem::size_of::<sys::bpf_prog_info>() as u32;
     // SAFETY: info points at a bpf_prog_info and map_ids at nr_map_ids u32s.
     check(unsafe { sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) })

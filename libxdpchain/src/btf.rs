@@ -319,6 +319,9 @@ impl ExtTable {
     }
 }
 
+/// A BTF.ext record with its code offset, while records are regrouped.
+type Record = (u32, Vec<u8>);
+
 pub struct BtfExt {
     header: Vec<u8>,
     pub tables: [ExtTable; 3],
@@ -353,7 +356,7 @@ impl BtfExt {
         let mut name_offs: HashMap<String, u32> = HashMap::new();
         for table in &mut self.tables {
             let size = table.rec_size as usize;
-            let mut out: Vec<(String, Vec<(u32, Vec<u8>)>)> = Vec::new();
+            let mut out: Vec<(String, Vec<Record>)> = Vec::new();
             for (name_off, recs) in std::mem::take(&mut table.groups) {
                 let sec = btf.str_at(name_off).to_string();
                 name_offs.entry(sec.clone()).or_insert(name_off);

@@ -353,7 +353,7 @@ fn chain_license(members: &[&Member]) -> String {
     match licenses.iter().find(|l| !GPL_COMPATIBLE.contains(l)) {
         // A non-GPL component makes the whole chain non-GPL, so the kernel
         // holds it to what that component may do; no component is promoted.
-        Some(l) if l.is_empty() => "Proprietary".into(),
+        Some(&"") => "Proprietary".into(),
         Some(l) => l.to_string(),
         None if licenses.windows(2).all(|w| w[0] == w[1]) && !licenses.is_empty() => {
             licenses[0].into()

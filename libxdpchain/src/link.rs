@@ -32,7 +32,7 @@ pub(crate) fn link(inputs: &[(&str, &[u8])]) -> Result<Vec<u8>> {
             return Err(std::io::Error::last_os_error());
         }
         for (name, bytes) in inputs {
-            let mut fopts = sys::bpf_linker_file_opts {
+            let fopts = sys::bpf_linker_file_opts {
                 sz: std::mem::size_of::<sys::bpf_linker_file_opts>() as _,
             };
             // SAFETY: bytes are valid for the call; libbpf copies them.
@@ -41,7 +41,7 @@ pub(crate) fn link(inputs: &[(&str, &[u8])]) -> Result<Vec<u8>> {
                     linker.0,
                     bytes.as_ptr() as *mut _,
                     bytes.len() as _,
-                    &mut fopts,
+                    &fopts,
                 )
             })
             .map_err(|e| std::io::Error::new(e.kind(), format!("{name}: {e}")))?;

@@ -48,7 +48,7 @@ fn malformed(name: &str, reason: impl ToString) -> Error {
 }
 
 fn is_code(s: &Section<'_>) -> bool {
-    s.sh_type == elf::SHT_PROGBITS && s.sh_flags.0 & elf::SHF_EXECINSTR.0 as u64 != 0
+    s.sh_type == elf::SHT_PROGBITS && s.sh_flags.0 & elf::SHF_EXECINSTR.0 != 0
 }
 
 fn is_dropped(name: &[u8]) -> bool {
@@ -265,7 +265,7 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
             let t = b.sections.add();
             t.name = ByteString::from(&b".text"[..]);
             t.sh_type = elf::SHT_PROGBITS;
-            t.sh_flags = elf::SectionFlags((elf::SHF_ALLOC.0 | elf::SHF_EXECINSTR.0) as u64);
+            t.sh_flags = elf::SectionFlags(elf::SHF_ALLOC.0 | elf::SHF_EXECINSTR.0);
             t.sh_addralign = 8;
             t.data = SectionData::Data(Bytes::default());
             t.id()
@@ -547,7 +547,7 @@ pub(crate) fn license_object(license: &str) -> Result<Vec<u8>> {
     let lic = b.sections.add();
     lic.name = ByteString::from(&b"license"[..]);
     lic.sh_type = elf::SHT_PROGBITS;
-    lic.sh_flags = elf::SectionFlags((elf::SHF_ALLOC.0 | elf::SHF_WRITE.0) as u64);
+    lic.sh_flags = elf::SectionFlags(elf::SHF_ALLOC.0 | elf::SHF_WRITE.0);
     lic.sh_addralign = 1;
     lic.data = SectionData::Data(text.into());
     let lic = lic.id();
