@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use libbpf_sys as sys;
@@ -41,27 +41,65 @@ const GPL_COMPATIBLE: [&str; 6] = [
 ];
 
 #[derive(Clone)]
-struct Member {
-    id: ComponentId,
+pub(crate) struct Member {
+    pub id: ComponentId,
     /// Tags the component's renamed globals; never reused within a chain, so
     /// a rebuild cannot hand one component's maps to another.
-    tag: u64,
-    component: Component,
+    pub tag: u64,
+    pub component: Component,
 }
 
-struct Loaded {
+pub(crate) struct Loaded {
     object: Object,
     members: Vec<Member>,
     renames: HashMap<ComponentId, Renames>,
 }
 
 impl Loaded {
-    fn prog(&self) -> BorrowedFd<'_> {
+    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
         self.object
             .program(root::PROG_NAME)
             .and_then(|p| p.fd())
             .expect("a loaded chain has its root program")
     }
+
+    pub(crate) fn stats(&self) -> BorrowedFd<'_> {
+        self.object
+            .map(root::STATS_MAP)
+            .and_then(|m| m.fd())
+            .expect("a loaded chain has its counters")
+    }
+
+    /// A member's maps, by their names in the chain.
+    pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
+        let r = &self.renames[&m.id];
+        r.maps
+            .iter()
+            .chain(&r.data_sections)
+            .filter_map(|(_, new)| Some((new.clone(), find_map(&self.object, new)?.fd()?)))
+            .collect()
+    }
+
+    /// What a rebuild of this chain takes over.
+    fn reuse(&self) -> Result<Reuse> {
+        let mut out = Reuse {
+            stats: Some(dup(self.stats())?),
+            ..Default::default()
+        };
+        for m in &self.members {
+            let maps = self
+                .maps_of(m)
+                .into_iter()
+                .map(|(n, fd)| Ok((n, dup(fd)?)))
+                .collect::<Result<_>>()?;
+            out.maps.insert(m.tag, maps);
+        }
+        Ok(out)
+    }
+}
+
+fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
 }
 
 /// A chain of XDP components. Building it needs no privileges; loading and
@@ -325,7 +363,11 @@ impl Chain {
     }
 
     fn commit_loaded(&mut self, members: Vec<Member>) -> Result<()> {
-        let loaded = load(&members, self.counting, self.loaded.as_ref())?;
+        let reuse = match &self.loaded {
+            Some(l) => l.reuse()?,
+            None => Reuse::default(),
+        };
+        let loaded = load(&members, self.counting, &reuse)?;
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
         }
@@ -412,9 +454,18 @@ fn find_map<'a>(obj: &'a Object, real_name: &str) -> Option<crate::sys::Map<'a>>
     obj.maps().find(|m| m.as_ptr() == p)
 }
 
-/// Builds and loads `members`, reusing the maps of the components that were
-/// in `previous`, and the counters map.
-fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result<Loaded> {
+/// Maps a build takes over instead of creating them empty: those of the
+/// components that stay, and the counters.
+#[derive(Default)]
+pub(crate) struct Reuse {
+    /// Per component tag, its maps by their names in the chain. A tag is
+    /// present for every component that stays, even one without maps.
+    pub maps: HashMap<u64, HashMap<String, OwnedFd>>,
+    pub stats: Option<OwnedFd>,
+}
+
+/// Builds and loads `members`, taking over the maps in `reuse`.
+pub(crate) fn load(members: &[Member], counting: bool, reuse: &Reuse) -> Result<Loaded> {
     let (bytes, renames) = build(members, counting)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
@@ -425,17 +476,14 @@ fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result
 
     let mut pins = Vec::new();
     for m in members {
-        let prev = previous.filter(|p| p.members.iter().any(|pm| pm.tag == m.tag));
+        let kept = reuse.maps.get(&m.tag);
         let r = &renames[&m.id];
         for (orig, new) in r.maps.iter().chain(&r.data_sections) {
             let Some(map) = find_map(&object, new) else {
                 continue;
             };
-            if let Some(fd) = prev
-                .and_then(|p| find_map(&p.object, new))
-                .and_then(|pm| pm.fd())
-            {
-                reuse(map, fd, new)?;
+            if let Some(fd) = kept.and_then(|k| k.get(new)) {
+                reuse_fd(map, fd.as_fd(), new)?;
                 continue;
             }
             // Maps pinned by name keep the name their object gave them.
@@ -445,10 +493,8 @@ fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result
             }
         }
     }
-    if let (Some(prev), Some(map)) = (previous, object.map(root::STATS_MAP)) {
-        if let Some(fd) = prev.object.map(root::STATS_MAP).and_then(|m| m.fd()) {
-            reuse(map, fd, root::STATS_MAP)?;
-        }
+    if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
+        reuse_fd(map, fd.as_fd(), root::STATS_MAP)?;
     }
     if !pins.is_empty() {
         check_bpffs(DEFAULT_PIN_ROOT)?;
@@ -470,18 +516,13 @@ fn load(members: &[Member], counting: bool, previous: Option<&Loaded>) -> Result
         renames,
     };
     // Rows of new components may hold counts of components gone before.
-    if let Some(stats) = loaded.object.map(root::STATS_MAP).and_then(|m| m.fd()) {
-        for m in members {
-            let known = previous.is_some_and(|p| p.members.iter().any(|pm| pm.tag == m.tag));
-            if !known {
-                inspect::clear_counters(stats, m.id.0)?;
-            }
-        }
+    for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
+        inspect::clear_counters(loaded.stats(), m.id.0)?;
     }
     Ok(loaded)
 }
 
-fn reuse(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
     // SAFETY: libbpf dups the fd; both objects are alive.
     check(unsafe { sys::bpf_map__reuse_fd(map.as_ptr(), fd.as_raw_fd()) })
         .map_err(|e| Error::os(format!("reuse map {name}"), e))?;
@@ -498,7 +539,9 @@ fn blame(members: &[Member], counting: bool, errno: std::io::Error, log: &str) -
     }
     if members.len() > 1 {
         for m in ordered(members) {
-            if let Err(e @ Error::Verifier { .. }) = load(std::slice::from_ref(m), counting, None) {
+            if let Err(e @ Error::Verifier { .. }) =
+                load(std::slice::from_ref(m), counting, &Reuse::default())
+            {
                 return e;
             }
         }
