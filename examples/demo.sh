@@ -22,9 +22,11 @@ ip netns add "$A"; ip netns add "$B"
 ip link add "$DA" netns "$A" type veth peer name "$DB" netns "$B"
 ip -n "$A" addr add 198.18.0.1/24 dev "$DA"; ip -n "$B" addr add 198.18.0.2/24 dev "$DB"
 ip -n "$A" link set "$DA" up; ip -n "$B" link set "$DB" up
+# nsenter, not `ip netns exec`: the latter remounts /sys and hides bpffs,
+# where xdpchain records its chains.
 
 echo "== chaining pktcount, udpblock and ttlguard on $DB"
-ip netns exec "$B" "$XDPCHAIN" attach "$DB" "$work/pktcount.o" "$work/udpblock.o" "$work/ttlguard.o" >/dev/null
+nsenter --net=/run/netns/"$B" "$XDPCHAIN" attach "$DB" "$work/pktcount.o" "$work/udpblock.o" "$work/ttlguard.o" >/dev/null
 
 echo "== traffic: 5 pings, 3 UDP datagrams to port 7777 (blocked), 2 to 5000, 2 pings with TTL 1"
 ip netns exec "$A" ping -q -c 5 -i 0.1 198.18.0.2 | tail -2
@@ -34,6 +36,6 @@ done
 ip netns exec "$A" ping -q -c 2 -i 0.1 -W 1 -t 1 198.18.0.2 | tail -2 || true
 
 echo "== per-component counters"
-ip netns exec "$B" "$XDPCHAIN" status "$DB"
-ip netns exec "$B" "$XDPCHAIN" detach "$DB"
+nsenter --net=/run/netns/"$B" "$XDPCHAIN" status "$DB"
+nsenter --net=/run/netns/"$B" "$XDPCHAIN" detach "$DB"
 echo "== detached; cleaning up"

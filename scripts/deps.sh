@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 for pair in clang:clang llvm-objdump:llvm llvm-strip:llvm pkg-config:pkg-config ip:iproute2 \
-            bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux; do
+            bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux nsenter:util-linux; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 for pair in /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \

@@ -147,7 +147,7 @@ fn replacing_and_foreign_programs() {
     }
     assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdp_prop"));
     assert!(matches!(
-        net.in_b(|| xdpchain::detach(&net.dev_b, false)),
+        net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, false)),
         Err(Error::ForeignProgram { .. })
     ));
     net.in_b(|| {
@@ -161,7 +161,8 @@ fn replacing_and_foreign_programs() {
     })
     .unwrap();
     assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdpchain_root"));
-    net.in_b(|| xdpchain::detach(&net.dev_b, false)).unwrap();
+    net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, false))
+        .unwrap();
 }
 
 #[test]

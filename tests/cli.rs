@@ -20,10 +20,11 @@ fn xdpchain(args: &[&str]) -> (bool, String, String) {
     run(Command::new(BIN).args(args))
 }
 
-/// `args` as a command inside network namespace `ns`.
+/// `args` as a command inside network namespace `ns`. Not `ip netns exec`,
+/// which remounts /sys and so hides bpffs.
 fn in_ns(ns: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns]).args(args);
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{ns}")).args(args);
     cmd
 }
 

@@ -4,13 +4,19 @@
 
 use std::process::ExitCode;
 
-use xdpchain::{AttachMode, AttachOptions, Chain, ChainStatus, Component, Verdict};
+use xdpchain::{
+    AttachMode, AttachOptions, Chain, ChainStatus, Component, Store, Verdict, Verdicts,
+};
 
 const USAGE: &str = "usage:
   xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
   xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters]
+  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force]
+  xdpchain remove IFACE COMPONENT
   xdpchain status [IFACE] [--json]
-  xdpchain detach IFACE [--force]";
+  xdpchain detach IFACE [--force]
+  xdpchain clean
+Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,21 +32,43 @@ fn main() -> ExitCode {
 /// Options and positional arguments, in order.
 struct Args<'a> {
     flags: Vec<&'a str>,
-    output: Option<&'a str>,
+    /// Options that take a value: (option, value).
+    values: Vec<(&'a str, &'a str)>,
     positional: Vec<&'a str>,
 }
+
+impl<'a> Args<'a> {
+    fn value(&self, opt: &str) -> Option<&'a str> {
+        self.values.iter().find(|(o, _)| *o == opt).map(|(_, v)| *v)
+    }
+
+    fn attach_options(&self) -> AttachOptions {
+        AttachOptions {
+            mode: if self.flags.contains(&"--skb") {
+                AttachMode::Skb
+            } else {
+                AttachMode::Native
+            },
+            force: self.flags.contains(&"--force"),
+        }
+    }
+}
+
+/// Options that take a value.
+const VALUED: [&str; 3] = ["-o", "--priority", "--continue-on"];
 
 fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
     let mut out = Args {
         flags: Vec::new(),
-        output: None,
+        values: Vec::new(),
         positional: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-o" if known.contains(&"-o") => {
-                out.output = Some(it.next().ok_or("-o needs a file name")?);
+            o if VALUED.contains(&o) && known.contains(&o) => {
+                let v = it.next().ok_or(format!("{o} needs a value"))?;
+                out.values.push((o, v));
             }
             f if f.starts_with("--") || (f.starts_with('-') && f.len() > 1) => {
                 if !known.contains(&f) {
@@ -63,16 +91,11 @@ fn component(spec: &str) -> Result<Component, String> {
     Component::from_file(file, prog).map_err(|e| e.to_string())
 }
 
-fn chain_of(specs: &[&str], counting: bool) -> Result<Chain, String> {
+fn components(specs: &[&str]) -> Result<Vec<Component>, String> {
     if specs.is_empty() {
         return Err(format!("no programs given\n{USAGE}"));
     }
-    let mut chain = Chain::new();
-    chain.set_counting(counting);
-    for s in specs {
-        chain.add(component(s)?).map_err(|e| e.to_string())?;
-    }
-    Ok(chain)
+    specs.iter().map(|s| component(s)).collect()
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -82,8 +105,14 @@ fn run(args: &[String]) -> Result<(), String> {
     match cmd.as_str() {
         "link" => {
             let a = parse(rest, &["-o", "--no-counters"])?;
-            let out = a.output.ok_or(format!("link needs -o OUT.o\n{USAGE}"))?;
-            let chain = chain_of(&a.positional, !a.flags.contains(&"--no-counters"))?;
+            let out = a
+                .value("-o")
+                .ok_or(format!("link needs -o OUT.o\n{USAGE}"))?;
+            let mut chain = Chain::new();
+            chain.set_counting(!a.flags.contains(&"--no-counters"));
+            for c in components(&a.positional)? {
+                chain.add(c).map_err(|e| e.to_string())?;
+            }
             chain.write(out).map_err(|e| e.to_string())
         }
         "attach" => {
@@ -92,17 +121,45 @@ fn run(args: &[String]) -> Result<(), String> {
                 .positional
                 .split_first()
                 .ok_or(format!("attach needs IFACE\n{USAGE}"))?;
-            let mut chain = chain_of(specs, !a.flags.contains(&"--no-counters"))?;
-            let opts = AttachOptions {
-                mode: if a.flags.contains(&"--skb") {
-                    AttachMode::Skb
-                } else {
-                    AttachMode::Native
-                },
-                force: a.flags.contains(&"--force"),
+            let components = components(specs)?;
+            let counting = !a.flags.contains(&"--no-counters");
+            let store = Store::new();
+            store
+                .attach(iface, components, a.attach_options(), counting)
+                .map_err(|e| e.to_string())?;
+            print_status(&xdpchain::status(iface).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        "add" => {
+            let a = parse(rest, &["--priority", "--continue-on", "--skb", "--force"])?;
+            let [iface, spec] = a.positional.as_slice() else {
+                return Err(format!("add needs IFACE and one FILE[:PROG]\n{USAGE}"));
             };
-            chain.attach(iface, opts).map_err(|e| e.to_string())?;
-            print_status(&chain.status().map_err(|e| e.to_string())?);
+            let mut c = component(spec)?;
+            if let Some(p) = a.value("--priority") {
+                c = c.with_priority(p.parse().map_err(|_| format!("bad priority '{p}'"))?);
+            }
+            if let Some(v) = a.value("--continue-on") {
+                c = c.with_continue_on(Verdicts::parse(v).map_err(|e| e.to_string())?);
+            }
+            let id = Store::new()
+                .add(iface, c, a.attach_options())
+                .map_err(|e| e.to_string())?;
+            println!("added component {}", id.0);
+            Ok(())
+        }
+        "remove" => {
+            let a = parse(rest, &[])?;
+            let [iface, key] = a.positional.as_slice() else {
+                return Err(format!("remove needs IFACE and COMPONENT\n{USAGE}"));
+            };
+            Store::new().remove(iface, key).map_err(|e| e.to_string())
+        }
+        "clean" => {
+            parse(rest, &[])?;
+            for dir in Store::new().clean().map_err(|e| e.to_string())? {
+                println!("removed stale {}", dir.display());
+            }
             Ok(())
         }
         "status" => {
@@ -127,7 +184,9 @@ fn run(args: &[String]) -> Result<(), String> {
             let [iface] = a.positional.as_slice() else {
                 return Err(USAGE.into());
             };
-            xdpchain::detach(iface, a.flags.contains(&"--force")).map_err(|e| e.to_string())
+            Store::new()
+                .detach(iface, a.flags.contains(&"--force"))
+                .map_err(|e| e.to_string())
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -139,24 +139,7 @@ impl Chain {
     /// Adds a component. If the chain is loaded, it is rebuilt at once (and
     /// swapped in if attached); on failure the component is not added.
     pub fn add(&mut self, component: Component) -> Result<ComponentId> {
-        if self.members.len() >= MAX_COMPONENTS {
-            return Err(Error::TooManyComponents {
-                count: self.members.len() + 1,
-                max: MAX_COMPONENTS,
-            });
-        }
-        let used: HashSet<u32> = self.members.iter().map(|m| m.id.0).collect();
-        let id = ComponentId(
-            (0..)
-                .find(|i| !used.contains(i))
-                .expect("fewer than 2^32 components"),
-        );
-        let mut members = self.members.clone();
-        members.push(Member {
-            id,
-            tag: self.next_tag,
-            component,
-        });
+        let (members, id) = with_added(&self.members, component, self.next_tag)?;
         self.commit(members)?;
         self.next_tag += 1;
         Ok(id)
@@ -164,31 +147,14 @@ impl Chain {
 
     /// Removes a component; rebuilds as [`Chain::add`] does.
     pub fn remove(&mut self, id: ComponentId) -> Result<Component> {
-        let pos = self
-            .members
-            .iter()
-            .position(|m| m.id == id)
-            .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
-        let mut members = self.members.clone();
-        let gone = members.remove(pos);
+        let (members, gone) = without(&self.members, id)?;
         self.commit(members)?;
         Ok(gone.component)
     }
 
     /// Finds a component by id (as digits) or by program name.
     pub fn find(&self, key: &str) -> Result<ComponentId> {
-        let by_id = key
-            .parse::<u32>()
-            .ok()
-            .and_then(|n| self.members.iter().find(|m| m.id.0 == n));
-        let mut by_name = self.members.iter().filter(|m| m.component.program() == key);
-        match (by_id, by_name.next(), by_name.next()) {
-            (Some(m), _, _) | (None, Some(m), None) => Ok(m.id),
-            (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
-                "several components are named '{key}'; use the id"
-            ))),
-            (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
-        }
+        find_member(&self.members, key)
     }
 
     /// The components in run order.
@@ -233,27 +199,12 @@ impl Chain {
             self.load()?;
         }
         let loaded = self.loaded.as_ref().expect("loaded above");
-        let current = attach::attached(&iface)?;
-        let old = match current {
-            None => None,
-            Some((id, _)) => {
-                let fd = attach::prog_fd(id)?;
-                if !opts.force && inspect::config_of(fd.as_fd())?.is_none() {
-                    let (name, _, _) = attach::prog_info(fd.as_fd())?;
-                    return Err(Error::ForeignProgram {
-                        iface: iface.name,
-                        prog_id: id,
-                        name,
-                    });
-                }
-                Some(fd)
-            }
-        };
+        let old = inspect::current(&iface, opts.force)?;
         attach::replace(
             &iface,
             opts.mode,
             Some(loaded.prog()),
-            old.as_ref().map(|f| f.as_fd()),
+            old.as_ref().map(|c| c.fd.as_fd()),
         )?;
         self.attachment = Some((iface, opts.mode));
         Ok(())
@@ -374,6 +325,56 @@ impl Chain {
         self.members = members;
         self.loaded = Some(loaded);
         Ok(())
+    }
+}
+
+/// `members` and `component`, under the lowest free id and `tag`.
+pub(crate) fn with_added(
+    members: &[Member],
+    component: Component,
+    tag: u64,
+) -> Result<(Vec<Member>, ComponentId)> {
+    if members.len() >= MAX_COMPONENTS {
+        return Err(Error::TooManyComponents {
+            count: members.len() + 1,
+            max: MAX_COMPONENTS,
+        });
+    }
+    let used: HashSet<u32> = members.iter().map(|m| m.id.0).collect();
+    let id = ComponentId(
+        (0..)
+            .find(|i| !used.contains(i))
+            .expect("fewer than 2^32 components"),
+    );
+    let mut out = members.to_vec();
+    out.push(Member { id, tag, component });
+    Ok((out, id))
+}
+
+/// `members` without `id`, and the one taken out.
+pub(crate) fn without(members: &[Member], id: ComponentId) -> Result<(Vec<Member>, Member)> {
+    let pos = members
+        .iter()
+        .position(|m| m.id == id)
+        .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
+    let mut out = members.to_vec();
+    let gone = out.remove(pos);
+    Ok((out, gone))
+}
+
+/// The component named by `key`: its id as digits, or its program name.
+pub(crate) fn find_member(members: &[Member], key: &str) -> Result<ComponentId> {
+    let by_id = key
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| members.iter().find(|m| m.id.0 == n));
+    let mut by_name = members.iter().filter(|m| m.component.program() == key);
+    match (by_id, by_name.next(), by_name.next()) {
+        (Some(m), _, _) | (None, Some(m), None) => Ok(m.id),
+        (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
+            "several components are named '{key}'; use the id"
+        ))),
+        (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
     }
 }
 
@@ -561,7 +562,7 @@ fn blame(members: &[Member], counting: bool, errno: std::io::Error, log: &str) -
     }
 }
 
-fn check_bpffs(path: &str) -> Result<()> {
+pub(crate) fn check_bpffs(path: &str) -> Result<()> {
     let c = cstring(path, "path")?;
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: st is a valid out-parameter.

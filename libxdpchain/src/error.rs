@@ -59,6 +59,15 @@ pub enum Error {
         name: String,
     },
 
+    #[error("interface {iface} runs a libxdp (xdp-tools) dispatcher, program {prog_id}; manage it with xdp-loader, or unload it first")]
+    LibxdpDispatcher { iface: String, prog_id: u32 },
+
+    #[error("interface {iface} runs a chain of which {dir} holds no record (it was attached by a process that keeps none); replace it with attach, or detach it")]
+    NoState { iface: String, dir: String },
+
+    #[error("refusing pin directory {path}: {reason}")]
+    UnsafePinDir { path: String, reason: String },
+
     #[error("the XDP program on {iface} is not the one expected (another loader changed it)")]
     Raced { iface: String },
 
@@ -105,7 +114,10 @@ impl Error {
             Error::UnknownInterface(_) => libc::ENODEV,
             Error::PermissionDenied { .. } => libc::EPERM,
             Error::BpffsNotMounted { .. } => libc::ENOTDIR,
-            Error::ForeignProgram { .. } => libc::EBUSY,
+            Error::ForeignProgram { .. }
+            | Error::LibxdpDispatcher { .. }
+            | Error::NoState { .. } => libc::EBUSY,
+            Error::UnsafePinDir { .. } => libc::EPERM,
             Error::Raced { .. } => libc::EAGAIN,
             Error::NoChain(_) | Error::UnknownComponent(_) | Error::UnknownMap { .. } => {
                 libc::ENOENT

@@ -2,7 +2,7 @@
 //! which order, its stats map what each component returned. Works for the
 //! process that built the chain and for any other alike.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use libbpf_sys as sys;
 
@@ -11,6 +11,9 @@ use crate::component::{Verdict, Verdicts};
 use crate::error::{Error, Result};
 use crate::root::{self, Config};
 use crate::sys::check;
+
+/// The name libxdp (xdp-tools) gives its multiprog dispatcher.
+const LIBXDP_DISPATCHER: &str = "xdp_dispatcher";
 
 /// Packets a component ran on, by the verdict it returned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -203,22 +206,35 @@ pub fn list() -> Result<Vec<ChainStatus>> {
     Ok(out)
 }
 
-/// Detaches the chain on `iface`, or with `force` whatever XDP program runs
-/// there. Only the program found is removed: if it changes meanwhile, the
-/// kernel refuses.
-pub fn detach(iface: &str, force: bool) -> Result<()> {
-    let iface = Interface::resolve(iface)?;
-    let Some((id, mode)) = attach::attached(&iface)? else {
-        return Err(Error::NoChain(iface.name));
+/// What runs on an interface, as far as replacing it goes.
+pub(crate) struct Current {
+    pub fd: OwnedFd,
+    pub mode: AttachMode,
+}
+
+/// The program on `iface`, if a chain may replace it: a chain always, the
+/// program of another loader only with `force`, a libxdp dispatcher never
+/// (libxdp keeps its own state about it in its pins).
+pub(crate) fn current(iface: &Interface, force: bool) -> Result<Option<Current>> {
+    let Some((id, mode)) = attach::attached(iface)? else {
+        return Ok(None);
     };
     let fd = attach::prog_fd(id)?;
-    if !force && config_of(fd.as_fd())?.is_none() {
+    if config_of(fd.as_fd())?.is_none() {
         let (name, _, _) = attach::prog_info(fd.as_fd())?;
-        return Err(Error::ForeignProgram {
-            iface: iface.name,
-            prog_id: id,
-            name,
-        });
+        if name == LIBXDP_DISPATCHER {
+            return Err(Error::LibxdpDispatcher {
+                iface: iface.name.clone(),
+                prog_id: id,
+            });
+        }
+        if !force {
+            return Err(Error::ForeignProgram {
+                iface: iface.name.clone(),
+                prog_id: id,
+                name,
+            });
+        }
     }
-    attach::replace(&iface, mode, None, Some(fd.as_fd()))
+    Ok(Some(Current { fd, mode }))
 }

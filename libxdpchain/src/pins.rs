@@ -1,0 +1,705 @@
+//! Pin state: chains recorded in bpffs, so that any process can list one,
+//! add to it and remove from it, one at a time, and a process killed in the
+//! middle of an operation leaves nothing that the next one cannot finish.
+//!
+//! Layout, per interface, under `DIR/NETNS/IFINDEX/` (NETNS is the network
+//! namespace's inode number, so equal ifindexes of two namespaces differ):
+//! - `state`: a frozen map holding the record below, as text;
+//! - `stats`: the chain's counters;
+//! - `cTAG/object`: a frozen map holding the component's ELF object, and
+//!   `cTAG/NAME` for each of its maps, by its name in the chain with `%`
+//!   for `.` (bpffs reserves dots in names).
+//!
+//! An operation runs under an flock of DIR. It loads the new chain, pins
+//! what is new and its record as `state_new`, swaps the chain on the
+//! interface atomically, then renames `state_new` to `state` and unpins what
+//! left. The record names the root program it describes, so the next
+//! operation can tell from the interface which record is true.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use libbpf_sys as sys;
+
+use crate::attach::{self, AttachMode, Interface};
+use crate::chain::{self, AttachOptions, ComponentId, Member, Reuse};
+use crate::component::{Component, Verdicts};
+use crate::error::{Error, Result};
+use crate::inspect;
+use crate::sys::{check, cstring};
+
+/// Where chains are recorded unless told otherwise.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/xdpchain";
+/// Environment variable that moves the default.
+pub const PIN_DIR_ENV: &str = "XDPCHAIN_PIN_DIR";
+
+const STATE: &str = "state";
+const STATE_NEW: &str = "state_new";
+const STATS: &str = "stats";
+const OBJECT: &str = "object";
+const CHUNK: usize = 64 << 10;
+const MAGIC: &str = "xdpchain-state 1";
+
+/// Chains recorded under one bpffs directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+/// A chain's record: what it runs, and the root program that runs it.
+#[derive(Debug)]
+struct Record {
+    prog_id: u32,
+    mode: AttachMode,
+    counting: bool,
+    next_tag: u64,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u32,
+    tag: u64,
+    priority: i32,
+    continue_on: Verdicts,
+    size: usize,
+    program: String,
+    source: String,
+}
+
+/// The directory lock; released when dropped, or when the process dies.
+struct Lock {
+    _dir: File,
+}
+
+impl Store {
+    /// The directory `$XDPCHAIN_PIN_DIR`, else [`DEFAULT_PIN_DIR`].
+    pub fn new() -> Store {
+        let dir =
+            std::env::var_os(PIN_DIR_ENV).map_or_else(|| DEFAULT_PIN_DIR.into(), PathBuf::from);
+        Store { dir }
+    }
+
+    /// Chains recorded under `dir`, which must be on bpffs.
+    pub fn at(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Replaces whatever chain runs on `iface` with `components`.
+    pub fn attach(
+        &self,
+        iface: &str,
+        components: Vec<Component>,
+        opts: AttachOptions,
+        counting: bool,
+    ) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        let _lock = self.lock()?;
+        let dir = self.iface_dir(&iface)?;
+        let old = self.recover(&dir, &iface)?;
+        let mut members = Vec::new();
+        let mut tag = old.as_ref().map_or(0, |r| r.next_tag);
+        for c in components {
+            members = chain::with_added(&members, c, tag)?.0;
+            tag += 1;
+        }
+        let current = inspect::current(&iface, opts.force)?;
+        let record = Record {
+            prog_id: 0,
+            mode: opts.mode,
+            counting,
+            next_tag: tag,
+            entries: Vec::new(),
+        };
+        self.commit(&dir, &iface, old.as_ref(), &members, record, current)
+    }
+
+    /// Adds a component to the chain on `iface`, creating the chain (with
+    /// `opts`) if there is none.
+    pub fn add(
+        &self,
+        iface: &str,
+        component: Component,
+        opts: AttachOptions,
+    ) -> Result<ComponentId> {
+        let iface = Interface::resolve(iface)?;
+        let _lock = self.lock()?;
+        let dir = self.iface_dir(&iface)?;
+        let old = self.recover(&dir, &iface)?;
+        let current = inspect::current(&iface, opts.force)?;
+        let (members, record) = match &old {
+            Some(r) => (self.members(&dir, r)?, r.successor()),
+            None => {
+                self.refuse_unrecorded(&iface, current.as_ref())?;
+                (Vec::new(), Record::first(opts.mode))
+            }
+        };
+        let (members, id) = chain::with_added(&members, component, record.next_tag)?;
+        let record = Record {
+            next_tag: record.next_tag + 1,
+            ..record
+        };
+        self.commit(&dir, &iface, old.as_ref(), &members, record, current)?;
+        Ok(id)
+    }
+
+    /// Removes the component `key` (its id, or its program name) from the
+    /// chain on `iface`; the chain goes with its last component.
+    pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        let _lock = self.lock()?;
+        let dir = self.iface_dir(&iface)?;
+        let current = inspect::current(&iface, false)?;
+        let Some(old) = self.recover(&dir, &iface)? else {
+            self.refuse_unrecorded(&iface, current.as_ref())?;
+            return Err(Error::NoChain(iface.name));
+        };
+        let members = self.members(&dir, &old)?;
+        let (members, _) = chain::without(&members, chain::find_member(&members, key)?)?;
+        if members.is_empty() {
+            return self.detach_locked(&dir, &iface, current);
+        }
+        self.commit(&dir, &iface, Some(&old), &members, old.successor(), current)
+    }
+
+    /// Detaches the chain on `iface` and unpins all it had; with `force`,
+    /// whatever XDP program runs there.
+    pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        let _lock = self.lock()?;
+        let dir = self.iface_dir(&iface)?;
+        self.recover(&dir, &iface)?;
+        let current = inspect::current(&iface, force)?;
+        if current.is_none() {
+            return Err(Error::NoChain(iface.name));
+        }
+        self.detach_locked(&dir, &iface, current)
+    }
+
+    /// Removes the records of chains that no longer run (their interface
+    /// was deleted, or another tool detached them) in this network
+    /// namespace; returns the directories removed. Every operation does this
+    /// too.
+    pub fn clean(&self) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        self.sweep()
+    }
+
+    fn detach_locked(
+        &self,
+        dir: &Path,
+        iface: &Interface,
+        current: Option<inspect::Current>,
+    ) -> Result<()> {
+        if let Some(c) = current {
+            attach::replace(iface, c.mode, None, Some(c.fd.as_fd()))?;
+        }
+        remove_tree(dir)
+    }
+
+    /// A chain of ours without a record cannot be rebuilt: its objects are
+    /// gone with the process that built it.
+    fn refuse_unrecorded(
+        &self,
+        iface: &Interface,
+        current: Option<&inspect::Current>,
+    ) -> Result<()> {
+        match current {
+            Some(c) if inspect::config_of(c.fd.as_fd())?.is_some() => Err(Error::NoState {
+                iface: iface.name.clone(),
+                dir: self.dir.display().to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates (0700) and locks the directory, refusing one that another
+    /// user could have planted or changed.
+    fn lock(&self) -> Result<Lock> {
+        let path = &self.dir;
+        let shown = || path.display().to_string();
+        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::BpffsNotMounted { path: shown() })
+            }
+            Err(e) => return Err(Error::os(format!("create {}", shown()), e)),
+        }
+        let c = cstring(&shown(), "pin directory")?;
+        // SAFETY: plain open; O_NOFOLLOW refuses a symlink in the last component.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePinDir {
+                    path: shown(),
+                    reason: "not a directory (a symlink?)".into(),
+                },
+                _ => Error::os(format!("open {}", shown()), e),
+            });
+        }
+        // SAFETY: fd was just opened and is owned from here on.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::os("stat pin directory", e))?;
+        // SAFETY: no arguments.
+        let euid = unsafe { libc::geteuid() };
+        if meta.uid() != euid || meta.mode() & 0o077 != 0 {
+            return Err(Error::UnsafePinDir {
+                path: shown(),
+                reason: format!(
+                    "owned by uid {} with mode {:o}; want ours and 0700",
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                ),
+            });
+        }
+        chain::check_bpffs(&shown())?;
+        // SAFETY: plain syscall on our fd.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::os("lock pin directory", io::Error::last_os_error()));
+        }
+        Ok(Lock { _dir: file })
+    }
+
+    fn netns_dir(&self) -> Result<PathBuf> {
+        let meta = std::fs::metadata("/proc/thread-self/ns/net")
+            .map_err(|e| Error::os("read network namespace", e))?;
+        Ok(self.dir.join(meta.ino().to_string()))
+    }
+
+    /// The interface's directory, created (0700) if missing. Sweeps stale
+    /// records of this namespace on the way.
+    fn iface_dir(&self, iface: &Interface) -> Result<PathBuf> {
+        self.sweep()?;
+        let dir = self.netns_dir()?.join(iface.index.to_string());
+        mkdirs(&dir)?;
+        Ok(dir)
+    }
+
+    fn sweep(&self) -> Result<Vec<PathBuf>> {
+        let ns = self.netns_dir()?;
+        let mut removed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&ns) else {
+            return Ok(removed);
+        };
+        for e in entries.flatten() {
+            let dir = e.path();
+            let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+            let live = match index.map(|i| Interface::resolve(&i.to_string())) {
+                Some(Ok(iface)) => self.recover(&dir, &iface)?.is_some(),
+                _ => false,
+            };
+            if !live {
+                remove_tree(&dir)?;
+                removed.push(dir);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Settles what a killed operation left: the record that names the
+    /// program on the interface is the true one; any other, and anything
+    /// only it referred to, is unpinned. None if no chain of ours runs there.
+    fn recover(&self, dir: &Path, iface: &Interface) -> Result<Option<Record>> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let attached = attach::attached(iface)?.map(|(id, _)| id);
+        let new = dir.join(STATE_NEW);
+        if new.exists() {
+            let promote = read_record(&new)
+                .ok()
+                .is_some_and(|r| Some(r.prog_id) == attached);
+            if promote {
+                std::fs::rename(&new, dir.join(STATE))
+                    .map_err(|e| Error::os("promote state", e))?;
+            } else {
+                remove_tree(&new)?;
+            }
+        }
+        let record = read_record(&dir.join(STATE))
+            .ok()
+            .filter(|r| Some(r.prog_id) == attached);
+        let Some(record) = record else {
+            remove_tree(dir)?;
+            return Ok(None);
+        };
+        let keep: HashSet<String> = record
+            .entries
+            .iter()
+            .map(|e| format!("c{}", e.tag))
+            .collect();
+        for e in std::fs::read_dir(dir)
+            .map_err(|e| Error::os("list pins", e))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('c') && !keep.contains(&name) {
+                remove_tree(&e.path())?;
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// The recorded components, read back from their pinned objects.
+    fn members(&self, dir: &Path, record: &Record) -> Result<Vec<Member>> {
+        record
+            .entries
+            .iter()
+            .map(|e| {
+                let bytes = read_object(&dir.join(format!("c{}", e.tag)).join(OBJECT), e.size)?;
+                let component = Component::from_bytes(bytes, &e.source, Some(&e.program))?
+                    .with_priority(e.priority)
+                    .with_continue_on(e.continue_on);
+                Ok(Member {
+                    id: ComponentId(e.id),
+                    tag: e.tag,
+                    component,
+                })
+            })
+            .collect()
+    }
+
+    /// Loads `members`, pins what is new, swaps the chain in for `current`
+    /// and settles the record. On error, what this call pinned is unpinned
+    /// and the interface keeps what it ran.
+    fn commit(
+        &self,
+        dir: &Path,
+        iface: &Interface,
+        old: Option<&Record>,
+        members: &[Member],
+        record: Record,
+        current: Option<inspect::Current>,
+    ) -> Result<()> {
+        let old_tags: HashSet<u64> =
+            old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
+        let reuse = reuse_from_pins(dir, members, &old_tags)?;
+        let loaded = chain::load(members, record.counting, &reuse)?;
+        let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
+        let record = Record {
+            prog_id,
+            entries: members
+                .iter()
+                .map(|m| Entry {
+                    id: m.id.0,
+                    tag: m.tag,
+                    priority: m.component.priority(),
+                    continue_on: m.component.continue_on(),
+                    size: m.component.bytes.len(),
+                    program: m.component.program().to_string(),
+                    source: m.component.source().to_string(),
+                })
+                .collect(),
+            ..record
+        };
+        let mut created = Vec::new();
+        let res = (|| {
+            for m in members.iter().filter(|m| !old_tags.contains(&m.tag)) {
+                let cdir = dir.join(format!("c{}", m.tag));
+                mkdirs(&cdir)?;
+                created.push(cdir.clone());
+                pin(
+                    frozen_map("xdpc_object", &m.component.bytes, CHUNK)?.as_fd(),
+                    &cdir.join(OBJECT),
+                )?;
+                for (name, fd) in loaded.maps_of(m) {
+                    pin(fd, &cdir.join(name.replace('.', "%")))?;
+                }
+            }
+            let stats = dir.join(STATS);
+            if !stats.exists() {
+                pin(loaded.stats(), &stats)?;
+                created.push(stats);
+            }
+            let text = record.to_text();
+            let new = dir.join(STATE_NEW);
+            pin(
+                frozen_map("xdpc_state", text.as_bytes(), text.len())?.as_fd(),
+                &new,
+            )?;
+            created.push(new.clone());
+            attach::replace(
+                iface,
+                record.mode,
+                Some(loaded.prog()),
+                current.as_ref().map(|c| c.fd.as_fd()),
+            )?;
+            created.clear();
+            std::fs::rename(&new, dir.join(STATE)).map_err(|e| Error::os("promote state", e))
+        })();
+        for path in created {
+            // Best effort: the next operation's recovery removes what stays.
+            let _ = remove_tree(&path);
+        }
+        res?;
+        self.recover(dir, iface)?;
+        Ok(())
+    }
+}
+
+impl Record {
+    fn first(mode: AttachMode) -> Record {
+        Record {
+            prog_id: 0,
+            mode,
+            counting: true,
+            next_tag: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// The settings of this record, for the chain that follows it.
+    fn successor(&self) -> Record {
+        Record {
+            prog_id: 0,
+            mode: self.mode,
+            counting: self.counting,
+            next_tag: self.next_tag,
+            entries: Vec::new(),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        let mut s = format!(
+            "{MAGIC}\nprog {}\nmode {}\ncounting {}\nnext-tag {}\n",
+            self.prog_id,
+            self.mode.name(),
+            self.counting as u8,
+            self.next_tag
+        );
+        for e in &self.entries {
+            s += &format!(
+                "component {} {} {} {} {} {} {}\n",
+                e.id,
+                e.tag,
+                e.priority,
+                e.continue_on.bits(),
+                e.size,
+                e.program,
+                e.source.replace('\n', " ")
+            );
+        }
+        s
+    }
+
+    fn parse(text: &str) -> Option<Record> {
+        let mut lines = text.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let mut field = |key: &str| {
+            lines
+                .next()?
+                .strip_prefix(key)?
+                .strip_prefix(' ')
+                .map(str::to_string)
+        };
+        let prog_id = field("prog")?.parse().ok()?;
+        let mode = match field("mode")?.as_str() {
+            "skb" => AttachMode::Skb,
+            _ => AttachMode::Native,
+        };
+        let counting = field("counting")? == "1";
+        let next_tag = field("next-tag")?.parse().ok()?;
+        let entries = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("component "))
+            .map(|l| {
+                let mut p = l.splitn(7, ' ');
+                Some(Entry {
+                    id: p.next()?.parse().ok()?,
+                    tag: p.next()?.parse().ok()?,
+                    priority: p.next()?.parse().ok()?,
+                    continue_on: Verdicts::from_bits(p.next()?.parse().ok()?),
+                    size: p.next()?.parse().ok()?,
+                    program: p.next()?.to_string(),
+                    source: p.next()?.to_string(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Record {
+            prog_id,
+            mode,
+            counting,
+            next_tag,
+            entries,
+        })
+    }
+}
+
+/// The pinned maps of the components that stay, and the counters.
+fn reuse_from_pins(dir: &Path, members: &[Member], old_tags: &HashSet<u64>) -> Result<Reuse> {
+    let mut reuse = Reuse::default();
+    let stats = dir.join(STATS);
+    if stats.exists() {
+        reuse.stats = Some(obj_get(&stats)?);
+    }
+    for m in members.iter().filter(|m| old_tags.contains(&m.tag)) {
+        let mut maps = HashMap::new();
+        let cdir = dir.join(format!("c{}", m.tag));
+        for e in std::fs::read_dir(&cdir)
+            .map_err(|e| Error::os(format!("list {}", cdir.display()), e))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != OBJECT {
+                maps.insert(name.replace('%', "."), obj_get(&e.path())?);
+            }
+        }
+        reuse.maps.insert(m.tag, maps);
+    }
+    Ok(reuse)
+}
+
+fn mkdirs(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(dir)
+        .map_err(|e| Error::os(format!("create {}", dir.display()), e))
+}
+
+fn remove_tree(path: &Path) -> Result<()> {
+    let res = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match res {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(Error::os(format!("unpin {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn path_c(path: &Path) -> Result<CString> {
+    cstring(&path.display().to_string(), "pin path")
+}
+
+/// Pins `fd` at `path`; bpffs gives pins mode 0600 under our umask-free
+/// default, and the directories above are 0700.
+fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let c = path_c(path)?;
+    // SAFETY: valid fd and C string.
+    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), c.as_ptr()) })
+        .map_err(|e| Error::os(format!("pin {}", path.display()), e))?;
+    Ok(())
+}
+
+fn obj_get(path: &Path) -> Result<OwnedFd> {
+    let c = path_c(path)?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let fd = check(unsafe { sys::bpf_obj_get(c.as_ptr()) })
+        .map_err(|e| Error::os(format!("open pin {}", path.display()), e))?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An array map holding `data` in `chunk`-byte values, frozen so that no
+/// one changes it once written.
+fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
+    let chunk = chunk.max(1);
+    let entries = data.len().div_ceil(chunk).max(1);
+    let cname = cstring(name, "map name")?;
+    // SAFETY: valid name; no options.
+    let fd = check(unsafe {
+        sys::bpf_map_create(
+            sys::BPF_MAP_TYPE_ARRAY,
+            cname.as_ptr(),
+            4,
+            chunk as u32,
+            entries as u32,
+            std::ptr::null(),
+        )
+    })
+    .map_err(|e| Error::os("create state map", e))?;
+    // SAFETY: just created and owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = vec![0u8; chunk];
+    for i in 0..entries {
+        let part = &data[(i * chunk).min(data.len())..((i + 1) * chunk).min(data.len())];
+        value[..part.len()].copy_from_slice(part);
+        value[part.len()..].fill(0);
+        let key = i as u32;
+        // SAFETY: key and value match the map's sizes.
+        check(unsafe {
+            sys::bpf_map_update_elem(
+                fd.as_raw_fd(),
+                (&key as *const u32).cast(),
+                value.as_ptr().cast(),
+                0,
+            )
+        })
+        .map_err(|e| Error::os("write state map", e))?;
+    }
+    // SAFETY: plain syscall wrapper.
+    check(unsafe { sys::bpf_map_freeze(fd.as_raw_fd()) })
+        .map_err(|e| Error::os("freeze state map", e))?;
+    Ok(fd)
+}
+
+/// The bytes a [`frozen_map`] holds, `len` of them.
+fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
+    let info = attach::map_info(fd)?;
+    let chunk = info.value_size as usize;
+    let mut out = Vec::with_capacity(chunk * info.max_entries as usize);
+    let mut value = vec![0u8; chunk];
+    for key in 0..info.max_entries {
+        // SAFETY: key and value match the map's sizes.
+        check(unsafe {
+            sys::bpf_map_lookup_elem(
+                fd.as_raw_fd(),
+                (&key as *const u32).cast(),
+                value.as_mut_ptr().cast(),
+            )
+        })
+        .map_err(|e| Error::os("read state map", e))?;
+        out.extend_from_slice(&value);
+    }
+    if let Some(len) = len {
+        if len > out.len() {
+            return Err(Error::Malformed {
+                name: "pinned object".into(),
+                reason: format!("{len} bytes recorded, {} stored", out.len()),
+            });
+        }
+        out.truncate(len);
+    }
+    Ok(out)
+}
+
+fn read_object(path: &Path, len: usize) -> Result<Vec<u8>> {
+    read_map_bytes(obj_get(path)?.as_fd(), Some(len))
+}
+
+fn read_record(path: &Path) -> Result<Record> {
+    let bytes = read_map_bytes(obj_get(path)?.as_fd(), None)?;
+    Record::parse(&String::from_utf8_lossy(&bytes)).ok_or_else(|| Error::Malformed {
+        name: path.display().to_string(),
+        reason: "not a chain record".into(),
+    })
+}
