@@ -191,13 +191,13 @@ impl Store {
         self.detach_locked(&dir, &iface, current)
     }
 
-    /// Removes the records of chains that no longer run (their interface
-    /// was deleted, or another tool detached them) in this network
-    /// namespace; returns the directories removed. Every operation does this
-    /// too.
+    /// Removes the records of chains that no longer run: in this network
+    /// namespace, those whose interface was deleted or detached by another
+    /// tool (every operation does this too); and those of namespaces that no
+    /// longer exist. Returns the directories removed.
     pub fn clean(&self) -> Result<Vec<PathBuf>> {
         let _lock = self.lock()?;
-        self.sweep()
+        self.sweep(true)
     }
 
     fn detach_locked(
@@ -233,6 +233,9 @@ impl Store {
     fn lock(&self) -> Result<Lock> {
         let path = &self.dir;
         let shown = || path.display().to_string();
+        if let (false, Some(parent)) = (path.exists(), path.parent()) {
+            chain::check_bpffs(&parent.display().to_string())?;
+        }
         match std::fs::DirBuilder::new().mode(0o700).create(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -293,19 +296,19 @@ impl Store {
     /// The interface's directory, created (0700) if missing. Sweeps stale
     /// records of this namespace on the way.
     fn iface_dir(&self, iface: &Interface) -> Result<PathBuf> {
-        self.sweep()?;
+        self.sweep(false)?;
         let dir = self.netns_dir()?.join(iface.index.to_string());
         mkdirs(&dir)?;
         Ok(dir)
     }
 
-    fn sweep(&self) -> Result<Vec<PathBuf>> {
-        let ns = self.netns_dir()?;
+    /// Removes the records of this namespace's chains that no longer run,
+    /// and with `gone_namespaces` those of namespaces that no longer exist.
+    fn sweep(&self, gone_namespaces: bool) -> Result<Vec<PathBuf>> {
+        let own = self.netns_dir()?;
         let mut removed = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&ns) else {
-            return Ok(removed);
-        };
-        for e in entries.flatten() {
+        // Interfaces of this namespace whose chain no longer runs.
+        for e in std::fs::read_dir(&own).into_iter().flatten().flatten() {
             let dir = e.path();
             let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
             let live = match index.map(|i| Interface::resolve(&i.to_string())) {
@@ -317,6 +320,26 @@ impl Store {
                 removed.push(dir);
             }
         }
+        // Namespaces that are gone, and their interfaces with them. Only on
+        // request: a namespace this process cannot see (held only by another
+        // mount namespace) would look gone.
+        let others: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::os(format!("list {}", self.dir.display()), e))?
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+            .filter(|(_, p)| *p != own)
+            .collect();
+        if gone_namespaces && !others.is_empty() {
+            let live = live_netns();
+            for (ino, dir) in others {
+                if !live.contains(&ino) {
+                    remove_tree(&dir)?;
+                    removed.push(dir);
+                }
+            }
+        }
+        // Fails while it holds a chain; the next operation recreates it.
+        let _ = std::fs::remove_dir(&own);
         Ok(removed)
     }
 
@@ -549,6 +572,40 @@ impl Record {
             entries,
         })
     }
+}
+
+/// Network namespaces that still exist, as far as this process can see:
+/// those of processes, those held open by processes, and those bind-mounted
+/// (`ip netns add`) in this mount namespace.
+fn live_netns() -> HashSet<u64> {
+    fn ns_ino(link: &str) -> Option<u64> {
+        link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    }
+    let read = |p: PathBuf| std::fs::read_link(p).ok().and_then(|l| ns_ino(l.to_str()?));
+    let mut live = HashSet::new();
+    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if !proc
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        live.extend(read(proc.path().join("ns/net")));
+        for fd in std::fs::read_dir(proc.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            live.extend(read(fd.path()));
+        }
+    }
+    // mountinfo: "ID PARENT MAJ:MIN ROOT POINT ... - FSTYPE SOURCE OPTIONS"
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines().filter(|l| l.contains(" - nsfs ")) {
+        live.extend(line.split(' ').nth(3).and_then(ns_ino));
+    }
+    live
 }
 
 /// The pinned maps of the components that stay, and the counters.

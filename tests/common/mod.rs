@@ -191,3 +191,43 @@ pub fn write_bytes(fd: std::os::fd::BorrowedFd<'_>, key: u32, value: &[u8]) {
     };
     assert_eq!(rc, 0, "map update");
 }
+
+/// Opens a pinned BPF object.
+pub fn pinned(path: &Path) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let fd = unsafe { libbpf_sys::bpf_obj_get(c.as_ptr()) };
+    assert!(fd >= 0, "no pin at {}", path.display());
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// The xdpchain command, run in network namespace `ns` (by nsenter: `ip
+/// netns exec` remounts /sys and hides bpffs). Returns (success, stdout, stderr).
+pub fn xdpchain_in(
+    bin: &str,
+    ns: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{ns}"))
+        .arg(bin)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The record directory of the chain on `dev` in namespace `ns`, under `root`.
+pub fn chain_dir(root: &str, ns: &str, dev: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(format!("/run/netns/{ns}")).unwrap().ino();
+    let index = sh(&format!("ip -n {ns} -o link show dev {dev}"));
+    let index = index.split(':').next().unwrap().trim();
+    Path::new(root).join(ino.to_string()).join(index)
+}

@@ -1,0 +1,306 @@
+//! Persistent chains: one interface's chain changed by separate processes,
+//! at once, in several namespaces, with its record in bpffs.
+mod common;
+
+use common::*;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
+const ROOT: &str = xdpchain::DEFAULT_PIN_DIR;
+
+fn run(ns: &str, args: &[&str]) -> String {
+    let (ok, out, err) = xdpchain_in(BIN, ns, args, &[]);
+    assert!(ok, "xdpchain {args:?}: {err}");
+    out
+}
+
+fn fails(ns: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let (ok, _, err) = xdpchain_in(BIN, ns, args, env);
+    assert!(!ok, "xdpchain {args:?} should fail");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+fn ping(net: &VethPair, n: u32) {
+    let out = sh(&format!(
+        "ip netns exec {} ping -c {n} -i 0.05 -W 2 198.18.0.2",
+        net.ns_a
+    ));
+    assert!(out.contains(&format!("{n} received")), "{out}");
+}
+
+fn names(ns: &str, dev: &str) -> Vec<String> {
+    let json = run(ns, &["status", dev, "--json"]);
+    json.split("\"name\":\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn separate_processes_change_one_chain_and_keep_its_state() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let counter = obj("counter");
+    let filter = compile("filter", "_ps", &["-g", "-DFILTER_PORT=9999"]);
+    run(ns, &["attach", dev, p(&counter)]);
+    ping(&net, 3);
+    let dir = chain_dir(ROOT, ns, dev);
+    let echo = dir.join("c0/c0_echo_requests");
+    assert_eq!(read_u64(pinned(&echo).as_fd(), 0), 3);
+
+    // Another process adds a firewall: the counter's map keeps counting.
+    run(ns, &["add", dev, p(&filter), "--priority", "60"]);
+    assert_eq!(names(ns, dev), ["xdp_count", "xdpfilt_udp"]);
+    ping(&net, 2);
+    assert_eq!(read_u64(pinned(&echo).as_fd(), 0), 5);
+    for _ in 0..2 {
+        sh(&format!(
+            "ip netns exec {} bash -c 'echo x > /dev/udp/198.18.0.2/9999'",
+            net.ns_a
+        ));
+    }
+    let drops = || read_u64(pinned(&dir.join("c1/c1_xdp_stats_map")).as_fd(), 1);
+    assert_eq!(drops(), 2);
+
+    // A third removes the counter by name: the firewall's state stays.
+    run(ns, &["remove", dev, "xdp_count"]);
+    assert_eq!(names(ns, dev), ["xdpfilt_udp"]);
+    assert!(
+        !dir.join("c0").exists(),
+        "the removed component's pins are gone"
+    );
+    sh(&format!(
+        "ip netns exec {} bash -c 'echo x > /dev/udp/198.18.0.2/9999'",
+        net.ns_a
+    ));
+    assert_eq!(drops(), 3);
+
+    // Re-added, the counter is a new component with fresh state, by id.
+    run(ns, &["add", dev, p(&counter)]);
+    let echo2 = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|d| d.file_name().unwrap() != "c1" && d.is_dir())
+        .unwrap();
+    let tag = echo2.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(
+        read_u64(
+            pinned(&echo2.join(format!("{tag}_echo_requests"))).as_fd(),
+            0
+        ),
+        0
+    );
+
+    // Tight permissions: directories 0700, pins 0600.
+    for path in [ROOT.into(), dir.clone(), dir.join("c1")] {
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().mode() & 0o777,
+            0o700,
+            "{}",
+            path.display()
+        );
+    }
+    for pin in ["state", "stats", "c1/object", "c1/c1_filter_ports"] {
+        assert_eq!(
+            std::fs::metadata(dir.join(pin)).unwrap().mode() & 0o777,
+            0o600,
+            "{pin}"
+        );
+    }
+
+    run(ns, &["remove", dev, "1"]);
+    run(ns, &["detach", dev]);
+    assert!(!dir.exists(), "detach unpins everything");
+    assert!(!sh(&format!("ip -n {ns} link show {dev}")).contains("prog/xdp"));
+}
+
+#[test]
+fn eight_processes_add_at_once_and_none_is_lost() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    run(ns, &["attach", dev, p(&obj("counter"))]);
+    let verdict = obj("verdict");
+    // Eight processes started together, each adding its own component.
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (ns, dev, verdict) = (ns.to_string(), dev.to_string(), verdict.clone());
+            std::thread::spawn(move || {
+                xdpchain_in(
+                    BIN,
+                    &ns,
+                    &[
+                        "add",
+                        &dev,
+                        p(&verdict),
+                        "--priority",
+                        &(20 + i).to_string(),
+                    ],
+                    &[],
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let (ok, _, err) = h.join().unwrap();
+        assert!(ok, "{err}");
+    }
+    let n = names(ns, dev);
+    assert_eq!(n.len(), 9, "{n:?}");
+    assert_eq!(n.iter().filter(|x| *x == "xdp_verdict").count(), 8);
+    run(ns, &["detach", dev]);
+}
+
+#[test]
+fn equal_ifindexes_in_two_namespaces_do_not_collide() {
+    let (x, y) = (VethPair::new(), VethPair::new());
+    // Fresh devices made inside each namespace get the same index there.
+    for ns in [&x.ns_b, &y.ns_b] {
+        sh(&format!("ip -n {ns} link add xcoll0 type veth peer name xcoll1 && ip -n {ns} link set xcoll0 up && ip -n {ns} link set xcoll1 up"));
+    }
+    let (dx, dy) = (
+        chain_dir(ROOT, &x.ns_b, "xcoll0"),
+        chain_dir(ROOT, &y.ns_b, "xcoll0"),
+    );
+    assert_eq!(dx.file_name(), dy.file_name(), "same ifindex");
+    run(&x.ns_b, &["attach", "xcoll0", p(&obj("counter"))]);
+    run(&y.ns_b, &["attach", "xcoll0", p(&obj("verdict"))]);
+    assert_ne!(dx, dy);
+    assert!(dx.join("state").exists() && dy.join("state").exists());
+    assert_eq!(names(&x.ns_b, "xcoll0"), ["xdp_count"]);
+    assert_eq!(names(&y.ns_b, "xcoll0"), ["xdp_verdict"]);
+    run(&x.ns_b, &["add", "xcoll0", p(&obj("proprietary"))]);
+    run(&x.ns_b, &["detach", "xcoll0"]);
+    assert_eq!(names(&y.ns_b, "xcoll0"), ["xdp_verdict"]);
+    run(&y.ns_b, &["detach", "xcoll0"]);
+}
+
+#[test]
+fn stale_records_are_removed() {
+    // An interface deleted under its chain: the next operation removes the record.
+    let net = VethPair::new();
+    let ns = net.ns_b.as_str();
+    sh(&format!(
+        "ip -n {ns} link add xstale0 type veth peer name xstale1 && ip -n {ns} link set xstale0 up"
+    ));
+    run(ns, &["attach", "xstale0", p(&obj("counter"))]);
+    let dir = chain_dir(ROOT, ns, "xstale0");
+    assert!(dir.exists());
+    sh(&format!("ip -n {ns} link del xstale0"));
+    run(ns, &["attach", &net.dev_b, p(&obj("verdict"))]);
+    assert!(!dir.exists(), "swept by the next operation");
+
+    // A chain detached by another tool: `clean` removes its record.
+    let dir = chain_dir(ROOT, ns, &net.dev_b);
+    sh(&format!("ip -n {ns} link set dev {} xdp off", net.dev_b));
+    let out = run(ns, &["clean"]);
+    assert!(out.contains(dir.to_str().unwrap()), "{out}");
+    assert!(!dir.exists());
+
+    // A namespace deleted under its chain: `clean` from anywhere removes it.
+    let gone = VethPair::new();
+    run(&gone.ns_b, &["attach", &gone.dev_b, p(&obj("counter"))]);
+    let dir = chain_dir(ROOT, &gone.ns_b, &gone.dev_b);
+    drop(gone);
+    assert!(dir.exists());
+    let out = run(ns, &["clean"]);
+    assert!(
+        out.contains(dir.parent().unwrap().to_str().unwrap()),
+        "{out}"
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn errors() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let counter = obj("counter");
+
+    // A libxdp dispatcher is left alone, with or without force.
+    sh(&format!(
+        "ip -n {ns} link set dev {dev} xdpdrv obj {} sec xdp",
+        obj("dispatcher").display()
+    ));
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["add", dev, p(&counter)];
+        args.extend(extra);
+        let err = fails(ns, &args, &[]);
+        assert!(
+            err.contains("runs a libxdp (xdp-tools) dispatcher"),
+            "{err}"
+        );
+    }
+    assert!(sh(&format!("ip -n {ns} link show {dev}")).contains("xdp_dispatcher"));
+    sh(&format!("ip -n {ns} link set dev {dev} xdpdrv off"));
+
+    // A chain attached by a process that keeps no record cannot be changed.
+    let mut chain = xdpchain::Chain::new();
+    chain
+        .add(xdpchain::Component::from_file(&counter, None).unwrap())
+        .unwrap();
+    net.in_b(|| chain.attach(dev, Default::default())).unwrap();
+    let err = fails(ns, &["add", dev, p(&obj("verdict"))], &[]);
+    assert!(err.contains("holds no record"), "{err}");
+    let err = fails(ns, &["remove", dev, "xdp_count"], &[]);
+    assert!(err.contains("holds no record"), "{err}");
+    net.in_b(|| chain.detach()).unwrap();
+
+    // Nothing there, and no such component.
+    let err = fails(ns, &["remove", dev, "xdp_count"], &[]);
+    assert!(err.contains("runs no chain"), "{err}");
+    run(ns, &["attach", dev, p(&counter)]);
+    let err = fails(ns, &["remove", dev, "nope"], &[]);
+    assert!(err.contains("no component named 'nope'"), "{err}");
+    let err = fails(ns, &["add", dev, p(&obj("bad"))], &[]);
+    assert!(err.contains("rejected by the verifier"), "{err}");
+    assert_eq!(
+        names(ns, dev),
+        ["xdp_count"],
+        "a failed add changes nothing"
+    );
+    run(ns, &["detach", dev]);
+
+    // Pin directories that are not ours alone, or not on bpffs.
+    let open = format!("/sys/fs/bpf/xdpc-open-{}", std::process::id());
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = fails(
+        ns,
+        &["add", dev, p(&counter)],
+        &[("XDPCHAIN_PIN_DIR", &open)],
+    );
+    assert!(
+        err.contains("refusing pin directory") && err.contains("mode 777"),
+        "{err}"
+    );
+    std::fs::remove_dir(&open).unwrap();
+    let link = format!("/sys/fs/bpf/xdpc-link-{}", std::process::id());
+    std::os::unix::fs::symlink(ROOT, &link).unwrap();
+    let err = fails(
+        ns,
+        &["add", dev, p(&counter)],
+        &[("XDPCHAIN_PIN_DIR", &link)],
+    );
+    std::fs::remove_file(&link).unwrap();
+    assert!(
+        err.contains("refusing pin directory") && err.contains("symlink"),
+        "{err}"
+    );
+    let tmp = format!("/tmp/xdpc-notbpffs-{}", std::process::id());
+    let err = fails(
+        ns,
+        &["add", dev, p(&counter)],
+        &[("XDPCHAIN_PIN_DIR", &tmp)],
+    );
+    assert!(err.contains("bpffs is not mounted at /tmp"), "{err}");
+    assert!(!Path::new(&tmp).exists(), "nothing created off bpffs");
+    assert!(!sh(&format!("ip -n {ns} link show {dev}")).contains("prog/xdp"));
+}
