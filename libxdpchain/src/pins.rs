@@ -209,7 +209,12 @@ impl Store {
         if let Some(c) = current {
             attach::replace(iface, c.mode, None, Some(c.fd.as_fd()))?;
         }
-        remove_tree(dir)
+        remove_tree(dir)?;
+        // The namespace's directory goes with its last chain.
+        if let Some(ns) = dir.parent() {
+            let _ = std::fs::remove_dir(ns);
+        }
+        Ok(())
     }
 
     /// A chain of ours without a record cannot be rebuilt: its objects are
