@@ -36,19 +36,7 @@ fn two_filters_with_clashing_names_link_and_run() {
     // Each keeps its own maps and globals, found by their original names.
     let stats_a = chain.map_fd(ia, "xdp_stats_map").unwrap();
     let stats_b = chain.map_fd(ib, "xdp_stats_map").unwrap();
-    let drops = |fd| {
-        let mut v = vec![0u64; 512];
-        let k = Verdict::Drop as u32;
-        let rc = unsafe {
-            libbpf_sys::bpf_map_lookup_elem(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                (&k as *const u32).cast(),
-                v.as_mut_ptr().cast(),
-            )
-        };
-        assert_eq!(rc, 0);
-        v.iter().sum::<u64>()
-    };
+    let drops = |fd| read_percpu_sum(fd, Verdict::Drop as u32);
     // Component a ran on all three packets and dropped one; b ran on the
     // two that a passed and dropped one.
     assert_eq!((drops(stats_a), drops(stats_b)), (1, 1));

@@ -6,26 +6,8 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 
-/// Runs `cmd`: (success, stdout, stderr).
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
 fn xdpchain(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(BIN).args(args))
-}
-
-/// `args` as a command inside network namespace `ns`. Not `ip netns exec`,
-/// which remounts /sys and so hides bpffs.
-fn in_ns(ns: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{ns}")).args(args);
-    cmd
+    output(Command::new(BIN).args(args))
 }
 
 fn path(p: &std::path::Path) -> &str {
@@ -55,7 +37,7 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
         net.dev_b,
         out.display()
     ));
-    let st = xdpchain_in(&net.ns_b, &["status", &net.dev_b, "--json"]);
+    let st = xdpchain_ok(BIN, &net.ns_b, &["status", &net.dev_b, "--json"]);
     assert!(
         st.contains("\"name\":\"xdp_count\"") && st.contains("\"kind\":\"static\""),
         "{st}"
@@ -67,17 +49,12 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
     assert!(ping.contains("2 received"), "{ping}");
 }
 
-fn xdpchain_in(ns: &str, args: &[&str]) -> String {
-    let (ok, out, err) = run(in_ns(ns, &[BIN]).args(args));
-    assert!(ok, "{err}");
-    out
-}
-
 #[test]
 fn attach_status_detach() {
     let net = VethPair::new();
     let counter = obj("counter");
-    let out = xdpchain_in(
+    let out = xdpchain_ok(
+        BIN,
         &net.ns_b,
         &["attach", &net.dev_b, path(&counter), path(&obj("verdict"))],
     );
@@ -89,16 +66,16 @@ fn attach_status_detach() {
         "ip netns exec {} ping -c 3 -i 0.05 198.18.0.2",
         net.ns_a
     ));
-    let st = xdpchain_in(&net.ns_b, &["status"]);
+    let st = xdpchain_ok(BIN, &net.ns_b, &["status"]);
     assert!(st.contains(&net.dev_b), "{st}");
-    let json = xdpchain_in(&net.ns_b, &["status", &net.dev_b, "--json"]);
+    let json = xdpchain_ok(BIN, &net.ns_b, &["status", &net.dev_b, "--json"]);
     assert!(
         json.contains("\"continue_on\":[\"drop\",\"pass\"]"),
         "{json}"
     );
-    xdpchain_in(&net.ns_b, &["detach", &net.dev_b]);
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
     assert_eq!(
-        xdpchain_in(&net.ns_b, &["status"]).trim(),
+        xdpchain_ok(BIN, &net.ns_b, &["status"]).trim(),
         "no chains attached"
     );
 }
@@ -128,7 +105,7 @@ fn errors_are_one_line_and_specific() {
     assert!(!ok && err.contains("unknown command"), "{err}");
     // The verifier's rejection comes back on one line, naming the component.
     let net = VethPair::new();
-    let (ok, _, err) = run(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
+    let (ok, _, err) = output(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
     assert!(
         !ok && err.contains("xdp_unchecked: rejected by the verifier") && err.lines().count() == 1,
         "{err}"
@@ -150,7 +127,7 @@ fn missing_privileges() {
         "attach",
         &net.dev_b,
     ];
-    let (ok, _, err) = run(in_ns(&net.ns_b, &nobody).arg(&counter));
+    let (ok, _, err) = output(in_ns(&net.ns_b, &nobody).arg(&counter));
     assert!(!ok && err.contains("permission denied"), "{err}");
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
 }
@@ -164,7 +141,7 @@ fn bpffs_not_mounted() {
         net.dev_b,
         obj("pinned").display()
     );
-    let (ok, _, err) = run(&mut in_ns(
+    let (ok, _, err) = output(&mut in_ns(
         &net.ns_b,
         &["unshare", "-m", "sh", "-c", &script],
     ));

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +30,20 @@ fn kernel_objects() -> (u32, u32, u32) {
     )
 }
 
+/// kernel_objects() once it stays the same for half a second (or 20 s pass).
+fn settled_kernel_objects() -> (u32, u32, u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = kernel_objects();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = kernel_objects();
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// Ids of the components named `name` in `xdpchain status --json` output.
 fn ids_named(json: &str, name: &str) -> Vec<u32> {
     json.split("{\"id\":")
@@ -44,18 +58,28 @@ fn ids_named(json: &str, name: &str) -> Vec<u32> {
 struct Rng(u64);
 impl Rng {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
 
 #[test]
 fn killed_operations_leave_a_chain_running_and_nothing_behind() {
-    let before = kernel_objects();
+    // Earlier tests' namespaces may still be on their way out (the kernel
+    // tears them down asynchronously): start from a settled count.
+    let before = settled_kernel_objects();
     let seed = std::env::var("XDPCHAIN_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     eprintln!("fault injection seed {seed}");
     let mut rng = Rng(seed);
     let verdict = obj("verdict");
@@ -90,10 +114,20 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
                         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                         let mut info = libbpf_sys::bpf_prog_info::default();
                         let mut len = std::mem::size_of_val(&info) as u32;
-                        unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
-                        let name: Vec<u8> = info.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+                        unsafe {
+                            libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len)
+                        };
+                        let name: Vec<u8> = info
+                            .name
+                            .iter()
+                            .take_while(|&&c| c != 0)
+                            .map(|&c| c as u8)
+                            .collect();
                         if name != b"xdpchain_root" {
-                            failures.push(format!("program {id} is {}", String::from_utf8_lossy(&name)));
+                            failures.push(format!(
+                                "program {id} is {}",
+                                String::from_utf8_lossy(&name)
+                            ));
                         }
                         match xdpchain::test_run(std::os::fd::AsFd::as_fd(&fd), &udp_packet(1), 1) {
                             Ok((2, _)) => {}
@@ -119,9 +153,7 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
                 None => vec!["add", &dev, verdict.to_str().unwrap(), "--priority", "60"],
                 Some(id) => vec!["remove", &dev, id],
             };
-            let mut child = Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{ns}"))
-                .arg(BIN)
+            let mut child = in_ns(&ns, &[BIN])
                 .args(&args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -135,18 +167,34 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
             child.wait().unwrap();
         }
         eprintln!("{OPS} operations in {:?}, {killed} killed", start.elapsed());
-        assert!(killed >= OPS / 4, "too few operations were interrupted ({killed}) to test anything");
+        assert!(
+            killed >= OPS / 4,
+            "too few operations were interrupted ({killed}) to test anything"
+        );
 
         // The next operation completes, on a consistent record.
-        let (ok, _, err) = xdpchain_in(BIN, &ns, &["add", &dev, counter.to_str().unwrap(), "--priority", "90"], &[]);
+        let (ok, _, err) = xdpchain_in(
+            BIN,
+            &ns,
+            &["add", &dev, counter.to_str().unwrap(), "--priority", "90"],
+            &[],
+        );
         assert!(ok, "{err}");
         let (ok, json, err) = xdpchain_in(BIN, &ns, &["status", &dev, "--json"], &[]);
-        assert!(ok && json.matches("\"name\":\"xdp_count\"").count() == 2, "{err}{json}");
+        assert!(
+            ok && json.matches("\"name\":\"xdp_count\"").count() == 2,
+            "{err}{json}"
+        );
 
         stop.store(true, Ordering::Relaxed);
         let failures = checker.join().unwrap();
         let looks = looks.load(Ordering::Relaxed);
-        assert!(failures.is_empty(), "{} bad looks of {looks}: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+        assert!(
+            failures.is_empty(),
+            "{} bad looks of {looks}: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
         assert!(looks > 1000, "only {looks} looks at the interface");
         eprintln!("{looks} looks at the interface, all found a chain");
 
@@ -154,7 +202,10 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
         let (ok, _, err) = xdpchain_in(BIN, &ns, &["detach", &dev], &[]);
         assert!(ok, "{err}");
         assert!(!dir.exists(), "detach leaves no pins");
-        assert!(!dir.parent().unwrap().exists(), "nor the namespace's directory");
+        assert!(
+            !dir.parent().unwrap().exists(),
+            "nor the namespace's directory"
+        );
     }
     // The kernel frees programs and maps shortly after their last reference.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -11,9 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 const ROOT: &str = xdpchain::DEFAULT_PIN_DIR;
 
 fn run(ns: &str, args: &[&str]) -> String {
-    let (ok, out, err) = xdpchain_in(BIN, ns, args, &[]);
-    assert!(ok, "xdpchain {args:?}: {err}");
-    out
+    xdpchain_ok(BIN, ns, args)
 }
 
 fn fails(ns: &str, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -66,7 +64,7 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
             net.ns_a
         ));
     }
-    let drops = || read_u64(pinned(&dir.join("c1/c1_xdp_stats_map")).as_fd(), 1);
+    let drops = || read_percpu_sum(pinned(&dir.join("c1/c1_xdp_stats_map")).as_fd(), 1);
     assert_eq!(drops(), 2);
 
     // A third removes the counter by name: the firewall's state stays.

@@ -180,6 +180,22 @@ pub fn read_u64(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
     u64::from_le_bytes(v)
 }
 
+/// Element `key` of a per-CPU array map of u64, summed over CPUs.
+pub fn read_percpu_sum(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
+    let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
+    assert!(cpus > 0);
+    let mut v = vec![0u64; cpus as usize];
+    let rc = unsafe {
+        libbpf_sys::bpf_map_lookup_elem(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&key as *const u32).cast(),
+            v.as_mut_ptr().cast(),
+        )
+    };
+    assert_eq!(rc, 0, "map lookup");
+    v.iter().sum()
+}
+
 pub fn write_bytes(fd: std::os::fd::BorrowedFd<'_>, key: u32, value: &[u8]) {
     let rc = unsafe {
         libbpf_sys::bpf_map_update_elem(
@@ -201,26 +217,39 @@ pub fn pinned(path: &Path) -> std::os::fd::OwnedFd {
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
 
-/// The xdpchain command, run in network namespace `ns` (by nsenter: `ip
-/// netns exec` remounts /sys and hides bpffs). Returns (success, stdout, stderr).
+/// `args` as a command in network namespace `ns`, by nsenter: `ip netns
+/// exec` remounts /sys and so hides bpffs, where chains are recorded.
+pub fn in_ns(ns: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{ns}")).args(args);
+    cmd
+}
+
+/// Runs `cmd`: (success, stdout, stderr).
+pub fn output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The xdpchain command `bin` in namespace `ns`, with `env` added.
 pub fn xdpchain_in(
     bin: &str,
     ns: &str,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (bool, String, String) {
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{ns}"))
-        .arg(bin)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    output(in_ns(ns, &[bin]).args(args).envs(env.iter().copied()))
+}
+
+/// As [`xdpchain_in`], for a command that must succeed: its stdout.
+pub fn xdpchain_ok(bin: &str, ns: &str, args: &[&str]) -> String {
+    let (ok, out, err) = xdpchain_in(bin, ns, args, &[]);
+    assert!(ok, "xdpchain {args:?}: {err}");
+    out
 }
 
 /// The record directory of the chain on `dev` in namespace `ns`, under `root`.
