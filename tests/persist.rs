@@ -302,3 +302,35 @@ fn errors() {
     assert!(!Path::new(&tmp).exists(), "nothing created off bpffs");
     assert!(!sh(&format!("ip -n {ns} link show {dev}")).contains("prog/xdp"));
 }
+
+#[test]
+fn the_store_api_and_a_directory_of_ones_own() {
+    let net = VethPair::new();
+    let root = format!("/sys/fs/bpf/xdpc-api-{}", std::process::id());
+    let store = xdpchain::Store::at(&root);
+    let counter = xdpchain::Component::from_file(obj("counter"), None).unwrap();
+    let verdict = xdpchain::Component::from_file(obj("verdict"), None).unwrap();
+    net.in_b(|| {
+        let a = store.add(&net.dev_b, counter, Default::default()).unwrap();
+        let b = store
+            .add(&net.dev_b, verdict.with_priority(70), Default::default())
+            .unwrap();
+        assert_eq!((a.0, b.0), (0, 1));
+        let st = xdpchain::status(&net.dev_b).unwrap();
+        assert_eq!(
+            st.components.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        store.remove(&net.dev_b, "xdp_count").unwrap();
+        // Ids stay with their components.
+        assert_eq!(xdpchain::status(&net.dev_b).unwrap().components[0].id, 1);
+    });
+    let dir = chain_dir(&root, &net.ns_b, &net.dev_b);
+    assert!(dir.join("state").exists(), "recorded under {root}");
+    assert!(!Path::new(ROOT)
+        .join(dir.strip_prefix(&root).unwrap())
+        .exists());
+    net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
+    assert!(!dir.exists());
+    std::fs::remove_dir(&root).unwrap();
+}

@@ -57,13 +57,20 @@ impl Default for Store {
     }
 }
 
+/// How a chain is built and attached, kept from one operation to the next.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    mode: AttachMode,
+    counting: bool,
+    /// The tag the next component added gets; tags are never reused.
+    next_tag: u64,
+}
+
 /// A chain's record: what it runs, and the root program that runs it.
 #[derive(Debug)]
 struct Record {
     prog_id: u32,
-    mode: AttachMode,
-    counting: bool,
-    next_tag: u64,
+    settings: Settings,
     entries: Vec<Entry>,
 }
 
@@ -110,23 +117,19 @@ impl Store {
     ) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let dir = self.iface_dir(&iface)?;
-        let old = self.recover(&dir, &iface)?;
-        let mut members = Vec::new();
-        let mut tag = old.as_ref().map_or(0, |r| r.next_tag);
-        for c in components {
-            members = chain::with_added(&members, c, tag)?.0;
-            tag += 1;
-        }
-        let current = inspect::current(&iface, opts.force)?;
-        let record = Record {
-            prog_id: 0,
+        let (dir, old) = self.open_chain(&iface)?;
+        let mut settings = Settings {
             mode: opts.mode,
             counting,
-            next_tag: tag,
-            entries: Vec::new(),
+            next_tag: old.as_ref().map_or(0, |r| r.settings.next_tag),
         };
-        self.commit(&dir, &iface, old.as_ref(), &members, record, current)
+        let mut members = Vec::new();
+        for c in components {
+            members = chain::with_added(&members, c, settings.next_tag)?.0;
+            settings.next_tag += 1;
+        }
+        let current = inspect::current(&iface, opts.force)?;
+        self.commit(&dir, &iface, old.as_ref(), &members, settings, current)
     }
 
     /// Adds a component to the chain on `iface`, creating the chain (with
@@ -139,22 +142,23 @@ impl Store {
     ) -> Result<ComponentId> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let dir = self.iface_dir(&iface)?;
-        let old = self.recover(&dir, &iface)?;
+        let (dir, old) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, opts.force)?;
-        let (members, record) = match &old {
-            Some(r) => (self.members(&dir, r)?, r.successor()),
+        let (members, mut settings) = match &old {
+            Some(r) => (self.members(&dir, r)?, r.settings),
             None => {
                 self.refuse_unrecorded(&iface, current.as_ref())?;
-                (Vec::new(), Record::first(opts.mode))
+                let first = Settings {
+                    mode: opts.mode,
+                    counting: true,
+                    next_tag: 0,
+                };
+                (Vec::new(), first)
             }
         };
-        let (members, id) = chain::with_added(&members, component, record.next_tag)?;
-        let record = Record {
-            next_tag: record.next_tag + 1,
-            ..record
-        };
-        self.commit(&dir, &iface, old.as_ref(), &members, record, current)?;
+        let (members, id) = chain::with_added(&members, component, settings.next_tag)?;
+        settings.next_tag += 1;
+        self.commit(&dir, &iface, old.as_ref(), &members, settings, current)?;
         Ok(id)
     }
 
@@ -163,9 +167,9 @@ impl Store {
     pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let dir = self.iface_dir(&iface)?;
+        let (dir, old) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, false)?;
-        let Some(old) = self.recover(&dir, &iface)? else {
+        let Some(old) = old else {
             self.refuse_unrecorded(&iface, current.as_ref())?;
             return Err(Error::NoChain(iface.name));
         };
@@ -174,7 +178,7 @@ impl Store {
         if members.is_empty() {
             return self.detach_locked(&dir, &iface, current);
         }
-        self.commit(&dir, &iface, Some(&old), &members, old.successor(), current)
+        self.commit(&dir, &iface, Some(&old), &members, old.settings, current)
     }
 
     /// Detaches the chain on `iface` and unpins all it had; with `force`,
@@ -182,8 +186,7 @@ impl Store {
     pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let dir = self.iface_dir(&iface)?;
-        self.recover(&dir, &iface)?;
+        let (dir, _) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, force)?;
         if current.is_none() {
             return Err(Error::NoChain(iface.name));
@@ -197,7 +200,7 @@ impl Store {
     /// longer exist. Returns the directories removed.
     pub fn clean(&self) -> Result<Vec<PathBuf>> {
         let _lock = self.lock()?;
-        self.sweep(true)
+        self.sweep(None, true)
     }
 
     fn detach_locked(
@@ -298,23 +301,29 @@ impl Store {
         Ok(self.dir.join(meta.ino().to_string()))
     }
 
-    /// The interface's directory, created (0700) if missing. Sweeps stale
-    /// records of this namespace on the way.
-    fn iface_dir(&self, iface: &Interface) -> Result<PathBuf> {
-        self.sweep(false)?;
+    /// The interface's directory, created (0700) if missing, and its record
+    /// once whatever a killed operation left is settled. Sweeps the stale
+    /// records of this namespace's other interfaces on the way.
+    fn open_chain(&self, iface: &Interface) -> Result<(PathBuf, Option<Record>)> {
         let dir = self.netns_dir()?.join(iface.index.to_string());
+        self.sweep(Some(&dir), false)?;
         mkdirs(&dir)?;
-        Ok(dir)
+        let record = self.recover(&dir, iface)?;
+        Ok((dir, record))
     }
 
-    /// Removes the records of this namespace's chains that no longer run,
-    /// and with `gone_namespaces` those of namespaces that no longer exist.
-    fn sweep(&self, gone_namespaces: bool) -> Result<Vec<PathBuf>> {
+    /// Removes the records of this namespace's chains that no longer run
+    /// (but `except`'s), and with `gone_namespaces` those of namespaces that
+    /// no longer exist.
+    fn sweep(&self, except: Option<&Path>, gone_namespaces: bool) -> Result<Vec<PathBuf>> {
         let own = self.netns_dir()?;
         let mut removed = Vec::new();
         // Interfaces of this namespace whose chain no longer runs.
         for e in std::fs::read_dir(&own).into_iter().flatten().flatten() {
             let dir = e.path();
+            if Some(dir.as_path()) == except {
+                continue;
+            }
             let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
             let live = match index.map(|i| Interface::resolve(&i.to_string())) {
                 Some(Ok(iface)) => self.recover(&dir, &iface)?.is_some(),
@@ -420,16 +429,17 @@ impl Store {
         iface: &Interface,
         old: Option<&Record>,
         members: &[Member],
-        record: Record,
+        settings: Settings,
         current: Option<inspect::Current>,
     ) -> Result<()> {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
         let reuse = reuse_from_pins(dir, members, &old_tags)?;
-        let loaded = chain::load(members, record.counting, &reuse)?;
+        let loaded = chain::load(members, settings.counting, &reuse)?;
         let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
         let record = Record {
             prog_id,
+            settings,
             entries: members
                 .iter()
                 .map(|m| Entry {
@@ -442,7 +452,6 @@ impl Store {
                     source: m.component.source().to_string(),
                 })
                 .collect(),
-            ..record
         };
         let mut created = Vec::new();
         let res = (|| {
@@ -472,7 +481,7 @@ impl Store {
             created.push(new.clone());
             attach::replace(
                 iface,
-                record.mode,
+                settings.mode,
                 Some(loaded.prog()),
                 current.as_ref().map(|c| c.fd.as_fd()),
             )?;
@@ -490,34 +499,13 @@ impl Store {
 }
 
 impl Record {
-    fn first(mode: AttachMode) -> Record {
-        Record {
-            prog_id: 0,
-            mode,
-            counting: true,
-            next_tag: 0,
-            entries: Vec::new(),
-        }
-    }
-
-    /// The settings of this record, for the chain that follows it.
-    fn successor(&self) -> Record {
-        Record {
-            prog_id: 0,
-            mode: self.mode,
-            counting: self.counting,
-            next_tag: self.next_tag,
-            entries: Vec::new(),
-        }
-    }
-
     fn to_text(&self) -> String {
         let mut s = format!(
             "{MAGIC}\nprog {}\nmode {}\ncounting {}\nnext-tag {}\n",
             self.prog_id,
-            self.mode.name(),
-            self.counting as u8,
-            self.next_tag
+            self.settings.mode.name(),
+            self.settings.counting as u8,
+            self.settings.next_tag
         );
         for e in &self.entries {
             s += &format!(
@@ -571,9 +559,11 @@ impl Record {
             .collect::<Option<Vec<_>>>()?;
         Some(Record {
             prog_id,
-            mode,
-            counting,
-            next_tag,
+            settings: Settings {
+                mode,
+                counting,
+                next_tag,
+            },
             entries,
         })
     }
@@ -764,4 +754,33 @@ fn read_record(path: &Path) -> Result<Record> {
         name: path.display().to_string(),
         reason: "not a chain record".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_through_text() {
+        let r = Record {
+            prog_id: 42,
+            settings: Settings {
+                mode: AttachMode::Skb,
+                counting: false,
+                next_tag: 7,
+            },
+            entries: vec![Entry {
+                id: 3,
+                tag: 6,
+                priority: -5,
+                continue_on: Verdicts::from_bits(0b10100),
+                size: 1234,
+                program: "xdp_fw".into(),
+                source: "/opt/my objects/fw.o".into(),
+            }],
+        };
+        let back = Record::parse(&r.to_text()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        assert!(Record::parse("something else\n").is_none());
+    }
 }
