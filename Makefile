@@ -12,9 +12,11 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace
 
-# Unit tests, then the real-kernel tests (netns, veth, BPF_PROG_TEST_RUN).
+# Every test on this machine's kernel, then every test again in a qemu guest
+# running Debian's 6.1 kernel (which has freplace); see tests/vm/run.sh.
 test: deps
 	$(CARGO) test --workspace
+	tests/vm/run.sh
 
 demo: build
 	examples/demo.sh target/release/xdpchain

@@ -1,4 +1,4 @@
-//! Compiles the chain's root program (BPF C) with clang, so that no compiled
+//! Compiles the chain's root program and the kernel probes (BPF C) with clang, so that no compiled
 //! BPF object is ever committed, and hands the libbpf headers to the tests.
 use std::{env, path::PathBuf, process::Command};
 
@@ -6,18 +6,20 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let include = env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports its headers");
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
-    let src = "bpf/root.bpf.c";
-    println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=CLANG");
-    let status = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
-        .arg(format!("-I{include}"))
-        .arg(format!("-I/usr/include/{}-linux-gnu", target_multiarch()))
-        .args(["-c", src, "-o"])
-        .arg(out.join("root.bpf.o"))
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {clang} to build the root program: {e}"));
-    assert!(status.success(), "{clang} failed on {src}");
+    for name in ["root", "probe_tailcall"] {
+        let src = format!("bpf/{name}.bpf.c");
+        println!("cargo:rerun-if-changed={src}");
+        let status = Command::new(&clang)
+            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+            .arg(format!("-I{include}"))
+            .arg(format!("-I/usr/include/{}-linux-gnu", target_multiarch()))
+            .args(["-c", &src, "-o"])
+            .arg(out.join(format!("{name}.bpf.o")))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {clang} to build {src}: {e}"));
+        assert!(status.success(), "{clang} failed on {src}");
+    }
     println!("cargo:rustc-env=XDPCHAIN_LIBBPF_INCLUDE={include}");
 }
 

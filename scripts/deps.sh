@@ -4,10 +4,11 @@
 set -euo pipefail
 need=()
 for pair in clang:clang llvm-objdump:llvm llvm-strip:llvm pkg-config:pkg-config ip:iproute2 \
-            bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux nsenter:util-linux; do
+            bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux nsenter:util-linux \
+            qemu-system-x86_64:qemu-system-x86 cpio:cpio strip:binutils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
-for pair in /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \
+for pair in /bin/busybox:busybox-static /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \
             /usr/include/linux/bpf.h:linux-libc-dev; do
   [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
 done

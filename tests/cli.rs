@@ -87,7 +87,9 @@ fn errors_are_one_line_and_specific() {
         !ok && err.trim() == "xdpchain: no such interface: xdpc-nosuchdev",
         "{err}"
     );
-    let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", "/etc/hostname"]);
+    let text = repo().join("target/test-bpf/not-elf.txt");
+    std::fs::write(&text, "just text\n").unwrap();
+    let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", path(&text)]);
     assert!(
         !ok && err.contains("not an ELF file") && err.lines().count() == 1,
         "{err}"

@@ -12,6 +12,7 @@ use libbpf_sys as sys;
 use crate::attach::{self, AttachMode, Interface};
 use crate::component::Component;
 use crate::error::{Error, Result};
+use crate::features;
 use crate::inspect::{self, ChainStatus, Counters};
 use crate::rewrite::{self, Renames, Spec};
 use crate::root::{self, Config, SlotConfig, MAX_COMPONENTS};
@@ -465,8 +466,15 @@ pub(crate) struct Reuse {
     pub stats: Option<OwnedFd>,
 }
 
-/// Builds and loads `members`, taking over the maps in `reuse`.
+/// Builds and loads `members`, taking over the maps in `reuse`; refuses
+/// what this kernel would run wrongly.
 pub(crate) fn load(members: &[Member], counting: bool, reuse: &Reuse) -> Result<Loaded> {
+    features::check(members)?;
+    load_unchecked(members, counting, reuse)
+}
+
+/// [`load`], without asking what the kernel supports (the probes use it).
+pub(crate) fn load_unchecked(members: &[Member], counting: bool, reuse: &Reuse) -> Result<Loaded> {
     let (bytes, renames) = build(members, counting)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(

@@ -115,6 +115,8 @@ pub struct Component {
     continue_on: Verdicts,
     license: String,
     pub(crate) has_func_info: bool,
+    /// Some code in the object calls bpf_tail_call.
+    pub(crate) tail_calls: bool,
 }
 
 impl fmt::Debug for Component {
@@ -207,6 +209,11 @@ impl Component {
             None => (DEFAULT_PRIORITY, Verdicts::empty().with(Verdict::Pass)),
         };
         let has_func_info = section(".BTF.ext").is_some();
+        let tail_calls = file
+            .sections()
+            .filter(|s| s.kind() == object::SectionKind::Text)
+            .filter_map(|s| s.data().ok())
+            .any(calls_tail_call);
         Ok(Component {
             bytes,
             source: name,
@@ -215,6 +222,7 @@ impl Component {
             continue_on,
             license,
             has_func_info,
+            tail_calls,
         })
     }
 
@@ -246,6 +254,18 @@ impl Component {
     pub fn license(&self) -> &str {
         &self.license
     }
+}
+
+/// Whether BPF code calls the bpf_tail_call helper.
+fn calls_tail_call(code: &[u8]) -> bool {
+    const CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
+    const BPF_FUNC_TAIL_CALL: i32 = 12;
+    code.chunks_exact(8).any(|insn| {
+        let helper = insn[1] >> 4 == 0; // src_reg 0: a helper, not a subprogram
+        insn[0] == CALL
+            && helper
+            && i32::from_le_bytes(insn[4..8].try_into().unwrap()) == BPF_FUNC_TAIL_CALL
+    })
 }
 
 fn elf_machine(bytes: &[u8]) -> u16 {

@@ -83,6 +83,9 @@ pub enum Error {
     #[error("component {component} has no map named '{map}'")]
     UnknownMap { component: String, map: String },
 
+    #[error("not supported by this kernel: {0}")]
+    Unsupported(String),
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -123,6 +126,7 @@ impl Error {
                 libc::ENOENT
             }
             Error::TooManyComponents { .. } => libc::E2BIG,
+            Error::Unsupported(_) => libc::EOPNOTSUPP,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         }
     }

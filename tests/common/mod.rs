@@ -20,13 +20,31 @@ fn out_dir() -> PathBuf {
     d
 }
 
-/// Compiles tests/bpf/NAME.bpf.c with `flags` (e.g. -DX=1, or no -g) and
-/// returns the object's path; `variant` keeps differently built copies apart.
+/// Compiles tests/bpf/NAME.bpf.c with `flags` (e.g. -DX=1, or no -g) into
+/// target/test-bpf/NAMEVARIANT.o, where `variant` stands for the flags, and
+/// returns its path. An object newer than its source is reused; in the VM,
+/// which has no clang, XDPCHAIN_TEST_PREBUILT says every object was built
+/// beforehand (tests/vm/run.sh builds them).
 pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
     let src = repo().join(format!("tests/bpf/{name}.bpf.c"));
-    let out = out_dir().join(format!("{name}{variant}.{}.o", std::process::id()));
-    let tmp = out
-        .with_extension(format!("{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
+    let out = out_dir().join(format!("{name}{variant}.o"));
+    if std::env::var_os("XDPCHAIN_TEST_PREBUILT").is_some() {
+        assert!(
+            out.exists(),
+            "{} was not built before the VM started",
+            out.display()
+        );
+        return out;
+    }
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if matches!((mtime(&out), mtime(&src)), (Some(o), Some(s)) if o >= s) {
+        return out;
+    }
+    let tmp = out.with_extension(format!(
+        "{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let mut cmd = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()));
     cmd.args(["-O2", "-target", "bpf", "-Wall"])
         .arg(format!("-I{}", libbpf_include().display()))

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Runs the test binaries inside a qemu guest booted with Debian's 6.1 cloud
+# kernel, which allows freplace (this machine's kernel does not). Builds the
+# initramfs from busybox, the test binaries, the tools they call and the
+# shared libraries those need; reports pass or fail per test binary; fails
+# if any fails, if the guest panics, or if it runs past the timeout.
+#
+#   tests/vm/run.sh [TEST-BINARY-NAME...]   (default: all of them)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+out=$repo/target/vm
+timeout_s=${XDPCHAIN_VM_TIMEOUT:-2400}
+mkdir -p "$out"
+cd "$repo"
+
+# --- the kernel: the newest 6.1 cloud kernel Debian offers -----------------
+if [ ! -d "$out/kernel/boot" ]; then
+  pkg=$(apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1)
+  [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1); }
+  [ -n "$pkg" ] || { echo "vm: no Debian 6.1 cloud kernel package found" >&2; exit 1; }
+  rm -rf "$out/dl" && mkdir -p "$out/dl"
+  (cd "$out/dl" && apt-get download -qq "$pkg" >/dev/null 2>&1)
+  rm -rf "$out/kernel.tmp" && dpkg -x "$out"/dl/*.deb "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
+fi
+vmlinuz=$(ls "$out"/kernel/boot/vmlinuz-* | head -1)
+veth=$(find "$out/kernel/lib/modules" -name veth.ko | head -1)
+
+# --- what runs in the guest ------------------------------------------------
+# Library unit tests and integration tests; not examples or binaries.
+mapfile -t tests < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
+  grep -E '"kind":\["(lib|test)"\]' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+if [ $# -gt 0 ]; then
+  wanted=" $* "
+  filtered=()
+  for t in "${tests[@]}"; do
+    name=$(basename "$t"); name=${name%-*}
+    [[ "$wanted" == *" $name "* ]] && filtered+=("$t")
+  done
+  tests=("${filtered[@]}")
+fi
+[ ${#tests[@]} -gt 0 ] || { echo "vm: no test binaries" >&2; exit 1; }
+cargo build -q -p xdpchain-cli
+
+# The guest has no clang: build every test object beforehand (the host run
+# of the tests builds their variants; this adds the plain ones).
+inc=$(ls -d target/debug/build/libbpf-sys-*/out/include | head -1)
+mkdir -p target/test-bpf
+for src in tests/bpf/*.bpf.c; do
+  o=target/test-bpf/$(basename "$src" .bpf.c).o
+  [ "$o" -nt "$src" ] || clang -O2 -g -target bpf -Wall -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu -c "$src" -o "$o"
+done
+
+# --- the initramfs ------------------------------------------------------------
+root=$out/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,bb,proc,sys,dev,tmp,run,lib/modules,etc}
+cp /bin/busybox "$root/bb/busybox"
+for applet in $("$root/bb/busybox" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bb/$applet"; done
+
+# Tools the tests call, with the libraries they link (ldd), at their own paths.
+copy() {
+  local f
+  for f in "$@"; do
+    [ -e "$root$f" ] || { mkdir -p "$root$(dirname "$f")"; cp -L "$f" "$root$f"; }
+  done
+}
+copy_with_libs() {
+  local bin
+  for bin in "$@"; do
+    copy "$bin"
+    copy $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | sort -u)
+  done
+}
+tools=()
+for t in ip bpftool ping bash nsenter setpriv unshare; do
+  p=$(command -v "$t") || { echo "vm: $t missing" >&2; exit 1; }
+  tools+=("$(readlink -f "$p")")
+done
+copy_with_libs "${tools[@]}"
+for t in ip bpftool ping bash nsenter setpriv unshare; do
+  p=$(readlink -f "$(command -v "$t")")
+  [ -e "$root/usr/sbin/$t" ] || ln -sf "$p" "$root/usr/sbin/$t"
+done
+# bash as /bin/sh: busybox's sh runs its own applets (its `ip`) first.
+ln -sf /usr/sbin/bash "$root/bin/bash"
+ln -sf /usr/sbin/bash "$root/bin/sh"
+
+# The test binaries and the command, stripped, at the paths compiled into
+# them, with the objects they load.
+strip_copy() {
+  mkdir -p "$root$(dirname "$1")"
+  strip --strip-debug -o "$root$1" "$1"
+  copy $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | sort -u)
+}
+for t in "${tests[@]}"; do strip_copy "$t"; done
+strip_copy "$repo/target/debug/xdpchain"
+mkdir -p "$root$repo/target/test-bpf"
+cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
+cp "$veth" "$root/lib/modules/veth.ko"
+
+{
+  echo '#!/bb/sh'
+  echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/bb'
+  echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
+  echo 'mount -t tmpfs tmp /tmp; mount -t tmpfs run /run; mkdir -p /run/netns'
+  echo 'mount -t bpf bpf /sys/fs/bpf'
+  echo 'insmod /lib/modules/veth.ko'
+  echo 'ip link set lo up'
+  echo 'export XDPCHAIN_TEST_PREBUILT=1 RUST_BACKTRACE=1'
+  echo "cd $repo"
+  echo 'echo "XDPCHAIN-VM-KERNEL $(uname -r)"'
+  for t in "${tests[@]}"; do
+    name=$(basename "$t"); name=${name%-*}
+    echo "echo '=== $name'"
+    echo "$t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name rc=\$?\""
+  done
+  echo 'echo XDPCHAIN-VM-DONE'
+  echo 'poweroff -f'
+} > "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.gz"
+
+# --- boot ------------------------------------------------------------------------
+log=$out/console.log
+echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
+set +e
+timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$out/initrd.gz" \
+  -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null >"$log" 2>&1
+qrc=$?
+set -e
+tr -d '\r' <"$log" >"$log.txt"
+
+fail=0
+for t in "${tests[@]}"; do
+  name=$(basename "$t"); name=${name%-*}
+  rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
+  if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
+done
+if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
+  echo "vm: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; fail=1
+fi
+if grep -q "Kernel panic" "$log.txt"; then echo "vm: the guest kernel panicked"; fail=1; fi
+if [ $fail != 0 ]; then
+  echo "vm: console log in $log.txt; its end:"
+  tail -60 "$log.txt"
+  exit 1
+fi
+echo "vm: all passed on $(grep -o 'XDPCHAIN-VM-KERNEL .*' "$log.txt" | cut -d' ' -f2)"
