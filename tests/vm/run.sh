@@ -102,7 +102,8 @@ cp "$veth" "$root/lib/modules/veth.ko"
   echo '#!/bb/sh'
   echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/bb'
   echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
-  echo 'mount -t tmpfs tmp /tmp; mount -t tmpfs run /run; mkdir -p /run/netns'
+  # No tmpfs over /tmp or /run: the repository's own path may lie there.
+  echo 'mkdir -p /tmp /run/netns'
   echo 'mount -t bpf bpf /sys/fs/bpf'
   echo 'insmod /lib/modules/veth.ko'
   echo 'ip link set lo up'
