@@ -7,7 +7,8 @@ fn main() {
     let include = env::var("DEP_BPF_INCLUDE").expect("libbpf-sys exports its headers");
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
     println!("cargo:rerun-if-env-changed=CLANG");
-    for name in ["root", "probe_tailcall"] {
+    println!("cargo:rerun-if-changed=bpf/chain.h");
+    for name in ["root", "dynamic", "probe_tailcall"] {
         let src = format!("bpf/{name}.bpf.c");
         println!("cargo:rerun-if-changed={src}");
         let status = Command::new(&clang)

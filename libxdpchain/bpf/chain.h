@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: (LGPL-2.1-only OR BSD-2-Clause)
+/*
+ * What the static root and the dynamic dispatcher share: the config (a
+ * frozen read-only map, so the verifier decides every branch on it and
+ * drops unused slots, and all counting code when counting is off), the
+ * counters, and the loop over the slots.
+ *
+ * Keep this layout in step with src/root.rs (checked there against BTF).
+ */
+#ifndef XDPCHAIN_CHAIN_H
+#define XDPCHAIN_CHAIN_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define XDPCHAIN_MAX_COMPONENTS 64
+#define XDPCHAIN_NAME_LEN 32
+#define XDPCHAIN_F_COUNT 1u
+
+struct xdpchain_config {
+	__u32 magic;
+	__u32 version;
+	__u32 num_components;
+	__u32 flags;
+	/* bit v set: the chain goes on when the component returns v */
+	__u32 continue_on[XDPCHAIN_MAX_COMPONENTS];
+	/* row of the component in xdpchain_stats, stable across rebuilds */
+	__u32 stat_index[XDPCHAIN_MAX_COMPONENTS];
+	/* the rest only describes the chain to other processes */
+	__s32 priority[XDPCHAIN_MAX_COMPONENTS];
+	char name[XDPCHAIN_MAX_COMPONENTS][XDPCHAIN_NAME_LEN];
+};
+
+/* Its own section, so it becomes its own map, found by name and at offset 0. */
+const volatile struct xdpchain_config xdpchain_config SEC(".rodata.xdpc");
+
+/* count[v] for verdicts v <= XDP_REDIRECT, count[5] for any other value;
+ * eight words so that a masked index is provably in bounds. */
+#define XDPCHAIN_OTHER 5
+struct xdpchain_stats {
+	__u64 count[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPCHAIN_MAX_COMPONENTS);
+	__type(key, __u32);
+	__type(value, struct xdpchain_stats);
+} xdpchain_stats SEC(".maps");
+
+#define FOR_EACH_SLOT(X) \
+X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) \
+X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) \
+X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) \
+X(24) X(25) X(26) X(27) X(28) X(29) X(30) X(31) \
+X(32) X(33) X(34) X(35) X(36) X(37) X(38) X(39) \
+X(40) X(41) X(42) X(43) X(44) X(45) X(46) X(47) \
+X(48) X(49) X(50) X(51) X(52) X(53) X(54) X(55) \
+X(56) X(57) X(58) X(59) X(60) X(61) X(62) X(63)
+
+static __always_inline void count(__u32 slot, __u32 verdict)
+{
+	__u32 key = xdpchain_config.stat_index[slot];
+	struct xdpchain_stats *s = bpf_map_lookup_elem(&xdpchain_stats, &key);
+
+	__u32 idx = verdict <= XDP_REDIRECT ? verdict : XDPCHAIN_OTHER;
+
+	if (!s)
+		return;
+	/* Hide idx's range from clang so it keeps the mask the verifier needs. */
+	asm volatile("" : "+r"(idx));
+	s->count[idx & 7]++;
+}
+
+#define RUN(n)                                                                \
+	if (n >= xdpchain_config.num_components)                              \
+		return XDP_PASS;                                              \
+	ret = SLOT_FN(n)(ctx);                                         \
+	if (xdpchain_config.flags & XDPCHAIN_F_COUNT)                         \
+		count(n, ret);                                                \
+	if (ret >= 32 || !(xdpchain_config.continue_on[n] & (1u << ret)))     \
+		return ret;
+
+#endif
