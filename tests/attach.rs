@@ -160,7 +160,8 @@ fn replacing_and_foreign_programs() {
         )
     })
     .unwrap();
-    assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdpchain_root"));
+    let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+    assert_eq!(st.components[0].name, "xdp_count");
     net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, false))
         .unwrap();
 }

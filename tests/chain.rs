@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use xdpchain::{Chain, Component, Error, Verdict, Verdicts};
+use xdpchain::{Chain, Component, Error, Mode, Verdict, Verdicts};
 
 fn comp(path: &std::path::Path, prog: Option<&str>) -> Component {
     Component::from_file(path, prog).unwrap()
@@ -336,8 +336,9 @@ fn linked_object_has_one_xdp_program_and_honest_license() {
 
 #[test]
 fn counting_off_has_no_counting_code() {
-    let xlated = |counting: bool| {
+    let xlated = |mode: Mode, counting: bool| {
         let mut chain = Chain::new();
+        chain.set_mode(mode);
         chain.set_counting(counting);
         chain.add(comp(&obj("verdict"), None)).unwrap();
         chain.load().unwrap();
@@ -358,10 +359,17 @@ fn counting_off_has_no_counting_code() {
         assert_eq!(st.components[0].counters.is_some(), counting);
         info.xlated_prog_len
     };
-    let (on, off) = (xlated(true), xlated(false));
-    assert!(off < on, "counting off: {off} bytes, on: {on} bytes");
-    // Root and this tiny component together: a config load, one call, the
-    // continue check and the component's own few instructions.
+    for mode in [Mode::Static, Mode::Auto] {
+        let (on, off) = (xlated(mode, true), xlated(mode, false));
+        assert!(
+            off < on,
+            "{mode:?}: counting off: {off} bytes, on: {on} bytes"
+        );
+    }
+    // A static root and this tiny component together: a config load, one
+    // call, the continue check and the component's own few instructions.
+    // (A dispatcher also keeps its 64 slot functions, off the packet path.)
+    let off = xlated(Mode::Static, false);
     assert!(off <= 40 * 8, "root plus one tiny component is {off} bytes");
 }
 

@@ -202,8 +202,9 @@ fn print_status(st: &ChainStatus) {
     });
     let mode = st.mode.map_or("-", |m| m.name());
     println!(
-        "{iface}: chain prog id {}, {mode} mode, static, {} components",
+        "{iface}: chain prog id {}, {mode} mode, {}, {} components",
         st.program_id,
+        st.kind.name(),
         st.components.len()
     );
     println!(
@@ -291,10 +292,11 @@ fn json(chains: &[ChainStatus]) -> String {
                 })
                 .collect();
             format!(
-                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"static\",\"program_id\":{},\"components\":[{}]}}",
+                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"{}\",\"program_id\":{},\"components\":[{}]}}",
                 st.interface.as_ref().map_or("null".into(), |i| json_str(&i.name)),
                 st.interface.as_ref().map_or("null".into(), |i| i.index.to_string()),
                 st.mode.map_or("null".into(), |m| json_str(m.name())),
+                st.kind.name(),
                 st.program_id,
                 comps.join(",")
             )

@@ -11,6 +11,7 @@ use libbpf_sys as sys;
 
 use crate::attach::{self, AttachMode, Interface};
 use crate::component::Component;
+use crate::dynamic::{self, Dispatcher, Extension};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::inspect::{self, ChainStatus, Counters};
@@ -51,33 +52,55 @@ pub(crate) struct Member {
 }
 
 pub(crate) struct Loaded {
-    object: Object,
     members: Vec<Member>,
-    renames: HashMap<ComponentId, Renames>,
+    body: Body,
+}
+
+enum Body {
+    /// One linked program, and what each component's names became in it.
+    Static {
+        object: Object,
+        renames: HashMap<ComponentId, Renames>,
+    },
+    /// A dispatcher with the components' extension programs attached.
+    Dynamic(Dispatcher),
 }
 
 impl Loaded {
+    fn root(&self) -> (&Object, &str) {
+        match &self.body {
+            Body::Static { object, .. } => (object, root::PROG_NAME),
+            Body::Dynamic(d) => (d.object(), dynamic::PROG_NAME),
+        }
+    }
+
     pub(crate) fn prog(&self) -> BorrowedFd<'_> {
-        self.object
-            .program(root::PROG_NAME)
+        let (object, name) = self.root();
+        object
+            .program(name)
             .and_then(|p| p.fd())
             .expect("a loaded chain has its root program")
     }
 
     pub(crate) fn stats(&self) -> BorrowedFd<'_> {
-        self.object
+        self.root()
+            .0
             .map(root::STATS_MAP)
             .and_then(|m| m.fd())
             .expect("a loaded chain has its counters")
     }
 
-    /// A member's maps, by their names in the chain.
+    /// A member's maps in a static chain, by their names in the chain
+    /// (those of a dynamic chain stay with its extension programs).
     pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
-        let r = &self.renames[&m.id];
+        let Body::Static { object, renames } = &self.body else {
+            return Vec::new();
+        };
+        let r = &renames[&m.id];
         r.maps
             .iter()
             .chain(&r.data_sections)
-            .filter_map(|(_, new)| Some((new.clone(), find_map(&self.object, new)?.fd()?)))
+            .filter_map(|(_, new)| Some((new.clone(), find_map(object, new)?.fd()?)))
             .collect()
     }
 
@@ -99,6 +122,63 @@ impl Loaded {
     }
 }
 
+/// How components are joined: linked into one program, or attached as
+/// extension programs to a dispatcher's slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Dynamic where the kernel supports freplace and every component has
+    /// BTF, static otherwise. `$XDPCHAIN_MODE` (auto, static, dynamic)
+    /// changes the default of new chains.
+    #[default]
+    Auto,
+    Static,
+    Dynamic,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Static => "static",
+            Mode::Dynamic => "dynamic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Mode> {
+        [Mode::Auto, Mode::Static, Mode::Dynamic]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("unknown mode '{s}' (auto, static, dynamic)"))
+            })
+    }
+
+    fn from_env() -> Result<Mode> {
+        std::env::var("XDPCHAIN_MODE").map_or(Ok(Mode::Auto), |m| Mode::parse(&m))
+    }
+
+    /// Static or Dynamic, for `members` on this kernel.
+    fn resolve(self, members: &[Member]) -> Result<Mode> {
+        match self {
+            Mode::Static => Ok(Mode::Static),
+            Mode::Dynamic if features::features()?.freplace => Ok(Mode::Dynamic),
+            Mode::Dynamic => Err(Error::Unsupported(
+                "dynamic chains need freplace (BPF_PROG_TYPE_EXT), which this kernel refuses"
+                    .into(),
+            )),
+            Mode::Auto => Ok(
+                if members.iter().all(|m| m.component.has_func_info)
+                    && features::features()?.freplace
+                {
+                    Mode::Dynamic
+                } else {
+                    Mode::Static
+                },
+            ),
+        }
+    }
+}
+
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
     fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
 }
@@ -110,7 +190,11 @@ pub struct Chain {
     members: Vec<Member>,
     next_tag: u64,
     counting: bool,
+    /// None: `$XDPCHAIN_MODE`, else auto.
+    mode: Option<Mode>,
     loaded: Option<Loaded>,
+    /// Extension programs of a dynamic chain, by member tag.
+    extensions: HashMap<u64, Extension>,
     attachment: Option<(Interface, AttachMode)>,
 }
 
@@ -126,8 +210,31 @@ impl Chain {
             members: Vec::new(),
             next_tag: 0,
             counting: true,
+            mode: None,
             loaded: None,
+            extensions: HashMap::new(),
             attachment: None,
+        }
+    }
+
+    /// How components are joined (by default [`Mode::Auto`], or
+    /// `$XDPCHAIN_MODE`). Applies when the chain is first loaded.
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = Some(mode);
+    }
+
+    /// Static or Dynamic once loaded; before, the mode asked for.
+    pub fn mode(&self) -> Mode {
+        match &self.loaded {
+            Some(Loaded {
+                body: Body::Static { .. },
+                ..
+            }) => Mode::Static,
+            Some(Loaded {
+                body: Body::Dynamic(_),
+                ..
+            }) => Mode::Dynamic,
+            None => self.mode.unwrap_or_default(),
         }
     }
 
@@ -151,6 +258,24 @@ impl Chain {
         let (members, gone) = without(&self.members, id)?;
         self.commit(members)?;
         Ok(gone.component)
+    }
+
+    /// Puts `component` in the slot of component `id`, atomically: every
+    /// packet sees the old component or the new one. The new one takes the
+    /// old one's id and priority, so its place in the run order (among
+    /// components of equal priority, program names decide); its maps and
+    /// counters start afresh. Returns the old component.
+    pub fn replace_slot(&mut self, id: ComponentId, component: Component) -> Result<Component> {
+        let (mut members, old) = without(&self.members, id)?;
+        let component = component.with_priority(old.component.priority());
+        members.push(Member {
+            id,
+            tag: self.next_tag,
+            component,
+        });
+        self.commit(members)?;
+        self.next_tag += 1;
+        Ok(old.component)
     }
 
     /// Finds a component by id (as digits) or by program name.
@@ -274,17 +399,22 @@ impl Chain {
             component: member.component.program().to_string(),
             map: name.to_string(),
         };
-        let renames = &loaded.renames[&id];
-        let real = renames
-            .maps
-            .iter()
-            .chain(&renames.data_sections)
-            .find(|(orig, _)| orig == name)
-            .map(|(_, new)| new)
-            .ok_or_else(unknown)?;
-        find_map(&loaded.object, real)
-            .and_then(|m| m.fd())
-            .ok_or_else(unknown)
+        match &loaded.body {
+            Body::Static { object, renames } => {
+                let r = &renames[&id];
+                let real = r
+                    .maps
+                    .iter()
+                    .chain(&r.data_sections)
+                    .find(|(orig, _)| orig == name)
+                    .map(|(_, new)| new)
+                    .ok_or_else(unknown)?;
+                find_map(object, real)
+                    .and_then(|m| m.fd())
+                    .ok_or_else(unknown)
+            }
+            Body::Dynamic(_) => self.extensions[&member.tag].map(name).ok_or_else(unknown),
+        }
     }
 
     /// Runs the loaded chain once on `packet` (BPF_PROG_TEST_RUN) and
@@ -319,10 +449,23 @@ impl Chain {
             Some(l) => l.reuse()?,
             None => Reuse::default(),
         };
-        let loaded = load(&members, self.counting, &reuse)?;
+        let mode = match (self.mode(), &self.loaded) {
+            (m, Some(_)) => m,
+            (_, None) => self
+                .mode
+                .map_or_else(Mode::from_env, Ok)?
+                .resolve(&members)?,
+        };
+        let (loaded, new_extensions) = match mode {
+            Mode::Dynamic => load_dynamic(&members, self.counting, &reuse, &self.extensions)?,
+            _ => (load(&members, self.counting, &reuse)?, HashMap::new()),
+        };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
         }
+        self.extensions.extend(new_extensions);
+        self.extensions
+            .retain(|tag, _| members.iter().any(|m| m.tag == *tag));
         self.members = members;
         self.loaded = Some(loaded);
         Ok(())
@@ -406,17 +549,9 @@ fn chain_license(members: &[&Member]) -> String {
     }
 }
 
-/// Rewrites and links `members`: the object, and what each component's names became.
-fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
-    if members.len() > MAX_COMPONENTS {
-        return Err(Error::TooManyComponents {
-            count: members.len(),
-            max: MAX_COMPONENTS,
-        });
-    }
-    let order = ordered(members);
-    let strip = order.iter().any(|m| !m.component.has_func_info);
-    let config = Config {
+/// The root's config for components in run order.
+fn config(order: &[&Member], counting: bool) -> Config {
+    Config {
         counting,
         slots: order
             .iter()
@@ -427,8 +562,39 @@ fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<Compone
                 stat_index: m.id.0,
             })
             .collect(),
+        always_continue: 0,
+    }
+}
+
+/// Loads `members` as a dynamic chain, attaching the extensions already
+/// loaded; returns it and the extensions it loaded.
+fn load_dynamic(
+    members: &[Member],
+    counting: bool,
+    reuse: &Reuse,
+    extensions: &HashMap<u64, Extension>,
+) -> Result<(Loaded, HashMap<u64, Extension>)> {
+    features::check(members)?;
+    let order = ordered(members);
+    let (dispatcher, new) = dynamic::load(&order, &config(&order, counting), reuse, extensions)?;
+    let loaded = Loaded {
+        members: members.to_vec(),
+        body: Body::Dynamic(dispatcher),
     };
-    let root = rewrite::prepare_root(root::OBJECT, &config.to_bytes(), strip)?;
+    Ok((loaded, new))
+}
+
+/// Rewrites and links `members`: the object, and what each component's names became.
+fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
+    if members.len() > MAX_COMPONENTS {
+        return Err(Error::TooManyComponents {
+            count: members.len(),
+            max: MAX_COMPONENTS,
+        });
+    }
+    let order = ordered(members);
+    let strip = order.iter().any(|m| !m.component.has_func_info);
+    let root = rewrite::prepare_root(root::OBJECT, &config(&order, counting).to_bytes(), strip)?;
     let license = rewrite::license_object(&chain_license(&order))?;
     let mut rewritten = Vec::new();
     let mut renames = HashMap::new();
@@ -520,9 +686,8 @@ pub(crate) fn load_unchecked(members: &[Member], counting: bool, reuse: &Reuse) 
         return Err(blame(members, counting, errno, &log));
     }
     let loaded = Loaded {
-        object,
         members: members.to_vec(),
-        renames,
+        body: Body::Static { object, renames },
     };
     // Rows of new components may hold counts of components gone before.
     for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
@@ -531,7 +696,7 @@ pub(crate) fn load_unchecked(members: &[Member], counting: bool, reuse: &Reuse) 
     Ok(loaded)
 }
 
-fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+pub(crate) fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
     // SAFETY: libbpf dups the fd; both objects are alive.
     check(unsafe { sys::bpf_map__reuse_fd(map.as_ptr(), fd.as_raw_fd()) })
         .map_err(|e| Error::os(format!("reuse map {name}"), e))?;

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use crate::chain::{self, ComponentId, Member, Reuse};
 use crate::component::{Component, Verdict, Verdicts};
+use crate::dynamic;
 use crate::error::{Error, Result};
 
 static PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe_tailcall.bpf.o"));
@@ -15,6 +16,10 @@ pub struct Features {
     /// The chain goes on after a component that made a tail call. Linux 6.1
     /// returns from the whole chain instead.
     pub tail_calls_in_components: bool,
+    /// Extension programs (freplace) can fill a dispatcher's slots, as
+    /// dynamic chains need. Some kernels (locked down, or whose JIT lacks
+    /// BPF trampolines) refuse them.
+    pub freplace: bool,
 }
 
 /// Probes the running kernel (needs the privileges of loading a chain).
@@ -25,6 +30,7 @@ pub fn features() -> Result<Features> {
     }
     let f = Features {
         tail_calls_in_components: probe_tail_calls()?,
+        freplace: dynamic::probe(&probe_member(0, "probe_marker")?)?,
     };
     Ok(*CACHE.get_or_init(|| f))
 }
@@ -32,20 +38,25 @@ pub fn features() -> Result<Features> {
 /// Chains [probe_caller, probe_marker]: the marker's XDP_TX comes back only
 /// if the chain went on after the caller's tail call.
 fn probe_tail_calls() -> Result<bool> {
-    let member = |id, program| -> Result<Member> {
-        let component = Component::from_bytes(PROBE, "kernel probe", Some(program))?
-            .with_priority(id as i32)
-            .with_continue_on(Verdicts::empty().with(Verdict::Pass));
-        Ok(Member {
-            id: ComponentId(id),
-            tag: id as u64,
-            component,
-        })
-    };
-    let members = [member(0, "probe_caller")?, member(1, "probe_marker")?];
+    let members = [
+        probe_member(0, "probe_caller")?,
+        probe_member(1, "probe_marker")?,
+    ];
     let loaded = chain::load_unchecked(&members, false, &Reuse::default())?;
     let (verdict, _) = chain::test_run(loaded.prog(), &[0u8; 64], 1)?;
     Ok(verdict == Verdict::Tx as u32)
+}
+
+/// A component of the probe object, chained at position `id`.
+fn probe_member(id: u32, program: &str) -> Result<Member> {
+    let component = Component::from_bytes(PROBE, "kernel probe", Some(program))?
+        .with_priority(id as i32)
+        .with_continue_on(Verdicts::empty().with(Verdict::Pass));
+    Ok(Member {
+        id: ComponentId(id),
+        tag: id as u64,
+        component,
+    })
 }
 
 /// Refuses what this kernel would run wrongly.

@@ -7,7 +7,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use libbpf_sys as sys;
 
 use crate::attach::{self, AttachMode, Interface};
+use crate::chain::Mode;
 use crate::component::{Verdict, Verdicts};
+use crate::dynamic;
 use crate::error::{Error, Result};
 use crate::root::{self, Config};
 use crate::sys::check;
@@ -51,18 +53,28 @@ pub struct ComponentStatus {
 pub struct ChainStatus {
     pub interface: Option<Interface>,
     pub mode: Option<AttachMode>,
+    /// Static or Dynamic.
+    pub kind: Mode,
     pub program_id: u32,
     pub components: Vec<ComponentStatus>,
 }
 
-/// The chain's config, if `prog` is a chain root.
-pub(crate) fn config_of(
-    prog: BorrowedFd<'_>,
-) -> Result<Option<(u32, Config, Option<std::os::fd::OwnedFd>)>> {
+/// A chain's root program found in the kernel.
+pub(crate) struct Found {
+    pub id: u32,
+    pub kind: Mode,
+    pub config: Config,
+    pub stats: Option<OwnedFd>,
+}
+
+/// The chain `prog` is the root of, if it is one.
+pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
     let (name, id, map_ids) = attach::prog_info(prog)?;
-    if name != root::PROG_NAME {
-        return Ok(None);
-    }
+    let kind = match name.as_str() {
+        root::PROG_NAME => Mode::Static,
+        dynamic::PROG_NAME => Mode::Dynamic,
+        _ => return Ok(None),
+    };
     let mut config = None;
     let mut stats = None;
     for map_id in map_ids {
@@ -87,7 +99,12 @@ pub(crate) fn config_of(
             _ => {}
         }
     }
-    Ok(config.map(|c| (id, c, stats)))
+    Ok(config.map(|config| Found {
+        id,
+        kind,
+        config,
+        stats,
+    }))
 }
 
 /// A zeroed buffer for one row of the per-CPU stats map.
@@ -137,7 +154,13 @@ pub(crate) fn clear_counters(stats: BorrowedFd<'_>, row: u32) -> Result<()> {
 }
 
 pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
-    let Some((program_id, config, stats)) = config_of(prog)? else {
+    let Some(Found {
+        id: program_id,
+        kind,
+        config,
+        stats,
+    }) = config_of(prog)?
+    else {
         return Ok(None);
     };
     let mut components = Vec::new();
@@ -158,6 +181,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
     Ok(Some(ChainStatus {
         interface: None,
         mode: None,
+        kind,
         program_id,
         components,
     }))

@@ -15,6 +15,7 @@ mod attach;
 mod btf;
 mod chain;
 mod component;
+mod dynamic;
 mod error;
 mod features;
 mod inspect;
@@ -25,7 +26,7 @@ mod root;
 mod sys;
 
 pub use attach::{AttachMode, Interface};
-pub use chain::{test_run, AttachOptions, Chain, ComponentId};
+pub use chain::{test_run, AttachOptions, Chain, ComponentId, Mode};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use error::{Error, Result};
 pub use features::{features, Features};

@@ -44,6 +44,8 @@ pub(crate) struct SlotConfig {
 pub(crate) struct Config {
     pub counting: bool,
     pub slots: Vec<SlotConfig>,
+    /// Bits added to every continue set (not read back).
+    pub always_continue: u32,
 }
 
 fn put(buf: &mut [u8], off: usize, v: u32) {
@@ -63,7 +65,11 @@ impl Config {
         put(&mut b, OFF_NUM, self.slots.len() as u32);
         put(&mut b, OFF_FLAGS, if self.counting { F_COUNT } else { 0 });
         for (i, s) in self.slots.iter().enumerate() {
-            put(&mut b, OFF_CONTINUE + 4 * i, s.continue_on.bits());
+            put(
+                &mut b,
+                OFF_CONTINUE + 4 * i,
+                s.continue_on.bits() | self.always_continue,
+            );
             put(&mut b, OFF_STAT + 4 * i, s.stat_index);
             put(&mut b, OFF_PRIO + 4 * i, s.priority as u32);
             let name = s.name.as_bytes();
@@ -94,6 +100,7 @@ impl Config {
         Some(Config {
             counting: get(b, OFF_FLAGS) & F_COUNT != 0,
             slots,
+            always_continue: 0,
         })
     }
 }
@@ -149,6 +156,7 @@ mod tests {
                 continue_on: Verdicts::from_bits(0b101),
                 stat_index: 7,
             }],
+            always_continue: 1 << 31,
         };
         let back = Config::from_bytes(&c.to_bytes()).unwrap();
         assert_eq!(back.slots[0].name, "a_rather_long_program_name_that");

@@ -107,13 +107,18 @@ cp "$veth" "$root/lib/modules/veth.ko"
   echo 'mount -t bpf bpf /sys/fs/bpf'
   echo 'insmod /lib/modules/veth.ko'
   echo 'ip link set lo up'
-  echo 'export XDPCHAIN_TEST_PREBUILT=1 RUST_BACKTRACE=1'
+  # This kernel has freplace: the probe must say so.
+  echo 'export XDPCHAIN_TEST_PREBUILT=1 XDPCHAIN_EXPECT_FREPLACE=1 RUST_BACKTRACE=1'
   echo "cd $repo"
   echo 'echo "XDPCHAIN-VM-KERNEL $(uname -r)"'
-  for t in "${tests[@]}"; do
-    name=$(basename "$t"); name=${name%-*}
-    echo "echo '=== $name'"
-    echo "$t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name rc=\$?\""
+  # Twice: chains in auto mode (dynamic here, where components allow), then
+  # the same tests with static chains.
+  for mode in auto static; do
+    for t in "${tests[@]}"; do
+      name=$(basename "$t"); name=${name%-*}
+      echo "echo '=== $name ($mode)'"
+      echo "XDPCHAIN_MODE=$mode $t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name/$mode rc=\$?\""
+    done
   done
   echo 'echo XDPCHAIN-VM-DONE'
   echo 'poweroff -f'
@@ -133,10 +138,12 @@ set -e
 tr -d '\r' <"$log" >"$log.txt"
 
 fail=0
-for t in "${tests[@]}"; do
-  name=$(basename "$t"); name=${name%-*}
-  rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
-  if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
+for mode in auto static; do
+  for t in "${tests[@]}"; do
+    name=$(basename "$t"); name=${name%-*}/$mode
+    rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
+    if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
+  done
 done
 if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
   echo "vm: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; fail=1

@@ -1,0 +1,248 @@
+//! Dynamic chains: each component loaded once as an extension program
+//! (freplace) and attached in place of a slot of the dispatcher
+//! (bpf/dynamic.bpf.c). A change builds a new dispatcher, verifies only it
+//! and the components new to the chain, and attaches the extensions already
+//! loaded to the new dispatcher's slots as well.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+use libbpf_sys as sys;
+
+use crate::chain::{Member, Reuse};
+use crate::component::Component;
+use crate::error::{Error, Result};
+use crate::inspect;
+use crate::rewrite;
+use crate::root::{self, Config};
+use crate::sys::{check, verifier_log, with_libbpf_log, Object};
+
+pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
+pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
+/// Every continue set holds the value of a slot without an extension.
+const EMPTY_SLOT_VERDICT: u32 = 31;
+
+fn slot_function(slot: usize) -> String {
+    format!("xdpchain_dslot_{slot}")
+}
+
+/// A component loaded as an extension program, with its own maps.
+pub(crate) struct Extension {
+    object: Object,
+    entry: String,
+}
+
+impl Extension {
+    /// Loads `component`'s program as an extension of `slot` of `target`
+    /// (verified against that slot once; attachable to the same slot of
+    /// other dispatchers).
+    fn load(component: &Component, target: BorrowedFd<'_>, slot: usize) -> Result<Extension> {
+        let name = format!("{}:{}", component.source(), component.program());
+        if !component.has_func_info {
+            return Err(Error::Unsupported(format!(
+                "component {name} has no BTF (built without -g), which an extension program needs; use a static chain"
+            )));
+        }
+        let object = Object::open(component.bytes.to_vec(), "component").map_err(|(e, log)| {
+            Error::Malformed {
+                name: name.clone(),
+                reason: format!("libbpf cannot open it ({e}): {}", log.trim()),
+            }
+        })?;
+        let prog = object
+            .program(component.program())
+            .expect("the component was opened with this program before");
+        let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
+        // An extension has no expected attach type: the one the `xdp`
+        // section gave it makes the kernel refuse the EXT program.
+        // SAFETY: the program belongs to the open object; target is a loaded program.
+        unsafe {
+            check(sys::bpf_program__set_type(
+                prog.as_ptr(),
+                sys::BPF_PROG_TYPE_EXT,
+            ))
+            .and_then(|_| check(sys::bpf_program__set_expected_attach_type(prog.as_ptr(), 0)))
+            .and_then(|_| {
+                check(sys::bpf_program__set_attach_target(
+                    prog.as_ptr(),
+                    target.as_raw_fd(),
+                    slot_fn.as_ptr(),
+                ))
+            })
+            .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
+        }
+        let (res, log) =
+            with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
+        if let Err(errno) = res {
+            return Err(match errno.raw_os_error() {
+                Some(libc::EPERM) => Error::PermissionDenied {
+                    op: format!("load {name} as an extension"),
+                },
+                _ => Error::Verifier {
+                    component: name,
+                    errno,
+                    log: verifier_log(&log),
+                },
+            });
+        }
+        Ok(Extension {
+            object,
+            entry: component.program().to_string(),
+        })
+    }
+
+    /// One of the component's maps, by the name it has in its object (maps
+    /// and data sections such as ".data" and ".bss").
+    pub(crate) fn map(&self, name: &str) -> Option<BorrowedFd<'_>> {
+        let c = CString::new(name).ok()?;
+        // SAFETY: the object is alive; libbpf matches full names too.
+        let p = unsafe { sys::bpf_object__find_map_by_name(self.object.as_ptr(), c.as_ptr()) };
+        self.object.maps().find(|m| m.as_ptr() == p)?.fd()
+    }
+
+    fn attach(&self, target: BorrowedFd<'_>, slot: usize) -> Result<Link> {
+        let prog = self.object.program(&self.entry).expect("loaded above");
+        let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
+        // SAFETY: both programs are loaded; libbpf returns an owned link or NULL.
+        let link = unsafe {
+            sys::bpf_program__attach_freplace(prog.as_ptr(), target.as_raw_fd(), slot_fn.as_ptr())
+        };
+        NonNull::new(link).map(Link).ok_or_else(|| {
+            Error::os(
+                format!("attach {} to slot {slot}", self.entry),
+                io::Error::last_os_error(),
+            )
+        })
+    }
+}
+
+/// A freplace link; detached when dropped.
+struct Link(NonNull<sys::bpf_link>);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // SAFETY: we own the link.
+        unsafe { sys::bpf_link__destroy(self.0.as_ptr()) };
+    }
+}
+
+// SAFETY: a link is a kernel object behind an fd; no thread affinity.
+unsafe impl Send for Link {}
+
+/// A loaded dispatcher with every slot it uses filled.
+pub(crate) struct Dispatcher {
+    object: Object,
+    _links: Vec<Link>,
+}
+
+impl Dispatcher {
+    pub(crate) fn object(&self) -> &Object {
+        &self.object
+    }
+}
+
+/// Loads a dispatcher for `config`, keeping the counters in `reuse`.
+fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
+    let config = Config {
+        always_continue: 1 << EMPTY_SLOT_VERDICT,
+        ..config.clone()
+    };
+    let bytes = rewrite::prepare_root(OBJECT, &config.to_bytes(), false)?;
+    let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
+        Error::Link(format!(
+            "libbpf cannot open the dispatcher ({e}): {}",
+            log.trim()
+        ))
+    })?;
+    if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
+        crate::chain::reuse_fd(map, fd.as_fd(), root::STATS_MAP)?;
+    }
+    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
+    if let Err(errno) = res {
+        return Err(match errno.raw_os_error() {
+            Some(libc::EPERM) => Error::PermissionDenied {
+                op: "load the dispatcher".into(),
+            },
+            _ => Error::Load {
+                errno,
+                log: verifier_log(&log),
+            },
+        });
+    }
+    Ok(object)
+}
+
+fn dispatcher_prog(object: &Object) -> BorrowedFd<'_> {
+    object
+        .program(PROG_NAME)
+        .and_then(|p| p.fd())
+        .expect("a loaded dispatcher has its program")
+}
+
+/// Loads a dispatcher for `order` (members in run order), attaches the
+/// extensions already in `loaded` and loads the others; returns the
+/// dispatcher and the extensions it loaded, by tag. On error nothing is left
+/// loaded.
+pub(crate) fn load(
+    order: &[&Member],
+    config: &Config,
+    reuse: &Reuse,
+    loaded: &HashMap<u64, Extension>,
+) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
+    let object = load_dispatcher(config, reuse)?;
+    let target = dispatcher_prog(&object);
+    let mut new = HashMap::new();
+    let mut links = Vec::new();
+    for (slot, m) in order.iter().enumerate() {
+        if !loaded.contains_key(&m.tag) {
+            new.insert(m.tag, Extension::load(&m.component, target, slot)?);
+        }
+        let ext = loaded
+            .get(&m.tag)
+            .or_else(|| new.get(&m.tag))
+            .expect("loaded or new");
+        links.push(ext.attach(target, slot)?);
+    }
+    let stats = object
+        .map(root::STATS_MAP)
+        .and_then(|m| m.fd())
+        .expect("loaded above");
+    for m in order.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
+        inspect::clear_counters(stats, m.id.0)?;
+    }
+    Ok((
+        Dispatcher {
+            object,
+            _links: links,
+        },
+        new,
+    ))
+}
+
+/// Whether this kernel runs `marker` (which returns XDP_TX) as an extension
+/// of a dispatcher's slot. Errors only if the dispatcher itself cannot load.
+pub(crate) fn probe(marker: &Member) -> Result<bool> {
+    let config = Config {
+        counting: false,
+        slots: vec![root::SlotConfig {
+            name: "probe".into(),
+            priority: 0,
+            continue_on: Default::default(),
+            stat_index: 0,
+        }],
+        always_continue: 0,
+    };
+    let object = load_dispatcher(&config, &Reuse::default())?;
+    let target = dispatcher_prog(&object);
+    let Ok(ext) = Extension::load(&marker.component, target, 0) else {
+        return Ok(false);
+    };
+    let Ok(_link) = ext.attach(target, 0) else {
+        return Ok(false);
+    };
+    let (verdict, _) = crate::chain::test_run(target, &[0u8; 64], 1)?;
+    Ok(verdict == crate::component::Verdict::Tx as u32)
+}
