@@ -57,6 +57,89 @@ fn two_filters_with_clashing_names_link_and_run() {
     assert_eq!(names, vec![(ia.0, 3), (ib.0, 2)]);
 }
 
+/// xdp-tools' own filter objects, as Debian ships them: every variant
+/// defines the same global maps and functions. Chained, they must give the
+/// verdict that running each alone (as its own loader would) predicts.
+#[test]
+fn real_xdp_filter_objects_chain() {
+    let dir = std::path::Path::new("/usr/lib/x86_64-linux-gnu/bpf");
+    let files = [
+        "xdpfilt_dny_udp.o",
+        "xdpfilt_dny_tcp.o",
+        "xdpfilt_alw_all.o",
+    ];
+    let packets = [udp_packet(53), ipv6_packet()];
+    // Their maps are pinned by name: under a directory of this test's own,
+    // not where a real xdp-filter keeps them.
+    let pin_dir = PinDir::new("xf");
+    let pins = pin_dir.0.clone();
+    let alone: Vec<Vec<u32>> = files
+        .iter()
+        .map(|f| {
+            packets
+                .iter()
+                .map(|p| verdict_alone(&dir.join(f), p, &pins))
+                .collect()
+        })
+        .collect();
+    let mut chain = Chain::new();
+    chain.set_pin_root(&pins);
+    let ids: Vec<_> = files
+        .iter()
+        .map(|f| chain.add(comp(&dir.join(f), None)).unwrap())
+        .collect();
+    chain.load().unwrap();
+    for (i, p) in packets.iter().enumerate() {
+        // Each continues on PASS only (their XDP_RUN_CONFIG), in this order.
+        let expect = alone
+            .iter()
+            .map(|v| v[i])
+            .find(|&v| v != Verdict::Pass as u32)
+            .unwrap_or(Verdict::Pass as u32);
+        assert_eq!(verdict(&chain, p), expect, "packet {i}, alone: {alone:?}");
+    }
+    // The variants share their maps as their objects ask: through pins.
+    let a = chain.map_fd(ids[0], "filter_ports").unwrap();
+    let b = chain.map_fd(ids[1], "filter_ports").unwrap();
+    assert_eq!(map_id(a), map_id(b));
+    assert!(std::path::Path::new(&pins).join("filter_ports").exists());
+}
+
+/// The verdict of the object's only program, loaded alone by libbpf.
+fn verdict_alone(path: &std::path::Path, packet: &[u8], pin_root: &str) -> u32 {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let root = std::ffi::CString::new(pin_root).unwrap();
+    let opts = libbpf_sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _,
+        pin_root_path: root.as_ptr(),
+        ..Default::default()
+    };
+    unsafe {
+        let obj = libbpf_sys::bpf_object__open_file(c.as_ptr(), &opts);
+        assert!(!obj.is_null());
+        assert_eq!(libbpf_sys::bpf_object__load(obj), 0, "{}", path.display());
+        let prog = libbpf_sys::bpf_object__next_program(obj, std::ptr::null_mut());
+        let fd = std::os::fd::BorrowedFd::borrow_raw(libbpf_sys::bpf_program__fd(prog));
+        let v = xdpchain::test_run(fd, packet, 1).unwrap().0;
+        libbpf_sys::bpf_object__close(obj);
+        v
+    }
+}
+
+fn map_id(fd: std::os::fd::BorrowedFd<'_>) -> u32 {
+    let mut info = libbpf_sys::bpf_map_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    let rc = unsafe {
+        libbpf_sys::bpf_map_get_info_by_fd(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &mut info,
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0);
+    info.id
+}
+
 /// Every combination of three verdicts, under 125 combinations of continue
 /// sets, against a model of the semantics.
 #[test]

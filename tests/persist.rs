@@ -306,7 +306,8 @@ fn errors() {
 #[test]
 fn the_store_api_and_a_directory_of_ones_own() {
     let net = VethPair::new();
-    let root = format!("/sys/fs/bpf/xdpc-api-{}", std::process::id());
+    let root_dir = PinDir::new("api");
+    let root = format!("{}/store", root_dir.0);
     let store = xdpchain::Store::at(&root);
     let counter = xdpchain::Component::from_file(obj("counter"), None).unwrap();
     let verdict = xdpchain::Component::from_file(obj("verdict"), None).unwrap();
@@ -332,5 +333,4 @@ fn the_store_api_and_a_directory_of_ones_own() {
         .exists());
     net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
     assert!(!dir.exists());
-    std::fs::remove_dir(&root).unwrap();
 }

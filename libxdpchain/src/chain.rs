@@ -3,7 +3,6 @@
 //! atomically onto the interface.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -31,7 +30,26 @@ pub struct AttachOptions {
     pub force: bool,
 }
 
-const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+/// Where libbpf pins maps that their object pins by name.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+
+/// How a chain is built, besides its members.
+#[derive(Clone, Debug)]
+pub(crate) struct Build {
+    pub counting: bool,
+    /// Maps that their object pins by name (LIBBPF_PIN_BY_NAME) are pinned
+    /// here, under the name their object gave them, and shared through it.
+    pub pin_root: String,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            counting: true,
+            pin_root: DEFAULT_PIN_ROOT.into(),
+        }
+    }
+}
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 const GPL_COMPATIBLE: [&str; 6] = [
     "GPL",
@@ -57,13 +75,26 @@ pub(crate) struct Loaded {
 }
 
 enum Body {
-    /// One linked program, and what each component's names became in it.
+    /// One linked program, and each component's maps in it.
     Static {
         object: Object,
-        renames: HashMap<ComponentId, Renames>,
+        maps: HashMap<ComponentId, Vec<ComponentMap>>,
     },
     /// A dispatcher with the components' extension programs attached.
     Dynamic(Dispatcher),
+}
+
+/// One of a component's maps in a linked chain.
+#[derive(Clone, Debug)]
+struct ComponentMap {
+    /// Its name in the component's object (a data section's name for
+    /// global variables).
+    orig: String,
+    /// Its name in the chain.
+    name: String,
+    /// Its position among the linked object's maps: names do not survive
+    /// loading (libbpf renames reused maps after their kernel names).
+    index: usize,
 }
 
 impl Loaded {
@@ -93,14 +124,12 @@ impl Loaded {
     /// A member's maps in a static chain, by their names in the chain
     /// (those of a dynamic chain stay with its extension programs).
     pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
-        let Body::Static { object, renames } = &self.body else {
+        let Body::Static { object, maps } = &self.body else {
             return Vec::new();
         };
-        let r = &renames[&m.id];
-        r.maps
+        maps[&m.id]
             .iter()
-            .chain(&r.data_sections)
-            .filter_map(|(_, new)| Some((new.clone(), find_map(object, new)?.fd()?)))
+            .filter_map(|cm| Some((cm.name.clone(), object.map_at(cm.index)?.fd()?)))
             .collect()
     }
 
@@ -189,7 +218,7 @@ fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
 pub struct Chain {
     members: Vec<Member>,
     next_tag: u64,
-    counting: bool,
+    build: Build,
     /// None: `$XDPCHAIN_MODE`, else auto.
     mode: Option<Mode>,
     loaded: Option<Loaded>,
@@ -209,7 +238,7 @@ impl Chain {
         Chain {
             members: Vec::new(),
             next_tag: 0,
-            counting: true,
+            build: Build::default(),
             mode: None,
             loaded: None,
             extensions: HashMap::new(),
@@ -241,7 +270,13 @@ impl Chain {
     /// Per-component counters (on by default). With counting off, the root
     /// program carries no counting code at all. Applies at the next build.
     pub fn set_counting(&mut self, on: bool) {
-        self.counting = on;
+        self.build.counting = on;
+    }
+
+    /// Where maps that their object pins by name are pinned (by default
+    /// [`DEFAULT_PIN_ROOT`], as libbpf does). Applies at the next build.
+    pub fn set_pin_root(&mut self, dir: impl Into<String>) {
+        self.build.pin_root = dir.into();
     }
 
     /// Adds a component. If the chain is loaded, it is rebuilt at once (and
@@ -294,7 +329,7 @@ impl Chain {
     /// The linked chain as one ELF object, loadable by any libbpf-based
     /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
     pub fn link(&self) -> Result<Vec<u8>> {
-        Ok(build(&self.members, self.counting)?.0)
+        Ok(build(&self.members, self.build.counting)?.0)
     }
 
     /// Writes [`Chain::link`]'s object to `path`.
@@ -400,19 +435,11 @@ impl Chain {
             map: name.to_string(),
         };
         match &loaded.body {
-            Body::Static { object, renames } => {
-                let r = &renames[&id];
-                let real = r
-                    .maps
-                    .iter()
-                    .chain(&r.data_sections)
-                    .find(|(orig, _)| orig == name)
-                    .map(|(_, new)| new)
-                    .ok_or_else(unknown)?;
-                find_map(object, real)
-                    .and_then(|m| m.fd())
-                    .ok_or_else(unknown)
-            }
+            Body::Static { object, maps } => maps[&id]
+                .iter()
+                .find(|cm| cm.orig == name)
+                .and_then(|cm| object.map_at(cm.index)?.fd())
+                .ok_or_else(unknown),
             Body::Dynamic(_) => self.extensions[&member.tag].map(name).ok_or_else(unknown),
         }
     }
@@ -457,8 +484,8 @@ impl Chain {
                 .resolve(&members)?,
         };
         let (loaded, new_extensions) = match mode {
-            Mode::Dynamic => load_dynamic(&members, self.counting, &reuse, &self.extensions)?,
-            _ => (load(&members, self.counting, &reuse)?, HashMap::new()),
+            Mode::Dynamic => load_dynamic(&members, &self.build, &reuse, &self.extensions)?,
+            _ => (load(&members, &self.build, &reuse)?, HashMap::new()),
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
@@ -570,13 +597,14 @@ fn config(order: &[&Member], counting: bool) -> Config {
 /// loaded; returns it and the extensions it loaded.
 fn load_dynamic(
     members: &[Member],
-    counting: bool,
+    build: &Build,
     reuse: &Reuse,
     extensions: &HashMap<u64, Extension>,
 ) -> Result<(Loaded, HashMap<u64, Extension>)> {
     features::check(members)?;
     let order = ordered(members);
-    let (dispatcher, new) = dynamic::load(&order, &config(&order, counting), reuse, extensions)?;
+    let config = config(&order, build.counting);
+    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, extensions)?;
     let loaded = Loaded {
         members: members.to_vec(),
         body: Body::Dynamic(dispatcher),
@@ -615,13 +643,6 @@ fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<Compone
     Ok((crate::link::link(&inputs)?, renames))
 }
 
-fn find_map<'a>(obj: &'a Object, real_name: &str) -> Option<crate::sys::Map<'a>> {
-    let c = CString::new(real_name).ok()?;
-    // SAFETY: the object is alive; libbpf matches full (untruncated) names.
-    let p = unsafe { sys::bpf_object__find_map_by_name(obj.as_ptr(), c.as_ptr()) };
-    obj.maps().find(|m| m.as_ptr() == p)
-}
-
 /// Maps a build takes over instead of creating them empty: those of the
 /// components that stay, and the counters.
 #[derive(Default)]
@@ -634,14 +655,14 @@ pub(crate) struct Reuse {
 
 /// Builds and loads `members`, taking over the maps in `reuse`; refuses
 /// what this kernel would run wrongly.
-pub(crate) fn load(members: &[Member], counting: bool, reuse: &Reuse) -> Result<Loaded> {
+pub(crate) fn load(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
     features::check(members)?;
-    load_unchecked(members, counting, reuse)
+    load_unchecked(members, build, reuse)
 }
 
 /// [`load`], without asking what the kernel supports (the probes use it).
-pub(crate) fn load_unchecked(members: &[Member], counting: bool, reuse: &Reuse) -> Result<Loaded> {
-    let (bytes, renames) = build(members, counting)?;
+pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Loaded> {
+    let (bytes, renames) = build(members, opts.counting)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
             "libbpf cannot open the linked chain ({e}): {}",
@@ -649,51 +670,70 @@ pub(crate) fn load_unchecked(members: &[Member], counting: bool, reuse: &Reuse) 
         ))
     })?;
 
-    let mut pins = Vec::new();
+    let mut maps = HashMap::new();
+    let mut by_name = Vec::new();
     for m in members {
         let kept = reuse.maps.get(&m.tag);
         let r = &renames[&m.id];
+        let mut own = Vec::new();
         for (orig, new) in r.maps.iter().chain(&r.data_sections) {
-            let Some(map) = find_map(&object, new) else {
+            let Some(index) = object.map_index(new) else {
                 continue;
             };
-            if let Some(fd) = kept.and_then(|k| k.get(new)) {
-                reuse_fd(map, fd.as_fd(), new)?;
-                continue;
+            let map = object.map_at(index).expect("just found");
+            match kept.and_then(|k| k.get(new)) {
+                Some(fd) => reuse_fd(map, fd.as_fd(), new)?,
+                None => by_name.push((map, orig.clone())),
             }
-            // Maps pinned by name keep the name their object gave them.
-            // SAFETY: map belongs to the live object.
-            if !unsafe { sys::bpf_map__pin_path(map.as_ptr()) }.is_null() {
-                pins.push((map, format!("{DEFAULT_PIN_ROOT}/{orig}")));
-            }
+            own.push(ComponentMap {
+                orig: orig.clone(),
+                name: new.clone(),
+                index,
+            });
         }
+        maps.insert(m.id, own);
     }
     if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
         reuse_fd(map, fd.as_fd(), root::STATS_MAP)?;
     }
-    if !pins.is_empty() {
-        check_bpffs(DEFAULT_PIN_ROOT)?;
-    }
-    for (map, path) in pins {
-        let c = cstring(&path, "pin path")?;
-        // SAFETY: as above; libbpf copies the path.
-        check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
-            .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
-    }
+    pin_by_name(by_name, &opts.pin_root)?;
 
     let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
     if let Err(errno) = res {
-        return Err(blame(members, counting, errno, &log));
+        return Err(blame(members, opts, errno, &log));
     }
     let loaded = Loaded {
         members: members.to_vec(),
-        body: Body::Static { object, renames },
+        body: Body::Static { object, maps },
     };
     // Rows of new components may hold counts of components gone before.
     for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
         inspect::clear_counters(loaded.stats(), m.id.0)?;
     }
     Ok(loaded)
+}
+
+/// Of `maps` (with the names their objects gave them), those that their
+/// object pins by name get pinned under `root` by that name, where libbpf
+/// shares them with whoever else pins there.
+pub(crate) fn pin_by_name(maps: Vec<(crate::sys::Map<'_>, String)>, root: &str) -> Result<()> {
+    // SAFETY: the maps belong to live objects.
+    let pinned: Vec<_> = maps
+        .into_iter()
+        .filter(|(m, _)| !unsafe { sys::bpf_map__pin_path(m.as_ptr()) }.is_null())
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    check_bpffs(root)?;
+    for (map, name) in pinned {
+        let path = format!("{root}/{name}");
+        let c = cstring(&path, "pin path")?;
+        // SAFETY: as above; libbpf copies the path.
+        check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
+            .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
@@ -705,7 +745,7 @@ pub(crate) fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str)
 
 /// Tells which component the kernel refused: each is loaded alone under the
 /// root until one fails. If none fails alone, the chain as a whole did.
-fn blame(members: &[Member], counting: bool, errno: std::io::Error, log: &str) -> Error {
+fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> Error {
     if errno.raw_os_error() == Some(libc::EPERM) {
         return Error::PermissionDenied {
             op: "load the chain".into(),
@@ -714,7 +754,7 @@ fn blame(members: &[Member], counting: bool, errno: std::io::Error, log: &str) -
     if members.len() > 1 {
         for m in ordered(members) {
             if let Err(e @ Error::Verifier { .. }) =
-                load(std::slice::from_ref(m), counting, &Reuse::default())
+                load(std::slice::from_ref(m), opts, &Reuse::default())
             {
                 return e;
             }

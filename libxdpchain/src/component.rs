@@ -250,6 +250,21 @@ impl Component {
     pub fn continue_on(&self) -> Verdicts {
         self.continue_on
     }
+    /// Names of the object's data sections (its global variables' maps).
+    pub(crate) fn data_sections(&self) -> Vec<String> {
+        let Ok(file) = object::File::parse(&*self.bytes) else {
+            return Vec::new();
+        };
+        file.sections()
+            .filter_map(|s| s.name().ok().map(str::to_string))
+            .filter(|n| {
+                [".data", ".bss", ".rodata"]
+                    .iter()
+                    .any(|p| n == p || n.starts_with(&format!("{p}.")))
+            })
+            .collect()
+    }
+
     /// The object's license string ("" if it has none).
     pub fn license(&self) -> &str {
         &self.license

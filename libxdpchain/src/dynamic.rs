@@ -33,13 +33,21 @@ fn slot_function(slot: usize) -> String {
 pub(crate) struct Extension {
     object: Object,
     entry: String,
+    /// Map positions by the names users know them by, taken before loading
+    /// (libbpf renames pinned maps after their kernel names).
+    maps: HashMap<String, usize>,
 }
 
 impl Extension {
     /// Loads `component`'s program as an extension of `slot` of `target`
     /// (verified against that slot once; attachable to the same slot of
     /// other dispatchers).
-    fn load(component: &Component, target: BorrowedFd<'_>, slot: usize) -> Result<Extension> {
+    fn load(
+        component: &Component,
+        target: BorrowedFd<'_>,
+        slot: usize,
+        pin_root: &str,
+    ) -> Result<Extension> {
         let name = format!("{}:{}", component.source(), component.program());
         if !component.has_func_info {
             return Err(Error::Unsupported(format!(
@@ -74,6 +82,8 @@ impl Extension {
             })
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         }
+        let maps = map_names(&object, component);
+        crate::chain::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
         let (res, log) =
             with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
         if let Err(errno) = res {
@@ -91,16 +101,14 @@ impl Extension {
         Ok(Extension {
             object,
             entry: component.program().to_string(),
+            maps,
         })
     }
 
-    /// One of the component's maps, by the name it has in its object (maps
+    /// One of the component's maps, by the name it has in its object (maps,
     /// and data sections such as ".data" and ".bss").
     pub(crate) fn map(&self, name: &str) -> Option<BorrowedFd<'_>> {
-        let c = CString::new(name).ok()?;
-        // SAFETY: the object is alive; libbpf matches full names too.
-        let p = unsafe { sys::bpf_object__find_map_by_name(self.object.as_ptr(), c.as_ptr()) };
-        self.object.maps().find(|m| m.as_ptr() == p)?.fd()
+        self.object.map_at(*self.maps.get(name)?)?.fd()
     }
 
     fn attach(&self, target: BorrowedFd<'_>, slot: usize) -> Result<Link> {
@@ -117,6 +125,22 @@ impl Extension {
             )
         })
     }
+}
+
+/// Positions of `object`'s maps by their names, and data maps also by their
+/// sections' names (what libbpf's find_map_by_name matches).
+fn map_names(object: &Object, component: &Component) -> HashMap<String, usize> {
+    let mut out: HashMap<String, usize> = object
+        .maps()
+        .enumerate()
+        .map(|(i, m)| (m.name(), i))
+        .collect();
+    for section in component.data_sections() {
+        if let Some(i) = object.map_index(&section) {
+            out.insert(section, i);
+        }
+    }
+    out
 }
 
 /// A freplace link; detached when dropped.
@@ -189,6 +213,7 @@ fn dispatcher_prog(object: &Object) -> BorrowedFd<'_> {
 pub(crate) fn load(
     order: &[&Member],
     config: &Config,
+    pin_root: &str,
     reuse: &Reuse,
     loaded: &HashMap<u64, Extension>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
@@ -198,7 +223,10 @@ pub(crate) fn load(
     let mut links = Vec::new();
     for (slot, m) in order.iter().enumerate() {
         if !loaded.contains_key(&m.tag) {
-            new.insert(m.tag, Extension::load(&m.component, target, slot)?);
+            new.insert(
+                m.tag,
+                Extension::load(&m.component, target, slot, pin_root)?,
+            );
         }
         let ext = loaded
             .get(&m.tag)
@@ -237,7 +265,8 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
     };
     let object = load_dispatcher(&config, &Reuse::default())?;
     let target = dispatcher_prog(&object);
-    let Ok(ext) = Extension::load(&marker.component, target, 0) else {
+    let Ok(ext) = Extension::load(&marker.component, target, 0, crate::chain::DEFAULT_PIN_ROOT)
+    else {
         return Ok(false);
     };
     let Ok(_link) = ext.attach(target, 0) else {

@@ -42,7 +42,11 @@ fn probe_tail_calls() -> Result<bool> {
         probe_member(0, "probe_caller")?,
         probe_member(1, "probe_marker")?,
     ];
-    let loaded = chain::load_unchecked(&members, false, &Reuse::default())?;
+    let build = chain::Build {
+        counting: false,
+        ..Default::default()
+    };
+    let loaded = chain::load_unchecked(&members, &build, &Reuse::default())?;
     let (verdict, _) = chain::test_run(loaded.prog(), &[0u8; 64], 1)?;
     Ok(verdict == Verdict::Tx as u32)
 }

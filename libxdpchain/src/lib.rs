@@ -26,7 +26,7 @@ mod root;
 mod sys;
 
 pub use attach::{AttachMode, Interface};
-pub use chain::{test_run, AttachOptions, Chain, ComponentId, Mode};
+pub use chain::{test_run, AttachOptions, Chain, ComponentId, Mode, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use error::{Error, Result};
 pub use features::{features, Features};

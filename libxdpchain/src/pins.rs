@@ -435,7 +435,11 @@ impl Store {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
         let reuse = reuse_from_pins(dir, members, &old_tags)?;
-        let loaded = chain::load(members, settings.counting, &reuse)?;
+        let build = chain::Build {
+            counting: settings.counting,
+            ..Default::default()
+        };
+        let loaded = chain::load(members, &build, &reuse)?;
         let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
         let record = Record {
             prog_id,

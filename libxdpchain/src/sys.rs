@@ -151,6 +151,28 @@ impl Object {
         self.maps().find(|m| m.name() == name)
     }
 
+    /// A map by its full name, or for internal maps its section name (as
+    /// libbpf's find_map_by_name matches). Only reliable before loading:
+    /// libbpf renames a reused or pinned map after its kernel name, which is
+    /// cut at 15 characters.
+    pub fn find_map(&self, name: &str) -> Option<Map<'_>> {
+        let c = CString::new(name).ok()?;
+        // SAFETY: the object is alive.
+        let p = unsafe { sys::bpf_object__find_map_by_name(self.as_ptr(), c.as_ptr()) };
+        self.maps().find(|m| m.as_ptr() == p)
+    }
+
+    /// The position of [`Object::find_map`]'s map among the object's maps,
+    /// which stays true after loading.
+    pub fn map_index(&self, name: &str) -> Option<usize> {
+        let found = self.find_map(name)?;
+        self.maps().position(|m| m.as_ptr() == found.as_ptr())
+    }
+
+    pub fn map_at(&self, index: usize) -> Option<Map<'_>> {
+        self.maps().nth(index)
+    }
+
     pub fn program(&self, name: &str) -> Option<Program<'_>> {
         self.programs().find(|p| p.name() == name)
     }

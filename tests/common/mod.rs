@@ -278,3 +278,21 @@ pub fn chain_dir(root: &str, ns: &str, dev: &str) -> PathBuf {
     let index = index.split(':').next().unwrap().trim();
     Path::new(root).join(ino.to_string()).join(index)
 }
+
+/// A directory on bpffs of the test's own, removed with what is pinned in
+/// it when dropped, also when the test fails.
+pub struct PinDir(pub String);
+
+impl PinDir {
+    pub fn new(tag: &str) -> PinDir {
+        let d = format!("/sys/fs/bpf/xdpc-{tag}-{}", std::process::id());
+        std::fs::create_dir_all(&d).unwrap();
+        PinDir(d)
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

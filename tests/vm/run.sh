@@ -97,6 +97,9 @@ strip_copy "$repo/target/debug/xdpchain"
 mkdir -p "$root$repo/target/test-bpf"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
 cp "$veth" "$root/lib/modules/veth.ko"
+# xdp-tools' objects (tests chain them) and dispatcher.
+bpfobj=/usr/lib/$(uname -m)-linux-gnu/bpf
+mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
 
 {
   echo '#!/bb/sh'
