@@ -21,8 +21,10 @@ test: deps
 demo: build
 	examples/demo.sh target/release/xdpchain
 
+# On this machine's kernel, then in the VM (dynamic chains, libxdp).
 bench: deps
 	$(CARGO) run --release -p libxdpchain --example bench
+	tests/vm/run.sh --bench
 
 clean:
 	$(CARGO) clean

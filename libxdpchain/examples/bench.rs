@@ -1,19 +1,29 @@
-//! `make bench`: per-packet cost (BPF_PROG_TEST_RUN, 64-byte packet) of a
-//! linked chain of K components against one program with the K bodies
-//! inlined and a tail-call chain of them; and the time to link, load and
-//! attach a chain of 10. Prints a table and writes it under bench/results/.
+//! `make bench`: per-packet cost (BPF_PROG_TEST_RUN, 64-byte packet) and
+//! the cost of changing a chain, measured in one run:
+//! - K = 1, 5, 10 components: a static chain against one program with the K
+//!   bodies inlined and a tail-call chain of them; where the kernel has
+//!   freplace (the VM), also a dynamic chain and libxdp's dispatcher
+//!   (xdp-loader);
+//! - the time to add one component to a chain of K, static, dynamic and
+//!   with xdp-loader where it can (K < 10);
+//! - the time to link, load and attach a chain of 10.
+//!
+//! Prints a table and writes it to bench/results/ (`make bench` runs it on
+//! this machine, then in the VM with tests/vm/run.sh --bench). Objects come
+//! from clang, or prebuilt when XDPCHAIN_BENCH_PREBUILT is set (the VM has
+//! no clang); XDPCHAIN_BENCH_BUILD_ONLY builds them and stops.
 
 use std::ffi::CString;
 use std::fmt::Write as _;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libbpf_sys as sys;
-use std::os::fd::BorrowedFd;
-use xdpchain::{AttachOptions, Chain, Component};
+use xdpchain::{AttachOptions, Chain, Component, Mode};
 
-const REPEAT: u32 = 2_000_000;
+const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 5;
 
 fn repo() -> PathBuf {
@@ -23,22 +33,39 @@ fn repo() -> PathBuf {
         .into()
 }
 
-fn compile(flags: &[&str], out: &Path) {
-    let st = Command::new("clang")
-        .args(["-O2", "-g", "-target", "bpf"])
-        .arg(format!("-I{}", env!("XDPCHAIN_LIBBPF_INCLUDE")))
-        .arg(format!(
-            "-I/usr/include/{}-linux-gnu",
-            std::env::consts::ARCH
-        ))
-        .args(flags)
-        .arg("-c")
-        .arg(repo().join("bench/bpf/component.bpf.c"))
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("clang");
-    assert!(st.success());
+fn objects() -> PathBuf {
+    repo().join("target/bench")
+}
+
+/// The benchmark's objects: one component, the inlined programs, the
+/// tail-call chain.
+fn build_objects() {
+    std::fs::create_dir_all(objects()).unwrap();
+    let mut variants: Vec<(String, Vec<String>)> = vec![
+        ("component".into(), vec![]),
+        ("nomap".into(), vec!["-DNOMAP".into()]),
+        ("tail".into(), vec!["-DTAIL=10".into()]),
+    ];
+    for k in [1, 5, 10] {
+        variants.push((format!("inline{k}"), vec![format!("-DINLINE={k}")]));
+    }
+    for (name, flags) in variants {
+        let st = Command::new("clang")
+            .args(["-O2", "-g", "-target", "bpf"])
+            .arg(format!("-I{}", env!("XDPCHAIN_LIBBPF_INCLUDE")))
+            .arg(format!(
+                "-I/usr/include/{}-linux-gnu",
+                std::env::consts::ARCH
+            ))
+            .args(&flags)
+            .arg("-c")
+            .arg(repo().join("bench/bpf/component.bpf.c"))
+            .arg("-o")
+            .arg(objects().join(format!("{name}.o")))
+            .status()
+            .expect("clang");
+        assert!(st.success());
+    }
 }
 
 fn packet() -> Vec<u8> {
@@ -68,42 +95,127 @@ fn load_plain(path: &Path, entry: &str) -> (*mut sys::bpf_object, i32) {
     }
 }
 
-fn main() {
-    let dir = repo().join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let comp_obj = dir.join("component.o");
-    compile(&[], &comp_obj);
-    let mut table = String::new();
-    writeln!(
-        table,
-        "per-packet cost, ns (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} x {REPEAT}), one run"
-    )
-    .unwrap();
-    writeln!(
-        table,
-        "{:>3} {:>9} {:>9} {:>9} {:>14} {:>12}",
-        "K", "inlined", "tailcall", "chain", "chain-inlined", "per comp"
-    )
-    .unwrap();
-    for k in [1usize, 5, 10] {
-        let inl = dir.join(format!("inline{k}.o"));
-        compile(&[&format!("-DINLINE={k}")], &inl);
-        let (o1, fd1) = load_plain(&inl, "bench_inline");
-        let inlined = cost(unsafe { BorrowedFd::borrow_raw(fd1) });
+fn component() -> Component {
+    Component::from_file(objects().join("component.o"), None).unwrap()
+}
 
-        let tail = dir.join("tail.o");
-        compile(&["-DTAIL=10"], &tail);
-        let (o2, fd2) = load_plain(&tail, "bench_tail_0");
+fn mapless() -> Component {
+    Component::from_file(objects().join("nomap.o"), None).unwrap()
+}
+
+fn chain(mode: Mode, k: usize) -> Chain {
+    chain_of(mode, k, component)
+}
+
+fn chain_of(mode: Mode, k: usize, make: fn() -> Component) -> Chain {
+    let mut chain = Chain::new();
+    chain.set_mode(mode);
+    chain.set_counting(false);
+    for _ in 0..k {
+        chain.add(make()).unwrap();
+    }
+    chain.load().unwrap();
+    assert_eq!(chain.mode(), mode);
+    chain
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// A veth device for loaders that need an interface, removed on drop.
+struct Veth(String);
+
+impl Veth {
+    fn new() -> Veth {
+        let name = format!("xbench{}", std::process::id() % 10000);
+        sh(&format!("ip link add {name} type veth peer name {name}p && ip link set {name} up && ip link set {name}p up"));
+        Veth(name)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// xdp-loader with `k` copies of the component on `dev`: (the dispatcher's
+/// fd, time the last `xdp-loader load` of one program took).
+fn xdp_loader(dev: &str, k: usize) -> (OwnedFd, Duration) {
+    let _ = Command::new("xdp-loader")
+        .args(["unload", dev, "--all"])
+        .output();
+    let mut last = Duration::ZERO;
+    for i in 0..k {
+        let copy = objects().join(format!("libxdp{i}.o"));
+        std::fs::copy(objects().join("nomap.o"), &copy).unwrap();
+        let t = Instant::now();
+        let out = Command::new("xdp-loader")
+            .args(["load", "-m", "native", dev])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        last = t.elapsed();
+        assert!(
+            out.status.success(),
+            "xdp-loader: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let index = CString::new(dev).unwrap();
+    let ifindex = unsafe { libc::if_nametoindex(index.as_ptr()) } as i32;
+    let mut id = 0u32;
+    assert_eq!(unsafe { sys::bpf_xdp_query_id(ifindex, 0, &mut id) }, 0);
+    let fd = unsafe { sys::bpf_prog_get_fd_by_id(id) };
+    assert!(fd >= 0);
+    (unsafe { OwnedFd::from_raw_fd(fd) }, last)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    if std::env::var_os("XDPCHAIN_BENCH_PREBUILT").is_none() {
+        build_objects();
+    }
+    if std::env::var_os("XDPCHAIN_BENCH_BUILD_ONLY").is_some() {
+        return;
+    }
+    let features = xdpchain::features().unwrap();
+    let libxdp = features.freplace && Command::new("xdp-loader").arg("help").output().is_ok();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut table = String::new();
+    writeln!(table, "kernel {}, one run; ns per packet (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} x {REPEAT}), counters off", kernel.trim()).unwrap();
+    write!(
+        table,
+        "{:>3} {:>8} {:>9} {:>7}",
+        "K", "inlined", "tailcall", "static"
+    )
+    .unwrap();
+    if features.freplace {
+        write!(table, " {:>8}", "dynamic").unwrap();
+    }
+    if libxdp {
+        write!(table, " {:>7}", "libxdp").unwrap();
+    }
+    writeln!(table, " {:>15} {:>15}", "static/inlined", "(static-inl)/K").unwrap();
+    let veth = libxdp.then(Veth::new);
+    for k in [1usize, 5, 10] {
+        let (o1, fd1) = load_plain(&objects().join(format!("inline{k}.o")), "bench_inline");
+        let inlined = cost(unsafe { BorrowedFd::borrow_raw(fd1) });
+        let (o2, fd2) = load_plain(&objects().join("tail.o"), "bench_tail_0");
         unsafe {
             let m = sys::bpf_object__find_map_by_name(o2, c"next".as_ptr());
-            let mfd = sys::bpf_map__fd(m);
             for i in 1..k as u32 {
                 let name = CString::new(format!("bench_tail_{i}")).unwrap();
                 let pfd =
                     sys::bpf_program__fd(sys::bpf_object__find_program_by_name(o2, name.as_ptr()));
                 assert_eq!(
                     sys::bpf_map_update_elem(
-                        mfd,
+                        sys::bpf_map__fd(m),
                         (&i as *const u32).cast(),
                         (&pfd as *const i32).cast(),
                         0
@@ -113,21 +225,21 @@ fn main() {
             }
         }
         let tailcall = cost(unsafe { BorrowedFd::borrow_raw(fd2) });
-
-        let mut chain = Chain::new();
-        chain.set_counting(false);
-        for _ in 0..k {
-            chain
-                .add(Component::from_file(&comp_obj, None).unwrap())
-                .unwrap();
+        let stat = cost(chain(Mode::Static, k).program_fd().unwrap());
+        write!(table, "{k:>3} {inlined:>8} {tailcall:>9} {stat:>7}").unwrap();
+        if features.freplace {
+            let dynamic = cost(chain(Mode::Dynamic, k).program_fd().unwrap());
+            write!(table, " {dynamic:>8}").unwrap();
         }
-        chain.load().unwrap();
-        let linked = cost(chain.program_fd().unwrap());
-        let per = (linked as f64 - inlined as f64) / k as f64;
+        if let Some(v) = &veth {
+            let (fd, _) = xdp_loader(&v.0, k);
+            write!(table, " {:>7}", cost(std::os::fd::AsFd::as_fd(&fd))).unwrap();
+        }
         writeln!(
             table,
-            "{k:>3} {inlined:>9} {tailcall:>9} {linked:>9} {:>14.2} {per:>12.2}",
-            linked as f64 / inlined as f64
+            " {:>15.2} {:>15.2}",
+            stat as f64 / inlined as f64,
+            (stat as f64 - inlined as f64) / k as f64
         )
         .unwrap();
         unsafe {
@@ -136,26 +248,51 @@ fn main() {
         }
     }
 
+    writeln!(
+        table,
+        "\nms to add one component to a chain of K (map-less components; load and swap included; xdp-loader: the whole command)"
+    )
+    .unwrap();
+    write!(table, "{:>3} {:>8}", "K", "static").unwrap();
+    if features.freplace {
+        write!(table, " {:>8}", "dynamic").unwrap();
+    }
+    if libxdp {
+        write!(table, " {:>10}", "xdp-loader").unwrap();
+    }
+    writeln!(table).unwrap();
+    for k in [1usize, 2, 4, 8, 9, 16, 32, 63] {
+        let add = |mode| {
+            let mut c = chain_of(mode, k, mapless);
+            let t = Instant::now();
+            c.add(mapless()).unwrap();
+            ms(t.elapsed())
+        };
+        write!(table, "{k:>3} {:>8.1}", add(Mode::Static)).unwrap();
+        if features.freplace {
+            write!(table, " {:>8.1}", add(Mode::Dynamic)).unwrap();
+        }
+        match &veth {
+            Some(v) if k < 10 => write!(table, " {:>10.1}", ms(xdp_loader(&v.0, k + 1).1)).unwrap(),
+            Some(_) => write!(table, " {:>10}", "-").unwrap(),
+            None => {}
+        }
+        writeln!(table).unwrap();
+    }
+    if let Some(v) = &veth {
+        let _ = Command::new("xdp-loader")
+            .args(["unload", &v.0, "--all"])
+            .output();
+    }
+
     // Link, load and attach a chain of 10 (on a veth in a namespace of our own).
     let ns = format!("xdpc-bench{}", std::process::id());
-    let sh = |c: &str| {
-        assert!(
-            Command::new("sh")
-                .arg("-c")
-                .arg(c)
-                .status()
-                .unwrap()
-                .success(),
-            "{c}"
-        )
-    };
     sh(&format!("ip netns add {ns} && ip -n {ns} link add xb0 type veth peer name xb1 && ip -n {ns} link set xb0 up && ip -n {ns} link set xb1 up"));
     let t0 = Instant::now();
     let mut chain = Chain::new();
+    chain.set_mode(Mode::Static);
     for _ in 0..10 {
-        chain
-            .add(Component::from_file(&comp_obj, None).unwrap())
-            .unwrap();
+        chain.add(component()).unwrap();
     }
     let bytes = chain.link().unwrap();
     let t_link = t0.elapsed();
@@ -171,15 +308,21 @@ fn main() {
     sh(&format!("ip netns del {ns}"));
     writeln!(
         table,
-        "\nchain of 10: link {:.1} ms ({} byte object), load {:.1} ms, attach {:.2} ms",
-        t_link.as_secs_f64() * 1e3,
+        "\nstatic chain of 10: link {:.1} ms ({} byte object), load {:.1} ms, attach {:.2} ms",
+        ms(t_link),
         bytes.len(),
-        t_load.as_secs_f64() * 1e3,
-        t_attach.as_secs_f64() * 1e3
+        ms(t_load),
+        ms(t_attach)
     )
     .unwrap();
     print!("{table}");
+    let name = if features.freplace {
+        "vm.txt"
+    } else {
+        "host.txt"
+    };
     let results = repo().join("bench/results");
-    std::fs::create_dir_all(&results).unwrap();
-    std::fs::write(results.join("static.txt"), &table).unwrap();
+    if std::fs::create_dir_all(&results).is_ok() {
+        let _ = std::fs::write(results.join(name), &table);
+    }
 }

@@ -6,7 +6,11 @@
 # if any fails, if the guest panics, or if it runs past the timeout.
 #
 #   tests/vm/run.sh [TEST-BINARY-NAME...]   (default: all of them)
+#   tests/vm/run.sh --bench                 (the benchmark instead; its table
+#                                            goes to bench/results/vm.txt)
 set -euo pipefail
+bench=0
+if [ "${1:-}" = --bench ]; then bench=1; shift; fi
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=$repo/target/vm
 timeout_s=${XDPCHAIN_VM_TIMEOUT:-2400}
@@ -26,9 +30,15 @@ vmlinuz=$(ls "$out"/kernel/boot/vmlinuz-* | head -1)
 veth=$(find "$out/kernel/lib/modules" -name veth.ko | head -1)
 
 # --- what runs in the guest ------------------------------------------------
+if [ $bench = 1 ]; then
+  cargo build -q --release -p libxdpchain --example bench
+  tests=("$repo/target/release/examples/bench")
+  XDPCHAIN_BENCH_BUILD_ONLY=1 "${tests[0]}"
+else
 # Library unit tests and integration tests; not examples or binaries.
 mapfile -t tests < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
   grep -E '"kind":\["(lib|test)"\]' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+fi
 if [ $# -gt 0 ]; then
   wanted=" $* "
   filtered=()
@@ -72,12 +82,13 @@ copy_with_libs() {
   done
 }
 tools=()
-for t in ip bpftool ping bash nsenter setpriv unshare; do
+toolnames=(ip bpftool ping bash nsenter setpriv unshare xdp-loader)
+for t in "${toolnames[@]}"; do
   p=$(command -v "$t") || { echo "vm: $t missing" >&2; exit 1; }
   tools+=("$(readlink -f "$p")")
 done
 copy_with_libs "${tools[@]}"
-for t in ip bpftool ping bash nsenter setpriv unshare; do
+for t in "${toolnames[@]}"; do
   p=$(readlink -f "$(command -v "$t")")
   [ -e "$root/usr/sbin/$t" ] || ln -sf "$p" "$root/usr/sbin/$t"
 done
@@ -94,8 +105,9 @@ strip_copy() {
 }
 for t in "${tests[@]}"; do strip_copy "$t"; done
 strip_copy "$repo/target/debug/xdpchain"
-mkdir -p "$root$repo/target/test-bpf"
+mkdir -p "$root$repo/target/test-bpf" "$root$repo/target/bench"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
+[ $bench = 0 ] || cp target/bench/*.o "$root$repo/target/bench/"
 cp "$veth" "$root/lib/modules/veth.ko"
 # xdp-tools' objects (tests chain them) and dispatcher.
 bpfobj=/usr/lib/$(uname -m)-linux-gnu/bpf
@@ -114,6 +126,11 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
   echo 'export XDPCHAIN_TEST_PREBUILT=1 XDPCHAIN_EXPECT_FREPLACE=1 RUST_BACKTRACE=1'
   echo "cd $repo"
   echo 'echo "XDPCHAIN-VM-KERNEL $(uname -r)"'
+  if [ $bench = 1 ]; then
+    echo 'echo XDPCHAIN-BENCH-BEGIN'
+    echo "XDPCHAIN_BENCH_PREBUILT=1 ${tests[0]}; echo \"XDPCHAIN-TEST bench rc=\$?\""
+    echo 'echo XDPCHAIN-BENCH-END'
+  else
   # Twice: chains in auto mode (dynamic here, where components allow), then
   # the same tests with static chains.
   for mode in auto static; do
@@ -123,6 +140,7 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
       echo "XDPCHAIN_MODE=$mode $t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name/$mode rc=\$?\""
     done
   done
+  fi
   echo 'echo XDPCHAIN-VM-DONE'
   echo 'poweroff -f'
 } > "$root/init"
@@ -141,7 +159,13 @@ set -e
 tr -d '\r' <"$log" >"$log.txt"
 
 fail=0
+if [ $bench = 1 ]; then
+  sed -n '/XDPCHAIN-BENCH-BEGIN/,/XDPCHAIN-BENCH-END/p' "$log.txt" | sed '1d;$d' | grep -v '^XDPCHAIN-TEST' > bench/results/vm.txt
+  cat bench/results/vm.txt
+  grep -q "XDPCHAIN-TEST bench rc=0" "$log.txt" || fail=1
+fi
 for mode in auto static; do
+  [ $bench = 0 ] || break
   for t in "${tests[@]}"; do
     name=$(basename "$t"); name=${name%-*}/$mode
     rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
