@@ -14,9 +14,9 @@ use crate::dynamic::{self, Dispatcher, Extension};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::inspect::{self, ChainStatus, Counters};
-use crate::rewrite::{self, Renames, Spec};
+use crate::linked;
 use crate::root::{self, Config, SlotConfig, MAX_COMPONENTS};
-use crate::sys::{check, cstring, verifier_log, with_libbpf_log, Object};
+use crate::sys::{check, Object};
 
 /// Identifies a component while it is in its chain: its row in the
 /// counters, shown by status. Freed ids are given to later components.
@@ -50,16 +50,6 @@ impl Default for Build {
         }
     }
 }
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-const GPL_COMPATIBLE: [&str; 6] = [
-    "GPL",
-    "GPL v2",
-    "GPL and additional rights",
-    "Dual BSD/GPL",
-    "Dual MIT/GPL",
-    "Dual MPL/GPL",
-];
-
 #[derive(Clone)]
 pub(crate) struct Member {
     pub id: ComponentId,
@@ -70,31 +60,18 @@ pub(crate) struct Member {
 }
 
 pub(crate) struct Loaded {
-    members: Vec<Member>,
-    body: Body,
+    pub members: Vec<Member>,
+    pub body: Body,
 }
 
-enum Body {
+pub(crate) enum Body {
     /// One linked program, and each component's maps in it.
     Static {
         object: Object,
-        maps: HashMap<ComponentId, Vec<ComponentMap>>,
+        maps: HashMap<ComponentId, Vec<linked::ComponentMap>>,
     },
     /// A dispatcher with the components' extension programs attached.
     Dynamic(Dispatcher),
-}
-
-/// One of a component's maps in a linked chain.
-#[derive(Clone, Debug)]
-struct ComponentMap {
-    /// Its name in the component's object (a data section's name for
-    /// global variables).
-    orig: String,
-    /// Its name in the chain.
-    name: String,
-    /// Its position among the linked object's maps: names do not survive
-    /// loading (libbpf renames reused maps after their kernel names).
-    index: usize,
 }
 
 impl Loaded {
@@ -329,7 +306,7 @@ impl Chain {
     /// The linked chain as one ELF object, loadable by any libbpf-based
     /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
     pub fn link(&self) -> Result<Vec<u8>> {
-        Ok(build(&self.members, self.build.counting)?.0)
+        Ok(linked::build(&self.members, self.build.counting)?.0)
     }
 
     /// Writes [`Chain::link`]'s object to `path`.
@@ -485,7 +462,7 @@ impl Chain {
         };
         let (loaded, new_extensions) = match mode {
             Mode::Dynamic => load_dynamic(&members, &self.build, &reuse, &self.extensions)?,
-            _ => (load(&members, &self.build, &reuse)?, HashMap::new()),
+            _ => (linked::load(&members, &self.build, &reuse)?, HashMap::new()),
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
@@ -550,7 +527,7 @@ pub(crate) fn find_member(members: &[Member], key: &str) -> Result<ComponentId> 
 }
 
 /// Run order: priority, then program name, then the order of adding.
-fn ordered(members: &[Member]) -> Vec<&Member> {
+pub(crate) fn ordered(members: &[Member]) -> Vec<&Member> {
     let mut v: Vec<&Member> = members.iter().collect();
     v.sort_by(|a, b| {
         (a.component.priority(), a.component.program(), a.tag).cmp(&(
@@ -562,22 +539,8 @@ fn ordered(members: &[Member]) -> Vec<&Member> {
     v
 }
 
-fn chain_license(members: &[&Member]) -> String {
-    let licenses: Vec<&str> = members.iter().map(|m| m.component.license()).collect();
-    match licenses.iter().find(|l| !GPL_COMPATIBLE.contains(l)) {
-        // A non-GPL component makes the whole chain non-GPL, so the kernel
-        // holds it to what that component may do; no component is promoted.
-        Some(&"") => "Proprietary".into(),
-        Some(l) => l.to_string(),
-        None if licenses.windows(2).all(|w| w[0] == w[1]) && !licenses.is_empty() => {
-            licenses[0].into()
-        }
-        None => "GPL".into(),
-    }
-}
-
 /// The root's config for components in run order.
-fn config(order: &[&Member], counting: bool) -> Config {
+pub(crate) fn config(order: &[&Member], counting: bool) -> Config {
     Config {
         counting,
         slots: order
@@ -612,37 +575,6 @@ fn load_dynamic(
     Ok((loaded, new))
 }
 
-/// Rewrites and links `members`: the object, and what each component's names became.
-fn build(members: &[Member], counting: bool) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
-    if members.len() > MAX_COMPONENTS {
-        return Err(Error::TooManyComponents {
-            count: members.len(),
-            max: MAX_COMPONENTS,
-        });
-    }
-    let order = ordered(members);
-    let strip = order.iter().any(|m| !m.component.has_func_info);
-    let root = rewrite::prepare_root(root::OBJECT, &config(&order, counting).to_bytes(), strip)?;
-    let license = rewrite::license_object(&chain_license(&order))?;
-    let mut rewritten = Vec::new();
-    let mut renames = HashMap::new();
-    for (slot, m) in order.iter().enumerate() {
-        let c = &m.component;
-        let spec = Spec {
-            entry: c.program(),
-            entry_as: &root::slot_function(slot),
-            tag: &format!("c{}", m.tag),
-            strip_debug_info: strip,
-        };
-        let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
-        rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
-        renames.insert(m.id, r);
-    }
-    let mut inputs: Vec<(&str, &[u8])> = vec![("license", &license), ("root", &root)];
-    inputs.extend(rewritten.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    Ok((crate::link::link(&inputs)?, renames))
-}
-
 /// Maps a build takes over instead of creating them empty: those of the
 /// components that stay, and the counters.
 #[derive(Default)]
@@ -651,139 +583,6 @@ pub(crate) struct Reuse {
     /// present for every component that stays, even one without maps.
     pub maps: HashMap<u64, HashMap<String, OwnedFd>>,
     pub stats: Option<OwnedFd>,
-}
-
-/// Builds and loads `members`, taking over the maps in `reuse`; refuses
-/// what this kernel would run wrongly.
-pub(crate) fn load(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
-    features::check(members)?;
-    load_unchecked(members, build, reuse)
-}
-
-/// [`load`], without asking what the kernel supports (the probes use it).
-pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Loaded> {
-    let (bytes, renames) = build(members, opts.counting)?;
-    let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
-        Error::Link(format!(
-            "libbpf cannot open the linked chain ({e}): {}",
-            log.trim()
-        ))
-    })?;
-
-    let mut maps = HashMap::new();
-    let mut by_name = Vec::new();
-    for m in members {
-        let kept = reuse.maps.get(&m.tag);
-        let r = &renames[&m.id];
-        let mut own = Vec::new();
-        for (orig, new) in r.maps.iter().chain(&r.data_sections) {
-            let Some(index) = object.map_index(new) else {
-                continue;
-            };
-            let map = object.map_at(index).expect("just found");
-            match kept.and_then(|k| k.get(new)) {
-                Some(fd) => reuse_fd(map, fd.as_fd(), new)?,
-                None => by_name.push((map, orig.clone())),
-            }
-            own.push(ComponentMap {
-                orig: orig.clone(),
-                name: new.clone(),
-                index,
-            });
-        }
-        maps.insert(m.id, own);
-    }
-    if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
-        reuse_fd(map, fd.as_fd(), root::STATS_MAP)?;
-    }
-    pin_by_name(by_name, &opts.pin_root)?;
-
-    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
-    if let Err(errno) = res {
-        return Err(blame(members, opts, errno, &log));
-    }
-    let loaded = Loaded {
-        members: members.to_vec(),
-        body: Body::Static { object, maps },
-    };
-    // Rows of new components may hold counts of components gone before.
-    for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
-        inspect::clear_counters(loaded.stats(), m.id.0)?;
-    }
-    Ok(loaded)
-}
-
-/// Of `maps` (with the names their objects gave them), those that their
-/// object pins by name get pinned under `root` by that name, where libbpf
-/// shares them with whoever else pins there.
-pub(crate) fn pin_by_name(maps: Vec<(crate::sys::Map<'_>, String)>, root: &str) -> Result<()> {
-    // SAFETY: the maps belong to live objects.
-    let pinned: Vec<_> = maps
-        .into_iter()
-        .filter(|(m, _)| !unsafe { sys::bpf_map__pin_path(m.as_ptr()) }.is_null())
-        .collect();
-    if pinned.is_empty() {
-        return Ok(());
-    }
-    check_bpffs(root)?;
-    for (map, name) in pinned {
-        let path = format!("{root}/{name}");
-        let c = cstring(&path, "pin path")?;
-        // SAFETY: as above; libbpf copies the path.
-        check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
-            .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn reuse_fd(map: crate::sys::Map<'_>, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
-    // SAFETY: libbpf dups the fd; both objects are alive.
-    check(unsafe { sys::bpf_map__reuse_fd(map.as_ptr(), fd.as_raw_fd()) })
-        .map_err(|e| Error::os(format!("reuse map {name}"), e))?;
-    Ok(())
-}
-
-/// Tells which component the kernel refused: each is loaded alone under the
-/// root until one fails. If none fails alone, the chain as a whole did.
-fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> Error {
-    if errno.raw_os_error() == Some(libc::EPERM) {
-        return Error::PermissionDenied {
-            op: "load the chain".into(),
-        };
-    }
-    if members.len() > 1 {
-        for m in ordered(members) {
-            if let Err(e @ Error::Verifier { .. }) =
-                load(std::slice::from_ref(m), opts, &Reuse::default())
-            {
-                return e;
-            }
-        }
-    }
-    match members {
-        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => {
-            Error::Verifier {
-                component: format!("{}:{}", m.component.source(), m.component.program()),
-                errno,
-                log: verifier_log(log),
-            }
-        }
-        _ => Error::Load {
-            errno,
-            log: verifier_log(log),
-        },
-    }
-}
-
-pub(crate) fn check_bpffs(path: &str) -> Result<()> {
-    let c = cstring(path, "path")?;
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid out-parameter.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
-        return Err(Error::BpffsNotMounted { path: path.into() });
-    }
-    Ok(())
 }
 
 /// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).

@@ -83,7 +83,7 @@ impl Extension {
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         }
         let maps = map_names(&object, component);
-        crate::chain::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
+        crate::sys::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
         let (res, log) =
             with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
         if let Err(errno) = res {
@@ -182,7 +182,7 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
         ))
     })?;
     if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
-        crate::chain::reuse_fd(map, fd.as_fd(), root::STATS_MAP)?;
+        map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
     }
     let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
     if let Err(errno) = res {

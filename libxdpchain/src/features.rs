@@ -46,7 +46,7 @@ fn probe_tail_calls() -> Result<bool> {
         counting: false,
         ..Default::default()
     };
-    let loaded = chain::load_unchecked(&members, &build, &Reuse::default())?;
+    let loaded = crate::linked::load_unchecked(&members, &build, &Reuse::default())?;
     let (verdict, _) = chain::test_run(loaded.prog(), &[0u8; 64], 1)?;
     Ok(verdict == Verdict::Tx as u32)
 }

@@ -20,6 +20,7 @@ mod error;
 mod features;
 mod inspect;
 mod link;
+mod linked;
 mod pins;
 mod rewrite;
 mod root;

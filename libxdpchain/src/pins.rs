@@ -242,7 +242,7 @@ impl Store {
         let path = &self.dir;
         let shown = || path.display().to_string();
         if let (false, Some(parent)) = (path.exists(), path.parent()) {
-            chain::check_bpffs(&parent.display().to_string())?;
+            crate::sys::check_bpffs(&parent.display().to_string())?;
         }
         match std::fs::DirBuilder::new().mode(0o700).create(path) {
             Ok(()) => {}
@@ -287,7 +287,7 @@ impl Store {
                 ),
             });
         }
-        chain::check_bpffs(&shown())?;
+        crate::sys::check_bpffs(&shown())?;
         // SAFETY: plain syscall on our fd.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(Error::os("lock pin directory", io::Error::last_os_error()));
@@ -439,7 +439,7 @@ impl Store {
             counting: settings.counting,
             ..Default::default()
         };
-        let loaded = chain::load(members, &build, &reuse)?;
+        let loaded = crate::linked::load(members, &build, &reuse)?;
         let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
         let record = Record {
             prog_id,

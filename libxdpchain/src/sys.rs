@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Once;
 
@@ -236,6 +236,15 @@ impl<'a> Map<'a> {
     pub fn name(&self) -> String {
         owned_str(unsafe { sys::bpf_map__name(self.as_ptr()) })
     }
+    /// Makes the map, when its object loads, the existing map `fd` (which
+    /// libbpf then names after its kernel name).
+    pub fn reuse_fd(&self, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+        // SAFETY: libbpf dups the fd; the object is alive.
+        check(unsafe { sys::bpf_map__reuse_fd(self.as_ptr(), fd.as_raw_fd()) })
+            .map_err(|e| Error::os(format!("reuse map {name}"), e))?;
+        Ok(())
+    }
+
     pub fn fd(&self) -> Option<BorrowedFd<'a>> {
         let fd = unsafe { sys::bpf_map__fd(self.as_ptr()) };
         // SAFETY: as for Program::fd.
@@ -252,4 +261,41 @@ pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
         return Err(Error::os("memfd_create", io::Error::last_os_error()));
     }
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Of `maps` (with the names their objects gave them), those that their
+/// object pins by name get pinned under `root` by that name, where libbpf
+/// shares them with whoever else pins there.
+pub(crate) fn pin_by_name(maps: Vec<(Map<'_>, String)>, root: &str) -> Result<()> {
+    // SAFETY: the maps belong to live objects.
+    let pinned: Vec<_> = maps
+        .into_iter()
+        .filter(|(m, _)| !unsafe { sys::bpf_map__pin_path(m.as_ptr()) }.is_null())
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    check_bpffs(root)?;
+    for (map, name) in pinned {
+        let path = format!("{root}/{name}");
+        let c = cstring(&path, "pin path")?;
+        // SAFETY: as above; libbpf copies the path.
+        check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
+            .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
+    }
+    Ok(())
+}
+
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// Whether `path` is on bpffs.
+pub(crate) fn check_bpffs(path: &str) -> Result<()> {
+    let c = cstring(path, "path")?;
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid out-parameter.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
+        return Err(Error::BpffsNotMounted { path: path.into() });
+    }
+    Ok(())
 }

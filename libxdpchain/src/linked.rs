@@ -1,0 +1,177 @@
+//! Static chains: the components rewritten and linked with the root program
+//! into one BPF program, loaded with the maps of the components that stay.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+
+use libbpf_sys as sys;
+
+use crate::chain::{config, ordered, Body, Build, ComponentId, Loaded, Member, Reuse};
+use crate::error::{Error, Result};
+use crate::features;
+use crate::inspect;
+use crate::rewrite::{self, Renames, Spec};
+use crate::root::{self, MAX_COMPONENTS};
+use crate::sys::{check, pin_by_name, verifier_log, with_libbpf_log, Object};
+
+const GPL_COMPATIBLE: [&str; 6] = [
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+];
+
+/// One of a component's maps in a linked chain.
+#[derive(Clone, Debug)]
+pub(crate) struct ComponentMap {
+    /// Its name in the component's object (a data section's name for
+    /// global variables).
+    pub orig: String,
+    /// Its name in the chain.
+    pub name: String,
+    /// Its position among the linked object's maps: names do not survive
+    /// loading (libbpf renames reused maps after their kernel names).
+    pub index: usize,
+}
+
+fn chain_license(members: &[&Member]) -> String {
+    let licenses: Vec<&str> = members.iter().map(|m| m.component.license()).collect();
+    match licenses.iter().find(|l| !GPL_COMPATIBLE.contains(l)) {
+        // A non-GPL component makes the whole chain non-GPL, so the kernel
+        // holds it to what that component may do; no component is promoted.
+        Some(&"") => "Proprietary".into(),
+        Some(l) => l.to_string(),
+        None if licenses.windows(2).all(|w| w[0] == w[1]) && !licenses.is_empty() => {
+            licenses[0].into()
+        }
+        None => "GPL".into(),
+    }
+}
+
+/// Rewrites and links `members`: the object, and what each component's names became.
+pub(crate) fn build(
+    members: &[Member],
+    counting: bool,
+) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
+    if members.len() > MAX_COMPONENTS {
+        return Err(Error::TooManyComponents {
+            count: members.len(),
+            max: MAX_COMPONENTS,
+        });
+    }
+    let order = ordered(members);
+    let strip = order.iter().any(|m| !m.component.has_func_info);
+    let root = rewrite::prepare_root(root::OBJECT, &config(&order, counting).to_bytes(), strip)?;
+    let license = rewrite::license_object(&chain_license(&order))?;
+    let mut rewritten = Vec::new();
+    let mut renames = HashMap::new();
+    for (slot, m) in order.iter().enumerate() {
+        let c = &m.component;
+        let spec = Spec {
+            entry: c.program(),
+            entry_as: &root::slot_function(slot),
+            tag: &format!("c{}", m.tag),
+            strip_debug_info: strip,
+        };
+        let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
+        rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
+        renames.insert(m.id, r);
+    }
+    let mut inputs: Vec<(&str, &[u8])> = vec![("license", &license), ("root", &root)];
+    inputs.extend(rewritten.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    Ok((crate::link::link(&inputs)?, renames))
+}
+
+/// Builds and loads `members`, taking over the maps in `reuse`; refuses
+/// what this kernel would run wrongly.
+pub(crate) fn load(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
+    features::check(members)?;
+    load_unchecked(members, build, reuse)
+}
+
+/// [`load`], without asking what the kernel supports (the probes use it).
+pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Loaded> {
+    let (bytes, renames) = build(members, opts.counting)?;
+    let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
+        Error::Link(format!(
+            "libbpf cannot open the linked chain ({e}): {}",
+            log.trim()
+        ))
+    })?;
+
+    let mut maps = HashMap::new();
+    let mut by_name = Vec::new();
+    for m in members {
+        let kept = reuse.maps.get(&m.tag);
+        let r = &renames[&m.id];
+        let mut own = Vec::new();
+        for (orig, new) in r.maps.iter().chain(&r.data_sections) {
+            let Some(index) = object.map_index(new) else {
+                continue;
+            };
+            let map = object.map_at(index).expect("just found");
+            match kept.and_then(|k| k.get(new)) {
+                Some(fd) => map.reuse_fd(fd.as_fd(), new)?,
+                None => by_name.push((map, orig.clone())),
+            }
+            own.push(ComponentMap {
+                orig: orig.clone(),
+                name: new.clone(),
+                index,
+            });
+        }
+        maps.insert(m.id, own);
+    }
+    if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
+        map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
+    }
+    pin_by_name(by_name, &opts.pin_root)?;
+
+    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
+    if let Err(errno) = res {
+        return Err(blame(members, opts, errno, &log));
+    }
+    let loaded = Loaded {
+        members: members.to_vec(),
+        body: Body::Static { object, maps },
+    };
+    // Rows of new components may hold counts of components gone before.
+    for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
+        inspect::clear_counters(loaded.stats(), m.id.0)?;
+    }
+    Ok(loaded)
+}
+
+/// Tells which component the kernel refused: each is loaded alone under the
+/// root until one fails. If none fails alone, the chain as a whole did.
+fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> Error {
+    if errno.raw_os_error() == Some(libc::EPERM) {
+        return Error::PermissionDenied {
+            op: "load the chain".into(),
+        };
+    }
+    if members.len() > 1 {
+        for m in ordered(members) {
+            if let Err(e @ Error::Verifier { .. }) =
+                load(std::slice::from_ref(m), opts, &Reuse::default())
+            {
+                return e;
+            }
+        }
+    }
+    match members {
+        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => {
+            Error::Verifier {
+                component: format!("{}:{}", m.component.source(), m.component.program()),
+                errno,
+                log: verifier_log(log),
+            }
+        }
+        _ => Error::Load {
+            errno,
+            log: verifier_log(log),
+        },
+    }
+}
