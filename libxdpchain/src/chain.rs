@@ -567,7 +567,9 @@ fn load_dynamic(
     features::check(members)?;
     let order = ordered(members);
     let config = config(&order, build.counting);
-    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, extensions)?;
+    let loaded: HashMap<u64, BorrowedFd<'_>> =
+        extensions.iter().map(|(tag, e)| (*tag, e.prog())).collect();
+    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, &loaded)?;
     let loaded = Loaded {
         members: members.to_vec(),
         body: Body::Dynamic(dispatcher),

@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::ptr::NonNull;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use libbpf_sys as sys;
 
@@ -111,19 +109,11 @@ impl Extension {
         self.object.map_at(*self.maps.get(name)?)?.fd()
     }
 
-    fn attach(&self, target: BorrowedFd<'_>, slot: usize) -> Result<Link> {
-        let prog = self.object.program(&self.entry).expect("loaded above");
-        let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
-        // SAFETY: both programs are loaded; libbpf returns an owned link or NULL.
-        let link = unsafe {
-            sys::bpf_program__attach_freplace(prog.as_ptr(), target.as_raw_fd(), slot_fn.as_ptr())
-        };
-        NonNull::new(link).map(Link).ok_or_else(|| {
-            Error::os(
-                format!("attach {} to slot {slot}", self.entry),
-                io::Error::last_os_error(),
-            )
-        })
+    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
+        self.object
+            .program(&self.entry)
+            .and_then(|p| p.fd())
+            .expect("a loaded extension has its program")
     }
 }
 
@@ -143,28 +133,55 @@ fn map_names(object: &Object, component: &Component) -> HashMap<String, usize> {
     out
 }
 
-/// A freplace link; detached when dropped.
-struct Link(NonNull<sys::bpf_link>);
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        // SAFETY: we own the link.
-        unsafe { sys::bpf_link__destroy(self.0.as_ptr()) };
-    }
+/// Attaches the extension program `prog` to `slot` of `dispatcher` (an
+/// extension may extend several programs since Linux 5.10). The link
+/// detaches when its last fd closes, unless it is pinned.
+pub(crate) fn attach(prog: BorrowedFd<'_>, dispatcher: &Object, slot: usize) -> Result<OwnedFd> {
+    let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
+    // SAFETY: the object is loaded and owns its BTF.
+    let btf_id = unsafe {
+        sys::btf__find_by_name_kind(
+            sys::bpf_object__btf(dispatcher.as_ptr()),
+            slot_fn.as_ptr(),
+            sys::BTF_KIND_FUNC,
+        )
+    };
+    let btf_id =
+        check(btf_id).map_err(|e| Error::os(format!("find slot {slot} in the dispatcher"), e))?;
+    let opts = sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
+        target_btf_id: btf_id as u32,
+        ..Default::default()
+    };
+    // The attach type of an extension's link is its expected attach type:
+    // none (0), as set in Extension::load.
+    // SAFETY: valid fds; the link fd is owned right away.
+    let fd = unsafe {
+        sys::bpf_link_create(
+            prog.as_raw_fd(),
+            dispatcher_prog(dispatcher).as_raw_fd(),
+            0,
+            &opts,
+        )
+    };
+    let fd = check(fd).map_err(|e| Error::os(format!("attach an extension to slot {slot}"), e))?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
-
-// SAFETY: a link is a kernel object behind an fd; no thread affinity.
-unsafe impl Send for Link {}
 
 /// A loaded dispatcher with every slot it uses filled.
 pub(crate) struct Dispatcher {
     object: Object,
-    _links: Vec<Link>,
+    /// The freplace link of each member, by tag.
+    links: Vec<(u64, OwnedFd)>,
 }
 
 impl Dispatcher {
     pub(crate) fn object(&self) -> &Object {
         &self.object
+    }
+
+    pub(crate) fn links(&self) -> impl Iterator<Item = (u64, BorrowedFd<'_>)> {
+        self.links.iter().map(|(tag, fd)| (*tag, fd.as_fd()))
     }
 }
 
@@ -207,32 +224,28 @@ fn dispatcher_prog(object: &Object) -> BorrowedFd<'_> {
 }
 
 /// Loads a dispatcher for `order` (members in run order), attaches the
-/// extensions already in `loaded` and loads the others; returns the
-/// dispatcher and the extensions it loaded, by tag. On error nothing is left
-/// loaded.
+/// extension programs in `loaded` (by tag) and loads the others; returns the
+/// dispatcher and the extensions it loaded. On error nothing is left loaded.
 pub(crate) fn load(
     order: &[&Member],
     config: &Config,
     pin_root: &str,
     reuse: &Reuse,
-    loaded: &HashMap<u64, Extension>,
+    loaded: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
     let object = load_dispatcher(config, reuse)?;
-    let target = dispatcher_prog(&object);
     let mut new = HashMap::new();
     let mut links = Vec::new();
     for (slot, m) in order.iter().enumerate() {
-        if !loaded.contains_key(&m.tag) {
-            new.insert(
-                m.tag,
-                Extension::load(&m.component, target, slot, pin_root)?,
-            );
-        }
-        let ext = loaded
-            .get(&m.tag)
-            .or_else(|| new.get(&m.tag))
-            .expect("loaded or new");
-        links.push(ext.attach(target, slot)?);
+        let prog = match loaded.get(&m.tag) {
+            Some(fd) => *fd,
+            None => {
+                let target = dispatcher_prog(&object);
+                let ext = Extension::load(&m.component, target, slot, pin_root)?;
+                new.entry(m.tag).or_insert(ext).prog()
+            }
+        };
+        links.push((m.tag, attach(prog, &object, slot)?));
     }
     let stats = object
         .map(root::STATS_MAP)
@@ -241,13 +254,7 @@ pub(crate) fn load(
     for m in order.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
         inspect::clear_counters(stats, m.id.0)?;
     }
-    Ok((
-        Dispatcher {
-            object,
-            _links: links,
-        },
-        new,
-    ))
+    Ok((Dispatcher { object, links }, new))
 }
 
 /// Whether this kernel runs `marker` (which returns XDP_TX) as an extension
@@ -269,7 +276,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
     else {
         return Ok(false);
     };
-    let Ok(_link) = ext.attach(target, 0) else {
+    let Ok(_link) = attach(ext.prog(), &object, 0) else {
         return Ok(false);
     };
     let (verdict, _) = crate::chain::test_run(target, &[0u8; 64], 1)?;
