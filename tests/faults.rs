@@ -123,7 +123,8 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
                             .take_while(|&&c| c != 0)
                             .map(|&c| c as u8)
                             .collect();
-                        if name != b"xdpchain_root" {
+                        // The static root or the dynamic dispatcher.
+                        if name != b"xdpchain_root" && name != b"xdpchain_dyn" {
                             failures.push(format!(
                                 "program {id} is {}",
                                 String::from_utf8_lossy(&name)
@@ -185,6 +186,9 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
             ok && json.matches("\"name\":\"xdp_count\"").count() == 2,
             "{err}{json}"
         );
+        if let Some(kind) = expected_kind() {
+            assert!(json.contains(&format!("\"kind\":\"{kind}\"")), "{json}");
+        }
 
         stop.store(true, Ordering::Relaxed);
         let failures = checker.join().unwrap();

@@ -50,7 +50,22 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
     run(ns, &["attach", dev, p(&counter)]);
     ping(&net, 3);
     let dir = chain_dir(ROOT, ns, dev);
-    let echo = dir.join("c0/c0_echo_requests");
+    let json = run(ns, &["status", dev, "--json"]);
+    if let Some(kind) = expected_kind() {
+        assert!(json.contains(&format!("\"kind\":\"{kind}\"")), "{json}");
+    }
+    let static_chain = json.contains("\"kind\":\"static\"");
+    // Where a component's map is pinned: by its name in the chain (static)
+    // or in its object (dynamic).
+    let map_pin = |tag: &str, name: &str| {
+        let file = if static_chain {
+            format!("{tag}_{name}")
+        } else {
+            name.to_string()
+        };
+        dir.join(tag).join(file)
+    };
+    let echo = map_pin("c0", "echo_requests");
     assert_eq!(read_u64(pinned(&echo).as_fd(), 0), 3);
 
     // Another process adds a firewall: the counter's map keeps counting.
@@ -64,7 +79,7 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
             net.ns_a
         ));
     }
-    let drops = || read_percpu_sum(pinned(&dir.join("c1/c1_xdp_stats_map")).as_fd(), 1);
+    let drops = || read_percpu_sum(pinned(&map_pin("c1", "xdp_stats_map")).as_fd(), 1);
     assert_eq!(drops(), 2);
 
     // A third removes the counter by name: the firewall's state stays.
@@ -82,18 +97,14 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
 
     // Re-added, the counter is a new component with fresh state, by id.
     run(ns, &["add", dev, p(&counter)]);
-    let echo2 = std::fs::read_dir(&dir)
+    let tag = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
-        .map(|e| e.path())
-        .find(|d| d.file_name().unwrap() != "c1" && d.is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with('c') && n != "c1")
         .unwrap();
-    let tag = echo2.file_name().unwrap().to_str().unwrap().to_string();
     assert_eq!(
-        read_u64(
-            pinned(&echo2.join(format!("{tag}_echo_requests"))).as_fd(),
-            0
-        ),
+        read_u64(pinned(&map_pin(&tag, "echo_requests")).as_fd(), 0),
         0
     );
 
@@ -106,11 +117,17 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
             path.display()
         );
     }
-    for pin in ["state", "stats", "c1/object", "c1/c1_filter_ports"] {
+    for pin in [
+        dir.join("state"),
+        dir.join("stats"),
+        dir.join("c1/object"),
+        map_pin("c1", "filter_ports"),
+    ] {
         assert_eq!(
-            std::fs::metadata(dir.join(pin)).unwrap().mode() & 0o777,
+            std::fs::metadata(&pin).unwrap().mode() & 0o777,
             0o600,
-            "{pin}"
+            "{}",
+            pin.display()
         );
     }
 

@@ -5,18 +5,20 @@
 use std::process::ExitCode;
 
 use xdpchain::{
-    AttachMode, AttachOptions, Chain, ChainStatus, Component, Store, Verdict, Verdicts,
+    AttachMode, AttachOptions, Chain, ChainStatus, Component, Mode, Store, Verdict, Verdicts,
 };
 
 const USAGE: &str = "usage:
   xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
-  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters]
-  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force]
+  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic]
+  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M]
   xdpchain remove IFACE COMPONENT
   xdpchain status [IFACE] [--json]
   xdpchain detach IFACE [--force]
   xdpchain clean
-Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).";
+Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).
+--mode chooses how a new chain joins its components (default: $XDPCHAIN_MODE, else auto:
+dynamic where the kernel has freplace, static otherwise).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +44,14 @@ impl<'a> Args<'a> {
         self.values.iter().find(|(o, _)| *o == opt).map(|(_, v)| *v)
     }
 
+    /// The store, with the chain mode asked for.
+    fn store(&self) -> Result<Store, String> {
+        Ok(match self.value("--mode") {
+            Some(m) => Store::new().with_mode(Mode::parse(m).map_err(|e| e.to_string())?),
+            None => Store::new(),
+        })
+    }
+
     fn attach_options(&self) -> AttachOptions {
         AttachOptions {
             mode: if self.flags.contains(&"--skb") {
@@ -55,7 +65,7 @@ impl<'a> Args<'a> {
 }
 
 /// Options that take a value.
-const VALUED: [&str; 3] = ["-o", "--priority", "--continue-on"];
+const VALUED: [&str; 4] = ["-o", "--priority", "--continue-on", "--mode"];
 
 fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
     let mut out = Args {
@@ -116,22 +126,24 @@ fn run(args: &[String]) -> Result<(), String> {
             chain.write(out).map_err(|e| e.to_string())
         }
         "attach" => {
-            let a = parse(rest, &["--skb", "--force", "--no-counters"])?;
+            let a = parse(rest, &["--skb", "--force", "--no-counters", "--mode"])?;
             let (iface, specs) = a
                 .positional
                 .split_first()
                 .ok_or(format!("attach needs IFACE\n{USAGE}"))?;
             let components = components(specs)?;
             let counting = !a.flags.contains(&"--no-counters");
-            let store = Store::new();
-            store
+            a.store()?
                 .attach(iface, components, a.attach_options(), counting)
                 .map_err(|e| e.to_string())?;
             print_status(&xdpchain::status(iface).map_err(|e| e.to_string())?);
             Ok(())
         }
         "add" => {
-            let a = parse(rest, &["--priority", "--continue-on", "--skb", "--force"])?;
+            let a = parse(
+                rest,
+                &["--priority", "--continue-on", "--skb", "--force", "--mode"],
+            )?;
             let [iface, spec] = a.positional.as_slice() else {
                 return Err(format!("add needs IFACE and one FILE[:PROG]\n{USAGE}"));
             };
@@ -142,7 +154,8 @@ fn run(args: &[String]) -> Result<(), String> {
             if let Some(v) = a.value("--continue-on") {
                 c = c.with_continue_on(Verdicts::parse(v).map_err(|e| e.to_string())?);
             }
-            let id = Store::new()
+            let id = a
+                .store()?
                 .add(iface, c, a.attach_options())
                 .map_err(|e| e.to_string())?;
             println!("added component {}", id.0);

@@ -110,6 +110,14 @@ impl Loaded {
             .collect()
     }
 
+    /// Each member's freplace link in a dynamic chain, by tag.
+    pub(crate) fn links(&self) -> Vec<(u64, BorrowedFd<'_>)> {
+        match &self.body {
+            Body::Dynamic(d) => d.links().collect(),
+            Body::Static { .. } => Vec::new(),
+        }
+    }
+
     /// What a rebuild of this chain takes over.
     fn reuse(&self) -> Result<Reuse> {
         let mut out = Reuse {
@@ -159,12 +167,12 @@ impl Mode {
             })
     }
 
-    fn from_env() -> Result<Mode> {
+    pub(crate) fn from_env() -> Result<Mode> {
         std::env::var("XDPCHAIN_MODE").map_or(Ok(Mode::Auto), |m| Mode::parse(&m))
     }
 
     /// Static or Dynamic, for `members` on this kernel.
-    fn resolve(self, members: &[Member]) -> Result<Mode> {
+    pub(crate) fn resolve(self, members: &[Member]) -> Result<Mode> {
         match self {
             Mode::Static => Ok(Mode::Static),
             Mode::Dynamic if features::features()?.freplace => Ok(Mode::Dynamic),
@@ -461,7 +469,14 @@ impl Chain {
                 .resolve(&members)?,
         };
         let (loaded, new_extensions) = match mode {
-            Mode::Dynamic => load_dynamic(&members, &self.build, &reuse, &self.extensions)?,
+            Mode::Dynamic => {
+                let loaded = self
+                    .extensions
+                    .iter()
+                    .map(|(tag, e)| (*tag, e.prog()))
+                    .collect();
+                load_dynamic(&members, &self.build, &reuse, &loaded)?
+            }
             _ => (linked::load(&members, &self.build, &reuse)?, HashMap::new()),
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
@@ -558,18 +573,16 @@ pub(crate) fn config(order: &[&Member], counting: bool) -> Config {
 
 /// Loads `members` as a dynamic chain, attaching the extensions already
 /// loaded; returns it and the extensions it loaded.
-fn load_dynamic(
+pub(crate) fn load_dynamic(
     members: &[Member],
     build: &Build,
     reuse: &Reuse,
-    extensions: &HashMap<u64, Extension>,
+    extensions: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Loaded, HashMap<u64, Extension>)> {
     features::check(members)?;
     let order = ordered(members);
     let config = config(&order, build.counting);
-    let loaded: HashMap<u64, BorrowedFd<'_>> =
-        extensions.iter().map(|(tag, e)| (*tag, e.prog())).collect();
-    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, &loaded)?;
+    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, extensions)?;
     let loaded = Loaded {
         members: members.to_vec(),
         body: Body::Dynamic(dispatcher),

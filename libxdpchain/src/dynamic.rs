@@ -31,9 +31,10 @@ fn slot_function(slot: usize) -> String {
 pub(crate) struct Extension {
     object: Object,
     entry: String,
-    /// Map positions by the names users know them by, taken before loading
-    /// (libbpf renames pinned maps after their kernel names).
-    maps: HashMap<String, usize>,
+    /// Map positions by the names users know them by (section names for
+    /// data), taken before loading: libbpf renames pinned maps after their
+    /// kernel names.
+    maps: Vec<(String, usize)>,
 }
 
 impl Extension {
@@ -106,7 +107,15 @@ impl Extension {
     /// One of the component's maps, by the name it has in its object (maps,
     /// and data sections such as ".data" and ".bss").
     pub(crate) fn map(&self, name: &str) -> Option<BorrowedFd<'_>> {
-        self.object.map_at(*self.maps.get(name)?)?.fd()
+        let (_, i) = self.maps.iter().find(|(n, _)| n == name)?;
+        self.object.map_at(*i)?.fd()
+    }
+
+    /// The component's maps, by the names users know them by.
+    pub(crate) fn maps(&self) -> impl Iterator<Item = (&str, BorrowedFd<'_>)> {
+        self.maps
+            .iter()
+            .filter_map(|(n, i)| Some((n.as_str(), self.object.map_at(*i)?.fd()?)))
     }
 
     pub(crate) fn prog(&self) -> BorrowedFd<'_> {
@@ -117,17 +126,18 @@ impl Extension {
     }
 }
 
-/// Positions of `object`'s maps by their names, and data maps also by their
-/// sections' names (what libbpf's find_map_by_name matches).
-fn map_names(object: &Object, component: &Component) -> HashMap<String, usize> {
-    let mut out: HashMap<String, usize> = object
-        .maps()
-        .enumerate()
-        .map(|(i, m)| (m.name(), i))
+/// Positions of `object`'s maps: data maps by their sections' names (as
+/// users know them), the others by their own.
+fn map_names(object: &Object, component: &Component) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = component
+        .data_sections()
+        .into_iter()
+        .filter_map(|section| Some((object.map_index(&section)?, section)))
+        .map(|(i, n)| (n, i))
         .collect();
-    for section in component.data_sections() {
-        if let Some(i) = object.map_index(&section) {
-            out.insert(section, i);
+    for (i, m) in object.maps().enumerate() {
+        if !out.iter().any(|(_, j)| *j == i) {
+            out.push((m.name(), i));
         }
     }
     out

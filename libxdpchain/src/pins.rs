@@ -6,9 +6,11 @@
 //! namespace's inode number, so equal ifindexes of two namespaces differ):
 //! - `state`: a frozen map holding the record below, as text;
 //! - `stats`: the chain's counters;
-//! - `cTAG/object`: a frozen map holding the component's ELF object, and
-//!   `cTAG/NAME` for each of its maps, by its name in the chain with `%`
-//!   for `.` (bpffs reserves dots in names).
+//! - `cTAG/object`: a frozen map holding the component's ELF object;
+//! - static chains: `cTAG/NAME` for each of its maps, by its name in the
+//!   chain with `%` for `.` (bpffs reserves dots in names);
+//! - dynamic chains: `cTAG/prog`, its extension program, and
+//!   `cTAG/link_ID`, its link into the dispatcher with program id ID.
 //!
 //! An operation runs under an flock of DIR. It loads the new chain, pins
 //! what is new and its record as `state_new`, swaps the chain on the
@@ -27,7 +29,7 @@ use std::path::{Path, PathBuf};
 use libbpf_sys as sys;
 
 use crate::attach::{self, AttachMode, Interface};
-use crate::chain::{self, AttachOptions, ComponentId, Member, Reuse};
+use crate::chain::{self, AttachOptions, ComponentId, Member, Mode, Reuse};
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
 use crate::inspect;
@@ -42,6 +44,10 @@ const STATE: &str = "state";
 const STATE_NEW: &str = "state_new";
 const STATS: &str = "stats";
 const OBJECT: &str = "object";
+/// A dynamic chain's extension program.
+const PROG: &str = "prog";
+/// A dynamic chain's freplace link, suffixed with the dispatcher's id.
+const LINK_PREFIX: &str = "link_";
 const CHUNK: usize = 64 << 10;
 const MAGIC: &str = "xdpchain-state 1";
 
@@ -49,6 +55,8 @@ const MAGIC: &str = "xdpchain-state 1";
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// For new chains; None: `$XDPCHAIN_MODE`, else auto.
+    mode: Option<Mode>,
 }
 
 impl Default for Store {
@@ -61,6 +69,8 @@ impl Default for Store {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     mode: AttachMode,
+    /// Static or Dynamic.
+    kind: Mode,
     counting: bool,
     /// The tag the next component added gets; tags are never reused.
     next_tag: u64,
@@ -95,12 +105,27 @@ impl Store {
     pub fn new() -> Store {
         let dir =
             std::env::var_os(PIN_DIR_ENV).map_or_else(|| DEFAULT_PIN_DIR.into(), PathBuf::from);
-        Store { dir }
+        Store { dir, mode: None }
     }
 
     /// Chains recorded under `dir`, which must be on bpffs.
     pub fn at(dir: impl Into<PathBuf>) -> Store {
-        Store { dir: dir.into() }
+        Store {
+            dir: dir.into(),
+            mode: None,
+        }
+    }
+
+    /// How the chains this store creates join their components; a chain
+    /// keeps the way it was created with.
+    pub fn with_mode(mut self, mode: Mode) -> Store {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Static or Dynamic, for a new chain of `members`.
+    fn kind_for(&self, members: &[Member]) -> Result<Mode> {
+        self.mode.map_or_else(Mode::from_env, Ok)?.resolve(members)
     }
 
     pub fn dir(&self) -> &Path {
@@ -118,16 +143,18 @@ impl Store {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
         let (dir, old) = self.open_chain(&iface)?;
-        let mut settings = Settings {
-            mode: opts.mode,
-            counting,
-            next_tag: old.as_ref().map_or(0, |r| r.settings.next_tag),
-        };
+        let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
         let mut members = Vec::new();
         for c in components {
-            members = chain::with_added(&members, c, settings.next_tag)?.0;
-            settings.next_tag += 1;
+            members = chain::with_added(&members, c, next_tag)?.0;
+            next_tag += 1;
         }
+        let settings = Settings {
+            mode: opts.mode,
+            kind: self.kind_for(&members)?,
+            counting,
+            next_tag,
+        };
         let current = inspect::current(&iface, opts.force)?;
         self.commit(&dir, &iface, old.as_ref(), &members, settings, current)
     }
@@ -144,20 +171,27 @@ impl Store {
         let _lock = self.lock()?;
         let (dir, old) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, opts.force)?;
-        let (members, mut settings) = match &old {
-            Some(r) => (self.members(&dir, r)?, r.settings),
+        let (members, settings) = match &old {
+            Some(r) => (self.members(&dir, r)?, Some(r.settings)),
             None => {
                 self.refuse_unrecorded(&iface, current.as_ref())?;
-                let first = Settings {
-                    mode: opts.mode,
-                    counting: true,
-                    next_tag: 0,
-                };
-                (Vec::new(), first)
+                (Vec::new(), None)
             }
         };
-        let (members, id) = chain::with_added(&members, component, settings.next_tag)?;
-        settings.next_tag += 1;
+        let next_tag = settings.map_or(0, |s| s.next_tag);
+        let (members, id) = chain::with_added(&members, component, next_tag)?;
+        let settings = Settings {
+            next_tag: next_tag + 1,
+            ..match settings {
+                Some(s) => s,
+                None => Settings {
+                    mode: opts.mode,
+                    kind: self.kind_for(&members)?,
+                    counting: true,
+                    next_tag,
+                },
+            }
+        };
         self.commit(&dir, &iface, old.as_ref(), &members, settings, current)?;
         Ok(id)
     }
@@ -389,6 +423,7 @@ impl Store {
             .iter()
             .map(|e| format!("c{}", e.tag))
             .collect();
+        let live_link = format!("{LINK_PREFIX}{}", record.prog_id);
         for e in std::fs::read_dir(dir)
             .map_err(|e| Error::os("list pins", e))?
             .flatten()
@@ -396,6 +431,14 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('c') && !keep.contains(&name) {
                 remove_tree(&e.path())?;
+            } else if keep.contains(&name) {
+                // Links into dispatchers no longer attached.
+                for pin in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    let pin_name = pin.file_name().to_string_lossy().into_owned();
+                    if pin_name.starts_with(LINK_PREFIX) && pin_name != live_link {
+                        remove_tree(&pin.path())?;
+                    }
+                }
             }
         }
         Ok(Some(record))
@@ -434,12 +477,22 @@ impl Store {
     ) -> Result<()> {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
-        let reuse = reuse_from_pins(dir, members, &old_tags)?;
+        let reuse = reuse_from_pins(dir, members, &old_tags, settings.kind)?;
         let build = chain::Build {
             counting: settings.counting,
             ..Default::default()
         };
-        let loaded = crate::linked::load(members, &build, &reuse)?;
+        let progs = pinned_progs(dir, &old_tags, settings.kind)?;
+        let (loaded, extensions) = match settings.kind {
+            Mode::Dynamic => {
+                let progs = progs.iter().map(|(tag, fd)| (*tag, fd.as_fd())).collect();
+                chain::load_dynamic(members, &build, &reuse, &progs)?
+            }
+            _ => (
+                crate::linked::load(members, &build, &reuse)?,
+                HashMap::new(),
+            ),
+        };
         let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
         let record = Record {
             prog_id,
@@ -470,6 +523,19 @@ impl Store {
                 for (name, fd) in loaded.maps_of(m) {
                     pin(fd, &cdir.join(name.replace('.', "%")))?;
                 }
+                if let Some(ext) = extensions.get(&m.tag) {
+                    pin(ext.prog(), &cdir.join(PROG))?;
+                    for (name, fd) in ext.maps() {
+                        pin(fd, &cdir.join(name.replace('.', "%")))?;
+                    }
+                }
+            }
+            // Links keep the extensions in the new dispatcher once this
+            // process is gone; recovery unpins those of other dispatchers.
+            for (tag, link) in loaded.links() {
+                let path = dir.join(format!("c{tag}/{LINK_PREFIX}{prog_id}"));
+                pin(link, &path)?;
+                created.push(path);
             }
             let stats = dir.join(STATS);
             if !stats.exists() {
@@ -505,9 +571,10 @@ impl Store {
 impl Record {
     fn to_text(&self) -> String {
         let mut s = format!(
-            "{MAGIC}\nprog {}\nmode {}\ncounting {}\nnext-tag {}\n",
+            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\n",
             self.prog_id,
             self.settings.mode.name(),
+            self.settings.kind.name(),
             self.settings.counting as u8,
             self.settings.next_tag
         );
@@ -543,6 +610,7 @@ impl Record {
             "skb" => AttachMode::Skb,
             _ => AttachMode::Native,
         };
+        let kind = Mode::parse(&field("kind")?).ok()?;
         let counting = field("counting")? == "1";
         let next_tag = field("next-tag")?.parse().ok()?;
         let entries = text
@@ -565,12 +633,25 @@ impl Record {
             prog_id,
             settings: Settings {
                 mode,
+                kind,
                 counting,
                 next_tag,
             },
             entries,
         })
     }
+}
+
+/// The pinned extension programs of the components that stay in a dynamic
+/// chain, by tag.
+fn pinned_progs(dir: &Path, old_tags: &HashSet<u64>, kind: Mode) -> Result<HashMap<u64, OwnedFd>> {
+    if kind != Mode::Dynamic {
+        return Ok(HashMap::new());
+    }
+    old_tags
+        .iter()
+        .map(|tag| Ok((*tag, obj_get(&dir.join(format!("c{tag}/{PROG}")))?)))
+        .collect()
 }
 
 /// Network namespaces that still exist, as far as this process can see:
@@ -607,8 +688,14 @@ fn live_netns() -> HashSet<u64> {
     live
 }
 
-/// The pinned maps of the components that stay, and the counters.
-fn reuse_from_pins(dir: &Path, members: &[Member], old_tags: &HashSet<u64>) -> Result<Reuse> {
+/// The pinned maps of the components that stay (of a static chain: a
+/// dynamic one keeps them with its extension programs), and the counters.
+fn reuse_from_pins(
+    dir: &Path,
+    members: &[Member],
+    old_tags: &HashSet<u64>,
+    kind: Mode,
+) -> Result<Reuse> {
     let mut reuse = Reuse::default();
     let stats = dir.join(STATS);
     if stats.exists() {
@@ -616,13 +703,17 @@ fn reuse_from_pins(dir: &Path, members: &[Member], old_tags: &HashSet<u64>) -> R
     }
     for m in members.iter().filter(|m| old_tags.contains(&m.tag)) {
         let mut maps = HashMap::new();
+        if kind == Mode::Dynamic {
+            reuse.maps.insert(m.tag, maps);
+            continue;
+        }
         let cdir = dir.join(format!("c{}", m.tag));
         for e in std::fs::read_dir(&cdir)
             .map_err(|e| Error::os(format!("list {}", cdir.display()), e))?
             .flatten()
         {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name != OBJECT {
+            if name != OBJECT && name != PROG && !name.starts_with(LINK_PREFIX) {
                 maps.insert(name.replace('%', "."), obj_get(&e.path())?);
             }
         }
@@ -770,6 +861,7 @@ mod tests {
             prog_id: 42,
             settings: Settings {
                 mode: AttachMode::Skb,
+                kind: Mode::Dynamic,
                 counting: false,
                 next_tag: 7,
             },

@@ -296,3 +296,18 @@ impl Drop for PinDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The kind of chain (static or dynamic) that the VM's settings make new
+/// chains: dynamic in auto mode where freplace is expected. None where the
+/// test cannot know (outside the VM).
+pub fn expected_kind() -> Option<&'static str> {
+    let mode = std::env::var("XDPCHAIN_MODE").unwrap_or_else(|_| "auto".into());
+    match (
+        std::env::var("XDPCHAIN_EXPECT_FREPLACE").as_deref(),
+        mode.as_str(),
+    ) {
+        (_, "static") => Some("static"),
+        (Ok("1"), _) => Some("dynamic"),
+        _ => None,
+    }
+}
