@@ -2,7 +2,7 @@
 //! which order, its stats map what each component returned. Works for the
 //! process that built the chain and for any other alike.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use libbpf_sys as sys;
 
@@ -12,7 +12,7 @@ use crate::component::{Verdict, Verdicts};
 use crate::dynamic;
 use crate::error::{Error, Result};
 use crate::root::{self, Config};
-use crate::sys::check;
+use crate::sys::{check, map_lookup, map_update};
 
 /// The name libxdp (xdp-tools) gives its multiprog dispatcher.
 const LIBXDP_DISPATCHER: &str = "xdp_dispatcher";
@@ -83,16 +83,8 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
         match attach::c_name(&info.name).as_str() {
             root::CONFIG_SECTION if info.value_size as usize >= root::CONFIG_SIZE => {
                 let mut value = vec![0u8; info.value_size as usize];
-                let key = 0u32;
-                // SAFETY: key and value buffers match the map's sizes.
-                check(unsafe {
-                    sys::bpf_map_lookup_elem(
-                        fd.as_raw_fd(),
-                        (&key as *const u32).cast(),
-                        value.as_mut_ptr().cast(),
-                    )
-                })
-                .map_err(|e| Error::os("read chain config", e))?;
+                map_lookup(fd.as_fd(), 0, &mut value)
+                    .map_err(|e| Error::os("read chain config", e))?;
                 config = Config::from_bytes(&value);
             }
             root::STATS_MAP => stats = Some(fd),
@@ -118,15 +110,7 @@ fn stats_row() -> Result<Vec<u64>> {
 /// Sums the per-CPU counters of one stats row.
 pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
     let mut values = stats_row()?;
-    // SAFETY: a per-CPU lookup fills value_size (rounded to 8) per possible CPU.
-    check(unsafe {
-        sys::bpf_map_lookup_elem(
-            stats.as_raw_fd(),
-            (&row as *const u32).cast(),
-            values.as_mut_ptr().cast(),
-        )
-    })
-    .map_err(|e| Error::os("read counters", e))?;
+    map_lookup(stats, row, &mut values).map_err(|e| Error::os("read counters", e))?;
     let mut c = Counters::default();
     for cpu in values.chunks(root::STATS_WORDS) {
         for (i, v) in c.verdicts.iter_mut().enumerate() {
@@ -140,16 +124,7 @@ pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters>
 /// Zeroes one stats row on every CPU.
 pub(crate) fn clear_counters(stats: BorrowedFd<'_>, row: u32) -> Result<()> {
     let values = stats_row()?;
-    // SAFETY: as in read_counters.
-    check(unsafe {
-        sys::bpf_map_update_elem(
-            stats.as_raw_fd(),
-            (&row as *const u32).cast(),
-            values.as_ptr().cast(),
-            0,
-        )
-    })
-    .map_err(|e| Error::os("clear counters", e))?;
+    map_update(stats, row, &values).map_err(|e| Error::os("clear counters", e))?;
     Ok(())
 }
 

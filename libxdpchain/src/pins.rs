@@ -33,7 +33,7 @@ use crate::chain::{self, AttachOptions, ComponentId, Member, Mode, Reuse};
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
 use crate::inspect;
-use crate::sys::{check, cstring};
+use crate::sys::{check, cstring, map_lookup, map_update};
 
 /// Where chains are recorded unless told otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/xdpchain";
@@ -791,17 +791,7 @@ fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
         let part = &data[(i * chunk).min(data.len())..((i + 1) * chunk).min(data.len())];
         value[..part.len()].copy_from_slice(part);
         value[part.len()..].fill(0);
-        let key = i as u32;
-        // SAFETY: key and value match the map's sizes.
-        check(unsafe {
-            sys::bpf_map_update_elem(
-                fd.as_raw_fd(),
-                (&key as *const u32).cast(),
-                value.as_ptr().cast(),
-                0,
-            )
-        })
-        .map_err(|e| Error::os("write state map", e))?;
+        map_update(fd.as_fd(), i as u32, &value).map_err(|e| Error::os("write state map", e))?;
     }
     // SAFETY: plain syscall wrapper.
     check(unsafe { sys::bpf_map_freeze(fd.as_raw_fd()) })
@@ -816,15 +806,7 @@ fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(chunk * info.max_entries as usize);
     let mut value = vec![0u8; chunk];
     for key in 0..info.max_entries {
-        // SAFETY: key and value match the map's sizes.
-        check(unsafe {
-            sys::bpf_map_lookup_elem(
-                fd.as_raw_fd(),
-                (&key as *const u32).cast(),
-                value.as_mut_ptr().cast(),
-            )
-        })
-        .map_err(|e| Error::os("read state map", e))?;
+        map_lookup(fd, key, &mut value).map_err(|e| Error::os("read state map", e))?;
         out.extend_from_slice(&value);
     }
     if let Some(len) = len {

@@ -252,6 +252,34 @@ impl<'a> Map<'a> {
     }
 }
 
+/// Reads element `key` of the map `fd` into `value`, which must be the
+/// map's value size (times the number of possible CPUs for per-CPU maps).
+pub(crate) fn map_lookup<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &mut [T]) -> io::Result<()> {
+    // SAFETY: key and value are valid for the sizes the map has, per contract.
+    check(unsafe {
+        sys::bpf_map_lookup_elem(
+            fd.as_raw_fd(),
+            (&key as *const u32).cast(),
+            value.as_mut_ptr().cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// Writes element `key` of the map `fd`, as for [`map_lookup`].
+pub(crate) fn map_update<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &[T]) -> io::Result<()> {
+    // SAFETY: as in map_lookup.
+    check(unsafe {
+        sys::bpf_map_update_elem(
+            fd.as_raw_fd(),
+            (&key as *const u32).cast(),
+            value.as_ptr().cast(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
 /// An anonymous in-memory file, for libbpf APIs that write to an fd.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
     let cname = cstring(name, "memfd name")?;

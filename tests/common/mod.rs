@@ -184,17 +184,23 @@ pub fn in_netns<T>(ns: &str, f: impl FnOnce() -> T) -> T {
     res.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Reads element `key` of an array map with u64 (or u32) values.
-pub fn read_u64(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
-    let mut v = [0u8; 8];
+/// Reads element `key` of the map `fd` into `value` (its value size, per
+/// CPU for per-CPU maps).
+pub fn lookup<T: Copy>(fd: std::os::fd::BorrowedFd<'_>, key: u32, value: &mut [T]) {
     let rc = unsafe {
         libbpf_sys::bpf_map_lookup_elem(
             std::os::fd::AsRawFd::as_raw_fd(&fd),
             (&key as *const u32).cast(),
-            v.as_mut_ptr().cast(),
+            value.as_mut_ptr().cast(),
         )
     };
     assert_eq!(rc, 0, "map lookup");
+}
+
+/// Reads element `key` of an array map with u64 (or u32) values.
+pub fn read_u64(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
+    let mut v = [0u8; 8];
+    lookup(fd, key, &mut v);
     u64::from_le_bytes(v)
 }
 
@@ -203,14 +209,7 @@ pub fn read_percpu_sum(fd: std::os::fd::BorrowedFd<'_>, key: u32) -> u64 {
     let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
     assert!(cpus > 0);
     let mut v = vec![0u64; cpus as usize];
-    let rc = unsafe {
-        libbpf_sys::bpf_map_lookup_elem(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            (&key as *const u32).cast(),
-            v.as_mut_ptr().cast(),
-        )
-    };
-    assert_eq!(rc, 0, "map lookup");
+    lookup(fd, key, &mut v);
     v.iter().sum()
 }
 
