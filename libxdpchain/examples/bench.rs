@@ -141,16 +141,16 @@ impl Drop for Veth {
     }
 }
 
-/// xdp-loader with `k` copies of the component on `dev`: (the dispatcher's
-/// fd, time the last `xdp-loader load` of one program took).
-fn xdp_loader(dev: &str, k: usize) -> (OwnedFd, Duration) {
+/// xdp-loader with `k` copies of the object `name` on `dev`: (the
+/// dispatcher's fd, time the last `xdp-loader load` of one program took).
+fn xdp_loader(dev: &str, k: usize, name: &str) -> (OwnedFd, Duration) {
     let _ = Command::new("xdp-loader")
         .args(["unload", dev, "--all"])
         .output();
     let mut last = Duration::ZERO;
     for i in 0..k {
         let copy = objects().join(format!("libxdp{i}.o"));
-        std::fs::copy(objects().join("nomap.o"), &copy).unwrap();
+        std::fs::copy(objects().join(format!("{name}.o")), &copy).unwrap();
         let t = Instant::now();
         let out = Command::new("xdp-loader")
             .args(["load", "-m", "native", dev])
@@ -232,7 +232,7 @@ fn main() {
             write!(table, " {dynamic:>8}").unwrap();
         }
         if let Some(v) = &veth {
-            let (fd, _) = xdp_loader(&v.0, k);
+            let (fd, _) = xdp_loader(&v.0, k, "component");
             write!(table, " {:>7}", cost(std::os::fd::AsFd::as_fd(&fd))).unwrap();
         }
         writeln!(
@@ -273,7 +273,9 @@ fn main() {
             write!(table, " {:>8.1}", add(Mode::Dynamic)).unwrap();
         }
         match &veth {
-            Some(v) if k < 10 => write!(table, " {:>10.1}", ms(xdp_loader(&v.0, k + 1).1)).unwrap(),
+            Some(v) if k < 10 => {
+                write!(table, " {:>10.1}", ms(xdp_loader(&v.0, k + 1, "nomap").1)).unwrap()
+            }
             Some(_) => write!(table, " {:>10}", "-").unwrap(),
             None => {}
         }

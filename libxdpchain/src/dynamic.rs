@@ -23,8 +23,10 @@ pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
 /// Every continue set holds the value of a slot without an extension.
 const EMPTY_SLOT_VERDICT: u32 = 31;
 
+const SLOT_PREFIX: &str = "xdpchain_dslot_";
+
 fn slot_function(slot: usize) -> String {
-    format!("xdpchain_dslot_{slot}")
+    format!("{SLOT_PREFIX}{slot}")
 }
 
 /// A component loaded as an extension program, with its own maps.
@@ -201,7 +203,11 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
         always_continue: 1 << EMPTY_SLOT_VERDICT,
         ..config.clone()
     };
-    let bytes = rewrite::prepare_root(OBJECT, &config.to_bytes(), false)?;
+    let slots = rewrite::Slots {
+        prefix: SLOT_PREFIX,
+        used: config.slots.len(),
+    };
+    let bytes = rewrite::prepare_root(OBJECT, &config.to_bytes(), &slots, false)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
             "libbpf cannot open the dispatcher ({e}): {}",

@@ -10,7 +10,7 @@ use crate::chain::{config, ordered, Body, Build, ComponentId, Loaded, Member, Re
 use crate::error::{Error, Result};
 use crate::features;
 use crate::inspect;
-use crate::rewrite::{self, Renames, Spec};
+use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
 use crate::sys::{check, pin_by_name, verifier_log, with_libbpf_log, Object};
 
@@ -63,7 +63,16 @@ pub(crate) fn build(
     }
     let order = ordered(members);
     let strip = order.iter().any(|m| !m.component.has_func_info);
-    let root = rewrite::prepare_root(root::OBJECT, &config(&order, counting).to_bytes(), strip)?;
+    let slots = Slots {
+        prefix: root::SLOT_PREFIX,
+        used: order.len(),
+    };
+    let root = rewrite::prepare_root(
+        root::OBJECT,
+        &config(&order, counting).to_bytes(),
+        &slots,
+        strip,
+    )?;
     let license = rewrite::license_object(&chain_license(&order))?;
     let mut rewritten = Vec::new();
     let mut renames = HashMap::new();

@@ -503,10 +503,16 @@ fn rename_rel_sections(b: &mut Builder<'_>) {
 
 /// The root object with its config section filled in, and BTF.ext debug
 /// info dropped if some component has none.
-pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) -> Result<Vec<u8>> {
+pub(crate) fn prepare_root(
+    bytes: &[u8],
+    config: &[u8],
+    slots: &Slots<'_>,
+    strip_debug_info: bool,
+) -> Result<Vec<u8>> {
     let name = "root program";
     let data = readable(bytes);
     let mut b = open(&data, name)?;
+    drop_unused_slot_calls(&mut b, slots, name)?;
     let sec = b
         .sections
         .iter_mut()
@@ -528,6 +534,68 @@ pub(crate) fn prepare_root(bytes: &[u8], config: &[u8], strip_debug_info: bool) 
         }
     }
     finish(b, name)
+}
+
+/// A root program's slot functions: `prefix` then the slot number; the
+/// first `used` run components.
+pub(crate) struct Slots<'a> {
+    pub prefix: &'a str,
+    pub used: usize,
+}
+
+/// Turns the root's calls of unused slots into `r0 = XDP_PASS`. The config
+/// makes them dead code anyway, but referenced, their placeholders are
+/// loaded, verified and JITed with every chain: unreferenced, libbpf leaves
+/// them out, and a chain of few components loads that much faster.
+fn drop_unused_slot_calls(b: &mut Builder<'_>, slots: &Slots<'_>, name: &str) -> Result<()> {
+    const MOV64_R0_IMM: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
+    const XDP_PASS: u32 = 2;
+    let unused: HashSet<usize> = b
+        .symbols
+        .iter()
+        .filter(|y| {
+            String::from_utf8_lossy(&y.name)
+                .strip_prefix(slots.prefix)
+                .and_then(|k| k.parse::<usize>().ok())
+                .is_some_and(|k| k >= slots.used)
+        })
+        .map(|y| y.id().index())
+        .collect();
+    let rels: Vec<SectionId> = b
+        .sections
+        .iter()
+        .filter(|s| {
+            s.sh_type == elf::SHT_REL
+                && s.sh_info_section
+                    .is_some_and(|t| is_code(b.sections.get(t)))
+        })
+        .map(|s| s.id())
+        .collect();
+    for rel in rels {
+        let target = b.sections.get(rel).sh_info_section.expect("filtered above");
+        let SectionData::Relocation(relocs) = &mut b.sections.get_mut(rel).data else {
+            continue;
+        };
+        let (dead, keep): (Vec<Relocation>, Vec<Relocation>) = relocs
+            .drain(..)
+            .partition(|r| r.symbol.is_some_and(|y| unused.contains(&y.index())));
+        *relocs = keep;
+        if dead.is_empty() {
+            continue;
+        }
+        let code = b.sections.get_mut(target);
+        let mut bytes = section_bytes(code).to_vec();
+        for r in dead {
+            let insn = usize::try_from(r.r_offset)
+                .ok()
+                .and_then(|at| bytes.get_mut(at..at + 8))
+                .ok_or_else(|| malformed(name, "slot call outside its section"))?;
+            insn[..4].copy_from_slice(&[MOV64_R0_IMM, 0, 0, 0]);
+            insn[4..].copy_from_slice(&XDP_PASS.to_le_bytes());
+        }
+        code.data = SectionData::Data(bytes.into());
+    }
+    Ok(())
 }
 
 /// An object that holds nothing but the chain's license. Linked first, its

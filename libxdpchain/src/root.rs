@@ -27,8 +27,10 @@ pub(crate) const CONFIG_SIZE: usize = OFF_NAME + NAME_LEN * MAX_COMPONENTS;
 /// one per verdict, then one for other return values, then padding.
 pub(crate) const STATS_WORDS: usize = 8;
 
+pub(crate) const SLOT_PREFIX: &str = "xdpchain_slot_";
+
 pub(crate) fn slot_function(slot: usize) -> String {
-    format!("xdpchain_slot_{slot}")
+    format!("{SLOT_PREFIX}{slot}")
 }
 
 /// One slot of the config, in run order.
