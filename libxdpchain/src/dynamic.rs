@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::rewrite;
 use crate::root::{self, Config};
-use crate::sys::{check, verifier_log, with_libbpf_log, Object};
+use crate::sys::{check, Object};
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
 pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
@@ -85,20 +85,14 @@ impl Extension {
         }
         let maps = map_names(&object, component);
         crate::sys::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
-        let (res, log) =
-            with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
-        if let Err(errno) = res {
-            return Err(match errno.raw_os_error() {
-                Some(libc::EPERM) => Error::PermissionDenied {
-                    op: format!("load {name} as an extension"),
-                },
-                _ => Error::Verifier {
-                    component: name,
-                    errno,
-                    log: verifier_log(&log),
-                },
-            });
-        }
+        object.load().map_err(|(errno, log)| {
+            Error::refused(
+                &format!("load {name} as an extension"),
+                Some(name.clone()),
+                errno,
+                &log,
+            )
+        })?;
         Ok(Extension {
             object,
             entry: component.program().to_string(),
@@ -217,18 +211,9 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
     if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
         map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
     }
-    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
-    if let Err(errno) = res {
-        return Err(match errno.raw_os_error() {
-            Some(libc::EPERM) => Error::PermissionDenied {
-                op: "load the dispatcher".into(),
-            },
-            _ => Error::Load {
-                errno,
-                log: verifier_log(&log),
-            },
-        });
-    }
+    object
+        .load()
+        .map_err(|(errno, log)| Error::refused("load the dispatcher", None, errno, &log))?;
     Ok(object)
 }
 

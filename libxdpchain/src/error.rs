@@ -104,6 +104,26 @@ impl Error {
         }
     }
 
+    /// A load the kernel refused `op`: for lack of privileges, or by the
+    /// verifier's judgement on `component` (or on the whole program).
+    pub(crate) fn refused(
+        op: &str,
+        component: Option<String>,
+        errno: io::Error,
+        libbpf_log: &str,
+    ) -> Self {
+        let log = crate::sys::verifier_log(libbpf_log);
+        match (errno.raw_os_error(), component) {
+            (Some(libc::EPERM), _) => Error::PermissionDenied { op: op.into() },
+            (_, Some(component)) => Error::Verifier {
+                component,
+                errno,
+                log,
+            },
+            (_, None) => Error::Load { errno, log },
+        }
+    }
+
     /// The errno that best describes the error, for the C API.
     pub fn errno(&self) -> i32 {
         match self {

@@ -4,15 +4,13 @@
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 
-use libbpf_sys as sys;
-
 use crate::chain::{config, ordered, Body, Build, ComponentId, Loaded, Member, Reuse};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::inspect;
 use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
-use crate::sys::{check, pin_by_name, verifier_log, with_libbpf_log, Object};
+use crate::sys::{pin_by_name, Object};
 
 const GPL_COMPATIBLE: [&str; 6] = [
     "GPL",
@@ -138,8 +136,7 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
     }
     pin_by_name(by_name, &opts.pin_root)?;
 
-    let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(object.as_ptr()) }));
-    if let Err(errno) = res {
+    if let Err((errno, log)) = object.load() {
         return Err(blame(members, opts, errno, &log));
     }
     let loaded = Loaded {
@@ -156,12 +153,7 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
 /// Tells which component the kernel refused: each is loaded alone under the
 /// root until one fails. If none fails alone, the chain as a whole did.
 fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> Error {
-    if errno.raw_os_error() == Some(libc::EPERM) {
-        return Error::PermissionDenied {
-            op: "load the chain".into(),
-        };
-    }
-    if members.len() > 1 {
+    if members.len() > 1 && errno.raw_os_error() != Some(libc::EPERM) {
         for m in ordered(members) {
             if let Err(e @ Error::Verifier { .. }) =
                 load(std::slice::from_ref(m), opts, &Reuse::default())
@@ -170,17 +162,11 @@ fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> 
             }
         }
     }
-    match members {
-        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => {
-            Error::Verifier {
-                component: format!("{}:{}", m.component.source(), m.component.program()),
-                errno,
-                log: verifier_log(log),
-            }
-        }
-        _ => Error::Load {
-            errno,
-            log: verifier_log(log),
-        },
-    }
+    let component = match members {
+        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => Some(
+            format!("{}:{}", m.component.source(), m.component.program()),
+        ),
+        _ => None,
+    };
+    Error::refused("load the chain", component, errno, log)
 }

@@ -123,6 +123,14 @@ impl Object {
         self.ptr.as_ptr()
     }
 
+    /// Loads the object; on failure, the errno and what libbpf said (the
+    /// verifier's log among it).
+    pub fn load(&self) -> Result<(), (io::Error, String)> {
+        // SAFETY: the object is open and owned by self.
+        let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(self.as_ptr()) }));
+        res.map(drop).map_err(|e| (e, log))
+    }
+
     pub fn programs(&self) -> impl Iterator<Item = Program<'_>> + '_ {
         let mut cur: *mut sys::bpf_program = std::ptr::null_mut();
         std::iter::from_fn(move || {
