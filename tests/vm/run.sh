@@ -64,8 +64,6 @@ done
 root=$out/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,bb,proc,sys,dev,tmp,run,lib/modules,etc}
-cp /bin/busybox "$root/bb/busybox"
-for applet in $("$root/bb/busybox" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bb/$applet"; done
 
 # Tools the tests call, with the libraries they link (ldd), at their own paths.
 copy() {
@@ -81,6 +79,10 @@ copy_with_libs() {
     copy $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | sort -u)
   done
 }
+cp /bin/busybox "$root/bb/busybox"
+# Static from busybox-static; a dynamic one brings its libraries.
+copy $(ldd /bin/busybox 2>/dev/null | grep -o '/[^ ]*' | sort -u)
+for applet in $("$root/bb/busybox" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bb/$applet"; done
 tools=()
 toolnames=(ip bpftool ping bash nsenter setpriv unshare xdp-loader)
 for t in "${toolnames[@]}"; do
