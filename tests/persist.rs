@@ -351,3 +351,32 @@ fn the_store_api_and_a_directory_of_ones_own() {
     net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
     assert!(!dir.exists());
 }
+
+#[test]
+fn another_process_replaces_a_slot() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    run(ns, &["attach", dev, p(&obj("counter"))]);
+    run(ns, &["add", dev, p(&obj("verdict")), "--priority", "60"]);
+    ping(&net, 2);
+    let before = run(ns, &["status", dev, "--json"]);
+    run(ns, &["replace", dev, "xdp_verdict", p(&obj("adjust"))]);
+    assert_eq!(names(ns, dev), ["xdp_count", "xdp_adjust"]);
+    let after = run(ns, &["status", dev, "--json"]);
+    // Same ids; the counter, untouched, goes on counting from where it was.
+    let ids = |json: &str| -> Vec<String> {
+        json.split("{\"id\":")
+            .skip(1)
+            .map(|c| c.split(',').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&before), ids(&after));
+    ping(&net, 3);
+    let json = run(ns, &["status", dev, "--json"]);
+    let first = json.split("\"packets\":").nth(1).unwrap();
+    let packets: u64 = first.split(',').next().unwrap().parse().unwrap();
+    assert!(packets >= 5, "{json}");
+    let err = fails(ns, &["replace", dev, "nope", p(&obj("verdict"))], &[]);
+    assert!(err.contains("no component named 'nope'"), "{err}");
+    run(ns, &["detach", dev]);
+}

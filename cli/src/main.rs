@@ -13,6 +13,7 @@ const USAGE: &str = "usage:
   xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic]
   xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M]
   xdpchain remove IFACE COMPONENT
+  xdpchain replace IFACE COMPONENT FILE[:PROG]
   xdpchain status [IFACE] [--json]
   xdpchain detach IFACE [--force]
   xdpchain clean
@@ -167,6 +168,17 @@ fn run(args: &[String]) -> Result<(), String> {
                 return Err(format!("remove needs IFACE and COMPONENT\n{USAGE}"));
             };
             Store::new().remove(iface, key).map_err(|e| e.to_string())
+        }
+        "replace" => {
+            let a = parse(rest, &[])?;
+            let [iface, key, spec] = a.positional.as_slice() else {
+                return Err(format!(
+                    "replace needs IFACE, COMPONENT and FILE[:PROG]\n{USAGE}"
+                ));
+            };
+            Store::new()
+                .replace_slot(iface, key, component(spec)?)
+                .map_err(|e| e.to_string())
         }
         "clean" => {
             parse(rest, &[])?;

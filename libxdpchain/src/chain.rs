@@ -286,13 +286,7 @@ impl Chain {
     /// components of equal priority, program names decide); its maps and
     /// counters start afresh. Returns the old component.
     pub fn replace_slot(&mut self, id: ComponentId, component: Component) -> Result<Component> {
-        let (mut members, old) = without(&self.members, id)?;
-        let component = component.with_priority(old.component.priority());
-        members.push(Member {
-            id,
-            tag: self.next_tag,
-            component,
-        });
+        let (members, old) = with_replaced(&self.members, id, component, self.next_tag)?;
         self.commit(members)?;
         self.next_tag += 1;
         Ok(old.component)
@@ -523,6 +517,20 @@ pub(crate) fn without(members: &[Member], id: ComponentId) -> Result<(Vec<Member
     let mut out = members.to_vec();
     let gone = out.remove(pos);
     Ok((out, gone))
+}
+
+/// `members` with `component` in the place of `id`, under `tag`: it takes
+/// the old one's id and priority. Returns the old one too.
+pub(crate) fn with_replaced(
+    members: &[Member],
+    id: ComponentId,
+    component: Component,
+    tag: u64,
+) -> Result<(Vec<Member>, Member)> {
+    let (mut members, old) = without(members, id)?;
+    let component = component.with_priority(old.component.priority());
+    members.push(Member { id, tag, component });
+    Ok((members, old))
 }
 
 /// The component named by `key`: its id as digits, or its program name.

@@ -201,18 +201,40 @@ impl Store {
     pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let (dir, old) = self.open_chain(&iface)?;
-        let current = inspect::current(&iface, false)?;
-        let Some(old) = old else {
-            self.refuse_unrecorded(&iface, current.as_ref())?;
-            return Err(Error::NoChain(iface.name));
-        };
-        let members = self.members(&dir, &old)?;
+        let (dir, old, members, current) = self.open_recorded(&iface)?;
         let (members, _) = chain::without(&members, chain::find_member(&members, key)?)?;
         if members.is_empty() {
             return self.detach_locked(&dir, &iface, current);
         }
         self.commit(&dir, &iface, Some(&old), &members, old.settings, current)
+    }
+
+    /// Puts `component` in the place of component `key` (its id, or its
+    /// program name) atomically, as [`crate::Chain::replace_slot`] does.
+    pub fn replace_slot(&self, iface: &str, key: &str, component: Component) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        let _lock = self.lock()?;
+        let (dir, old, members, current) = self.open_recorded(&iface)?;
+        let mut settings = old.settings;
+        let id = chain::find_member(&members, key)?;
+        let (members, _) = chain::with_replaced(&members, id, component, settings.next_tag)?;
+        settings.next_tag += 1;
+        self.commit(&dir, &iface, Some(&old), &members, settings, current)
+    }
+
+    /// The recorded chain on `iface`, its members and what runs there.
+    fn open_recorded(
+        &self,
+        iface: &Interface,
+    ) -> Result<(PathBuf, Record, Vec<Member>, Option<inspect::Current>)> {
+        let (dir, old) = self.open_chain(iface)?;
+        let current = inspect::current(iface, false)?;
+        let Some(old) = old else {
+            self.refuse_unrecorded(iface, current.as_ref())?;
+            return Err(Error::NoChain(iface.name.clone()));
+        };
+        let members = self.members(&dir, &old)?;
+        Ok((dir, old, members, current))
     }
 
     /// Detaches the chain on `iface` and unpins all it had; with `force`,
