@@ -94,11 +94,7 @@ fn replacement_is_atomic_under_traffic() {
         swaps += 2;
     }
     let out = pinger.join().unwrap();
-    let received: u64 = out
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" received"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("ping output: {out}"));
+    let received = ping_received(&out);
     assert!(received >= 500, "{out}");
     assert!(swaps >= 10, "only {swaps} swaps during the pings");
     let counted = read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0);

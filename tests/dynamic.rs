@@ -174,11 +174,7 @@ fn replace_slot_under_traffic() {
         swaps += 1;
     }
     let out = pinger.join().unwrap();
-    let received: u64 = out
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" received"))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let received = ping_received(&out);
     assert!(received >= 150 && swaps >= 4, "{out}, {swaps} swaps");
     let counted = read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0);
     assert!(

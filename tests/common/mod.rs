@@ -101,6 +101,14 @@ pub fn udp_packet(dport: u16) -> Vec<u8> {
     p
 }
 
+/// How many replies ping's summary says it received.
+pub fn ping_received(out: &str) -> u64 {
+    out.split(", ")
+        .find_map(|p| p.strip_suffix(" received"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("ping output: {out}"))
+}
+
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh")
         .arg("-c")
