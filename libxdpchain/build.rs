@@ -8,11 +8,21 @@ fn main() {
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-changed=bpf/chain.h");
-    for name in ["root", "dynamic", "probe_tailcall"] {
-        let src = format!("bpf/{name}.bpf.c");
+    // (object, source, defines): libxdp's dispatcher once per protocol version.
+    let builds = [
+        ("root", "root", None),
+        ("root_open", "root", Some("-DXDPCHAIN_OPEN")),
+        ("dynamic", "dynamic", None),
+        ("probe_tailcall", "probe_tailcall", None),
+        ("libxdp_v2", "libxdp", Some("-DLIBXDP_VERSION=2")),
+        ("libxdp_v3", "libxdp", Some("-DLIBXDP_VERSION=3")),
+    ];
+    for (name, source, define) in builds {
+        let src = format!("bpf/{source}.bpf.c");
         println!("cargo:rerun-if-changed={src}");
         let status = Command::new(&clang)
             .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+            .args(define)
             .arg(format!("-I{include}"))
             .arg(format!("-I/usr/include/{}-linux-gnu", target_multiarch()))
             .args(["-c", &src, "-o"])

@@ -217,3 +217,110 @@ fn sixty_four_components() {
         .iter()
         .all(|c| c.counters.unwrap().packets() == 1));
 }
+
+/// Returns XDP_TX, goes on after XDP_PASS (as libxdp.rs builds it).
+fn tx() -> Component {
+    let o = compile(
+        "ret",
+        "_tx_b",
+        &["-g", "-DNAME=xdp_tx_b", "-DRET=XDP_TX", "-DPRIO=30"],
+    );
+    Component::from_file(o, None).unwrap()
+}
+
+#[test]
+fn open_static_chains_take_extensions_in_place() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let net = VethPair::new();
+    let mut chain = Chain::new();
+    chain.set_mode(Mode::Static);
+    chain.set_spare_slots(Some(2));
+    let counter = chain.add(comp("counter")).unwrap();
+    let verdict = chain.add(comp("verdict")).unwrap();
+    net.in_b(|| chain.attach(&net.dev_b, Default::default()))
+        .unwrap();
+    let run = |chain: &Chain, port| chain.test_run(&udp_packet(port), 1).unwrap().0;
+    let prog = |chain: &Chain| chain.status().unwrap().program_id;
+    let names = |chain: &Chain| -> Vec<String> {
+        let st = chain.status().unwrap();
+        st.components.iter().map(|c| c.name.clone()).collect()
+    };
+    // Empty spare slots go on; status does not list them.
+    assert_eq!(run(&chain, 9999), Verdict::Pass as u32);
+    assert_eq!(names(&chain), ["xdp_count", "xdp_verdict"]);
+    let linked = prog(&chain);
+    let ping = |n: u32| {
+        let out = sh(&format!(
+            "ip netns exec {} ping -q -c {n} -i 0.05 -W 2 198.18.0.2",
+            net.ns_a
+        ));
+        assert_eq!(ping_received(&out), n as u64, "{out}");
+    };
+    ping(2);
+    if !freplace() {
+        // Without freplace nothing is plugged, and replace_slot relinks.
+        match chain.plug(comp("filter")) {
+            Err(e @ Error::Unsupported(_)) => assert!(e.to_string().contains("freplace"), "{e}"),
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+        assert_eq!(prog(&chain), linked);
+        net.in_b(|| chain.replace_slot(verdict, tx())).unwrap();
+        assert_ne!(prog(&chain), linked);
+        assert_eq!(run(&chain, 1), Verdict::Tx as u32);
+        net.in_b(|| chain.detach()).unwrap();
+        return;
+    }
+
+    // A firewall plugged into a spare slot: same program, nothing relinked.
+    let fw = chain.plug(comp("filter")).unwrap();
+    assert_eq!(prog(&chain), linked);
+    assert_eq!(run(&chain, 9999), Verdict::Drop as u32);
+    assert_eq!(run(&chain, 1), Verdict::Pass as u32);
+    assert_eq!(names(&chain), ["xdp_count", "xdp_verdict", "xdpfilt_udp"]);
+    assert_eq!(chain.counters(fw).unwrap().packets(), 2);
+    // Linked components run in the chain's program, the firewall in its own.
+    let st = chain.status().unwrap();
+    assert_eq!(st.components[0].program_id, Some(st.program_id));
+    assert!(st.components[2]
+        .program_id
+        .is_some_and(|id| id != st.program_id));
+    ping(3);
+    assert_eq!(
+        read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0),
+        5
+    );
+    // Spare slots go on after XDP_PASS only.
+    let err = chain.plug(comp("counter")).unwrap_err();
+    assert!(err.to_string().contains("spare slots go on"), "{err}");
+
+    // A linked component replaced in place by an extension.
+    net.in_b(|| chain.replace_slot(verdict, tx())).unwrap();
+    assert_eq!(prog(&chain), linked);
+    assert_eq!(run(&chain, 1), Verdict::Tx as u32);
+    assert_eq!(names(&chain), ["xdp_count", "xdp_tx_b", "xdpfilt_udp"]);
+
+    // The firewall's block list, in its extension, survives the rebuild
+    // that a second replacement of the same slot takes.
+    write_bytes(
+        chain.map_fd(fw, "filter_ports").unwrap(),
+        4444,
+        &1u32.to_le_bytes(),
+    );
+    net.in_b(|| chain.replace_slot(verdict, comp("verdict")))
+        .unwrap();
+    assert_ne!(prog(&chain), linked);
+    assert_eq!(run(&chain, 4444), Verdict::Drop as u32);
+    assert_eq!(run(&chain, 1), Verdict::Pass as u32);
+    assert_eq!(
+        read_u64(chain.map_fd(counter, "echo_requests").unwrap(), 0),
+        5
+    );
+    // Linked in, the firewall runs by priority; two spare slots again.
+    assert_eq!(names(&chain), ["xdp_count", "xdp_verdict", "xdpfilt_udp"]);
+    chain.plug(comp("filter")).unwrap();
+    chain.plug(comp("filter")).unwrap();
+    let err = chain.plug(comp("filter")).unwrap_err();
+    assert!(matches!(err, Error::TooManyComponents { .. }), "{err}");
+    ping(2);
+    net.in_b(|| chain.detach()).unwrap();
+}

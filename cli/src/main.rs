@@ -5,13 +5,14 @@
 use std::process::ExitCode;
 
 use xdpchain::{
-    AttachMode, AttachOptions, Chain, ChainStatus, Component, Mode, Store, Verdict, Verdicts,
+    AttachMode, AttachOptions, Chain, ChainStatus, Component, Layout, Mode, Store, Verdict,
+    Verdicts,
 };
 
 const USAGE: &str = "usage:
   xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
-  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic]
-  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M]
+  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic] [--layout L]
+  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M] [--layout L]
   xdpchain remove IFACE COMPONENT
   xdpchain replace IFACE COMPONENT FILE[:PROG]
   xdpchain status [IFACE] [--json]
@@ -19,7 +20,10 @@ const USAGE: &str = "usage:
   xdpchain clean
 Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).
 --mode chooses how a new chain joins its components (default: $XDPCHAIN_MODE, else auto:
-dynamic where the kernel has freplace, static otherwise).";
+dynamic where the kernel has freplace, static otherwise).
+--layout chooses whose layout a new chain takes: auto (libxdp's for a dynamic chain of at most
+ten components without counters, ours otherwise), xdpchain, libxdp or libxdp:VERSION (2 or 3;
+default: the installed libxdp's, else 3). A libxdp dispatcher already there is always joined.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,12 +49,16 @@ impl<'a> Args<'a> {
         self.values.iter().find(|(o, _)| *o == opt).map(|(_, v)| *v)
     }
 
-    /// The store, with the chain mode asked for.
+    /// The store, with the chain mode and layout asked for.
     fn store(&self) -> Result<Store, String> {
-        Ok(match self.value("--mode") {
-            Some(m) => Store::new().with_mode(Mode::parse(m).map_err(|e| e.to_string())?),
-            None => Store::new(),
-        })
+        let mut store = Store::new();
+        if let Some(m) = self.value("--mode") {
+            store = store.with_mode(Mode::parse(m).map_err(|e| e.to_string())?);
+        }
+        if let Some(l) = self.value("--layout") {
+            store = store.with_layout(Layout::parse(l).map_err(|e| e.to_string())?);
+        }
+        Ok(store)
     }
 
     fn attach_options(&self) -> AttachOptions {
@@ -66,7 +74,7 @@ impl<'a> Args<'a> {
 }
 
 /// Options that take a value.
-const VALUED: [&str; 4] = ["-o", "--priority", "--continue-on", "--mode"];
+const VALUED: [&str; 5] = ["-o", "--priority", "--continue-on", "--mode", "--layout"];
 
 fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
     let mut out = Args {
@@ -127,7 +135,10 @@ fn run(args: &[String]) -> Result<(), String> {
             chain.write(out).map_err(|e| e.to_string())
         }
         "attach" => {
-            let a = parse(rest, &["--skb", "--force", "--no-counters", "--mode"])?;
+            let a = parse(
+                rest,
+                &["--skb", "--force", "--no-counters", "--mode", "--layout"],
+            )?;
             let (iface, specs) = a
                 .positional
                 .split_first()
@@ -143,7 +154,14 @@ fn run(args: &[String]) -> Result<(), String> {
         "add" => {
             let a = parse(
                 rest,
-                &["--priority", "--continue-on", "--skb", "--force", "--mode"],
+                &[
+                    "--priority",
+                    "--continue-on",
+                    "--skb",
+                    "--force",
+                    "--mode",
+                    "--layout",
+                ],
             )?;
             let [iface, spec] = a.positional.as_slice() else {
                 return Err(format!("add needs IFACE and one FILE[:PROG]\n{USAGE}"));
@@ -227,9 +245,10 @@ fn print_status(st: &ChainStatus) {
     });
     let mode = st.mode.map_or("-", |m| m.name());
     println!(
-        "{iface}: chain prog id {}, {mode} mode, {}, {} components",
+        "{iface}: chain prog id {}, {mode} mode, {}, {} layout, {} components",
         st.program_id,
         st.kind.name(),
+        st.layout(),
         st.components.len()
     );
     println!(
@@ -317,11 +336,12 @@ fn json(chains: &[ChainStatus]) -> String {
                 })
                 .collect();
             format!(
-                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"{}\",\"program_id\":{},\"components\":[{}]}}",
+                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"{}\",\"layout\":{},\"program_id\":{},\"components\":[{}]}}",
                 st.interface.as_ref().map_or("null".into(), |i| json_str(&i.name)),
                 st.interface.as_ref().map_or("null".into(), |i| i.index.to_string()),
                 st.mode.map_or("null".into(), |m| json_str(m.name())),
                 st.kind.name(),
+                json_str(&st.layout()),
                 st.program_id,
                 comps.join(",")
             )

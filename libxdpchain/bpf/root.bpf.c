@@ -6,6 +6,7 @@
  */
 #include "chain.h"
 
+#ifndef XDPCHAIN_OPEN
 /*
  * Hidden visibility makes libbpf verify each component in its caller's
  * context, as a static function: no global-function restrictions on the
@@ -17,6 +18,25 @@
 	{                                                                    \
 		return XDP_PASS;                                             \
 	}
+#else
+/*
+ * An open chain: every slot is a global function, so an extension program
+ * (freplace) may take the place of a linked component or fill a spare slot
+ * later. A spare slot returns XDPCHAIN_RETVAL, which its continue set
+ * holds; the helper call, never made, lets extensions that change packet
+ * data replace it (as in dynamic.bpf.c).
+ */
+#define XDPCHAIN_RETVAL 31
+#define SLOT(n)                                                              \
+	__attribute__((weak, noinline)) int xdpchain_slot_##n(struct xdp_md *ctx) \
+	{                                                                    \
+		volatile int ret = XDPCHAIN_RETVAL;                          \
+                                                                             \
+		if (ret != XDPCHAIN_RETVAL)                                  \
+			bpf_xdp_adjust_tail(ctx, 0);                         \
+		return ret;                                                  \
+	}
+#endif
 FOR_EACH_SLOT(SLOT)
 
 #define SLOT_FN(n) xdpchain_slot_##n

@@ -169,3 +169,35 @@ pub(crate) fn map_info(fd: BorrowedFd<'_>) -> Result<sys::bpf_map_info> {
         .map_err(|e| Error::os("read map info", e))?;
     Ok(info)
 }
+
+/// The full name of a program's main function, from its BTF (the kernel's
+/// program name is cut at 15 characters).
+pub(crate) fn prog_func_name(fd: BorrowedFd<'_>) -> Option<String> {
+    let mut func = sys::bpf_func_info::default();
+    let mut info = sys::bpf_prog_info {
+        nr_func_info: 1,
+        func_info_rec_size: std::mem::size_of::<sys::bpf_func_info>() as u32,
+        func_info: &mut func as *mut _ as u64,
+        ..Default::default()
+    };
+    let mut len = std::mem::size_of::<sys::bpf_prog_info>() as u32;
+    // SAFETY: info points at a bpf_prog_info, func_info at one record.
+    check(unsafe { sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) }).ok()?;
+    if info.btf_id == 0 || info.nr_func_info == 0 {
+        return None;
+    }
+    // SAFETY: the BTF is ours until freed below; names point into it.
+    unsafe {
+        let btf = sys::btf__load_from_kernel_by_id(info.btf_id);
+        if btf.is_null() {
+            return None;
+        }
+        let t = sys::btf__type_by_id(btf, func.type_id);
+        let name = (!t.is_null())
+            .then(|| sys::btf__name_by_offset(btf, (*t).name_off))
+            .filter(|p| !p.is_null())
+            .map(|p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned());
+        sys::btf__free(btf);
+        name
+    }
+}

@@ -9,14 +9,14 @@ use std::path::Path;
 use libbpf_sys as sys;
 
 use crate::attach::{self, AttachMode, Interface};
-use crate::component::Component;
+use crate::component::{Component, Verdict, Verdicts};
 use crate::dynamic::{self, Dispatcher, Extension};
 use crate::error::{Error, Result};
 use crate::features;
-use crate::inspect::{self, ChainStatus, Counters};
+use crate::inspect::{self, ChainStatus, ComponentStatus, Counters};
 use crate::linked;
 use crate::root::{self, Config, SlotConfig, MAX_COMPONENTS};
-use crate::sys::{check, Object};
+use crate::sys::{check, dup, Object};
 
 /// Identifies a component while it is in its chain: its row in the
 /// counters, shown by status. Freed ids are given to later components.
@@ -40,6 +40,8 @@ pub(crate) struct Build {
     /// Maps that their object pins by name (LIBBPF_PIN_BY_NAME) are pinned
     /// here, under the name their object gave them, and shared through it.
     pub pin_root: String,
+    /// Static chains: None, sealed; Some(n), open, with n spare slots.
+    pub spare: Option<usize>,
 }
 
 impl Default for Build {
@@ -47,6 +49,7 @@ impl Default for Build {
         Build {
             counting: true,
             pin_root: DEFAULT_PIN_ROOT.into(),
+            spare: None,
         }
     }
 }
@@ -69,6 +72,8 @@ pub(crate) enum Body {
     Static {
         object: Object,
         maps: HashMap<ComponentId, Vec<linked::ComponentMap>>,
+        /// Spare slots of an open chain (None: sealed).
+        spare: Option<usize>,
     },
     /// A dispatcher with the components' extension programs attached.
     Dynamic(Dispatcher),
@@ -101,7 +106,7 @@ impl Loaded {
     /// A member's maps in a static chain, by their names in the chain
     /// (those of a dynamic chain stay with its extension programs).
     pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
-        let Body::Static { object, maps } = &self.body else {
+        let Body::Static { object, maps, .. } = &self.body else {
             return Vec::new();
         };
         maps[&m.id]
@@ -193,10 +198,6 @@ impl Mode {
     }
 }
 
-fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
-}
-
 /// A chain of XDP components. Building it needs no privileges; loading and
 /// attaching do. Dropping a `Chain` leaves an attached chain running (as the
 /// kernel keeps XDP programs attached by netlink): call [`Chain::detach`].
@@ -209,6 +210,9 @@ pub struct Chain {
     loaded: Option<Loaded>,
     /// Extension programs of a dynamic chain, by member tag.
     extensions: HashMap<u64, Extension>,
+    /// Extension programs in slots of an open static chain, with their
+    /// links, by member tag; until the next rebuild links them in.
+    plugged: HashMap<u64, (Extension, OwnedFd)>,
     attachment: Option<(Interface, AttachMode)>,
 }
 
@@ -227,6 +231,7 @@ impl Chain {
             mode: None,
             loaded: None,
             extensions: HashMap::new(),
+            plugged: HashMap::new(),
             attachment: None,
         }
     }
@@ -258,6 +263,17 @@ impl Chain {
         self.build.counting = on;
     }
 
+    /// Makes static chains open (`Some(n)`): every component is linked as a
+    /// global function, which [`Chain::replace_slot`] replaces in place with
+    /// an extension program (freplace), atomically and without relinking,
+    /// and `n` spare slots follow the components, which [`Chain::plug`]
+    /// fills the same way. Open chains need BTF in every component, and
+    /// verify each component on its own, as a global function. `None` (the
+    /// default): sealed. Applies at the next build.
+    pub fn set_spare_slots(&mut self, spare: Option<usize>) {
+        self.build.spare = spare;
+    }
+
     /// Where maps that their object pins by name are pinned (by default
     /// [`DEFAULT_PIN_ROOT`], as libbpf does). Applies at the next build.
     pub fn set_pin_root(&mut self, dir: impl Into<String>) {
@@ -285,11 +301,125 @@ impl Chain {
     /// old one's id and priority, so its place in the run order (among
     /// components of equal priority, program names decide); its maps and
     /// counters start afresh. Returns the old component.
+    ///
+    /// In a loaded open static chain ([`Chain::set_spare_slots`]) where the
+    /// kernel has freplace, a linked component is replaced in place by an
+    /// extension program, if the new one has the same continue set (the
+    /// chain's config is frozen); otherwise the chain is rebuilt.
     pub fn replace_slot(&mut self, id: ComponentId, component: Component) -> Result<Component> {
         let (members, old) = with_replaced(&self.members, id, component, self.next_tag)?;
-        self.commit(members)?;
+        let new = members.last().expect("with_replaced pushes the new one");
+        match self.open_slot_of(&old)? {
+            Some(slot) if new.component.continue_on() == old.component.continue_on() => {
+                self.fill_slot(slot, new)?
+            }
+            _ => self.commit(members.clone())?,
+        }
+        self.members = members;
         self.next_tag += 1;
         Ok(old.component)
+    }
+
+    /// Fills the first free spare slot of the loaded open static chain with
+    /// `component`, as an extension program (freplace): nothing is relinked
+    /// or verified again, and every packet sees the slot empty or filled.
+    /// Spare slots go on after XDP_PASS only, so the component must ask for
+    /// that continue set. It runs after the linked components until a
+    /// rebuild ([`Chain::add`], [`Chain::remove`]) links it in by priority.
+    pub fn plug(&mut self, component: Component) -> Result<ComponentId> {
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
+        let Body::Static {
+            spare: Some(spare), ..
+        } = &loaded.body
+        else {
+            return Err(Error::InvalidArgument(
+                "plug fills a spare slot of an open static chain (set_spare_slots before loading)"
+                    .into(),
+            ));
+        };
+        let want = Verdicts::empty().with(Verdict::Pass);
+        if component.continue_on() != want {
+            return Err(Error::InvalidArgument(format!(
+                "{}: spare slots go on after {want} only, not {}",
+                component.program(),
+                component.continue_on()
+            )));
+        }
+        let linked = ordered(&loaded.members);
+        let (k, id) = spare_ids(&linked, *spare)
+            .into_iter()
+            .enumerate()
+            .find(|(_, id)| !self.members.iter().any(|m| m.id.0 == *id))
+            .ok_or_else(|| Error::TooManyComponents {
+                count: linked.len() + spare + 1,
+                max: linked.len() + spare,
+            })?;
+        let member = Member {
+            id: ComponentId(id),
+            tag: self.next_tag,
+            component,
+        };
+        self.fill_slot(linked.len() + k, &member)?;
+        self.members.push(member);
+        self.next_tag += 1;
+        Ok(ComponentId(id))
+    }
+
+    /// The extension program that runs member `tag`, if one does.
+    fn extension_of(&self, tag: u64) -> Option<BorrowedFd<'_>> {
+        self.extensions
+            .get(&tag)
+            .or_else(|| self.plugged.get(&tag).map(|(e, _)| e))
+            .map(Extension::prog)
+    }
+
+    /// The slot of `member` in the loaded chain, if it is an open static
+    /// chain that runs it linked in (a slot holds one extension at most) on
+    /// a kernel with freplace.
+    fn open_slot_of(&self, member: &Member) -> Result<Option<usize>> {
+        let Some(loaded) = &self.loaded else {
+            return Ok(None);
+        };
+        Ok(match &loaded.body {
+            Body::Static { spare: Some(_), .. }
+                if !self.plugged.contains_key(&member.tag) && features::features()?.freplace =>
+            {
+                ordered(&loaded.members)
+                    .iter()
+                    .position(|m| m.tag == member.tag)
+            }
+            _ => None,
+        })
+    }
+
+    /// Loads `member` as an extension of `slot` of the loaded static chain
+    /// and attaches it there; its counters start afresh.
+    fn fill_slot(&mut self, slot: usize, member: &Member) -> Result<()> {
+        if !features::features()?.freplace {
+            return Err(Error::Unsupported(
+                "filling a slot of a linked chain needs freplace (BPF_PROG_TYPE_EXT), which this kernel refuses"
+                    .into(),
+            ));
+        }
+        features::check(std::slice::from_ref(member))?;
+        let loaded = self.loaded.as_ref().expect("checked by the callers");
+        let Body::Static { object, .. } = &loaded.body else {
+            unreachable!("checked by the callers");
+        };
+        let slot_fn = root::slot_function(slot);
+        let ext = Extension::load(
+            &member.component,
+            loaded.prog(),
+            &slot_fn,
+            &self.build.pin_root,
+        )?;
+        inspect::clear_counters(loaded.stats(), member.id.0)?;
+        let link = dynamic::attach(ext.prog(), object, root::PROG_NAME, &slot_fn)?;
+        self.plugged.insert(member.tag, (ext, link));
+        Ok(())
     }
 
     /// Finds a component by id (as digits) or by program name.
@@ -308,7 +438,7 @@ impl Chain {
     /// The linked chain as one ELF object, loadable by any libbpf-based
     /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
     pub fn link(&self) -> Result<Vec<u8>> {
-        Ok(linked::build(&self.members, self.build.counting)?.0)
+        Ok(linked::build(&self.members, &self.build)?.0)
     }
 
     /// Writes [`Chain::link`]'s object to `path`.
@@ -379,6 +509,44 @@ impl Chain {
             .as_ref()
             .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
         let mut st = inspect::status_of(loaded.prog())?.expect("our own root program");
+        // The frozen config names what was linked; extensions in its slots
+        // are known here only.
+        for c in st.components.iter_mut() {
+            if let Some(m) = self.members.iter().find(|m| m.id.0 == c.id) {
+                c.name = m.component.program().to_string();
+                c.priority = m.component.priority();
+                c.continue_on = m.component.continue_on();
+                if let Some(fd) = self.extension_of(m.tag) {
+                    c.program_id = Some(attach::prog_info(fd)?.1);
+                }
+            }
+        }
+        if let Body::Static {
+            spare: Some(spare), ..
+        } = &loaded.body
+        {
+            let linked = ordered(&loaded.members);
+            for (k, id) in spare_ids(&linked, *spare).into_iter().enumerate() {
+                let Some(m) = self.members.iter().find(|m| m.id.0 == id) else {
+                    continue;
+                };
+                st.components.push(ComponentStatus {
+                    id,
+                    slot: linked.len() + k,
+                    name: m.component.program().to_string(),
+                    priority: m.component.priority(),
+                    continue_on: m.component.continue_on(),
+                    counters: match self.build.counting {
+                        true => Some(inspect::read_counters(loaded.stats(), id)?),
+                        false => None,
+                    },
+                    program_id: match self.extension_of(m.tag) {
+                        Some(fd) => Some(attach::prog_info(fd)?.1),
+                        None => None,
+                    },
+                });
+            }
+        }
         if let Some((iface, mode)) = &self.attachment {
             st.interface = Some(iface.clone());
             st.mode = Some(*mode);
@@ -404,7 +572,8 @@ impl Chain {
             .loaded
             .as_ref()
             .ok_or_else(|| Error::NoChain("(not loaded)".into()))?;
-        let member = loaded
+        // Ours, not the loaded ones: extensions may fill slots since.
+        let member = self
             .members
             .iter()
             .find(|m| m.id == id)
@@ -413,8 +582,11 @@ impl Chain {
             component: member.component.program().to_string(),
             map: name.to_string(),
         };
+        if let Some((ext, _)) = self.plugged.get(&member.tag) {
+            return ext.map(name).ok_or_else(unknown);
+        }
         match &loaded.body {
-            Body::Static { object, maps } => maps[&id]
+            Body::Static { object, maps, .. } => maps[&id]
                 .iter()
                 .find(|cm| cm.orig == name)
                 .and_then(|cm| object.map_at(cm.index)?.fd())
@@ -451,10 +623,19 @@ impl Chain {
     }
 
     fn commit_loaded(&mut self, members: Vec<Member>) -> Result<()> {
-        let reuse = match &self.loaded {
+        let mut reuse = match &self.loaded {
             Some(l) => l.reuse()?,
             None => Reuse::default(),
         };
+        // Extensions in slots keep their maps when linked in, found by the
+        // names they have in their objects.
+        for (tag, (ext, _)) in &self.plugged {
+            let maps = ext
+                .maps()
+                .map(|(n, fd)| Ok((n.to_string(), dup(fd)?)))
+                .collect::<Result<_>>()?;
+            reuse.maps.insert(*tag, maps);
+        }
         let mode = match (self.mode(), &self.loaded) {
             (m, Some(_)) => m,
             (_, None) => self
@@ -477,6 +658,8 @@ impl Chain {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
         }
         self.extensions.extend(new_extensions);
+        // A rebuild links in what was plugged.
+        self.plugged.clear();
         self.extensions
             .retain(|tag, _| members.iter().any(|m| m.tag == *tag));
         self.members = members;
@@ -562,21 +745,39 @@ pub(crate) fn ordered(members: &[Member]) -> Vec<&Member> {
     v
 }
 
-/// The root's config for components in run order.
-pub(crate) fn config(order: &[&Member], counting: bool) -> Config {
+/// The root's config for components in run order, then `spare` free
+/// slots (unnamed, going on after XDP_PASS and while empty).
+pub(crate) fn config(order: &[&Member], counting: bool, spare: usize) -> Config {
+    let linked = order.iter().map(|m| SlotConfig {
+        name: m.component.program().to_string(),
+        priority: m.component.priority(),
+        continue_on: m.component.continue_on(),
+        stat_index: m.id.0,
+    });
+    let free = spare_ids(order, spare).into_iter().map(|id| SlotConfig {
+        name: String::new(),
+        priority: 0,
+        continue_on: Verdicts::empty().with(Verdict::Pass),
+        stat_index: id,
+    });
     Config {
         counting,
-        slots: order
-            .iter()
-            .map(|m| SlotConfig {
-                name: m.component.program().to_string(),
-                priority: m.component.priority(),
-                continue_on: m.component.continue_on(),
-                stat_index: m.id.0,
-            })
-            .collect(),
-        always_continue: 0,
+        slots: linked.chain(free).collect(),
+        always_continue: if spare > 0 {
+            1 << dynamic::EMPTY_SLOT_VERDICT
+        } else {
+            0
+        },
     }
+}
+
+/// The component ids (counter rows) of an open chain's spare slots: the
+/// lowest ids its linked components leave free.
+pub(crate) fn spare_ids(order: &[&Member], spare: usize) -> Vec<u32> {
+    (0..)
+        .filter(|i| !order.iter().any(|m| m.id.0 == *i))
+        .take(spare)
+        .collect()
 }
 
 /// Loads `members` as a dynamic chain, attaching the extensions already
@@ -589,7 +790,7 @@ pub(crate) fn load_dynamic(
 ) -> Result<(Loaded, HashMap<u64, Extension>)> {
     features::check(members)?;
     let order = ordered(members);
-    let config = config(&order, build.counting);
+    let config = config(&order, build.counting, 0);
     let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, extensions)?;
     let loaded = Loaded {
         members: members.to_vec(),
@@ -602,8 +803,9 @@ pub(crate) fn load_dynamic(
 /// components that stay, and the counters.
 #[derive(Default)]
 pub(crate) struct Reuse {
-    /// Per component tag, its maps by their names in the chain. A tag is
-    /// present for every component that stays, even one without maps.
+    /// Per component tag, its maps by their names in the chain (or, from an
+    /// extension, in its object). A tag is present for every component that
+    /// stays, even one without maps.
     pub maps: HashMap<u64, HashMap<String, OwnedFd>>,
     pub stats: Option<OwnedFd>,
 }

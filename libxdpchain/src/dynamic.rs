@@ -21,7 +21,7 @@ use crate::sys::{check, Object};
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
 pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
 /// Every continue set holds the value of a slot without an extension.
-const EMPTY_SLOT_VERDICT: u32 = 31;
+pub(crate) const EMPTY_SLOT_VERDICT: u32 = 31;
 
 const SLOT_PREFIX: &str = "xdpchain_dslot_";
 
@@ -40,13 +40,13 @@ pub(crate) struct Extension {
 }
 
 impl Extension {
-    /// Loads `component`'s program as an extension of `slot` of `target`
-    /// (verified against that slot once; attachable to the same slot of
-    /// other dispatchers).
-    fn load(
+    /// Loads `component`'s program as an extension of the global function
+    /// `slot_fn` of `target` (verified against it once; attachable to
+    /// functions of the same type in other dispatchers).
+    pub(crate) fn load(
         component: &Component,
         target: BorrowedFd<'_>,
-        slot: usize,
+        slot_fn: &str,
         pin_root: &str,
     ) -> Result<Extension> {
         let name = format!("{}:{}", component.source(), component.program());
@@ -64,7 +64,7 @@ impl Extension {
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
-        let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
+        let slot_fn = CString::new(slot_fn).expect("no NUL");
         // An extension has no expected attach type: the one the `xdp`
         // section gave it makes the kernel refuse the EXT program.
         // SAFETY: the program belongs to the open object; target is a loaded program.
@@ -139,11 +139,21 @@ fn map_names(object: &Object, component: &Component) -> Vec<(String, usize)> {
     out
 }
 
-/// Attaches the extension program `prog` to `slot` of `dispatcher` (an
-/// extension may extend several programs since Linux 5.10). The link
-/// detaches when its last fd closes, unless it is pinned.
-pub(crate) fn attach(prog: BorrowedFd<'_>, dispatcher: &Object, slot: usize) -> Result<OwnedFd> {
-    let slot_fn = CString::new(slot_function(slot)).expect("no NUL");
+/// Attaches the extension program `prog` to the global function `slot_fn`
+/// of `dispatcher`'s program `entry` (an extension may extend several
+/// programs since Linux 5.10). The link detaches when its last fd closes,
+/// unless it is pinned.
+pub(crate) fn attach(
+    prog: BorrowedFd<'_>,
+    dispatcher: &Object,
+    entry: &str,
+    slot_fn: &str,
+) -> Result<OwnedFd> {
+    let target = dispatcher
+        .program(entry)
+        .and_then(|p| p.fd())
+        .expect("a loaded dispatcher has its program");
+    let slot_fn = CString::new(slot_fn).expect("no NUL");
     // SAFETY: the object is loaded and owns its BTF.
     let btf_id = unsafe {
         sys::btf__find_by_name_kind(
@@ -152,8 +162,12 @@ pub(crate) fn attach(prog: BorrowedFd<'_>, dispatcher: &Object, slot: usize) -> 
             sys::BTF_KIND_FUNC,
         )
     };
-    let btf_id =
-        check(btf_id).map_err(|e| Error::os(format!("find slot {slot} in the dispatcher"), e))?;
+    let btf_id = check(btf_id).map_err(|e| {
+        Error::os(
+            format!("find slot {} in the dispatcher", slot_fn.to_string_lossy()),
+            e,
+        )
+    })?;
     let opts = sys::bpf_link_create_opts {
         sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
         target_btf_id: btf_id as u32,
@@ -162,15 +176,13 @@ pub(crate) fn attach(prog: BorrowedFd<'_>, dispatcher: &Object, slot: usize) -> 
     // The attach type of an extension's link is its expected attach type:
     // none (0), as set in Extension::load.
     // SAFETY: valid fds; the link fd is owned right away.
-    let fd = unsafe {
-        sys::bpf_link_create(
-            prog.as_raw_fd(),
-            dispatcher_prog(dispatcher).as_raw_fd(),
-            0,
-            &opts,
+    let fd = unsafe { sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), 0, &opts) };
+    let fd = check(fd).map_err(|e| {
+        Error::os(
+            format!("attach an extension to {}", slot_fn.to_string_lossy()),
+            e,
         )
-    };
-    let fd = check(fd).map_err(|e| Error::os(format!("attach an extension to slot {slot}"), e))?;
+    })?;
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -242,11 +254,14 @@ pub(crate) fn load(
             Some(fd) => *fd,
             None => {
                 let target = dispatcher_prog(&object);
-                let ext = Extension::load(&m.component, target, slot, pin_root)?;
+                let ext = Extension::load(&m.component, target, &slot_function(slot), pin_root)?;
                 new.entry(m.tag).or_insert(ext).prog()
             }
         };
-        links.push((m.tag, attach(prog, &object, slot)?));
+        links.push((
+            m.tag,
+            attach(prog, &object, PROG_NAME, &slot_function(slot))?,
+        ));
     }
     let stats = object
         .map(root::STATS_MAP)
@@ -273,11 +288,16 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
     };
     let object = load_dispatcher(&config, &Reuse::default())?;
     let target = dispatcher_prog(&object);
-    let Ok(ext) = Extension::load(&marker.component, target, 0, crate::chain::DEFAULT_PIN_ROOT)
-    else {
+    let slot_fn = slot_function(0);
+    let Ok(ext) = Extension::load(
+        &marker.component,
+        target,
+        &slot_fn,
+        crate::chain::DEFAULT_PIN_ROOT,
+    ) else {
         return Ok(false);
     };
-    let Ok(_link) = attach(ext.prog(), &object, 0) else {
+    let Ok(_link) = attach(ext.prog(), &object, PROG_NAME, &slot_fn) else {
         return Ok(false);
     };
     let (verdict, _) = crate::chain::test_run(target, &[0u8; 64], 1)?;

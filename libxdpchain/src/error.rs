@@ -59,7 +59,7 @@ pub enum Error {
         name: String,
     },
 
-    #[error("interface {iface} runs a libxdp (xdp-tools) dispatcher, program {prog_id}; manage it with xdp-loader, or unload it first")]
+    #[error("interface {iface} runs a libxdp (xdp-tools) dispatcher, program {prog_id}, whose programs live in libxdp's pins: join it through a Store (xdpchain add), manage it with xdp-loader, or unload it first")]
     LibxdpDispatcher { iface: String, prog_id: u32 },
 
     #[error("interface {iface} runs a chain of which {dir} holds no record (it was attached by a process that keeps none); replace it with attach, or detach it")]

@@ -11,11 +11,9 @@ use crate::chain::Mode;
 use crate::component::{Verdict, Verdicts};
 use crate::dynamic;
 use crate::error::{Error, Result};
+use crate::libxdp;
 use crate::root::{self, Config};
 use crate::sys::{check, map_lookup, map_update};
-
-/// The name libxdp (xdp-tools) gives its multiprog dispatcher.
-const LIBXDP_DISPATCHER: &str = "xdp_dispatcher";
 
 /// Packets a component ran on, by the verdict it returned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +45,10 @@ pub struct ComponentStatus {
     pub continue_on: Verdicts,
     /// None when the chain was built with counting off.
     pub counters: Option<Counters>,
+    /// The program that runs the component: the chain's own for a linked
+    /// one, its extension program otherwise. None where this process cannot
+    /// tell (the extensions of a dynamic chain that another process built).
+    pub program_id: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -55,8 +57,22 @@ pub struct ChainStatus {
     pub mode: Option<AttachMode>,
     /// Static or Dynamic.
     pub kind: Mode,
+    /// Set when the chain is a libxdp dispatcher (libxdp's layout, this
+    /// version of its protocol), whose components are extension programs
+    /// known by their program ids, without counters.
+    pub libxdp_version: Option<u8>,
     pub program_id: u32,
     pub components: Vec<ComponentStatus>,
+}
+
+impl ChainStatus {
+    /// Whose layout the chain follows: `xdpchain`, or `libxdp vN`.
+    pub fn layout(&self) -> String {
+        match self.libxdp_version {
+            Some(v) => format!("libxdp v{v}"),
+            None => "xdpchain".into(),
+        }
+    }
 }
 
 /// A chain's root program found in the kernel.
@@ -139,7 +155,13 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
         return Ok(None);
     };
     let mut components = Vec::new();
-    for (slot, s) in config.slots.into_iter().enumerate() {
+    // Unnamed slots are an open chain's spare ones.
+    for (slot, s) in config
+        .slots
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| !s.name.is_empty())
+    {
         let counters = match (&stats, config.counting) {
             (Some(fd), true) => Some(read_counters(fd.as_fd(), s.stat_index)?),
             _ => None,
@@ -151,12 +173,14 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             priority: s.priority,
             continue_on: s.continue_on,
             counters,
+            program_id: (kind == Mode::Static).then_some(program_id),
         });
     }
     Ok(Some(ChainStatus {
         interface: None,
         mode: None,
         kind,
+        libxdp_version: None,
         program_id,
         components,
     }))
@@ -169,7 +193,17 @@ pub fn status(iface: &str) -> Result<ChainStatus> {
         return Err(Error::NoChain(iface.name));
     };
     let fd = attach::prog_fd(id)?;
-    let mut st = status_of(fd.as_fd())?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
+    let mut st = match status_of(fd.as_fd())? {
+        Some(st) => st,
+        None => {
+            let _lock = libxdp::lock()?;
+            let running = libxdp::running(&iface)?;
+            running
+                .as_ref()
+                .map(libxdp::status)
+                .ok_or_else(|| Error::NoChain(iface.name.clone()))?
+        }
+    };
     st.interface = Some(iface);
     st.mode = Some(mode);
     Ok(st)
@@ -213,7 +247,7 @@ pub(crate) struct Current {
 
 /// The program on `iface`, if a chain may replace it: a chain always, the
 /// program of another loader only with `force`, a libxdp dispatcher never
-/// (libxdp keeps its own state about it in its pins).
+/// (its programs live in libxdp's pins; [`crate::Store`] joins it instead).
 pub(crate) fn current(iface: &Interface, force: bool) -> Result<Option<Current>> {
     let Some((id, mode)) = attach::attached(iface)? else {
         return Ok(None);
@@ -221,7 +255,7 @@ pub(crate) fn current(iface: &Interface, force: bool) -> Result<Option<Current>>
     let fd = attach::prog_fd(id)?;
     if config_of(fd.as_fd())?.is_none() {
         let (name, _, _) = attach::prog_info(fd.as_fd())?;
-        if name == LIBXDP_DISPATCHER {
+        if name == libxdp::PROG_NAME {
             return Err(Error::LibxdpDispatcher {
                 iface: iface.name.clone(),
                 prog_id: id,

@@ -51,23 +51,38 @@ fn chain_license(members: &[&Member]) -> String {
 /// Rewrites and links `members`: the object, and what each component's names became.
 pub(crate) fn build(
     members: &[Member],
-    counting: bool,
+    opts: &Build,
 ) -> Result<(Vec<u8>, HashMap<ComponentId, Renames>)> {
-    if members.len() > MAX_COMPONENTS {
+    let spare = opts.spare.unwrap_or(0);
+    if members.len() + spare > MAX_COMPONENTS {
         return Err(Error::TooManyComponents {
-            count: members.len(),
+            count: members.len() + spare,
             max: MAX_COMPONENTS,
         });
     }
     let order = ordered(members);
     let strip = order.iter().any(|m| !m.component.has_func_info);
+    if let (Some(_), Some(m)) = (
+        opts.spare,
+        order.iter().find(|m| !m.component.has_func_info),
+    ) {
+        return Err(Error::Unsupported(format!(
+            "{}:{}: an open chain links components as global functions, which need BTF (build with -g)",
+            m.component.source(),
+            m.component.program()
+        )));
+    }
     let slots = Slots {
         prefix: root::SLOT_PREFIX,
-        used: order.len(),
+        used: order.len() + spare,
+    };
+    let object = match opts.spare {
+        Some(_) => root::OBJECT_OPEN,
+        None => root::OBJECT,
     };
     let root = rewrite::prepare_root(
-        root::OBJECT,
-        &config(&order, counting).to_bytes(),
+        object,
+        &config(&order, opts.counting, spare).to_bytes(),
         &slots,
         strip,
     )?;
@@ -81,6 +96,7 @@ pub(crate) fn build(
             entry_as: &root::slot_function(slot),
             tag: &format!("c{}", m.tag),
             strip_debug_info: strip,
+            hidden: opts.spare.is_none(),
         };
         let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
         rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
@@ -100,7 +116,7 @@ pub(crate) fn load(members: &[Member], build: &Build, reuse: &Reuse) -> Result<L
 
 /// [`load`], without asking what the kernel supports (the probes use it).
 pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Loaded> {
-    let (bytes, renames) = build(members, opts.counting)?;
+    let (bytes, renames) = build(members, opts)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
             "libbpf cannot open the linked chain ({e}): {}",
@@ -119,7 +135,7 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
                 continue;
             };
             let map = object.map_at(index).expect("just found");
-            match kept.and_then(|k| k.get(new)) {
+            match kept.and_then(|k| k.get(new).or_else(|| k.get(orig))) {
                 Some(fd) => map.reuse_fd(fd.as_fd(), new)?,
                 None => by_name.push((map, orig.clone())),
             }
@@ -141,7 +157,11 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
     }
     let loaded = Loaded {
         members: members.to_vec(),
-        body: Body::Static { object, maps },
+        body: Body::Static {
+            object,
+            maps,
+            spare: opts.spare,
+        },
     };
     // Rows of new components may hold counts of components gone before.
     for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {

@@ -19,7 +19,6 @@
 //! operation can tell from the interface which record is true.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -33,7 +32,8 @@ use crate::chain::{self, AttachOptions, ComponentId, Member, Mode, Reuse};
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
 use crate::inspect;
-use crate::sys::{check, cstring, map_lookup, map_update};
+use crate::libxdp::{self, Planned};
+use crate::sys::{check, cstring, map_lookup, map_update, obj_get, pin};
 
 /// Where chains are recorded unless told otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/xdpchain";
@@ -51,12 +51,48 @@ const LINK_PREFIX: &str = "link_";
 const CHUNK: usize = 64 << 10;
 const MAGIC: &str = "xdpchain-state 1";
 
-/// Chains recorded under one bpffs directory.
+/// Chains recorded under one bpffs directory, and libxdp's chains.
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
     /// For new chains; None: `$XDPCHAIN_MODE`, else auto.
     mode: Option<Mode>,
+    layout: Layout,
+}
+
+/// Whose layout a new chain takes. Whatever the choice, a store joins the
+/// libxdp dispatcher it finds on an interface, at that dispatcher's version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// libxdp's for a dynamic chain of at most ten components without
+    /// counters (which libxdp's dispatcher has no room for); ours otherwise.
+    #[default]
+    Auto,
+    /// Ours: counters, up to [`crate::MAX_COMPONENTS`] components, static
+    /// or dynamic; libxdp users see a program that is not theirs.
+    Xdpchain,
+    /// libxdp's multiprog protocol at this version (2 or 3; None: that of
+    /// the libxdp installed here, else 3): shared with xdp-loader and every
+    /// libxdp user, dynamic, at most ten components, no counters.
+    Libxdp(Option<u8>),
+}
+
+impl Layout {
+    /// `auto`, `xdpchain`, `libxdp`, or `libxdp:VERSION`.
+    pub fn parse(s: &str) -> Result<Layout> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "unknown layout '{s}' (auto, xdpchain, libxdp, libxdp:VERSION)"
+            ))
+        };
+        match s.split_once(':') {
+            None if s == "auto" => Ok(Layout::Auto),
+            None if s == "xdpchain" => Ok(Layout::Xdpchain),
+            None if s == "libxdp" => Ok(Layout::Libxdp(None)),
+            Some(("libxdp", v)) => Ok(Layout::Libxdp(Some(v.parse().map_err(|_| bad())?))),
+            _ => Err(bad()),
+        }
+    }
 }
 
 impl Default for Store {
@@ -105,7 +141,11 @@ impl Store {
     pub fn new() -> Store {
         let dir =
             std::env::var_os(PIN_DIR_ENV).map_or_else(|| DEFAULT_PIN_DIR.into(), PathBuf::from);
-        Store { dir, mode: None }
+        Store {
+            dir,
+            mode: None,
+            layout: Layout::Auto,
+        }
     }
 
     /// Chains recorded under `dir`, which must be on bpffs.
@@ -113,6 +153,7 @@ impl Store {
         Store {
             dir: dir.into(),
             mode: None,
+            layout: Layout::Auto,
         }
     }
 
@@ -120,6 +161,12 @@ impl Store {
     /// keeps the way it was created with.
     pub fn with_mode(mut self, mode: Mode) -> Store {
         self.mode = Some(mode);
+        self
+    }
+
+    /// Whose layout the chains this store creates take.
+    pub fn with_layout(mut self, layout: Layout) -> Store {
+        self.layout = layout;
         self
     }
 
@@ -149,14 +196,71 @@ impl Store {
             members = chain::with_added(&members, c, next_tag)?.0;
             next_tag += 1;
         }
+        let kind = self.kind_for(&members)?;
+        let running = libxdp_running(&iface)?;
+        // Replacing a libxdp dispatcher keeps its version unless told otherwise.
+        let version = match (&running, self.layout) {
+            (Some((_, r)), Layout::Auto) => Some(r.config.version),
+            _ => self.libxdp_version(kind, counting, members.len())?,
+        };
+        if let Some(version) = version {
+            let (_lock, running) = match running {
+                Some((lock, r)) => (lock, Some(r)),
+                None => (libxdp::lock()?, None),
+            };
+            let current = match running {
+                Some(_) => None,
+                None => inspect::current(&iface, opts.force)?,
+            };
+            let planned: Vec<_> = members.iter().map(|m| Planned::New(&m.component)).collect();
+            let target = libxdp::Target {
+                iface: &iface,
+                mode: opts.mode,
+                version,
+                old: running.as_ref(),
+                replacing: running
+                    .as_ref()
+                    .map(|r| r.fd.as_fd())
+                    .or(current.as_ref().map(|c| c.fd.as_fd())),
+                pin_root: chain::DEFAULT_PIN_ROOT,
+            };
+            libxdp::commit(&target, &planned)?;
+            // The record of a chain of ours that ran there.
+            return remove_tree(&dir);
+        }
         let settings = Settings {
             mode: opts.mode,
-            kind: self.kind_for(&members)?,
+            kind,
             counting,
             next_tag,
         };
         let current = inspect::current(&iface, opts.force)?;
         self.commit(&dir, &iface, old.as_ref(), &members, settings, current)
+    }
+
+    /// The libxdp version a new chain takes, if it takes libxdp's layout.
+    fn libxdp_version(&self, kind: Mode, counting: bool, count: usize) -> Result<Option<u8>> {
+        match self.layout {
+            Layout::Xdpchain => Ok(None),
+            Layout::Auto => Ok((kind == Mode::Dynamic
+                && !counting
+                && count <= libxdp::MAX_PROGRAMS)
+                .then(libxdp::default_version)),
+            Layout::Libxdp(version) => {
+                if let Some(v) = version.filter(|v| !libxdp::VERSIONS.contains(v)) {
+                    return Err(Error::InvalidArgument(format!(
+                        "libxdp dispatcher version {v}; known: {:?}",
+                        libxdp::VERSIONS
+                    )));
+                }
+                if kind != Mode::Dynamic {
+                    return Err(Error::Unsupported(
+                        "libxdp's layout needs a dynamic chain (freplace), not a static one".into(),
+                    ));
+                }
+                Ok(Some(version.unwrap_or_else(libxdp::default_version)))
+            }
+        }
     }
 
     /// Adds a component to the chain on `iface`, creating the chain (with
@@ -170,7 +274,29 @@ impl Store {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
         let (dir, old) = self.open_chain(&iface)?;
+        if let Some((_lock, r)) = libxdp_running(&iface)? {
+            let mut planned: Vec<_> = r.programs.iter().map(Planned::Loaded).collect();
+            planned.push(Planned::New(&component));
+            let ids = libxdp::commit(&r.target(&iface), &planned)?;
+            return Ok(ComponentId(ids[ids.len() - 1]));
+        }
         let current = inspect::current(&iface, opts.force)?;
+        if old.is_none() {
+            let one = chain::with_added(&[], component.clone(), 0)?.0;
+            if let Some(version) = self.libxdp_version(self.kind_for(&one)?, true, 1)? {
+                let _lock = libxdp::lock()?;
+                let target = libxdp::Target {
+                    iface: &iface,
+                    mode: opts.mode,
+                    version,
+                    old: None,
+                    replacing: current.as_ref().map(|c| c.fd.as_fd()),
+                    pin_root: chain::DEFAULT_PIN_ROOT,
+                };
+                let ids = libxdp::commit(&target, &[Planned::New(&component)])?;
+                return Ok(ComponentId(ids[0]));
+            }
+        }
         let (members, settings) = match &old {
             Some(r) => (self.members(&dir, r)?, Some(r.settings)),
             None => {
@@ -201,6 +327,20 @@ impl Store {
     pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
+        if let Some((_lock, r)) = libxdp_running(&iface)? {
+            let gone = r.find(key)?;
+            if r.programs.len() == 1 {
+                return libxdp::detach(&iface, &r);
+            }
+            let planned: Vec<_> = r
+                .programs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != gone)
+                .map(|(_, p)| Planned::Loaded(p))
+                .collect();
+            return libxdp::commit(&r.target(&iface), &planned).map(drop);
+        }
         let (dir, old, members, current) = self.open_recorded(&iface)?;
         let (members, _) = chain::without(&members, chain::find_member(&members, key)?)?;
         if members.is_empty() {
@@ -214,6 +354,20 @@ impl Store {
     pub fn replace_slot(&self, iface: &str, key: &str, component: Component) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
+        if let Some((_lock, r)) = libxdp_running(&iface)? {
+            let at = r.find(key)?;
+            let component = component.with_priority(r.programs[at].priority());
+            let planned: Vec<_> = r
+                .programs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| match i == at {
+                    true => Planned::New(&component),
+                    false => Planned::Loaded(p),
+                })
+                .collect();
+            return libxdp::commit(&r.target(&iface), &planned).map(drop);
+        }
         let (dir, old, members, current) = self.open_recorded(&iface)?;
         let mut settings = old.settings;
         let id = chain::find_member(&members, key)?;
@@ -243,6 +397,9 @@ impl Store {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
         let (dir, _) = self.open_chain(&iface)?;
+        if let Some((_lock, r)) = libxdp_running(&iface)? {
+            return libxdp::detach(&iface, &r);
+        }
         let current = inspect::current(&iface, force)?;
         if current.is_none() {
             return Err(Error::NoChain(iface.name));
@@ -590,6 +747,20 @@ impl Store {
     }
 }
 
+/// The libxdp dispatcher on `iface`, with libxdp's lock held, if one runs
+/// there. Chains of ours never take libxdp's lock.
+fn libxdp_running(iface: &Interface) -> Result<Option<(libxdp::Lock, libxdp::Running)>> {
+    let Some((id, _)) = attach::attached(iface)? else {
+        return Ok(None);
+    };
+    let (name, _, _) = attach::prog_info(attach::prog_fd(id)?.as_fd())?;
+    if name != libxdp::PROG_NAME {
+        return Ok(None);
+    }
+    let lock = libxdp::lock()?;
+    Ok(libxdp::running(iface)?.map(|r| (lock, r)))
+}
+
 impl Record {
     fn to_text(&self) -> String {
         let mut s = format!(
@@ -764,28 +935,6 @@ fn remove_tree(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-fn path_c(path: &Path) -> Result<CString> {
-    cstring(&path.display().to_string(), "pin path")
-}
-
-/// Pins `fd` at `path`; bpffs gives pins mode 0600 under our umask-free
-/// default, and the directories above are 0700.
-fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
-    let c = path_c(path)?;
-    // SAFETY: valid fd and C string.
-    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), c.as_ptr()) })
-        .map_err(|e| Error::os(format!("pin {}", path.display()), e))?;
-    Ok(())
-}
-
-fn obj_get(path: &Path) -> Result<OwnedFd> {
-    let c = path_c(path)?;
-    // SAFETY: valid C string; the fd is owned right away.
-    let fd = check(unsafe { sys::bpf_obj_get(c.as_ptr()) })
-        .map_err(|e| Error::os(format!("open pin {}", path.display()), e))?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// An array map holding `data` in `chunk`-byte values, frozen so that no

@@ -29,6 +29,9 @@ pub(crate) struct Spec<'a> {
     pub tag: &'a str,
     /// Drop func_info and line_info (some other linked object has none).
     pub strip_debug_info: bool,
+    /// Hide the entry, so the verifier checks it in its caller's context;
+    /// visible, it is a global function that extensions may replace.
+    pub hidden: bool,
 }
 
 /// What the rewriter renamed, so the chain can find things by original name.
@@ -294,7 +297,12 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
     {
         let s = b.symbols.get_mut(entry_sym);
         s.set_st_info(elf::STB_GLOBAL, elf::STT_FUNC);
-        s.st_other = s.st_other.with_visibility(elf::STV_HIDDEN);
+        let visibility = if spec.hidden {
+            elf::STV_HIDDEN
+        } else {
+            elf::STV_DEFAULT
+        };
+        s.st_other = s.st_other.with_visibility(visibility);
     }
     move_relocations(&mut b, entry_sec, &entry_range, text, base, name)?;
 

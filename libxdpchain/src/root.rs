@@ -5,6 +5,8 @@
 use crate::component::Verdicts;
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/root.bpf.o"));
+/// The root of open chains: global slots that extension programs may replace.
+pub(crate) static OBJECT_OPEN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/root_open.bpf.o"));
 
 pub const MAX_COMPONENTS: usize = 64;
 pub(crate) const NAME_LEN: usize = 32;

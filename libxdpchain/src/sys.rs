@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::Once;
 
@@ -334,4 +335,30 @@ pub(crate) fn check_bpffs(path: &str) -> Result<()> {
         return Err(Error::BpffsNotMounted { path: path.into() });
     }
     Ok(())
+}
+
+fn path_c(path: &Path) -> Result<CString> {
+    cstring(&path.display().to_string(), "pin path")
+}
+
+/// Pins `fd` at `path` (bpffs gives it mode 0600; our directories are 0700).
+pub(crate) fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let c = path_c(path)?;
+    // SAFETY: valid fd and C string.
+    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), c.as_ptr()) })
+        .map_err(|e| Error::os(format!("pin {}", path.display()), e))?;
+    Ok(())
+}
+
+/// Opens the object pinned at `path`.
+pub(crate) fn obj_get(path: &Path) -> Result<OwnedFd> {
+    let c = path_c(path)?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let fd = check(unsafe { sys::bpf_obj_get(c.as_ptr()) })
+        .map_err(|e| Error::os(format!("open pin {}", path.display()), e))?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
 }

@@ -1,0 +1,558 @@
+//! libxdp's multiprog protocol (xdp-tools), so that libxdp users and we
+//! share an interface: a dispatcher program named `xdp_dispatcher` whose
+//! only map is its config (bpf/libxdp.bpf.c), components as extension
+//! programs of its slots `prog0`..`prog9`, pinned at
+//! `BPFFS/xdp/dispatch-IFINDEX-ID/progN-{prog,link}`, every change made
+//! under an flock of `BPFFS/xdp`. xdp-loader lists our programs, adds and
+//! removes beside them, and we beside its own.
+//!
+//! The protocol has no room for counters (the dispatcher may own no map but
+//! its config) nor for more than ten programs; chains that need either use
+//! our own layout.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use libbpf_sys as sys;
+
+use crate::attach::{self, AttachMode, Interface};
+use crate::btf::{Btf, KIND_ARRAY, KIND_DATASEC, KIND_PTR};
+use crate::component::{Component, Verdicts};
+use crate::dynamic::{self, Extension};
+use crate::error::{Error, Result};
+use crate::inspect::{ChainStatus, ComponentStatus};
+use crate::sys::{check, dup, map_lookup, obj_get, pin, Object};
+
+/// Programs a libxdp dispatcher holds.
+pub const MAX_PROGRAMS: usize = 10;
+pub(crate) const PROG_NAME: &str = "xdp_dispatcher";
+/// Protocol versions we build; libxdp 1.3 speaks 2, 1.4 and later 3.
+pub const VERSIONS: [u8; 2] = [2, 3];
+const MAGIC: u8 = 236;
+/// What an empty slot returns; every chain-call set holds it.
+const EMPTY_SLOT: u32 = 31;
+/// Where libxdp looks for its own dispatcher object, as Debian builds it.
+const OBJECT_DIRS: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/bpf",
+    "/usr/lib/bpf",
+    "/usr/local/lib/bpf",
+];
+
+static OBJECT_V2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libxdp_v2.bpf.o"));
+static OBJECT_V3: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libxdp_v3.bpf.o"));
+
+fn object(version: u8) -> Result<&'static [u8]> {
+    match version {
+        2 => Ok(OBJECT_V2),
+        3 => Ok(OBJECT_V3),
+        v => Err(Error::Unsupported(format!(
+            "libxdp dispatcher version {v} (this library speaks {VERSIONS:?})"
+        ))),
+    }
+}
+
+fn slot_function(slot: usize) -> String {
+    format!("prog{slot}")
+}
+
+/// One slot of the config: libxdp's run priority (unsigned), the verdicts
+/// on which the chain goes on (bits, plus [`EMPTY_SLOT`]'s), and the
+/// program's load flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub prio: u32,
+    pub actions: u32,
+    pub flags: u32,
+}
+
+/// `struct xdp_dispatcher_config`, as libxdp reads it from the dispatcher's
+/// only map: u8 magic, version, program count, frags; u32 chain-call
+/// actions, run priorities and program flags, ten each; since version 3 a
+/// u8 devbound, padded to 128 bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub version: u8,
+    pub slots: Vec<Slot>,
+}
+
+impl Config {
+    fn size(version: u8) -> usize {
+        if version >= 3 {
+            128
+        } else {
+            124
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; Config::size(self.version)];
+        b[0] = MAGIC;
+        b[1] = self.version;
+        b[2] = self.slots.len() as u8;
+        for (i, s) in self.slots.iter().enumerate() {
+            for (array, v) in [s.actions, s.prio, s.flags].into_iter().enumerate() {
+                let off = 4 + 40 * array + 4 * i;
+                b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+        b
+    }
+
+    fn parse(b: &[u8]) -> Option<Config> {
+        let (&magic, &version, &count) = (b.first()?, b.get(1)?, b.get(2)?);
+        if magic != MAGIC
+            || !VERSIONS.contains(&version)
+            || b.len() != Config::size(version)
+            || count as usize > MAX_PROGRAMS
+        {
+            return None;
+        }
+        let word = |array: usize, i: usize| {
+            let off = 4 + 40 * array + 4 * i;
+            u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+        };
+        let slots = (0..count as usize)
+            .map(|i| Slot {
+                actions: word(0, i),
+                prio: word(1, i),
+                flags: word(2, i),
+            })
+            .collect();
+        Some(Config { version, slots })
+    }
+}
+
+/// The protocol version of the libxdp installed here (its
+/// `xdp-dispatcher.o` declares it in BTF), if any.
+pub(crate) fn installed_version() -> Option<u8> {
+    let dirs = std::env::var("LIBXDP_OBJECT_PATH").ok();
+    let dirs = dirs.iter().map(String::as_str).chain(OBJECT_DIRS);
+    let bytes = dirs
+        .map(|d| Path::new(d).join("xdp-dispatcher.o"))
+        .find_map(|p| std::fs::read(p).ok())?;
+    declared_version(&bytes)
+}
+
+/// `dispatcher_version` in section `xdp_metadata`: `int (*)[VERSION]`.
+fn declared_version(elf: &[u8]) -> Option<u8> {
+    use object::{Object as _, ObjectSection as _};
+    let file = object::File::parse(elf).ok()?;
+    let btf = Btf::parse(file.section_by_name(".BTF")?.data().ok()?).ok()?;
+    let sec = btf
+        .types()
+        .find(|t| t.kind == KIND_DATASEC && btf.name(t) == "xdp_metadata")?;
+    let var = btf
+        .datasec_vars(&sec)
+        .into_iter()
+        .filter_map(|(id, _, _)| btf.type_by_id(id))
+        .find(|v| btf.name(v) == "dispatcher_version")?;
+    let ptr = btf
+        .skip_mods(var.size_type)
+        .filter(|t| t.kind == KIND_PTR)?;
+    let array = btf
+        .skip_mods(ptr.size_type)
+        .filter(|t| t.kind == KIND_ARRAY)?;
+    u8::try_from(btf.array_len(&array)?).ok()
+}
+
+/// The version a new libxdp chain gets: the installed libxdp's, else the
+/// newest we speak.
+pub(crate) fn default_version() -> u8 {
+    installed_version()
+        .filter(|v| VERSIONS.contains(v))
+        .unwrap_or(VERSIONS[VERSIONS.len() - 1])
+}
+
+/// A program in a running libxdp dispatcher, opened from its pin.
+pub(crate) struct Program {
+    pub fd: OwnedFd,
+    pub id: u32,
+    pub name: String,
+    pub slot: Slot,
+}
+
+/// A libxdp dispatcher attached to an interface.
+pub(crate) struct Running {
+    pub fd: OwnedFd,
+    pub id: u32,
+    pub mode: AttachMode,
+    pub config: Config,
+    pub programs: Vec<Program>,
+}
+
+impl Program {
+    pub(crate) fn priority(&self) -> i32 {
+        i32::try_from(self.slot.prio).unwrap_or(i32::MAX)
+    }
+}
+
+impl Running {
+    /// The program `key` names: its program id (as digits) or its name.
+    pub(crate) fn find(&self, key: &str) -> Result<usize> {
+        let by_id = key
+            .parse::<u32>()
+            .ok()
+            .and_then(|id| self.programs.iter().position(|p| p.id == id));
+        let mut by_name = (0..self.programs.len()).filter(|&i| self.programs[i].name == key);
+        match (by_id, by_name.next(), by_name.next()) {
+            (Some(i), _, _) | (None, Some(i), None) => Ok(i),
+            (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
+                "several programs are named '{key}'; use the program id"
+            ))),
+            (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
+        }
+    }
+
+    /// A new dispatcher in this one's place, at its version and mode.
+    pub(crate) fn target<'a>(&'a self, iface: &'a Interface) -> Target<'a> {
+        Target {
+            iface,
+            mode: self.mode,
+            version: self.config.version,
+            old: Some(self),
+            replacing: Some(self.fd.as_fd()),
+            pin_root: crate::chain::DEFAULT_PIN_ROOT,
+        }
+    }
+}
+
+/// The libxdp dispatcher on `iface`, if one runs there. Call under [`lock`]:
+/// its programs are read from pins that libxdp users change under it.
+pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
+    let Some((id, mode)) = attach::attached(iface)? else {
+        return Ok(None);
+    };
+    let fd = attach::prog_fd(id)?;
+    let (name, _, map_ids) = attach::prog_info(fd.as_fd())?;
+    if name != PROG_NAME {
+        return Ok(None);
+    }
+    let malformed = |reason: String| Error::Malformed {
+        name: format!("libxdp dispatcher (program {id}) on {}", iface.name),
+        reason,
+    };
+    let config = match map_ids.as_slice() {
+        [map] => read_config(*map)?,
+        _ => None,
+    }
+    .ok_or_else(|| malformed("no libxdp config (one map, magic 236, version 2 or 3)".into()))?;
+    let dir = pin_dir(iface, id)?;
+    let mut programs = Vec::new();
+    for (i, slot) in config.slots.iter().enumerate() {
+        let path = dir.join(format!("{}-prog", slot_function(i)));
+        let fd =
+            obj_get(&path).map_err(|e| malformed(format!("its program {i} is not pinned: {e}")))?;
+        let (short, id, _) = attach::prog_info(fd.as_fd())?;
+        let name = attach::prog_func_name(fd.as_fd()).unwrap_or(short);
+        programs.push(Program {
+            fd,
+            id,
+            name,
+            slot: *slot,
+        });
+    }
+    Ok(Some(Running {
+        fd,
+        id,
+        mode,
+        config,
+        programs,
+    }))
+}
+
+fn read_config(map_id: u32) -> Result<Option<Config>> {
+    let fd = attach::map_fd(map_id)?;
+    let info = attach::map_info(fd.as_fd())?;
+    if info.key_size != 4 || info.max_entries != 1 || info.value_size > 4096 {
+        return Ok(None);
+    }
+    let mut value = vec![0u8; info.value_size as usize];
+    map_lookup(fd.as_fd(), 0, &mut value).map_err(|e| Error::os("read libxdp config", e))?;
+    Ok(Config::parse(&value))
+}
+
+/// The status of a running libxdp dispatcher: components are known by
+/// their extension programs' ids, and carry no counters.
+pub(crate) fn status(r: &Running) -> ChainStatus {
+    ChainStatus {
+        interface: None,
+        mode: Some(r.mode),
+        kind: crate::Mode::Dynamic,
+        libxdp_version: Some(r.config.version),
+        program_id: r.id,
+        components: r
+            .programs
+            .iter()
+            .enumerate()
+            .map(|(slot, p)| ComponentStatus {
+                id: p.id,
+                slot,
+                name: p.name.clone(),
+                priority: p.priority(),
+                continue_on: Verdicts::from_bits(p.slot.actions & !(1 << EMPTY_SLOT)),
+                counters: None,
+                program_id: Some(p.id),
+            })
+            .collect(),
+    }
+}
+
+/// libxdp's bpffs root: `$LIBXDP_BPFFS`, else /sys/fs/bpf.
+fn bpffs() -> PathBuf {
+    std::env::var_os("LIBXDP_BPFFS").map_or_else(|| "/sys/fs/bpf".into(), PathBuf::from)
+}
+
+fn pin_dir(iface: &Interface, dispatcher_id: u32) -> Result<PathBuf> {
+    Ok(bpffs()
+        .join("xdp")
+        .join(format!("dispatch-{}-{dispatcher_id}", iface.index)))
+}
+
+/// libxdp's lock: an flock of `BPFFS/xdp`, created 0700 as libxdp does.
+/// That directory may be a symlink (iproute2 makes one), which libxdp
+/// follows; so do we, but only to a directory on bpffs that only its owner,
+/// us, can change.
+pub(crate) struct Lock {
+    _dir: File,
+}
+
+pub(crate) fn lock() -> Result<Lock> {
+    let root = bpffs();
+    crate::sys::check_bpffs(&root.display().to_string())?;
+    let dir = root.join("xdp");
+    let shown = || dir.display().to_string();
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(Error::os(format!("create {}", shown()), e))
+        }
+        _ => {}
+    }
+    let file = File::open(&dir).map_err(|e| Error::os(format!("open {}", shown()), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::os(format!("stat {}", shown()), e))?;
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+        return Err(Error::UnsafePinDir {
+            path: shown(),
+            reason: format!(
+                "owned by uid {} with mode {:o}; want a directory of ours that only we can write",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    let real =
+        std::fs::canonicalize(&dir).map_err(|e| Error::os(format!("resolve {}", shown()), e))?;
+    crate::sys::check_bpffs(&real.display().to_string())?;
+    // SAFETY: plain syscall on our fd.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::os(
+            "lock libxdp's directory",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(Lock { _dir: file })
+}
+
+/// What a slot of a new dispatcher runs.
+pub(crate) enum Planned<'a> {
+    /// An extension program already loaded (from any libxdp user).
+    Loaded(&'a Program),
+    /// A component, loaded as an extension of the new dispatcher.
+    New(&'a Component),
+}
+
+impl Planned<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Planned::Loaded(p) => &p.name,
+            Planned::New(c) => c.program(),
+        }
+    }
+
+    fn slot(&self) -> Result<Slot> {
+        match self {
+            Planned::Loaded(p) => Ok(p.slot),
+            Planned::New(c) => Ok(Slot {
+                prio: u32::try_from(c.priority()).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "{}: libxdp's run priorities are unsigned, not {}",
+                        c.program(),
+                        c.priority()
+                    ))
+                })?,
+                actions: c.continue_on().bits() | 1 << EMPTY_SLOT,
+                flags: 0,
+            }),
+        }
+    }
+}
+
+/// Where a new dispatcher goes, and what it replaces.
+pub(crate) struct Target<'a> {
+    pub iface: &'a Interface,
+    pub mode: AttachMode,
+    pub version: u8,
+    /// The libxdp dispatcher there now, whose pins go once it is replaced.
+    pub old: Option<&'a Running>,
+    /// What runs there now (the old dispatcher, or a program of ours).
+    pub replacing: Option<BorrowedFd<'a>>,
+    /// Where maps pinned by name go.
+    pub pin_root: &'a str,
+}
+
+/// Builds a dispatcher running `planned` in libxdp's order (priority, then
+/// name), loads what is new, pins it all, swaps it in atomically and unpins
+/// the old dispatcher's programs. Returns the program id of each planned
+/// entry, in the order given. Call under [`lock`]; on error nothing changes.
+pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec<u32>> {
+    if planned.len() > MAX_PROGRAMS {
+        return Err(Error::TooManyComponents {
+            count: planned.len(),
+            max: MAX_PROGRAMS,
+        });
+    }
+    let mut order: Vec<(usize, Slot)> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Ok((i, p.slot()?)))
+        .collect::<Result<_>>()?;
+    // Loaded before new among equals, as libxdp sorts.
+    order.sort_by(|(a, sa), (b, sb)| {
+        let key = |i: usize| matches!(planned[i], Planned::New(_));
+        (sa.prio, planned[*a].name(), key(*a)).cmp(&(sb.prio, planned[*b].name(), key(*b)))
+    });
+    let config = Config {
+        version: target.version,
+        slots: order.iter().map(|(_, s)| *s).collect(),
+    };
+    let dispatcher = load_dispatcher(&config)?;
+    let prog = dispatcher
+        .program(PROG_NAME)
+        .and_then(|p| p.fd())
+        .expect("a loaded dispatcher has its program");
+    let mut extensions = Vec::new();
+    let mut attached = Vec::new();
+    for (slot, (i, _)) in order.iter().enumerate() {
+        let slot_fn = slot_function(slot);
+        let fd = match &planned[*i] {
+            Planned::Loaded(p) => p.fd.as_fd(),
+            Planned::New(c) => {
+                let ext = Extension::load(c, prog, &slot_fn, target.pin_root)?;
+                extensions.push(ext);
+                extensions.last().expect("just pushed").prog()
+            }
+        };
+        let link = dynamic::attach(fd, &dispatcher, PROG_NAME, &slot_fn)?;
+        let (_, id, _) = attach::prog_info(fd)?;
+        attached.push((*i, id, dup(fd)?, link));
+    }
+    let (_, new_id, _) = attach::prog_info(prog)?;
+    let dir = pin_dir(target.iface, new_id)?;
+    let pinned = pin_all(&dir, &attached)
+        .and_then(|()| attach::replace(target.iface, target.mode, Some(prog), target.replacing));
+    if let Err(e) = pinned {
+        remove_dir(&dir);
+        return Err(e);
+    }
+    if let Some(old) = target.old {
+        remove_dir(&pin_dir(target.iface, old.id)?);
+    }
+    let mut ids = vec![0; planned.len()];
+    for (i, id, _, _) in &attached {
+        ids[*i] = *id;
+    }
+    Ok(ids)
+}
+
+fn load_dispatcher(config: &Config) -> Result<Object> {
+    let object = Object::open(object(config.version)?.to_vec(), "libxdp").map_err(|(e, log)| {
+        Error::Link(format!(
+            "libbpf cannot open the libxdp dispatcher ({e}): {}",
+            log.trim()
+        ))
+    })?;
+    let rodata = object
+        .find_map(".rodata")
+        .expect("the dispatcher has its config");
+    let bytes = config.to_bytes();
+    // SAFETY: the map belongs to the open object; bytes are valid for the call.
+    check(unsafe {
+        sys::bpf_map__set_initial_value(rodata.as_ptr(), bytes.as_ptr().cast(), bytes.len() as u64)
+    })
+    .map_err(|e| Error::os("set the libxdp dispatcher's config", e))?;
+    object
+        .load()
+        .map_err(|(errno, log)| Error::refused("load the libxdp dispatcher", None, errno, &log))?;
+    Ok(object)
+}
+
+fn pin_all(dir: &Path, attached: &[(usize, u32, OwnedFd, OwnedFd)]) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::os(format!("create {}", dir.display()), e))?;
+    for (slot, (_, _, prog, link)) in attached.iter().enumerate() {
+        let name = slot_function(slot);
+        pin(link.as_fd(), &dir.join(format!("{name}-link")))?;
+        pin(prog.as_fd(), &dir.join(format!("{name}-prog")))?;
+    }
+    Ok(())
+}
+
+/// Detaches the libxdp dispatcher `r` from `iface` and unpins its programs.
+/// Call under [`lock`].
+pub(crate) fn detach(iface: &Interface, r: &Running) -> Result<()> {
+    attach::replace(iface, r.mode, None, Some(r.fd.as_fd()))?;
+    remove_dir(&pin_dir(iface, r.id)?);
+    Ok(())
+}
+
+/// Best effort: what cannot be removed now is a leftover libxdp tolerates.
+fn remove_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_layout_matches_each_version() {
+        for version in VERSIONS {
+            let c = Config {
+                version,
+                slots: vec![
+                    Slot {
+                        prio: 10,
+                        actions: 1 << 2 | 1 << 31,
+                        flags: 0,
+                    },
+                    Slot {
+                        prio: 50,
+                        actions: 1 << 31,
+                        flags: 0,
+                    },
+                ],
+            };
+            let b = c.to_bytes();
+            assert_eq!(b.len(), if version == 2 { 124 } else { 128 });
+            assert_eq!(&b[..4], &[236, version, 2, 0]);
+            // run_prios start after the ten chain-call words.
+            assert_eq!(u32::from_ne_bytes(b[44..48].try_into().unwrap()), 10);
+            assert_eq!(Config::parse(&b), Some(c));
+        }
+        assert_eq!(Config::parse(&[0u8; 124]), None);
+    }
+
+    #[test]
+    fn our_dispatchers_declare_their_version() {
+        assert_eq!(declared_version(OBJECT_V2), Some(2));
+        assert_eq!(declared_version(OBJECT_V3), Some(3));
+    }
+}
