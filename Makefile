@@ -2,7 +2,17 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test demo bench clean
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR ?=
+# release, or debug (what the tests install: cargo test built it already)
+PROFILE ?= release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+
+.PHONY: all deps build lib install uninstall header test demo bench clean
 
 all: build
 
@@ -12,10 +22,37 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace
 
-# Every test on this machine's kernel, then every test again in a qemu guest
-# running Debian's 6.1 kernel (which has freplace); see tests/vm/run.sh.
+# The C library: libxdpchain.so.MAJOR (soname), libxdpchain.a, xdpchain.h
+# and xdpchain.pc.
+lib:
+	$(CARGO) build $(PROFILE_FLAG) -p xdpchain-c
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 target/$(PROFILE)/libxdpchain_c.so $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(VERSION)
+	ln -sf libxdpchain.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(MAJOR)
+	ln -sf libxdpchain.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libxdpchain.so
+	install -m 0644 target/$(PROFILE)/libxdpchain_c.a $(DESTDIR)$(LIBDIR)/libxdpchain.a
+	install -m 0644 include/xdpchain.h $(DESTDIR)$(INCLUDEDIR)/xdpchain.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    pkgconfig/xdpchain.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/xdpchain.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libxdpchain.so $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(MAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxdpchain.a \
+	      $(DESTDIR)$(INCLUDEDIR)/xdpchain.h $(DESTDIR)$(LIBDIR)/pkgconfig/xdpchain.pc
+
+# Regenerates include/xdpchain.h with cbindgen (the tests fail while it is stale).
+header:
+	XDPCHAIN_WRITE_HEADER=1 $(CARGO) test -p xdpchain-c --test header
+
+# Every test on this machine's kernel (Rust, then C), then every test again
+# in a qemu guest running Debian's 6.1 kernel (which has freplace); see
+# tests/vm/run.sh.
 test: deps
 	$(CARGO) test --workspace
+	tests/c/run.sh
 	tests/vm/run.sh
 
 demo: build

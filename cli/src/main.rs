@@ -4,10 +4,7 @@
 
 use std::process::ExitCode;
 
-use xdpchain::{
-    AttachMode, AttachOptions, Chain, ChainStatus, Component, Layout, Mode, Store, Verdict,
-    Verdicts,
-};
+use xdpchain::{AttachMode, AttachOptions, Chain, Component, Layout, Mode, Store, Verdicts};
 
 const USAGE: &str = "usage:
   xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
@@ -148,7 +145,8 @@ fn run(args: &[String]) -> Result<(), String> {
             a.store()?
                 .attach(iface, components, a.attach_options(), counting)
                 .map_err(|e| e.to_string())?;
-            print_status(&xdpchain::status(iface).map_err(|e| e.to_string())?);
+            let st = xdpchain::status(iface).map_err(|e| e.to_string())?;
+            print!("{}", xdpchain::status_report(&[st], false));
             Ok(())
         }
         "add" => {
@@ -213,13 +211,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 _ => return Err(USAGE.into()),
             }
             .map_err(|e| e.to_string())?;
-            if a.flags.contains(&"--json") {
-                println!("{}", json(&chains));
-            } else if chains.is_empty() {
-                println!("no chains attached");
-            } else {
-                chains.iter().for_each(print_status);
-            }
+            print!(
+                "{}",
+                xdpchain::status_report(&chains, a.flags.contains(&"--json"))
+            );
             Ok(())
         }
         "detach" => {
@@ -237,115 +232,4 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         other => Err(format!("unknown command '{other}'\n{USAGE}")),
     }
-}
-
-fn print_status(st: &ChainStatus) {
-    let iface = st.interface.as_ref().map_or("-".to_string(), |i| {
-        format!("{} (ifindex {})", i.name, i.index)
-    });
-    let mode = st.mode.map_or("-", |m| m.name());
-    println!(
-        "{iface}: chain prog id {}, {mode} mode, {}, {} layout, {} components",
-        st.program_id,
-        st.kind.name(),
-        st.layout(),
-        st.components.len()
-    );
-    println!(
-        "  {:>3} {:>4} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "id",
-        "slot",
-        "name",
-        "priority",
-        "continue on",
-        "packets",
-        "aborted",
-        "drop",
-        "pass",
-        "tx",
-        "redirect",
-        "other"
-    );
-    for c in &st.components {
-        let counts: Vec<String> = match &c.counters {
-            Some(k) => std::iter::once(k.packets())
-                .chain(Verdict::ALL.iter().map(|v| k.verdict(*v)))
-                .chain(std::iter::once(k.other))
-                .map(|n| n.to_string())
-                .collect(),
-            None => vec!["-".to_string(); 7],
-        };
-        println!(
-            "  {:>3} {:>4} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
-            c.id,
-            c.slot,
-            c.name,
-            c.priority,
-            c.continue_on.to_string(),
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3],
-            counts[4],
-            counts[5],
-            counts[6]
-        );
-    }
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json(chains: &[ChainStatus]) -> String {
-    let items: Vec<String> = chains
-        .iter()
-        .map(|st| {
-            let comps: Vec<String> = st
-                .components
-                .iter()
-                .map(|c| {
-                    let cont: Vec<String> = c.continue_on.iter().map(|v| json_str(v.name())).collect();
-                    let counters = match &c.counters {
-                        Some(k) => {
-                            let per: Vec<String> =
-                                Verdict::ALL.iter().map(|v| format!("{}:{}", json_str(v.name()), k.verdict(*v))).collect();
-                            format!("{{\"packets\":{},{},\"other\":{}}}", k.packets(), per.join(","), k.other)
-                        }
-                        None => "null".into(),
-                    };
-                    format!(
-                        "{{\"id\":{},\"slot\":{},\"name\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
-                        c.id,
-                        c.slot,
-                        json_str(&c.name),
-                        c.priority,
-                        cont.join(","),
-                        counters
-                    )
-                })
-                .collect();
-            format!(
-                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"{}\",\"layout\":{},\"program_id\":{},\"components\":[{}]}}",
-                st.interface.as_ref().map_or("null".into(), |i| json_str(&i.name)),
-                st.interface.as_ref().map_or("null".into(), |i| i.index.to_string()),
-                st.mode.map_or("null".into(), |m| json_str(m.name())),
-                st.kind.name(),
-                json_str(&st.layout()),
-                st.program_id,
-                comps.join(",")
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
 }

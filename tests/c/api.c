@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: (LGPL-2.1-only OR BSD-2-Clause)
+/*
+ * Calls every function of the C API, and each error path, against the real
+ * kernel. Run by tests/c/run.sh inside a network namespace that holds the
+ * veth end IFACE; OBJDIR holds the test BPF objects.
+ *
+ *   api OBJDIR IFACE TMPDIR
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+#include <xdpchain.h>
+
+static int passed;
+
+#define CHECK(cond)                                                          \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			fprintf(stderr, "%s:%d: failed: %s\n  last error: %s\n", \
+				__FILE__, __LINE__, #cond,                   \
+				xdpchain_last_error());                      \
+			printf("%d passed, 1 failed\n", passed);             \
+			exit(1);                                             \
+		}                                                            \
+		passed++;                                                    \
+	} while (0)
+
+/* A call that fails with `err` and says `words` about it. */
+#define FAILS(call, err, words)                                              \
+	do {                                                                 \
+		int ret_ = (call);                                           \
+		CHECK(ret_ == (err));                                        \
+		CHECK(strstr(xdpchain_last_error(), (words)) != NULL);       \
+	} while (0)
+
+static const char *objdir;
+
+static char *obj(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+	char *p = buf[i++ % 4];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s.o", objdir, name);
+	return p;
+}
+
+/* An Ethernet/IPv4/UDP packet to `port`. */
+static size_t udp_packet(unsigned char *p, unsigned short port)
+{
+	memset(p, 0, 64);
+	p[12] = 0x08;          /* ETH_P_IP */
+	p[14] = 0x45;          /* IPv4, 20-byte header */
+	p[16] = 0; p[17] = 50; /* total length */
+	p[22] = 64;            /* TTL */
+	p[23] = 17;            /* UDP */
+	p[26] = 198; p[27] = 18; p[28] = 0; p[29] = 1;
+	p[30] = 198; p[31] = 18; p[32] = 0; p[33] = 2;
+	p[34] = 0x30; p[35] = 0x39;
+	p[36] = port >> 8; p[37] = port & 0xff;
+	p[38] = 0; p[39] = 30;
+	return 64;
+}
+
+static unsigned int verdict_for(struct xdpchain *c, unsigned short port)
+{
+	unsigned char pkt[64];
+	unsigned int v = 99;
+	size_t len = udp_packet(pkt, port);
+
+	CHECK(xdpchain__test_run(c, pkt, len, &v) == 0);
+	return v;
+}
+
+static unsigned long long map_u64(int fd, unsigned int key)
+{
+	unsigned long long value = 0;
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = (unsigned long)&key;
+	attr.value = (unsigned long)&value;
+	CHECK(syscall(__NR_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof(attr)) == 0);
+	return value;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	void *buf;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0 && fstat(fd, &st) == 0);
+	buf = malloc(st.st_size);
+	CHECK(buf && read(fd, buf, st.st_size) == st.st_size);
+	close(fd);
+	*len = st.st_size;
+	return buf;
+}
+
+static void opening(const char *iface)
+{
+	struct xdpchain *c = NULL;
+	struct {
+		struct xdpchain_open_opts o;
+		unsigned long long newer_field;
+	} newer;
+
+	FAILS(xdpchain__open(NULL, NULL), -EINVAL, "NULL");
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, o, .ifname = "xdpc-none0");
+		FAILS(xdpchain__open(&o, &c), -ENODEV, "xdpc-none0");
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, o, .ifname = "\xff\xfe");
+		FAILS(xdpchain__open(&o, &c), -EINVAL, "UTF-8");
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, o, .mode = 7);
+		FAILS(xdpchain__open(&o, &c), -EINVAL, "mode 7");
+	}
+	{
+		struct xdpchain_open_opts o = { .sz = 2 };
+		FAILS(xdpchain__open(&o, &c), -EINVAL, "too small");
+	}
+	/* A program built against a newer header: unknown fields must be 0. */
+	memset(&newer, 0, sizeof(newer));
+	newer.o.sz = sizeof(newer);
+	newer.o.ifname = iface;
+	newer.newer_field = 1;
+	FAILS(xdpchain__open(&newer.o, &c), -EINVAL, "past the");
+	newer.newer_field = 0;
+	CHECK(xdpchain__open(&newer.o, &c) == 0);
+	xdpchain__free(c);
+	/* ...and against an older one, without the last field. */
+	{
+		struct xdpchain_open_opts o = {
+			.sz = offsetof(struct xdpchain_open_opts, pin_root),
+			.ifname = iface,
+		};
+		CHECK(xdpchain__open(&o, &c) == 0);
+		CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_AUTO);
+		xdpchain__free(c);
+	}
+	xdpchain__free(NULL);
+}
+
+static void bad_programs(struct xdpchain *c)
+{
+	XDPCHAIN_OPTS(xdpchain_program_opts, o, .path = "/nonexistent/x.o");
+	unsigned char fake[sizeof(void *) * 8];
+	int before = xdpchain__component_count(c);
+
+	FAILS(xdpchain__add_program(NULL, &o, NULL), -EINVAL, "NULL");
+	FAILS(xdpchain__add_program(c, NULL, NULL), -EINVAL, "NULL");
+	memset(fake, 0x5a, sizeof(fake));
+	FAILS(xdpchain__add_program((struct xdpchain *)fake, &o, NULL), -EINVAL,
+	      "not a chain handle");
+	FAILS(xdpchain__add_program(c, &o, NULL), -ENOENT, "/nonexistent/x.o");
+	o.path = "/etc/passwd";
+	FAILS(xdpchain__add_program(c, &o, NULL), -ENOEXEC, "ELF");
+	o.path = "\xc3\x28.o";
+	FAILS(xdpchain__add_program(c, &o, NULL), -EINVAL, "UTF-8");
+	o.path = obj("counter");
+	o.prog_name = "no_such_prog";
+	FAILS(xdpchain__add_program(c, &o, NULL), -ENOENT, "no_such_prog");
+	o.path = NULL;
+	o.prog_name = NULL;
+	FAILS(xdpchain__add_program(c, &o, NULL), -EINVAL, "neither path nor buf");
+	CHECK(xdpchain__component_count(c) == before);
+}
+
+/* A chain linked into a file, never loaded. */
+static void link_to_file(const char *tmp)
+{
+	XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("counter"));
+	struct xdpchain *c = NULL;
+	char out[512], magic[4] = { 0 };
+	unsigned int id = 99;
+	int fd;
+
+	CHECK(xdpchain__open(NULL, &c) == 0);
+	bad_programs(c);
+	CHECK(xdpchain__add_program(c, &p, &id) == 0 && id == 0);
+	snprintf(out, sizeof(out), "%s/linked.o", tmp);
+	{
+		XDPCHAIN_OPTS(xdpchain_link_opts, l, .path = out);
+		CHECK(xdpchain__link_static(c, &l) == 0);
+	}
+	fd = open(out, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, magic, 4) == 4 && !memcmp(magic, "\x7f" "ELF", 4));
+	close(fd);
+	{
+		XDPCHAIN_OPTS(xdpchain_link_opts, l, .path = "/nonexistent/dir/x.o");
+		FAILS(xdpchain__link_static(c, &l), -ENOENT, "/nonexistent/dir/x.o");
+	}
+	/* No interface: nothing to attach to. */
+	FAILS(xdpchain__link_static(c, NULL), -EINVAL, "without an interface");
+	FAILS(xdpchain__attach(c, NULL), -EINVAL, "without an interface");
+	FAILS(xdpchain__test_run(c, "x", 1, &id), -ENOENT, "not loaded");
+	FAILS(xdpchain__map_fd(c, 0, "echo_requests"), -ENOENT, "not loaded");
+	xdpchain__free(c);
+}
+
+static void on_interface(const char *iface)
+{
+	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface);
+	struct xdpchain *c = NULL;
+	struct xdpchain_component_info info;
+	unsigned int counter, fw, none;
+	size_t len;
+	void *buf = read_file(obj("filter"), &len);
+	int fd;
+
+	CHECK(xdpchain__open(&oo, &c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("counter"));
+		CHECK(xdpchain__add_program(c, &p, &counter) == 0);
+	}
+	{
+		/* From memory, with our own priority and continue set. */
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = len,
+			      .buf_name = "filter-in-memory", .has_priority = true,
+			      .priority = 60,
+			      .continue_on = XDPCHAIN_VERDICT(XDP_PASS));
+		CHECK(xdpchain__add_program(c, &p, &fw) == 0);
+	}
+	free(buf);
+	CHECK(xdpchain__component_count(c) == 2);
+
+	memset(&info, 0, sizeof(info));
+	info.sz = sizeof(info);
+	CHECK(xdpchain__component(c, 0, &info) == 0);
+	CHECK(info.id == counter && info.slot == 0 && info.priority == 10);
+	CHECK(!strcmp(info.name, "xdp_count"));
+	CHECK(info.continue_on == (XDPCHAIN_VERDICT(XDP_PASS) | XDPCHAIN_VERDICT(XDP_DROP)));
+	CHECK(info.prog_id == 0 && !info.has_counters);
+	FAILS(xdpchain__component(c, 2, &info), -EINVAL, "out of range");
+	FAILS(xdpchain__component(c, 0, NULL), -EINVAL, "NULL");
+	info.sz = 1;
+	FAILS(xdpchain__component(c, 0, &info), -EINVAL, "too small");
+	/* An older caller's struct, without the name: left alone. */
+	memset(&info, 0, sizeof(info));
+	info.sz = offsetof(struct xdpchain_component_info, name);
+	info.name[0] = 'Z';
+	CHECK(xdpchain__component(c, 1, &info) == 0);
+	CHECK(info.id == fw && info.priority == 60 && info.name[0] == 'Z');
+
+	/* Linked and attached. */
+	CHECK(xdpchain__link_static(c, NULL) == 0);
+	CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_STATIC);
+	FAILS(xdpchain__attach(c, NULL), -EINVAL, "already attached");
+	CHECK(verdict_for(c, 9999) == XDP_DROP);
+	CHECK(verdict_for(c, 53) == XDP_PASS);
+	memset(&info, 0, sizeof(info));
+	info.sz = sizeof(info);
+	CHECK(xdpchain__component(c, 1, &info) == 0);
+	CHECK(info.prog_id > 0 && info.has_counters);
+	CHECK(info.counters[XDP_DROP] == 1 && info.counters[XDP_PASS] == 1);
+	CHECK(!strcmp(info.name, "xdpfilt_udp"));
+
+	fd = xdpchain__map_fd(c, counter, ".bss");
+	CHECK(fd >= 0 && map_u64(fd, 0) == 2);
+	FAILS(xdpchain__map_fd(c, counter, "no_such_map"), -ENOENT, "no_such_map");
+	FAILS(xdpchain__map_fd(c, 77, "echo_requests"), -ENOENT, "77");
+	FAILS(xdpchain__map_fd(c, counter, NULL), -EINVAL, "NULL");
+
+	/* The verifier's refusal: its log reaches the caller; nothing changes. */
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("bad"));
+		int ret = xdpchain__add_program(c, &p, &none);
+
+		CHECK(ret == -EACCES || ret == -EINVAL);
+		CHECK(strstr(xdpchain_last_error(), "bad.o") != NULL);
+		CHECK(strstr(xdpchain_last_error(), "processed") != NULL ||
+		      strstr(xdpchain_last_error(), "invalid") != NULL);
+		CHECK(xdpchain__component_count(c) == 2);
+		CHECK(verdict_for(c, 9999) == XDP_DROP);
+	}
+
+	/* The firewall's slot, replaced atomically. */
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
+		CHECK(xdpchain__replace_slot(c, 1, &p) == 0);
+		CHECK(verdict_for(c, 9999) == XDP_PASS);
+		FAILS(xdpchain__replace_slot(c, 2, &p), -EINVAL, "out of range");
+		FAILS(xdpchain__replace_slot(c, 0, NULL), -EINVAL, "NULL");
+	}
+	CHECK(xdpchain__remove_program(c, fw) == 0);
+	CHECK(xdpchain__component_count(c) == 1);
+	FAILS(xdpchain__remove_program(c, 42), -ENOENT, "42");
+
+	CHECK(xdpchain__detach(c) == 0);
+	FAILS(xdpchain__detach(c), -ENOENT, "not attached");
+	/* Attached again, in skb mode, then left to the kernel by free... */
+	{
+		XDPCHAIN_OPTS(xdpchain_attach_opts, a,
+			      .attach_mode = XDPCHAIN_ATTACH_MODE_SKB);
+		CHECK(xdpchain__attach(c, &a) == 0);
+	}
+	xdpchain__free(c);
+	/* ...where another chain replaces it only with force... */
+	c = NULL;
+	CHECK(xdpchain__open(&oo, &c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
+		XDPCHAIN_OPTS(xdpchain_attach_opts, a, .attach_mode = 7);
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+		FAILS(xdpchain__attach(c, &a), -EINVAL, "attach mode 7");
+		a.attach_mode = XDPCHAIN_ATTACH_MODE_SKB;
+		CHECK(xdpchain__attach(c, &a) == 0);
+		CHECK(xdpchain__detach(c) == 0);
+	}
+	xdpchain__free(c);
+}
+
+/* Without privileges, loading is refused as such. */
+static void unprivileged(const char *iface)
+{
+	pid_t pid = fork();
+	int status;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface);
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
+		struct xdpchain *c = NULL;
+		int ret;
+
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(2);
+		if (xdpchain__open(&oo, &c) || xdpchain__add_program(c, &p, NULL))
+			_exit(3);
+		ret = xdpchain__attach(c, NULL);
+		xdpchain__free(c);
+		_exit(ret == -EPERM && strstr(xdpchain_last_error(), "permission denied") ? 0 : 4);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Dynamic chains need freplace: where the kernel refuses it, they say so. */
+static void dynamic(const char *iface)
+{
+	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface,
+		      .mode = XDPCHAIN_MODE_DYNAMIC);
+	XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
+	struct xdpchain *c = NULL;
+	int ret;
+
+	CHECK(xdpchain__open(&oo, &c) == 0);
+	CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_DYNAMIC);
+	CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	ret = xdpchain__attach(c, NULL);
+	if (ret == 0) {
+		CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_DYNAMIC);
+		CHECK(verdict_for(c, 1) == XDP_PASS);
+		FAILS(xdpchain__link_static(c, NULL), -EINVAL, "dynamically");
+		CHECK(xdpchain__detach(c) == 0);
+	} else {
+		CHECK(ret == -EOPNOTSUPP);
+		CHECK(strstr(xdpchain_last_error(), "freplace") != NULL);
+	}
+	xdpchain__free(c);
+}
+
+int main(int argc, char **argv)
+{
+	char version[32];
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s OBJDIR IFACE TMPDIR\n", argv[0]);
+		return 2;
+	}
+	objdir = argv[1];
+	CHECK(!strcmp(xdpchain_last_error(), ""));
+	snprintf(version, sizeof(version), "%d.%d.%d", XDPCHAIN_VERSION_MAJOR,
+		 XDPCHAIN_VERSION_MINOR, XDPCHAIN_VERSION_PATCH);
+	CHECK(!strcmp(xdpchain_version(), version));
+	opening(argv[2]);
+	link_to_file(argv[3]);
+	on_interface(argv[2]);
+	unprivileged(argv[2]);
+	dynamic(argv[2]);
+	printf("%d passed, 0 failed\n", passed);
+	return 0;
+}
