@@ -1,0 +1,269 @@
+"""The Python bindings against the real kernel, in network namespaces these
+tests make and remove. Run by tests/python/run.sh, which installs the
+package into a fresh virtual environment; XDPCHAIN_TEST_OBJECTS names the
+directory of the test BPF objects, XDPCHAIN_CLI the xdpchain command."""
+
+import ctypes
+import errno
+import os
+import struct
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import xdpchain
+
+OBJECTS = os.environ["XDPCHAIN_TEST_OBJECTS"]
+CLI = os.environ["XDPCHAIN_CLI"]
+
+XDP_DROP, XDP_PASS, XDP_TX = 1, 2, 3
+CLONE_NEWNET = 0x40000000
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns(fd):
+    """os.setns, which Python has only from 3.12 on."""
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+def obj(name):
+    return os.path.join(OBJECTS, name + ".o")
+
+
+def udp_packet(port):
+    """An Ethernet/IPv4/UDP packet to `port`."""
+    eth = b"\0" * 12 + b"\x08\x00"
+    ip = bytes([0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2])
+    udp = struct.pack("!HHHH", 12345, port, 30, 0)
+    return (eth + ip + udp).ljust(64, b"\0")
+
+
+def sh(*args):
+    subprocess.run(args, check=True, capture_output=True)
+
+
+class Namespace:
+    """A network namespace holding one end of a veth pair, entered by this
+    thread (setns) while the test runs."""
+
+    def __init__(self, tag):
+        pid = os.getpid() % 100000
+        self.name = f"xdpc-py{tag}{pid}"
+        self.peer = f"xdpc-pz{tag}{pid}"
+        self.dev = f"xpy{tag}{pid}"
+
+    def __enter__(self):
+        self.own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            sh("ip", "netns", "add", self.name)
+            sh("ip", "netns", "add", self.peer)
+            sh("ip", "link", "add", self.dev, "netns", self.name, "type", "veth",
+               "peer", "name", self.dev + "p", "netns", self.peer)
+            sh("ip", "-n", self.name, "link", "set", self.dev, "up")
+            sh("ip", "-n", self.peer, "link", "set", self.dev + "p", "up")
+            target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+            setns(target)
+            os.close(target)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        setns(self.own)
+        os.close(self.own)
+        for ns in (self.name, self.peer):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def xdp_attached(self):
+        out = subprocess.run(["ip", "link", "show", "dev", self.dev],
+                             check=True, capture_output=True, text=True).stdout
+        return "prog/xdp" in out
+
+
+@pytest.fixture
+def ns(request):
+    tag = str(abs(hash(request.node.name)) % 1000)
+    with Namespace(tag) as n:
+        yield n
+
+
+def test_context_manager_attaches_and_detaches(ns):
+    with xdpchain.Chain.open(ns.dev) as chain:
+        assert chain.ifname == ns.dev and not chain.attached
+        chain.add_program(obj("counter"))
+        chain.attach(skb=True)
+        assert chain.attached and ns.xdp_attached()
+    assert not ns.xdp_attached()
+    # Also when the block ends with an exception.
+    with pytest.raises(KeyError):
+        with xdpchain.Chain.open(ns.dev) as chain:
+            chain.add_program(obj("counter"))
+            chain.attach()
+            raise KeyError("boom")
+    assert not ns.xdp_attached()
+
+
+def test_components_and_counters(ns):
+    chain = xdpchain.Chain.open(ns.dev, mode="static")
+    counter = chain.add_program(obj("counter"))
+    with open(obj("filter"), "rb") as f:
+        fw = chain.add_program(f.read(), program="xdpfilt_udp", priority=60,
+                               continue_on={"pass", "TX"})
+    before = chain.components
+    assert [c.name for c in before] == ["xdp_count", "xdpfilt_udp"]
+    assert before[0].program_id is None and before[0].counters is None
+    chain.link_static()
+    assert chain.mode == "static"
+    assert chain.test_run(udp_packet(9999)) == XDP_DROP
+    assert chain.test_run(udp_packet(53)) == XDP_PASS
+    a, b = chain.components
+    assert (a.id, a.slot, a.priority, a.continue_on) == (counter, 0, 10, frozenset({"pass", "drop"}))
+    assert (b.id, b.slot, b.priority, b.continue_on) == (fw, 1, 60, frozenset({"pass", "tx"}))
+    assert a.program_id == b.program_id and a.program_id > 0
+    assert a.counters["pass"] == 2 and a.counters["other"] == 0
+    assert b.counters == {"aborted": 0, "drop": 1, "pass": 1, "tx": 0, "redirect": 0, "other": 0}
+    # Its global variables, read through the map's fd.
+    fd = chain.map_fd(counter, ".bss")
+    assert isinstance(fd, int) and fd >= 0
+    with pytest.raises(LookupError):
+        chain.map_fd(counter, "no_such_map")
+    chain.detach()
+    assert not ns.xdp_attached()
+
+
+def test_replace_remove_and_link_to_a_file(ns, tmp_path):
+    chain = xdpchain.Chain.open(ns.dev)
+    chain.add_program(obj("counter"))
+    fw = chain.add_program(obj("filter"), priority=60)
+    chain.attach()
+    assert chain.test_run(udp_packet(9999)) == XDP_DROP
+    chain.replace_slot(1, obj("verdict"))
+    assert chain.test_run(udp_packet(9999)) == XDP_PASS
+    assert [c.name for c in chain.components] == ["xdp_count", "xdp_verdict"]
+    assert chain.components[1].id == fw
+    with pytest.raises(ValueError, match="out of range"):
+        chain.replace_slot(5, obj("verdict"))
+    chain.remove(fw)
+    assert [c.name for c in chain.components] == ["xdp_count"]
+    with pytest.raises(LookupError):
+        chain.remove(fw)
+    chain.close()
+    assert not ns.xdp_attached()
+
+    out = tmp_path / "linked.o"
+    unattached = xdpchain.Chain()
+    unattached.add_program(obj("counter"))
+    unattached.link_static(out)
+    assert out.read_bytes()[:4] == b"\x7fELF"
+    with pytest.raises(ValueError, match="without an interface"):
+        unattached.attach()
+
+
+def test_errors_map_onto_python_exceptions(ns, tmp_path):
+    chain = xdpchain.Chain.open(ns.dev)
+    with pytest.raises(FileNotFoundError) as e:
+        chain.add_program(tmp_path / "missing.o")
+    assert e.value.errno == errno.ENOENT
+    junk = tmp_path / "junk.o"
+    junk.write_bytes(b"not an object")
+    with pytest.raises(ValueError, match="not an ELF"):
+        chain.add_program(junk)
+    with pytest.raises(LookupError, match="no_such_prog"):
+        chain.add_program(obj("counter"), program="no_such_prog")
+    with pytest.raises(ValueError, match="unknown verdict"):
+        chain.add_program(obj("counter"), continue_on={"maybe"})
+    with pytest.raises(ValueError, match="collection of verdict names"):
+        chain.add_program(obj("counter"), continue_on="pass")
+    with pytest.raises(ValueError, match="unknown mode"):
+        xdpchain.Chain.open(ns.dev, mode="sideways")
+    with pytest.raises(OSError) as e:
+        xdpchain.Chain.open("xdpc-none0")
+    assert e.value.errno == errno.ENODEV and isinstance(e.value, xdpchain.Error)
+
+    chain.add_program(obj("counter"))
+    chain.attach()
+    with pytest.raises(xdpchain.VerifierError) as e:
+        chain.add_program(obj("bad"))
+    err = e.value
+    assert isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EINVAL)
+    assert "bad.o" in err.component and "processed" in err.log
+    # Nothing changed.
+    assert [c.name for c in chain.components] == ["xdp_count"]
+    assert chain.test_run(udp_packet(1)) == XDP_PASS
+    chain.close()
+
+
+def test_permission_error_without_privileges(ns):
+    code = (
+        "import xdpchain, sys\n"
+        f"c = xdpchain.Chain.open({ns.dev!r})\n"
+        f"c.add_program({obj('verdict')!r})\n"
+        "try:\n"
+        "    c.attach()\n"
+        "except PermissionError as e:\n"
+        "    print('denied', e.errno)\n"
+    )
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-c", code],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.strip() == f"denied {errno.EPERM}"
+    assert not ns.xdp_attached()
+
+
+def test_the_gil_is_released_while_loading(ns):
+    chain = xdpchain.Chain.open(ns.dev, mode="static")
+    for i in range(12):
+        chain.add_program(obj("filter"), priority=i)
+    started = threading.Event()
+    spins = 0
+
+    def load():
+        started.set()
+        chain.link_static()
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    started.wait()
+    while worker.is_alive():
+        spins += 1
+    worker.join()
+    assert chain.attached
+    # Holding the GIL through the load would have left no room to spin.
+    assert spins > 1000, spins
+    chain.close()
+
+
+def test_python_m_xdpchain_status_prints_what_the_command_prints(ns):
+    chain = xdpchain.Chain.open(ns.dev)
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("filter"), priority=60)
+    chain.attach()
+    chain.test_run(udp_packet(9999))
+    for args in ([ns.dev], [ns.dev, "--json"], []):
+        ours = subprocess.run([sys.executable, "-m", "xdpchain", "status", *args],
+                              capture_output=True, text=True, check=True).stdout
+        theirs = subprocess.run([CLI, "status", *args],
+                                capture_output=True, text=True, check=True).stdout
+        assert ours == theirs
+    assert "xdpfilt_udp" in ours
+    bad = subprocess.run([sys.executable, "-m", "xdpchain", "status", "xdpc-none0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "no such interface" in bad.stderr
+    chain.close()
+
+
+def test_example_prints_the_counters(ns):
+    example = os.path.join(os.path.dirname(__file__), "../../../examples/python/chain_counters.py")
+    out = subprocess.run(
+        [sys.executable, example, ns.dev, obj("counter"), obj("filter"), "--watch", "0"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.startswith(f"2 programs on {ns.dev}")
+    assert "xdp_count" in out and "xdpfilt_udp" in out and "drop=0" in out
+    assert not ns.xdp_attached()
