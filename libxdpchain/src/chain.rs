@@ -427,6 +427,17 @@ impl Chain {
         find_member(&self.members, key)
     }
 
+    /// The component at position `slot` of the run order.
+    pub fn at_slot(&self, slot: usize) -> Result<ComponentId> {
+        let order = ordered(&self.members);
+        order.get(slot).map(|m| m.id).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "slot {slot} is out of range (the chain has {} components)",
+                order.len()
+            ))
+        })
+    }
+
     /// The components in run order.
     pub fn components(&self) -> Vec<(ComponentId, &Component)> {
         ordered(&self.members)

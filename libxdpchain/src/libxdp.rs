@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use libbpf_sys as sys;
@@ -331,21 +331,12 @@ pub(crate) fn lock() -> Result<Lock> {
         _ => {}
     }
     let file = File::open(&dir).map_err(|e| Error::os(format!("open {}", shown()), e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::os(format!("stat {}", shown()), e))?;
-    // SAFETY: no arguments.
-    let euid = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
-        return Err(Error::UnsafePinDir {
-            path: shown(),
-            reason: format!(
-                "owned by uid {} with mode {:o}; want a directory of ours that only we can write",
-                meta.uid(),
-                meta.mode() & 0o7777
-            ),
-        });
-    }
+    crate::sys::check_own_dir(
+        &file,
+        &shown(),
+        0o022,
+        "a directory of ours that only we can write",
+    )?;
     let real =
         std::fs::canonicalize(&dir).map_err(|e| Error::os(format!("resolve {}", shown()), e))?;
     crate::sys::check_bpffs(&real.display().to_string())?;

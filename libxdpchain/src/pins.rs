@@ -273,13 +273,13 @@ impl Store {
     ) -> Result<ComponentId> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let (dir, old) = self.open_chain(&iface)?;
         if let Some((_lock, r)) = libxdp_running(&iface)? {
             let mut planned: Vec<_> = r.programs.iter().map(Planned::Loaded).collect();
             planned.push(Planned::New(&component));
             let ids = libxdp::commit(&r.target(&iface), &planned)?;
             return Ok(ComponentId(ids[ids.len() - 1]));
         }
+        let (dir, old) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, opts.force)?;
         if old.is_none() {
             let one = chain::with_added(&[], component.clone(), 0)?.0;
@@ -396,10 +396,10 @@ impl Store {
     pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        let (dir, _) = self.open_chain(&iface)?;
         if let Some((_lock, r)) = libxdp_running(&iface)? {
             return libxdp::detach(&iface, &r);
         }
+        let (dir, _) = self.open_chain(&iface)?;
         let current = inspect::current(&iface, force)?;
         if current.is_none() {
             return Err(Error::NoChain(iface.name));
@@ -485,21 +485,7 @@ impl Store {
         }
         // SAFETY: fd was just opened and is owned from here on.
         let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::os("stat pin directory", e))?;
-        // SAFETY: no arguments.
-        let euid = unsafe { libc::geteuid() };
-        if meta.uid() != euid || meta.mode() & 0o077 != 0 {
-            return Err(Error::UnsafePinDir {
-                path: shown(),
-                reason: format!(
-                    "owned by uid {} with mode {:o}; want ours and 0700",
-                    meta.uid(),
-                    meta.mode() & 0o7777
-                ),
-            });
-        }
+        crate::sys::check_own_dir(&file, &shown(), 0o077, "ours and 0700")?;
         crate::sys::check_bpffs(&shown())?;
         // SAFETY: plain syscall on our fd.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {

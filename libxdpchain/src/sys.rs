@@ -362,3 +362,30 @@ pub(crate) fn obj_get(path: &Path) -> Result<OwnedFd> {
 pub(crate) fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
     fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
 }
+
+/// Refuses the directory open as `dir` unless it is ours and no one else
+/// may write it (`forbidden` mode bits clear): pins in it are trusted.
+pub(crate) fn check_own_dir(
+    dir: &std::fs::File,
+    path: &str,
+    forbidden: u32,
+    want: &str,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = dir
+        .metadata()
+        .map_err(|e| Error::os(format!("stat {path}"), e))?;
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != euid || meta.mode() & forbidden != 0 {
+        return Err(Error::UnsafePinDir {
+            path: path.into(),
+            reason: format!(
+                "owned by uid {} with mode {:o}; want {want}",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}

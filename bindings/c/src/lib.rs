@@ -398,13 +398,7 @@ pub extern "C" fn xdpchain__replace_slot(
 ) -> c_int {
     guard(|| {
         let h = handle_mut(chain)?;
-        let order = h.chain.components();
-        let (id, _) = *order.get(slot as usize).ok_or_else(|| {
-            invalid(format!(
-                "slot {slot} is out of range (the chain has {} components)",
-                order.len()
-            ))
-        })?;
+        let id = h.chain.at_slot(slot as usize)?;
         let c = component(opts)?;
         h.chain.replace_slot(id, c)?;
         Ok(0)
@@ -502,13 +496,9 @@ pub extern "C" fn xdpchain__component(
         if sz < size_of::<usize>() {
             return Err(invalid(format!("info: sz {sz} is too small")));
         }
+        let id = h.chain.at_slot(slot as usize)?;
         let order = h.chain.components();
-        let (id, c) = *order.get(slot as usize).ok_or_else(|| {
-            invalid(format!(
-                "slot {slot} is out of range (the chain has {} components)",
-                order.len()
-            ))
-        })?;
+        let (_, c) = order[slot as usize];
         // SAFETY: zeroed is valid for this plain-data struct.
         let mut out: xdpchain_component_info = unsafe { std::mem::zeroed() };
         out.sz = sz;

@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use ::xdpchain as core;
+use ::xdpchain as xc;
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyLookupError, PyOSError, PyPermissionError, PyRuntimeError,
-    PyValueError,
+    PyFileNotFoundError, PyLookupError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyString};
@@ -28,8 +27,8 @@ create_exception!(
 );
 
 /// The Python exception for a core error: Python's own where one fits.
-fn py_err(e: core::Error) -> PyErr {
-    use core::Error as E;
+fn py_err(e: xc::Error) -> PyErr {
+    use xc::Error as E;
     let msg = e.to_string();
     let errno = e.errno();
     match e {
@@ -66,12 +65,12 @@ fn verifier_error(errno: i32, msg: String, component: Option<String>, log: Strin
     })
 }
 
-fn mode(name: &str) -> PyResult<core::Mode> {
-    core::Mode::parse(name).map_err(py_err)
+fn mode(name: &str) -> PyResult<xc::Mode> {
+    xc::Mode::parse(name).map_err(py_err)
 }
 
 /// A continue set from any iterable of verdict names ("pass", "DROP"...).
-fn verdicts(names: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Verdicts>> {
+fn verdicts(names: Option<&Bound<'_, PyAny>>) -> PyResult<Option<xc::Verdicts>> {
     let Some(names) = names else {
         return Ok(None);
     };
@@ -80,10 +79,10 @@ fn verdicts(names: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Verdicts>
             "continue_on takes a collection of verdict names, such as {\"pass\"}",
         ));
     }
-    let mut v = core::Verdicts::empty();
+    let mut v = xc::Verdicts::empty();
     for n in names.try_iter()? {
         let n: String = n?.extract()?;
-        let verdict = core::Verdict::from_name(&n.to_ascii_lowercase()).ok_or_else(|| {
+        let verdict = xc::Verdict::from_name(&n.to_ascii_lowercase()).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "unknown verdict {n:?} (aborted, drop, pass, tx, redirect)"
             ))
@@ -99,12 +98,12 @@ fn component(
     program: Option<&str>,
     priority: Option<i32>,
     continue_on: Option<&Bound<'_, PyAny>>,
-) -> PyResult<core::Component> {
+) -> PyResult<xc::Component> {
     let c = if let Ok(b) = obj.downcast::<PyBytes>() {
-        core::Component::from_bytes(b.as_bytes().to_vec(), "<bytes>", program)
+        xc::Component::from_bytes(b.as_bytes().to_vec(), "<bytes>", program)
     } else {
         let path: PathBuf = obj.extract()?;
-        core::Component::from_file(path, program)
+        xc::Component::from_file(path, program)
     };
     let mut c = c.map_err(py_err)?;
     if let Some(p) = priority {
@@ -152,12 +151,12 @@ impl Component {
 struct Chain {
     /// Taken without waiting: a thread that waited for it holding the GIL
     /// would block the holder, which needs the GIL back to return.
-    inner: Mutex<core::Chain>,
+    inner: Mutex<xc::Chain>,
     ifname: Option<String>,
 }
 
 impl Chain {
-    fn lock(&self) -> PyResult<MutexGuard<'_, core::Chain>> {
+    fn lock(&self) -> PyResult<MutexGuard<'_, xc::Chain>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
@@ -185,9 +184,9 @@ impl Chain {
         pin_root: Option<String>,
     ) -> PyResult<Self> {
         if let Some(name) = &ifname {
-            core::Interface::resolve(name).map_err(py_err)?;
+            xc::Interface::resolve(name).map_err(py_err)?;
         }
-        let mut inner = core::Chain::new();
+        let mut inner = xc::Chain::new();
         inner.set_mode(self::mode(mode)?);
         inner.set_counting(counters);
         if let Some(root) = pin_root {
@@ -231,7 +230,7 @@ impl Chain {
     /// Removes the component `id`.
     fn remove(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| inner.remove(core::ComponentId(id)))
+        py.allow_threads(|| inner.remove(xc::ComponentId(id)))
             .map(drop)
             .map_err(py_err)
     }
@@ -247,13 +246,7 @@ impl Chain {
         continue_on: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let inner = &mut *self.lock()?;
-        let order = inner.components();
-        let (id, _) = *order.get(slot).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "slot {slot} is out of range (the chain has {} components)",
-                order.len()
-            ))
-        })?;
+        let id = inner.at_slot(slot).map_err(py_err)?;
         let c = component(obj, program, None, continue_on)?;
         py.allow_threads(|| inner.replace_slot(id, c))
             .map(drop)
@@ -264,11 +257,11 @@ impl Chain {
     #[pyo3(signature = (*, skb=false, force=false))]
     fn attach(&mut self, py: Python<'_>, skb: bool, force: bool) -> PyResult<()> {
         let iface = self.iface()?;
-        let opts = core::AttachOptions {
+        let opts = xc::AttachOptions {
             mode: if skb {
-                core::AttachMode::Skb
+                xc::AttachMode::Skb
             } else {
-                core::AttachMode::Native
+                xc::AttachMode::Native
             },
             force,
         };
@@ -292,12 +285,12 @@ impl Chain {
             if let Some(path) = path {
                 return py.allow_threads(move || inner.write(path)).map_err(py_err);
             }
-            if inner.program_fd().is_some() && inner.mode() != core::Mode::Static {
+            if inner.program_fd().is_some() && inner.mode() != xc::Mode::Static {
                 return Err(PyValueError::new_err(
                     "the chain is already loaded, dynamically",
                 ));
             }
-            inner.set_mode(core::Mode::Static);
+            inner.set_mode(xc::Mode::Static);
         }
         self.attach(py, skb, force)
     }
@@ -342,7 +335,7 @@ impl Chain {
             let counters = match st.and_then(|s| s.counters) {
                 Some(k) => {
                     let d = PyDict::new(py);
-                    for v in core::Verdict::ALL {
+                    for v in xc::Verdict::ALL {
                         d.set_item(v.name(), k.verdict(v))?;
                     }
                     d.set_item("other", k.other)?;
@@ -368,7 +361,7 @@ impl Chain {
     fn map_fd(&self, id: u32, name: &str) -> PyResult<i32> {
         use std::os::fd::AsRawFd;
         self.lock()?
-            .map_fd(core::ComponentId(id), name)
+            .map_fd(xc::ComponentId(id), name)
             .map(|fd| fd.as_raw_fd())
             .map_err(py_err)
     }
@@ -408,11 +401,11 @@ impl Chain {
 fn status_report(py: Python<'_>, ifname: Option<String>, json: bool) -> PyResult<String> {
     let chains = py
         .allow_threads(|| match &ifname {
-            Some(i) => core::status(i).map(|s| vec![s]),
-            None => core::list(),
+            Some(i) => xc::status(i).map(|s| vec![s]),
+            None => xc::list(),
         })
         .map_err(py_err)?;
-    Ok(core::status_report(&chains, json))
+    Ok(xc::status_report(&chains, json))
 }
 
 #[pymodule]
@@ -422,6 +415,6 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(status_report, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
-    m.add("MAX_COMPONENTS", core::MAX_COMPONENTS)?;
+    m.add("MAX_COMPONENTS", xc::MAX_COMPONENTS)?;
     Ok(())
 }
