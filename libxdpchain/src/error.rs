@@ -74,6 +74,12 @@ pub enum Error {
     #[error("interface {0} runs no chain")]
     NoChain(String),
 
+    #[error("the chain is not loaded (load or attach it first)")]
+    NotLoaded,
+
+    #[error("the chain is not attached")]
+    NotAttached,
+
     #[error("too many components: {count} (at most {max})")]
     TooManyComponents { count: usize, max: usize },
 
@@ -142,9 +148,11 @@ impl Error {
             | Error::NoState { .. } => libc::EBUSY,
             Error::UnsafePinDir { .. } => libc::EPERM,
             Error::Raced { .. } => libc::EAGAIN,
-            Error::NoChain(_) | Error::UnknownComponent(_) | Error::UnknownMap { .. } => {
-                libc::ENOENT
-            }
+            Error::NoChain(_)
+            | Error::NotLoaded
+            | Error::NotAttached
+            | Error::UnknownComponent(_)
+            | Error::UnknownMap { .. } => libc::ENOENT,
             Error::TooManyComponents { .. } => libc::E2BIG,
             Error::Unsupported(_) => libc::EOPNOTSUPP,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
