@@ -213,7 +213,7 @@ impl Chain {
     /// Adds a component; returns its id.
     #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None))]
     fn add_program(
-        &mut self,
+        &self,
         py: Python<'_>,
         obj: &Bound<'_, PyAny>,
         program: Option<&str>,
@@ -228,7 +228,7 @@ impl Chain {
     }
 
     /// Removes the component `id`.
-    fn remove(&mut self, py: Python<'_>, id: u32) -> PyResult<()> {
+    fn remove(&self, py: Python<'_>, id: u32) -> PyResult<()> {
         let inner = &mut *self.lock()?;
         py.allow_threads(|| inner.remove(xc::ComponentId(id)))
             .map(drop)
@@ -238,7 +238,7 @@ impl Chain {
     /// Puts another program in run-order position `slot`, atomically.
     #[pyo3(signature = (slot, obj, *, program=None, continue_on=None))]
     fn replace_slot(
-        &mut self,
+        &self,
         py: Python<'_>,
         slot: usize,
         obj: &Bound<'_, PyAny>,
@@ -255,7 +255,7 @@ impl Chain {
 
     /// Loads the chain and attaches it to its interface.
     #[pyo3(signature = (*, skb=false, force=false))]
-    fn attach(&mut self, py: Python<'_>, skb: bool, force: bool) -> PyResult<()> {
+    fn attach(&self, py: Python<'_>, skb: bool, force: bool) -> PyResult<()> {
         let iface = self.iface()?;
         let opts = xc::AttachOptions {
             mode: if skb {
@@ -274,7 +274,7 @@ impl Chain {
     /// one) loaded and attached as `attach` does.
     #[pyo3(signature = (path=None, *, skb=false, force=false))]
     fn link_static(
-        &mut self,
+        &self,
         py: Python<'_>,
         path: Option<PathBuf>,
         skb: bool,
@@ -296,7 +296,7 @@ impl Chain {
     }
 
     /// Detaches the chain from its interface.
-    fn detach(&mut self) -> PyResult<()> {
+    fn detach(&self) -> PyResult<()> {
         self.lock()?.detach().map_err(py_err)
     }
 
@@ -376,7 +376,7 @@ impl Chain {
     }
 
     /// Detaches the chain if this object attached it.
-    fn close(&mut self) -> PyResult<()> {
+    fn close(&self) -> PyResult<()> {
         let mut inner = self.lock()?;
         if inner.interface().is_some() {
             inner.detach().map_err(py_err)?;
@@ -389,7 +389,7 @@ impl Chain {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
         self.close()?;
         Ok(false)
     }

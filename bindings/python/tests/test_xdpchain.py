@@ -230,12 +230,21 @@ def test_the_gil_is_released_while_loading(ns):
     worker = threading.Thread(target=load)
     worker.start()
     started.wait()
+    busy = 0
     while worker.is_alive():
         spins += 1
+        if spins % 100 == 0:
+            # Another thread's call on the chain meanwhile is refused, not
+            # left waiting (which could deadlock with the GIL).
+            try:
+                chain.mode
+            except RuntimeError as e:
+                assert "in use by another thread" in str(e)
+                busy += 1
     worker.join()
     assert chain.attached
     # Holding the GIL through the load would have left no room to spin.
-    assert spins > 1000, spins
+    assert spins > 1000 and busy > 0, (spins, busy)
     chain.close()
 
 
