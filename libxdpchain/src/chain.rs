@@ -327,7 +327,7 @@ impl Chain {
     /// that continue set. It runs after the linked components until a
     /// rebuild ([`Chain::add`], [`Chain::remove`]) links it in by priority.
     pub fn plug(&mut self, component: Component) -> Result<ComponentId> {
-        let loaded = self.loaded.as_ref().ok_or_else(|| Error::NotLoaded)?;
+        let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         let Body::Static {
             spare: Some(spare), ..
         } = &loaded.body
@@ -490,7 +490,7 @@ impl Chain {
 
     /// Removes the chain from its interface, if it still runs there.
     pub fn detach(&mut self) -> Result<()> {
-        let (iface, mode) = self.attachment.clone().ok_or_else(|| Error::NotAttached)?;
+        let (iface, mode) = self.attachment.clone().ok_or(Error::NotAttached)?;
         let loaded = self.loaded.as_ref().expect("an attached chain is loaded");
         attach::replace(&iface, mode, None, Some(loaded.prog()))?;
         self.attachment = None;
@@ -509,7 +509,7 @@ impl Chain {
 
     /// What the kernel runs: components in order, with their counters.
     pub fn status(&self) -> Result<ChainStatus> {
-        let loaded = self.loaded.as_ref().ok_or_else(|| Error::NotLoaded)?;
+        let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         let mut st = inspect::status_of(loaded.prog())?.expect("our own root program");
         // The frozen config names what was linked; extensions in its slots
         // are known here only.
@@ -570,7 +570,7 @@ impl Chain {
     /// A component's map by the name it has in the component's own object:
     /// a map's name, or a data section (".data", ".bss", ".rodata.foo"...).
     pub fn map_fd(&self, id: ComponentId, name: &str) -> Result<BorrowedFd<'_>> {
-        let loaded = self.loaded.as_ref().ok_or_else(|| Error::NotLoaded)?;
+        let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         // Ours, not the loaded ones: extensions may fill slots since.
         let member = self
             .members
@@ -597,7 +597,7 @@ impl Chain {
     /// Runs the loaded chain once on `packet` (BPF_PROG_TEST_RUN) and
     /// returns its verdict.
     pub fn test_run(&self, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
-        let loaded = self.loaded.as_ref().ok_or_else(|| Error::NotLoaded)?;
+        let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         test_run(loaded.prog(), packet, repeat)
     }
 
