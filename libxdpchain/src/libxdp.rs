@@ -239,7 +239,7 @@ pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
         _ => None,
     }
     .ok_or_else(|| malformed("no libxdp config (one map, magic 236, version 2 or 3)".into()))?;
-    let dir = pin_dir(iface, id)?;
+    let dir = pin_dir(iface, id);
     let mut programs = Vec::new();
     for (i, slot) in config.slots.iter().enumerate() {
         let path = dir.join(format!("{}-prog", slot_function(i)));
@@ -305,10 +305,10 @@ fn bpffs() -> PathBuf {
     std::env::var_os("LIBXDP_BPFFS").map_or_else(|| "/sys/fs/bpf".into(), PathBuf::from)
 }
 
-fn pin_dir(iface: &Interface, dispatcher_id: u32) -> Result<PathBuf> {
-    Ok(bpffs()
+fn pin_dir(iface: &Interface, dispatcher_id: u32) -> PathBuf {
+    bpffs()
         .join("xdp")
-        .join(format!("dispatch-{}-{dispatcher_id}", iface.index)))
+        .join(format!("dispatch-{}-{dispatcher_id}", iface.index))
 }
 
 /// libxdp's lock: an flock of `BPFFS/xdp`, created 0700 as libxdp does.
@@ -415,8 +415,8 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         .collect::<Result<_>>()?;
     // Loaded before new among equals, as libxdp sorts.
     order.sort_by(|(a, sa), (b, sb)| {
-        let key = |i: usize| matches!(planned[i], Planned::New(_));
-        (sa.prio, planned[*a].name(), key(*a)).cmp(&(sb.prio, planned[*b].name(), key(*b)))
+        let is_new = |i: usize| matches!(planned[i], Planned::New(_));
+        (sa.prio, planned[*a].name(), is_new(*a)).cmp(&(sb.prio, planned[*b].name(), is_new(*b)))
     });
     let config = Config {
         version: target.version,
@@ -427,6 +427,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         .program(PROG_NAME)
         .and_then(|p| p.fd())
         .expect("a loaded dispatcher has its program");
+    // New extensions live here until their pins hold them.
     let mut extensions = Vec::new();
     let mut attached = Vec::new();
     for (slot, (i, _)) in order.iter().enumerate() {
@@ -444,7 +445,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         attached.push((*i, id, dup(fd)?, link));
     }
     let (_, new_id, _) = attach::prog_info(prog)?;
-    let dir = pin_dir(target.iface, new_id)?;
+    let dir = pin_dir(target.iface, new_id);
     let pinned = pin_all(&dir, &attached)
         .and_then(|()| attach::replace(target.iface, target.mode, Some(prog), target.replacing));
     if let Err(e) = pinned {
@@ -452,7 +453,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         return Err(e);
     }
     if let Some(old) = target.old {
-        remove_dir(&pin_dir(target.iface, old.id)?);
+        remove_dir(&pin_dir(target.iface, old.id));
     }
     let mut ids = vec![0; planned.len()];
     for (i, id, _, _) in &attached {
@@ -500,7 +501,7 @@ fn pin_all(dir: &Path, attached: &[(usize, u32, OwnedFd, OwnedFd)]) -> Result<()
 /// Call under [`lock`].
 pub(crate) fn detach(iface: &Interface, r: &Running) -> Result<()> {
     attach::replace(iface, r.mode, None, Some(r.fd.as_fd()))?;
-    remove_dir(&pin_dir(iface, r.id)?);
+    remove_dir(&pin_dir(iface, r.id));
     Ok(())
 }
 
