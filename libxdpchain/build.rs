@@ -8,6 +8,7 @@ fn main() {
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-changed=bpf/chain.h");
+    println!("cargo:rerun-if-changed=bpf/slot.h");
     // (object, source, defines): libxdp's dispatcher once per protocol version.
     let builds = [
         ("root", "root", None),

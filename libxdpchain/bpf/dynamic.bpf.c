@@ -4,25 +4,12 @@
  * extension program (BPF_PROG_TYPE_EXT) and attached in place of one of the
  * global slot functions below, so a new dispatcher (for a component more,
  * or less) verifies only itself. A slot without an extension returns
- * XDPCHAIN_RETVAL, which every continue set holds.
+ * EMPTY_SLOT_RETVAL (slot.h), which every continue set holds.
  */
 #include "chain.h"
+#include "slot.h"
 
-#define XDPCHAIN_RETVAL 31
-
-/*
- * The helper call, never made, tells the verifier that the slot may change
- * packet data, so that extensions that do may replace it.
- */
-#define SLOT(n)                                                              \
-	__attribute__((noinline)) int xdpchain_dslot_##n(struct xdp_md *ctx) \
-	{                                                                    \
-		volatile int ret = XDPCHAIN_RETVAL;                          \
-                                                                             \
-		if (ret != XDPCHAIN_RETVAL)                                  \
-			bpf_xdp_adjust_tail(ctx, 0);                         \
-		return ret;                                                  \
-	}
+#define SLOT(n) REPLACEABLE_SLOT(xdpchain_dslot_##n, )
 FOR_EACH_SLOT(SLOT)
 
 #define SLOT_FN(n) xdpchain_dslot_##n

@@ -10,13 +10,9 @@
  *
  * Keep in step with src/libxdp.rs.
  */
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
+#include "slot.h"
 
 #define SLOTS 10
-#define MAGIC 236
-/* A slot without an extension returns this; every chain-call set holds it. */
-#define EMPTY_SLOT 31
 
 struct xdp_dispatcher_config {
 	__u8 magic;
@@ -35,17 +31,7 @@ static volatile const struct xdp_dispatcher_config conf = {};
 
 __uint(dispatcher_version, LIBXDP_VERSION) SEC("xdp_metadata");
 
-/* As in dynamic.bpf.c: the helper call, never made, lets extensions that
- * change packet data replace the slot. */
-#define SLOT(n)                                                  \
-	__attribute__((noinline)) int prog##n(struct xdp_md *ctx) \
-	{                                                        \
-		volatile int ret = EMPTY_SLOT;                   \
-                                                                 \
-		if (ret != EMPTY_SLOT)                           \
-			bpf_xdp_adjust_tail(ctx, 0);             \
-		return ret;                                      \
-	}
+#define SLOT(n) REPLACEABLE_SLOT(prog##n, )
 SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5) SLOT(6) SLOT(7) SLOT(8) SLOT(9)
 
 #define RUN(n)                                                         \

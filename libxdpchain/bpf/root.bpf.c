@@ -22,20 +22,10 @@
 /*
  * An open chain: every slot is a global function, so an extension program
  * (freplace) may take the place of a linked component or fill a spare slot
- * later. A spare slot returns XDPCHAIN_RETVAL, which its continue set
- * holds; the helper call, never made, lets extensions that change packet
- * data replace it (as in dynamic.bpf.c).
+ * later (see slot.h).
  */
-#define XDPCHAIN_RETVAL 31
-#define SLOT(n)                                                              \
-	__attribute__((weak, noinline)) int xdpchain_slot_##n(struct xdp_md *ctx) \
-	{                                                                    \
-		volatile int ret = XDPCHAIN_RETVAL;                          \
-                                                                             \
-		if (ret != XDPCHAIN_RETVAL)                                  \
-			bpf_xdp_adjust_tail(ctx, 0);                         \
-		return ret;                                                  \
-	}
+#include "slot.h"
+#define SLOT(n) REPLACEABLE_SLOT(xdpchain_slot_##n, __attribute__((weak)))
 #endif
 FOR_EACH_SLOT(SLOT)
 

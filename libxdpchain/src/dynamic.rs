@@ -20,7 +20,8 @@ use crate::sys::{check, Object};
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
 pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
-/// Every continue set holds the value of a slot without an extension.
+/// What a slot without an extension returns (bpf/slot.h), which every
+/// continue set holds.
 pub(crate) const EMPTY_SLOT_VERDICT: u32 = 31;
 
 const SLOT_PREFIX: &str = "xdpchain_dslot_";

@@ -29,17 +29,13 @@ use crate::sys::{check, dup, map_lookup, obj_get, pin, Object};
 /// Programs a libxdp dispatcher holds.
 pub const MAX_PROGRAMS: usize = 10;
 pub(crate) const PROG_NAME: &str = "xdp_dispatcher";
-/// Protocol versions we build; libxdp 1.3 speaks 2, 1.4 and later 3.
+/// Protocol versions we build: Debian 12's libxdp 1.3 speaks 2, xdp-tools
+/// 1.6 speaks 3.
 pub const VERSIONS: [u8; 2] = [2, 3];
 const MAGIC: u8 = 236;
-/// What an empty slot returns; every chain-call set holds it.
-const EMPTY_SLOT: u32 = 31;
-/// Where libxdp looks for its own dispatcher object, as Debian builds it.
-const OBJECT_DIRS: [&str; 3] = [
-    "/usr/lib/x86_64-linux-gnu/bpf",
-    "/usr/lib/bpf",
-    "/usr/local/lib/bpf",
-];
+/// Where libxdp installs its own dispatcher object, besides the
+/// multiarch directory (Debian's).
+const OBJECT_DIRS: [&str; 2] = ["/usr/lib/bpf", "/usr/local/lib/bpf"];
 
 static OBJECT_V2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libxdp_v2.bpf.o"));
 static OBJECT_V3: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libxdp_v3.bpf.o"));
@@ -59,7 +55,7 @@ fn slot_function(slot: usize) -> String {
 }
 
 /// One slot of the config: libxdp's run priority (unsigned), the verdicts
-/// on which the chain goes on (bits, plus [`EMPTY_SLOT`]'s), and the
+/// on which the chain goes on (bits, plus an empty slot's), and the
 /// program's load flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot {
@@ -128,8 +124,13 @@ impl Config {
 /// The protocol version of the libxdp installed here (its
 /// `xdp-dispatcher.o` declares it in BTF), if any.
 pub(crate) fn installed_version() -> Option<u8> {
+    let multiarch = format!("/usr/lib/{}-linux-gnu/bpf", std::env::consts::ARCH);
     let dirs = std::env::var("LIBXDP_OBJECT_PATH").ok();
-    let dirs = dirs.iter().map(String::as_str).chain(OBJECT_DIRS);
+    let dirs = dirs
+        .iter()
+        .map(String::as_str)
+        .chain([multiarch.as_str()])
+        .chain(OBJECT_DIRS);
     let bytes = dirs
         .map(|d| Path::new(d).join("xdp-dispatcher.o"))
         .find_map(|p| std::fs::read(p).ok())?;
@@ -292,7 +293,9 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
                 slot,
                 name: p.name.clone(),
                 priority: p.priority(),
-                continue_on: Verdicts::from_bits(p.slot.actions & !(1 << EMPTY_SLOT)),
+                continue_on: Verdicts::from_bits(
+                    p.slot.actions & !(1 << dynamic::EMPTY_SLOT_VERDICT),
+                ),
                 counters: None,
                 program_id: Some(p.id),
             })
@@ -377,7 +380,7 @@ impl Planned<'_> {
                         c.priority()
                     ))
                 })?,
-                actions: c.continue_on().bits() | 1 << EMPTY_SLOT,
+                actions: c.continue_on().bits() | 1 << dynamic::EMPTY_SLOT_VERDICT,
                 flags: 0,
             }),
         }
