@@ -17,6 +17,9 @@
 //! interface atomically, then renames `state_new` to `state` and unpins what
 //! left. The record names the root program it describes, so the next
 //! operation can tell from the interface which record is true.
+//!
+//! Chains in libxdp's layout keep no record here: libxdp's own pins are
+//! their state (src/libxdp.rs), and a store joins them under libxdp's lock.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
