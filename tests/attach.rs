@@ -71,12 +71,7 @@ fn replacement_is_atomic_under_traffic() {
     let counter = chain.add(comp("counter")).unwrap();
     net.in_b(|| chain.attach(&net.dev_b, AttachOptions::default()))
         .unwrap();
-    let ns_a = net.ns_a.clone();
-    let pinger = std::thread::spawn(move || {
-        sh(&format!(
-            "ip netns exec {ns_a} ping -q -c 600 -i 0.002 -W 1 198.18.0.2 || true"
-        ))
-    });
+    let pinger = ping_in_background(&net.ns_a, 600, "0.002");
     let verdict = obj("verdict");
     let mut swaps = 0;
     while !pinger.is_finished() {

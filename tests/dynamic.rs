@@ -155,12 +155,7 @@ fn replace_slot_under_traffic() {
     let slot = chain.add(comp("verdict").with_priority(60)).unwrap();
     net.in_b(|| chain.attach(&net.dev_b, Default::default()))
         .unwrap();
-    let ns_a = net.ns_a.clone();
-    let pinger = std::thread::spawn(move || {
-        sh(&format!(
-            "ip netns exec {ns_a} ping -q -c 200 -i 0.01 -W 1 198.18.0.2 || true"
-        ))
-    });
+    let pinger = ping_in_background(&net.ns_a, 200, "0.01");
     // Swap the second slot back and forth while pings flow: the counter in
     // the first slot, never replaced, sees every request.
     let mut swaps = 0;

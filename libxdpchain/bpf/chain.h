@@ -81,4 +81,15 @@ static __always_inline void count(__u32 slot, __u32 verdict)
 	if (ret >= 32 || !(xdpchain_config.continue_on[n] & (1u << ret)))     \
 		return ret;
 
+/* The chain's XDP program: each slot in turn, as the config says. */
+#define CHAIN_ENTRY(name)                  \
+	SEC("xdp")                         \
+	int name(struct xdp_md *ctx)       \
+	{                                  \
+		__u32 ret;                 \
+                                           \
+		FOR_EACH_SLOT(RUN)         \
+		return XDP_PASS;           \
+	}
+
 #endif

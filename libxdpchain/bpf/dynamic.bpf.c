@@ -14,13 +14,6 @@ FOR_EACH_SLOT(SLOT)
 
 #define SLOT_FN(n) xdpchain_dslot_##n
 
-SEC("xdp")
-int xdpchain_dyn(struct xdp_md *ctx)
-{
-	__u32 ret;
-
-	FOR_EACH_SLOT(RUN)
-	return XDP_PASS;
-}
+CHAIN_ENTRY(xdpchain_dyn)
 
 char _license[] SEC("license") = "GPL";

@@ -31,11 +31,4 @@ FOR_EACH_SLOT(SLOT)
 
 #define SLOT_FN(n) xdpchain_slot_##n
 
-SEC("xdp")
-int xdpchain_root(struct xdp_md *ctx)
-{
-	__u32 ret;
-
-	FOR_EACH_SLOT(RUN)
-	return XDP_PASS;
-}
+CHAIN_ENTRY(xdpchain_root)

@@ -123,6 +123,14 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `count` pings from namespace `ns` to 198.18.0.2, `interval` seconds
+/// apart, in a thread: join it for ping's output.
+pub fn ping_in_background(ns: &str, count: u32, interval: &str) -> std::thread::JoinHandle<String> {
+    let cmd =
+        format!("ip netns exec {ns} ping -q -c {count} -i {interval} -W 1 198.18.0.2 || true");
+    std::thread::spawn(move || sh(&cmd))
+}
+
 /// Two namespaces joined by a veth pair, 198.18.0.1 (a) and 198.18.0.2 (b),
 /// named uniquely per test and removed on drop, also when the test fails.
 pub struct VethPair {

@@ -405,12 +405,14 @@ pub extern "C" fn xdpchain__replace_slot(
     })
 }
 
-fn attach(h: &mut xdpchain, opts: AttachOptions) -> Result<c_int, Fail> {
+/// Attaches to the interface given to xdpchain__open(); `mode` is an enum
+/// xdpchain_attach_mode.
+fn attach(h: &mut xdpchain, mode: u32, force: bool) -> Result<c_int, Fail> {
     let ifname = h
         .ifname
         .clone()
         .ok_or_else(|| invalid("the chain was opened without an interface"))?;
-    h.chain.attach(&ifname, opts)?;
+    h.chain.attach(&ifname, attach_options(mode, force)?)?;
     Ok(0)
 }
 
@@ -428,7 +430,7 @@ pub extern "C" fn xdpchain__attach(
         let h = handle_mut(chain)?;
         let o = read_opts(opts, "attach opts")?;
         let (mode, force) = o.map_or((0, false), |o| (o.attach_mode, o.force));
-        attach(h, attach_options(mode, force)?)
+        attach(h, mode, force)
     })
 }
 
@@ -455,7 +457,7 @@ pub extern "C" fn xdpchain__link_static(
         }
         h.chain.set_mode(Mode::Static);
         let (mode, force) = o.map_or((0, false), |o| (o.attach_mode, o.force));
-        attach(h, attach_options(mode, force)?)
+        attach(h, mode, force)
     })
 }
 
