@@ -4,17 +4,23 @@
 
 use std::process::ExitCode;
 
-use xdpchain::{AttachMode, AttachOptions, Chain, Component, Layout, Mode, Store, Verdicts};
+use xdpchain::{
+    AttachMode, AttachOptions, Chain, Component, Layout, Mode, Netns, OpenOptions, SharedChain,
+    Store, Verdicts,
+};
 
-const USAGE: &str = "usage:
+const USAGE: &str = "usage: xdpchain [-n NETNS] COMMAND ...
   xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
-  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic] [--layout L]
-  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M] [--layout L]
-  xdpchain remove IFACE COMPONENT
-  xdpchain replace IFACE COMPONENT FILE[:PROG]
+  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic] [--layout L] [--owner NAME]
+  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M] [--layout L] [--owner NAME]
+  xdpchain remove IFACE COMPONENT [--force] [--owner NAME]
+  xdpchain replace IFACE COMPONENT FILE[:PROG] [--force] [--owner NAME]
   xdpchain status [IFACE] [--json]
-  xdpchain detach IFACE [--force]
+  xdpchain detach IFACE [--force] [--owner NAME]
   xdpchain clean
+-n NETNS runs in the network namespace NETNS (a name in /run/netns, or a path), as ip -n does.
+Components record their owner (--owner, default xdpchain) and process id; changing or removing
+the components of other owners, or attaching over them, needs --force.
 Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).
 --mode chooses how a new chain joins its components (default: $XDPCHAIN_MODE, else auto:
 dynamic where the kernel has freplace, static otherwise).
@@ -68,10 +74,28 @@ impl<'a> Args<'a> {
             force: self.flags.contains(&"--force"),
         }
     }
+
+    /// The chain of `iface`, opened as the owner asked for.
+    fn open(&self, iface: &str) -> Result<SharedChain, String> {
+        let opts = OpenOptions {
+            owner: self.value("--owner").map(str::to_string),
+            attach: self.attach_options(),
+            counting: !self.flags.contains(&"--no-counters"),
+            netns: None,
+        };
+        self.store()?.open(iface, opts).map_err(|e| e.to_string())
+    }
 }
 
 /// Options that take a value.
-const VALUED: [&str; 5] = ["-o", "--priority", "--continue-on", "--mode", "--layout"];
+const VALUED: [&str; 6] = [
+    "-o",
+    "--priority",
+    "--continue-on",
+    "--mode",
+    "--layout",
+    "--owner",
+];
 
 fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
     let mut out = Args {
@@ -114,7 +138,15 @@ fn components(specs: &[&str]) -> Result<Vec<Component>, String> {
     specs.iter().map(|s| component(s)).collect()
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+fn run(mut args: &[String]) -> Result<(), String> {
+    if let [flag, ns, rest @ ..] = args {
+        if flag == "-n" || flag == "--netns" {
+            Netns::open(ns)
+                .and_then(|n| n.enter_for_good())
+                .map_err(|e| e.to_string())?;
+            args = rest;
+        }
+    }
     let Some((cmd, rest)) = args.split_first() else {
         return Err(USAGE.into());
     };
@@ -134,16 +166,22 @@ fn run(args: &[String]) -> Result<(), String> {
         "attach" => {
             let a = parse(
                 rest,
-                &["--skb", "--force", "--no-counters", "--mode", "--layout"],
+                &[
+                    "--skb",
+                    "--force",
+                    "--no-counters",
+                    "--mode",
+                    "--layout",
+                    "--owner",
+                ],
             )?;
             let (iface, specs) = a
                 .positional
                 .split_first()
                 .ok_or(format!("attach needs IFACE\n{USAGE}"))?;
             let components = components(specs)?;
-            let counting = !a.flags.contains(&"--no-counters");
-            a.store()?
-                .attach(iface, components, a.attach_options(), counting)
+            a.open(iface)?
+                .replace_all(components)
                 .map_err(|e| e.to_string())?;
             let st = xdpchain::status(iface).map_err(|e| e.to_string())?;
             print!("{}", xdpchain::status_report(&[st], false));
@@ -159,6 +197,7 @@ fn run(args: &[String]) -> Result<(), String> {
                     "--force",
                     "--mode",
                     "--layout",
+                    "--owner",
                 ],
             )?;
             let [iface, spec] = a.positional.as_slice() else {
@@ -171,29 +210,26 @@ fn run(args: &[String]) -> Result<(), String> {
             if let Some(v) = a.value("--continue-on") {
                 c = c.with_continue_on(Verdicts::parse(v).map_err(|e| e.to_string())?);
             }
-            let id = a
-                .store()?
-                .add(iface, c, a.attach_options())
-                .map_err(|e| e.to_string())?;
+            let id = a.open(iface)?.add(c).map_err(|e| e.to_string())?;
             println!("added component {}", id.0);
             Ok(())
         }
         "remove" => {
-            let a = parse(rest, &[])?;
+            let a = parse(rest, &["--force", "--owner"])?;
             let [iface, key] = a.positional.as_slice() else {
                 return Err(format!("remove needs IFACE and COMPONENT\n{USAGE}"));
             };
-            Store::new().remove(iface, key).map_err(|e| e.to_string())
+            a.open(iface)?.remove(key).map_err(|e| e.to_string())
         }
         "replace" => {
-            let a = parse(rest, &[])?;
+            let a = parse(rest, &["--force", "--owner"])?;
             let [iface, key, spec] = a.positional.as_slice() else {
                 return Err(format!(
                     "replace needs IFACE, COMPONENT and FILE[:PROG]\n{USAGE}"
                 ));
             };
-            Store::new()
-                .replace_slot(iface, key, component(spec)?)
+            a.open(iface)?
+                .replace(key, component(spec)?)
                 .map_err(|e| e.to_string())
         }
         "clean" => {
@@ -218,13 +254,11 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "detach" => {
-            let a = parse(rest, &["--force"])?;
+            let a = parse(rest, &["--force", "--owner"])?;
             let [iface] = a.positional.as_slice() else {
                 return Err(USAGE.into());
             };
-            Store::new()
-                .detach(iface, a.flags.contains(&"--force"))
-                .map_err(|e| e.to_string())
+            a.open(iface)?.detach_all().map_err(|e| e.to_string())
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

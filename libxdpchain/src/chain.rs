@@ -31,7 +31,7 @@ pub struct AttachOptions {
 }
 
 /// Where libbpf pins maps that their object pins by name.
-pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+pub const DEFAULT_PIN_ROOT: &str = crate::ns::BPFFS;
 
 /// How a chain is built, besides its members.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ impl Default for Build {
     fn default() -> Self {
         Build {
             counting: true,
-            pin_root: DEFAULT_PIN_ROOT.into(),
+            pin_root: crate::ns::bpffs().into(),
             spare: None,
         }
     }
@@ -103,15 +103,15 @@ impl Loaded {
             .expect("a loaded chain has its counters")
     }
 
-    /// A member's maps in a static chain, by their names in the chain
-    /// (those of a dynamic chain stay with its extension programs).
+    /// A member's maps in a static chain, by their names in the member's
+    /// object (those of a dynamic chain stay with its extension programs).
     pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
         let Body::Static { object, maps, .. } = &self.body else {
             return Vec::new();
         };
         maps[&m.id]
             .iter()
-            .filter_map(|cm| Some((cm.name.clone(), object.map_at(cm.index)?.fd()?)))
+            .filter_map(|cm| Some((cm.orig.clone(), object.map_at(cm.index)?.fd()?)))
             .collect()
     }
 
@@ -462,9 +462,11 @@ impl Chain {
         self.commit_loaded(members)
     }
 
-    /// Attaches the chain to `iface` (a name, or an index as digits). A chain
-    /// already there (from any process) is replaced atomically; a program of
-    /// another loader only with `force`.
+    /// Attaches the chain to `iface` (a name, or an index as digits). A
+    /// chain already there (and every component in it, whoever added them)
+    /// or a program of another loader is replaced atomically, only with
+    /// `force`: to add to the chain of an interface, open it with
+    /// [`crate::Store::open`] instead.
     pub fn attach(&mut self, iface: &str, opts: AttachOptions) -> Result<()> {
         if let Some((cur, _)) = &self.attachment {
             return Err(Error::InvalidArgument(format!(
@@ -478,6 +480,18 @@ impl Chain {
         }
         let loaded = self.loaded.as_ref().expect("loaded above");
         let old = inspect::current(&iface, opts.force)?;
+        if let Some(c) = &old {
+            if !opts.force && inspect::config_of(c.fd.as_fd())?.is_some() {
+                return Err(Error::NotOwner {
+                    iface: iface.name.clone(),
+                    owner: "this chain".into(),
+                    others: format!(
+                        "the chain there (program {}) with all its components",
+                        attach::prog_info(c.fd.as_fd())?.1
+                    ),
+                });
+            }
+        }
         attach::replace(
             &iface,
             opts.mode,
@@ -546,6 +560,7 @@ impl Chain {
                         Some(fd) => Some(attach::prog_info(fd)?.1),
                         None => None,
                     },
+                    owner: None,
                 });
             }
         }
@@ -799,9 +814,8 @@ pub(crate) fn load_dynamic(
 /// components that stay, and the counters.
 #[derive(Default)]
 pub(crate) struct Reuse {
-    /// Per component tag, its maps by their names in the chain (or, from an
-    /// extension, in its object). A tag is present for every component that
-    /// stays, even one without maps.
+    /// Per component tag, its maps by their names in its object. A tag is
+    /// present for every component that stays, even one without maps.
     pub maps: HashMap<u64, HashMap<String, OwnedFd>>,
     pub stats: Option<OwnedFd>,
 }

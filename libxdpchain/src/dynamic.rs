@@ -294,7 +294,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
         &marker.component,
         target,
         &slot_fn,
-        crate::chain::DEFAULT_PIN_ROOT,
+        crate::ns::bpffs(),
     ) else {
         return Ok(false);
     };

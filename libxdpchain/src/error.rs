@@ -65,6 +65,16 @@ pub enum Error {
     #[error("interface {iface} runs a chain of which {dir} holds no record (it was attached by a process that keeps none); replace it with attach, or detach it")]
     NoState { iface: String, dir: String },
 
+    #[error("interface {iface}: {others}, not of {owner}; force changes them")]
+    NotOwner {
+        iface: String,
+        owner: String,
+        others: String,
+    },
+
+    #[error("no network namespace named '{0}'")]
+    UnknownNetns(String),
+
     #[error("refusing pin directory {path}: {reason}")]
     UnsafePinDir { path: String, reason: String },
 
@@ -145,7 +155,9 @@ impl Error {
             Error::BpffsNotMounted { .. } => libc::ENOTDIR,
             Error::ForeignProgram { .. }
             | Error::LibxdpDispatcher { .. }
-            | Error::NoState { .. } => libc::EBUSY,
+            | Error::NoState { .. }
+            | Error::NotOwner { .. } => libc::EBUSY,
+            Error::UnknownNetns(_) => libc::ENOENT,
             Error::UnsafePinDir { .. } => libc::EPERM,
             Error::Raced { .. } => libc::EAGAIN,
             Error::NoChain(_)

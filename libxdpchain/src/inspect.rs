@@ -12,6 +12,7 @@ use crate::component::{Verdict, Verdicts};
 use crate::dynamic;
 use crate::error::{Error, Result};
 use crate::libxdp;
+use crate::owner::Owner;
 use crate::root::{self, Config};
 use crate::sys::{check, map_lookup, map_update};
 
@@ -49,6 +50,9 @@ pub struct ComponentStatus {
     /// one, its extension program otherwise. None where this process cannot
     /// tell (the extensions of a dynamic chain that another process built).
     pub program_id: Option<u32>,
+    /// Who added it to a shared chain; None where no record says (a chain
+    /// built in one process, programs that xdp-loader added).
+    pub owner: Option<Owner>,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +178,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             continue_on: s.continue_on,
             counters,
             program_id: (kind == Mode::Static).then_some(program_id),
+            owner: None,
         });
     }
     Ok(Some(ChainStatus {
@@ -186,9 +191,9 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
     }))
 }
 
-/// The chain attached to `iface`.
-pub fn status(iface: &str) -> Result<ChainStatus> {
-    let iface = Interface::resolve(iface)?;
+/// The chain attached to `iface`, as the kernel runs it.
+pub(crate) fn status(iface: &Interface) -> Result<ChainStatus> {
+    let iface = iface.clone();
     let Some((id, mode)) = attach::attached(&iface)? else {
         return Err(Error::NoChain(iface.name));
     };
@@ -209,9 +214,8 @@ pub fn status(iface: &str) -> Result<ChainStatus> {
     Ok(st)
 }
 
-/// Interfaces of this network namespace that run a chain.
-pub fn list() -> Result<Vec<ChainStatus>> {
-    let mut out = Vec::new();
+/// The indexes of this network namespace's interfaces.
+pub(crate) fn interfaces() -> Result<Vec<u32>> {
     // SAFETY: if_nameindex returns an array ended by a zero entry, freed below.
     let head = unsafe { libc::if_nameindex() };
     if head.is_null() {
@@ -220,21 +224,15 @@ pub fn list() -> Result<Vec<ChainStatus>> {
             std::io::Error::last_os_error(),
         ));
     }
-    let mut names = Vec::new();
-    let mut p = head;
+    let mut out = Vec::new();
+    // SAFETY: walks the array up to its zero entry, then frees it once.
     unsafe {
+        let mut p = head;
         while (*p).if_index != 0 {
-            names.push((*p).if_index.to_string());
+            out.push((*p).if_index);
             p = p.add(1);
         }
         libc::if_freenameindex(head);
-    }
-    for n in names {
-        match status(&n) {
-            Ok(st) => out.push(st),
-            Err(Error::NoChain(_)) | Err(Error::UnknownInterface(_)) => {}
-            Err(e) => return Err(e),
-        }
     }
     Ok(out)
 }

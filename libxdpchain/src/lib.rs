@@ -22,10 +22,13 @@ mod inspect;
 mod libxdp;
 mod link;
 mod linked;
+mod ns;
+mod owner;
 mod pins;
 mod report;
 mod rewrite;
 mod root;
+mod shared;
 mod sys;
 
 pub use attach::{AttachMode, Interface};
@@ -33,8 +36,22 @@ pub use chain::{test_run, AttachOptions, Chain, ComponentId, Mode, DEFAULT_PIN_R
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use error::{Error, Result};
 pub use features::{features, Features};
-pub use inspect::{list, status, ChainStatus, ComponentStatus, Counters};
+pub use inspect::{ChainStatus, ComponentStatus, Counters};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
+pub use ns::{bpffs, Netns};
+pub use owner::{Owner, MAX_OWNER_NAME};
 pub use pins::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
+pub use shared::{OpenOptions, SharedChain};
 pub use report::status_report;
 pub use root::MAX_COMPONENTS;
+
+/// The chain attached to `iface`, with the owners [`Store::new`]'s records
+/// name.
+pub fn status(iface: &str) -> Result<ChainStatus> {
+    Store::new().status(iface)
+}
+
+/// The chains of this network namespace, as [`status`] shows them.
+pub fn list() -> Result<Vec<ChainStatus>> {
+    Store::new().list()
+}

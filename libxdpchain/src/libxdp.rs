@@ -215,7 +215,7 @@ impl Running {
             version: self.config.version,
             old: Some(self),
             replacing: Some(self.fd.as_fd()),
-            pin_root: crate::chain::DEFAULT_PIN_ROOT,
+            pin_root: crate::ns::bpffs(),
         }
     }
 }
@@ -298,14 +298,15 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
                 ),
                 counters: None,
                 program_id: Some(p.id),
+                owner: None,
             })
             .collect(),
     }
 }
 
-/// libxdp's bpffs root: `$LIBXDP_BPFFS`, else /sys/fs/bpf.
+/// libxdp's bpffs root: `$LIBXDP_BPFFS`, else the shared bpffs.
 fn bpffs() -> PathBuf {
-    std::env::var_os("LIBXDP_BPFFS").map_or_else(|| "/sys/fs/bpf".into(), PathBuf::from)
+    std::env::var_os("LIBXDP_BPFFS").map_or_else(|| crate::ns::bpffs().into(), PathBuf::from)
 }
 
 fn pin_dir(iface: &Interface, dispatcher_id: u32) -> PathBuf {
@@ -340,9 +341,7 @@ pub(crate) fn lock() -> Result<Lock> {
         0o022,
         "a directory of ours that only we can write",
     )?;
-    let real =
-        std::fs::canonicalize(&dir).map_err(|e| Error::os(format!("resolve {}", shown()), e))?;
-    crate::sys::check_bpffs(&real.display().to_string())?;
+    crate::sys::check_bpffs_fd(&file, &shown())?;
     // SAFETY: plain syscall on our fd.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(Error::os(

@@ -27,8 +27,6 @@ pub(crate) struct ComponentMap {
     /// Its name in the component's object (a data section's name for
     /// global variables).
     pub orig: String,
-    /// Its name in the chain.
-    pub name: String,
     /// Its position among the linked object's maps: names do not survive
     /// loading (libbpf renames reused maps after their kernel names).
     pub index: usize,
@@ -135,13 +133,12 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
                 continue;
             };
             let map = object.map_at(index).expect("just found");
-            match kept.and_then(|k| k.get(new).or_else(|| k.get(orig))) {
+            match kept.and_then(|k| k.get(orig)) {
                 Some(fd) => map.reuse_fd(fd.as_fd(), new)?,
                 None => by_name.push((map, orig.clone())),
             }
             own.push(ComponentMap {
                 orig: orig.clone(),
-                name: new.clone(),
                 index,
             });
         }

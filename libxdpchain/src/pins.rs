@@ -8,18 +8,22 @@
 //! - `stats`: the chain's counters;
 //! - `cTAG/object`: a frozen map holding the component's ELF object;
 //! - static chains: `cTAG/NAME` for each of its maps, by its name in the
-//!   chain with `%` for `.` (bpffs reserves dots in names);
-//! - dynamic chains: `cTAG/prog`, its extension program, and
-//!   `cTAG/link_ID`, its link into the dispatcher with program id ID.
+//!   component's object with `%` for `.` (bpffs reserves dots in names);
+//! - dynamic chains: `cTAG/prog`, its extension program, its maps as above,
+//!   and `cTAG/link_ID`, its link into the dispatcher with program id ID.
+//!
+//! The record names each component's owner (name and pid) and the token of
+//! the handle that added it.
 //!
 //! An operation runs under an flock of DIR. It loads the new chain, pins
-//! what is new and its record as `state_new`, swaps the chain on the
+//! what is new and its record as `state_new`, swaps the chain in on the
 //! interface atomically, then renames `state_new` to `state` and unpins what
 //! left. The record names the root program it describes, so the next
 //! operation can tell from the interface which record is true.
 //!
-//! Chains in libxdp's layout keep no record here: libxdp's own pins are
-//! their state (src/libxdp.rs), and a store joins them under libxdp's lock.
+//! Chains in libxdp's layout keep their state in libxdp's own pins
+//! (src/libxdp.rs), changed under libxdp's lock; here only `libxdp_owners`,
+//! the owner of each program we added, by program id.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -34,11 +38,13 @@ use crate::attach::{self, AttachMode, Interface};
 use crate::chain::{self, AttachOptions, ComponentId, Member, Mode, Reuse};
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
-use crate::inspect;
+use crate::inspect::{self, ChainStatus};
 use crate::libxdp::{self, Planned};
+use crate::owner::{Actor, Owner, Stamp};
 use crate::sys::{check, cstring, map_lookup, map_update, obj_get, pin};
 
-/// Where chains are recorded unless told otherwise.
+/// Where chains are recorded unless told otherwise, under the shared bpffs
+/// ([`crate::ns::bpffs`]).
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/xdpchain";
 /// Environment variable that moves the default.
 pub const PIN_DIR_ENV: &str = "XDPCHAIN_PIN_DIR";
@@ -51,10 +57,16 @@ const OBJECT: &str = "object";
 const PROG: &str = "prog";
 /// A dynamic chain's freplace link, suffixed with the dispatcher's id.
 const LINK_PREFIX: &str = "link_";
+/// Owners of the programs we added to a libxdp dispatcher.
+const LIBXDP_OWNERS: &str = "libxdp_owners";
 const CHUNK: usize = 64 << 10;
-const MAGIC: &str = "xdpchain-state 1";
+const MAGIC: &str = "xdpchain-state 2";
+const OWNERS_MAGIC: &str = "xdpchain-libxdp-owners 1";
 
-/// Chains recorded under one bpffs directory, and libxdp's chains.
+/// Chains recorded under one bpffs directory, and libxdp's chains: where
+/// they are kept, and how new ones are made. [`Store::open`] opens the chain
+/// of an interface as one owner; the other methods act once, as this
+/// process under its program name.
 #[derive(Clone, Debug)]
 pub struct Store {
     dir: PathBuf,
@@ -130,8 +142,15 @@ struct Entry {
     priority: i32,
     continue_on: Verdicts,
     size: usize,
+    stamp: Stamp,
     program: String,
     source: String,
+}
+
+impl Entry {
+    fn describe(&self) -> String {
+        format!("{} (id {})", self.program, self.id)
+    }
 }
 
 /// The directory lock; released when dropped, or when the process dies.
@@ -139,16 +158,21 @@ struct Lock {
     _dir: File,
 }
 
+/// Which components an operation takes out.
+#[derive(Clone, Copy)]
+pub(crate) enum Which<'a> {
+    /// By id (as digits; a program id in libxdp's layout) or program name.
+    Key(&'a str),
+    /// Those the acting handle added.
+    Own,
+}
+
 impl Store {
-    /// The directory `$XDPCHAIN_PIN_DIR`, else [`DEFAULT_PIN_DIR`].
+    /// The directory `$XDPCHAIN_PIN_DIR`, else `xdpchain` in the shared bpffs.
     pub fn new() -> Store {
-        let dir =
-            std::env::var_os(PIN_DIR_ENV).map_or_else(|| DEFAULT_PIN_DIR.into(), PathBuf::from);
-        Store {
-            dir,
-            mode: None,
-            layout: Layout::Auto,
-        }
+        let dir = std::env::var_os(PIN_DIR_ENV)
+            .map_or_else(|| Path::new(crate::ns::bpffs()).join("xdpchain"), PathBuf::from);
+        Store::at(dir)
     }
 
     /// Chains recorded under `dir`, which must be on bpffs.
@@ -182,7 +206,8 @@ impl Store {
         &self.dir
     }
 
-    /// Replaces whatever chain runs on `iface` with `components`.
+    /// Replaces whatever chain runs on `iface` with `components`; the
+    /// components of other owners there only with `opts.force`.
     pub fn attach(
         &self,
         iface: &str,
@@ -191,8 +216,96 @@ impl Store {
         counting: bool,
     ) -> Result<()> {
         let iface = Interface::resolve(iface)?;
+        self.replace_all(&iface, components, opts, counting, &Actor::process(opts.force))
+            .map(drop)
+    }
+
+    /// Adds a component to the chain on `iface`, creating the chain (with
+    /// `opts`) if there is none.
+    pub fn add(
+        &self,
+        iface: &str,
+        component: Component,
+        opts: AttachOptions,
+    ) -> Result<ComponentId> {
+        let iface = Interface::resolve(iface)?;
+        self.add_to(&iface, component, opts, true, &Actor::process(opts.force))
+    }
+
+    /// Removes the component `key` (its id, or its program name) from the
+    /// chain on `iface`, if this process's program added it; the chain goes
+    /// with its last component.
+    pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        self.remove_from(&iface, Which::Key(key), &Actor::process(false))
+            .map(drop)
+    }
+
+    /// Puts `component` in the place of component `key` (its id, or its
+    /// program name) atomically, as [`crate::Chain::replace_slot`] does.
+    pub fn replace_slot(&self, iface: &str, key: &str, component: Component) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        self.replace_in(&iface, key, component, &Actor::process(false))
+    }
+
+    /// Detaches the chain on `iface` and unpins all it had; with `force`,
+    /// also the components of other owners, or another loader's program.
+    pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
+        let iface = Interface::resolve(iface)?;
+        self.detach_all(&iface, &Actor::process(force))
+    }
+
+    /// What runs on `iface`: components in order, with their counters and
+    /// owners.
+    pub fn status(&self, iface: &str) -> Result<ChainStatus> {
+        let iface = Interface::resolve(iface)?;
+        let mut st = inspect::status(&iface)?;
+        let stamps = self.stamps(&iface, &st)?;
+        for c in st.components.iter_mut() {
+            c.owner = stamps.get(&c.id).map(|s| s.owner.clone());
+        }
+        Ok(st)
+    }
+
+    /// The chains of this network namespace.
+    pub fn list(&self) -> Result<Vec<ChainStatus>> {
+        let mut out = Vec::new();
+        for index in inspect::interfaces()? {
+            match self.status(&index.to_string()) {
+                Ok(st) => out.push(st),
+                Err(Error::NoChain(_)) | Err(Error::UnknownInterface(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The owners of the components of `st`, the chain on `iface`, by the
+    /// ids status shows. Read without the lock: the record is replaced
+    /// whole, and names the program it describes.
+    pub(crate) fn stamps(&self, iface: &Interface, st: &ChainStatus) -> Result<HashMap<u32, Stamp>> {
+        let dir = self.netns_dir()?.join(iface.index.to_string());
+        if st.libxdp_version.is_some() {
+            return Ok(read_libxdp_owners(&dir));
+        }
+        Ok(read_record(&dir.join(STATE))
+            .ok()
+            .filter(|r| r.prog_id == st.program_id)
+            .map(|r| r.entries.into_iter().map(|e| (e.id, e.stamp)).collect())
+            .unwrap_or_default())
+    }
+
+    /// Replaces the chain on `iface` with `components`, added by `actor`.
+    pub(crate) fn replace_all(
+        &self,
+        iface: &Interface,
+        components: Vec<Component>,
+        opts: AttachOptions,
+        counting: bool,
+        actor: &Actor,
+    ) -> Result<Vec<ComponentId>> {
         let _lock = self.lock()?;
-        let (dir, old) = self.open_chain(&iface)?;
+        let (dir, old) = self.open_chain(iface)?;
         let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
         let mut members = Vec::new();
         for c in components {
@@ -200,7 +313,23 @@ impl Store {
             next_tag += 1;
         }
         let kind = self.kind_for(&members)?;
-        let running = libxdp_running(&iface)?;
+        let running = libxdp_running(iface)?;
+        match (&old, &running) {
+            (Some(r), _) => actor.may_change(
+                &iface.name,
+                r.entries.iter().map(|e| (e.describe(), Some(&e.stamp))),
+            )?,
+            (None, Some((_, r))) => {
+                let owners = read_libxdp_owners(&dir);
+                actor.may_change(
+                    &iface.name,
+                    r.programs
+                        .iter()
+                        .map(|p| (format!("{} (program {})", p.name, p.id), owners.get(&p.id))),
+                )?
+            }
+            (None, None) => self.refuse_unrecorded(iface, actor)?,
+        }
         // Replacing a libxdp dispatcher keeps its version unless told otherwise.
         let version = match (&running, self.layout) {
             (Some((_, r)), Layout::Auto) => Some(r.config.version),
@@ -213,11 +342,11 @@ impl Store {
             };
             let current = match running {
                 Some(_) => None,
-                None => inspect::current(&iface, opts.force)?,
+                None => inspect::current(iface, opts.force)?,
             };
             let planned: Vec<_> = members.iter().map(|m| Planned::New(&m.component)).collect();
             let target = libxdp::Target {
-                iface: &iface,
+                iface,
                 mode: opts.mode,
                 version,
                 old: running.as_ref(),
@@ -225,11 +354,13 @@ impl Store {
                     .as_ref()
                     .map(|r| r.fd.as_fd())
                     .or(current.as_ref().map(|c| c.fd.as_fd())),
-                pin_root: chain::DEFAULT_PIN_ROOT,
+                pin_root: crate::ns::bpffs(),
             };
-            libxdp::commit(&target, &planned)?;
-            // The record of a chain of ours that ran there.
-            return remove_tree(&dir);
+            let ids = libxdp::commit(&target, &planned)?;
+            // The record of a chain of ours that ran there goes.
+            remove_tree(&dir)?;
+            write_libxdp_owners(&dir, ids.iter().map(|id| (*id, actor.stamp.clone())).collect())?;
+            return Ok(ids.into_iter().map(ComponentId).collect());
         }
         let settings = Settings {
             mode: opts.mode,
@@ -237,8 +368,13 @@ impl Store {
             counting,
             next_tag,
         };
-        let current = inspect::current(&iface, opts.force)?;
-        self.commit(&dir, &iface, old.as_ref(), &members, settings, current)
+        let current = inspect::current(iface, opts.force)?;
+        let stamps = members
+            .iter()
+            .map(|m| (m.tag, actor.stamp.clone()))
+            .collect();
+        self.commit(&dir, iface, old.as_ref(), &members, settings, current, &stamps)?;
+        Ok(members.iter().map(|m| m.id).collect())
     }
 
     /// The libxdp version a new chain takes, if it takes libxdp's layout.
@@ -266,46 +402,48 @@ impl Store {
         }
     }
 
-    /// Adds a component to the chain on `iface`, creating the chain (with
-    /// `opts`) if there is none.
-    pub fn add(
+    /// Adds `component` for `actor` to the chain on `iface`, creating the
+    /// chain (with `opts` and `counting`) if there is none.
+    pub(crate) fn add_to(
         &self,
-        iface: &str,
+        iface: &Interface,
         component: Component,
         opts: AttachOptions,
+        counting: bool,
+        actor: &Actor,
     ) -> Result<ComponentId> {
-        let iface = Interface::resolve(iface)?;
         let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(&iface)? {
+        if let Some((_lock, r)) = libxdp_running(iface)? {
             let mut planned: Vec<_> = r.programs.iter().map(Planned::Loaded).collect();
             planned.push(Planned::New(&component));
-            let ids = libxdp::commit(&r.target(&iface), &planned)?;
-            return Ok(ComponentId(ids[ids.len() - 1]));
+            let ids = libxdp::commit(&r.target(iface), &planned)?;
+            let id = ids[ids.len() - 1];
+            self.update_libxdp_owners(iface, &ids, Some((id, actor)))?;
+            return Ok(ComponentId(id));
         }
-        let (dir, old) = self.open_chain(&iface)?;
-        let current = inspect::current(&iface, opts.force)?;
+        let (dir, old) = self.open_chain(iface)?;
+        let current = inspect::current(iface, opts.force)?;
         if old.is_none() {
+            self.refuse_unrecorded(iface, actor)?;
             let one = chain::with_added(&[], component.clone(), 0)?.0;
-            if let Some(version) = self.libxdp_version(self.kind_for(&one)?, true, 1)? {
+            if let Some(version) = self.libxdp_version(self.kind_for(&one)?, counting, 1)? {
                 let _lock = libxdp::lock()?;
                 let target = libxdp::Target {
-                    iface: &iface,
+                    iface,
                     mode: opts.mode,
                     version,
                     old: None,
                     replacing: current.as_ref().map(|c| c.fd.as_fd()),
-                    pin_root: chain::DEFAULT_PIN_ROOT,
+                    pin_root: crate::ns::bpffs(),
                 };
                 let ids = libxdp::commit(&target, &[Planned::New(&component)])?;
+                self.update_libxdp_owners(iface, &ids, Some((ids[0], actor)))?;
                 return Ok(ComponentId(ids[0]));
             }
         }
         let (members, settings) = match &old {
             Some(r) => (self.members(&dir, r)?, Some(r.settings)),
-            None => {
-                self.refuse_unrecorded(&iface, current.as_ref())?;
-                (Vec::new(), None)
-            }
+            None => (Vec::new(), None),
         };
         let next_tag = settings.map_or(0, |s| s.next_tag);
         let (members, id) = chain::with_added(&members, component, next_tag)?;
@@ -316,50 +454,102 @@ impl Store {
                 None => Settings {
                     mode: opts.mode,
                     kind: self.kind_for(&members)?,
-                    counting: true,
+                    counting,
                     next_tag,
                 },
             }
         };
-        self.commit(&dir, &iface, old.as_ref(), &members, settings, current)?;
+        let mut stamps = stamps_by_tag(old.as_ref());
+        stamps.insert(next_tag, actor.stamp.clone());
+        self.commit(&dir, iface, old.as_ref(), &members, settings, current, &stamps)?;
         Ok(id)
     }
 
-    /// Removes the component `key` (its id, or its program name) from the
-    /// chain on `iface`; the chain goes with its last component.
-    pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
+    /// Takes `which` components out of the chain on `iface`; the chain goes
+    /// with its last component. Returns how many went.
+    pub(crate) fn remove_from(&self, iface: &Interface, which: Which, actor: &Actor) -> Result<usize> {
         let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(&iface)? {
-            let gone = r.find(key)?;
-            if r.programs.len() == 1 {
-                return libxdp::detach(&iface, &r);
+        if let Some((_lock, r)) = libxdp_running(iface)? {
+            let owners = self.libxdp_owners(iface)?;
+            let gone: Vec<usize> = match which {
+                Which::Key(key) => vec![r.find(key)?],
+                Which::Own => (0..r.programs.len())
+                    .filter(|&i| owners.get(&r.programs[i].id).is_some_and(|s| s.token == actor.stamp.token))
+                    .collect(),
+            };
+            if gone.is_empty() {
+                return Err(Error::NotAttached);
             }
-            let planned: Vec<_> = r
-                .programs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != gone)
-                .map(|(_, p)| Planned::Loaded(p))
+            actor.may_change(
+                &iface.name,
+                gone.iter().map(|&i| {
+                    let p = &r.programs[i];
+                    (format!("{} (program {})", p.name, p.id), owners.get(&p.id))
+                }),
+            )?;
+            if gone.len() == r.programs.len() {
+                libxdp::detach(iface, &r)?;
+                return Ok(gone.len());
+            }
+            let planned: Vec<_> = (0..r.programs.len())
+                .filter(|i| !gone.contains(i))
+                .map(|i| Planned::Loaded(&r.programs[i]))
                 .collect();
-            return libxdp::commit(&r.target(&iface), &planned).map(drop);
+            let ids = libxdp::commit(&r.target(iface), &planned)?;
+            self.update_libxdp_owners(iface, &ids, None)?;
+            return Ok(gone.len());
         }
-        let (dir, old, members, current) = self.open_recorded(&iface)?;
-        let (members, _) = chain::without(&members, chain::find_member(&members, key)?)?;
+        let (dir, old, members, current) = match self.open_recorded(iface) {
+            Err(Error::NoChain(_)) if matches!(which, Which::Own) => return Err(Error::NotAttached),
+            other => other?,
+        };
+        let gone: Vec<&Entry> = match which {
+            Which::Key(key) => {
+                let id = chain::find_member(&members, key)?;
+                old.entries.iter().filter(|e| e.id == id.0).collect()
+            }
+            Which::Own => old
+                .entries
+                .iter()
+                .filter(|e| e.stamp.token == actor.stamp.token)
+                .collect(),
+        };
+        if gone.is_empty() {
+            return Err(Error::NotAttached);
+        }
+        actor.may_change(&iface.name, gone.iter().map(|e| (e.describe(), Some(&e.stamp))))?;
+        let gone_tags: HashSet<u64> = gone.iter().map(|e| e.tag).collect();
+        let members: Vec<Member> = members
+            .into_iter()
+            .filter(|m| !gone_tags.contains(&m.tag))
+            .collect();
         if members.is_empty() {
-            return self.detach_locked(&dir, &iface, current);
+            self.detach_locked(&dir, iface, current)?;
+        } else {
+            let stamps = stamps_by_tag(Some(&old));
+            self.commit(&dir, iface, Some(&old), &members, old.settings, current, &stamps)?;
         }
-        self.commit(&dir, &iface, Some(&old), &members, old.settings, current)
+        Ok(gone_tags.len())
     }
 
-    /// Puts `component` in the place of component `key` (its id, or its
-    /// program name) atomically, as [`crate::Chain::replace_slot`] does.
-    pub fn replace_slot(&self, iface: &str, key: &str, component: Component) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
+    /// Puts `component` in the place of component `key` for `actor`.
+    pub(crate) fn replace_in(
+        &self,
+        iface: &Interface,
+        key: &str,
+        component: Component,
+        actor: &Actor,
+    ) -> Result<()> {
         let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(&iface)? {
+        if let Some((_lock, r)) = libxdp_running(iface)? {
+            let owners = self.libxdp_owners(iface)?;
             let at = r.find(key)?;
-            let component = component.with_priority(r.programs[at].priority());
+            let p = &r.programs[at];
+            actor.may_change(
+                &iface.name,
+                [(format!("{} (program {})", p.name, p.id), owners.get(&p.id))],
+            )?;
+            let component = component.with_priority(p.priority());
             let planned: Vec<_> = r
                 .programs
                 .iter()
@@ -369,14 +559,58 @@ impl Store {
                     false => Planned::Loaded(p),
                 })
                 .collect();
-            return libxdp::commit(&r.target(&iface), &planned).map(drop);
+            let ids = libxdp::commit(&r.target(iface), &planned)?;
+            return self.update_libxdp_owners(iface, &ids, Some((ids[at], actor)));
         }
-        let (dir, old, members, current) = self.open_recorded(&iface)?;
+        let (dir, old, members, current) = self.open_recorded(iface)?;
         let mut settings = old.settings;
         let id = chain::find_member(&members, key)?;
+        let entry = old.entries.iter().find(|e| e.id == id.0).expect("a recorded member");
+        actor.may_change(&iface.name, [(entry.describe(), Some(&entry.stamp))])?;
         let (members, _) = chain::with_replaced(&members, id, component, settings.next_tag)?;
+        let mut stamps = stamps_by_tag(Some(&old));
+        stamps.insert(settings.next_tag, actor.stamp.clone());
         settings.next_tag += 1;
-        self.commit(&dir, &iface, Some(&old), &members, settings, current)
+        self.commit(&dir, iface, Some(&old), &members, settings, current, &stamps)
+    }
+
+    /// Detaches the chain on `iface` whole, for `actor`.
+    pub(crate) fn detach_all(&self, iface: &Interface, actor: &Actor) -> Result<()> {
+        let _lock = self.lock()?;
+        if let Some((_lock, r)) = libxdp_running(iface)? {
+            let owners = self.libxdp_owners(iface)?;
+            actor.may_change(
+                &iface.name,
+                r.programs
+                    .iter()
+                    .map(|p| (format!("{} (program {})", p.name, p.id), owners.get(&p.id))),
+            )?;
+            libxdp::detach(iface, &r)?;
+            let dir = self.netns_dir()?.join(iface.index.to_string());
+            return self.detach_locked(&dir, iface, None);
+        }
+        let (dir, old) = self.open_chain(iface)?;
+        match &old {
+            Some(r) => actor.may_change(
+                &iface.name,
+                r.entries.iter().map(|e| (e.describe(), Some(&e.stamp))),
+            )?,
+            None => self.refuse_unrecorded(iface, actor)?,
+        }
+        let current = inspect::current(iface, actor.force)?;
+        if current.is_none() {
+            return Err(Error::NoChain(iface.name.clone()));
+        }
+        self.detach_locked(&dir, iface, current)
+    }
+
+    /// Removes the records of chains that no longer run: in this network
+    /// namespace, those whose interface was deleted or detached by another
+    /// tool (every operation does this too); and those of namespaces that no
+    /// longer exist. Returns the directories removed.
+    pub fn clean(&self) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        self.sweep(None, true)
     }
 
     /// The recorded chain on `iface`, its members and what runs there.
@@ -387,36 +621,16 @@ impl Store {
         let (dir, old) = self.open_chain(iface)?;
         let current = inspect::current(iface, false)?;
         let Some(old) = old else {
-            self.refuse_unrecorded(iface, current.as_ref())?;
+            if current.is_some() {
+                return Err(Error::NoState {
+                    iface: iface.name.clone(),
+                    dir: self.dir.display().to_string(),
+                });
+            }
             return Err(Error::NoChain(iface.name.clone()));
         };
         let members = self.members(&dir, &old)?;
         Ok((dir, old, members, current))
-    }
-
-    /// Detaches the chain on `iface` and unpins all it had; with `force`,
-    /// whatever XDP program runs there.
-    pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
-        let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(&iface)? {
-            return libxdp::detach(&iface, &r);
-        }
-        let (dir, _) = self.open_chain(&iface)?;
-        let current = inspect::current(&iface, force)?;
-        if current.is_none() {
-            return Err(Error::NoChain(iface.name));
-        }
-        self.detach_locked(&dir, &iface, current)
-    }
-
-    /// Removes the records of chains that no longer run: in this network
-    /// namespace, those whose interface was deleted or detached by another
-    /// tool (every operation does this too); and those of namespaces that no
-    /// longer exist. Returns the directories removed.
-    pub fn clean(&self) -> Result<Vec<PathBuf>> {
-        let _lock = self.lock()?;
-        self.sweep(None, true)
     }
 
     fn detach_locked(
@@ -436,20 +650,78 @@ impl Store {
         Ok(())
     }
 
-    /// A chain of ours without a record cannot be rebuilt: its objects are
-    /// gone with the process that built it.
-    fn refuse_unrecorded(
-        &self,
-        iface: &Interface,
-        current: Option<&inspect::Current>,
-    ) -> Result<()> {
-        match current {
-            Some(c) if inspect::config_of(c.fd.as_fd())?.is_some() => Err(Error::NoState {
+    /// A chain of ours without a record cannot be rebuilt (its objects are
+    /// gone with the process that built it), and its components are not
+    /// `actor`'s: only force replaces it.
+    fn refuse_unrecorded(&self, iface: &Interface, actor: &Actor) -> Result<()> {
+        let Some((id, _)) = attach::attached(iface)? else {
+            return Ok(());
+        };
+        if inspect::config_of(attach::prog_fd(id)?.as_fd())?.is_none() || actor.force {
+            return Ok(());
+        }
+        Err(Error::NoState {
+            iface: iface.name.clone(),
+            dir: self.dir.display().to_string(),
+        })
+    }
+
+    /// The map `name` (by its name in the component's object) of component
+    /// `id` of the recorded chain on `iface`, from its pin.
+    pub(crate) fn pinned_map(&self, iface: &Interface, id: u32, name: &str) -> Result<OwnedFd> {
+        let st = inspect::status(iface)?;
+        if st.libxdp_version.is_some() {
+            return Err(Error::Unsupported(
+                "the maps of programs in libxdp's layout are not pinned by libxdpchain".into(),
+            ));
+        }
+        let dir = self.netns_dir()?.join(iface.index.to_string());
+        let record = read_record(&dir.join(STATE))
+            .ok()
+            .filter(|r| r.prog_id == st.program_id)
+            .ok_or_else(|| Error::NoState {
                 iface: iface.name.clone(),
                 dir: self.dir.display().to_string(),
-            }),
-            _ => Ok(()),
+            })?;
+        let e = record
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| Error::UnknownComponent(id.to_string()))?;
+        let unknown = || Error::UnknownMap {
+            component: e.program.clone(),
+            map: name.to_string(),
+        };
+        // Only names a map can have: no path, none of our own pins.
+        if name.is_empty() || name.contains('/') || [OBJECT, PROG].contains(&name) || name.starts_with(LINK_PREFIX) {
+            return Err(unknown());
         }
+        obj_get(&dir.join(format!("c{}", e.tag)).join(name.replace('.', "%"))).map_err(|_| unknown())
+    }
+
+    /// The owners recorded for the programs of the libxdp dispatcher on
+    /// `iface`, by program id.
+    fn libxdp_owners(&self, iface: &Interface) -> Result<HashMap<u32, Stamp>> {
+        Ok(read_libxdp_owners(
+            &self.netns_dir()?.join(iface.index.to_string()),
+        ))
+    }
+
+    /// Records the owners of a libxdp dispatcher that now runs programs
+    /// `ids`: those known stay, and `new` is added.
+    fn update_libxdp_owners(
+        &self,
+        iface: &Interface,
+        ids: &[u32],
+        new: Option<(u32, &Actor)>,
+    ) -> Result<()> {
+        let (dir, _) = self.open_chain(iface)?;
+        let mut owners = read_libxdp_owners(&dir);
+        owners.retain(|id, _| ids.contains(id));
+        if let Some((id, actor)) = new {
+            owners.insert(id, actor.stamp.clone());
+        }
+        write_libxdp_owners(&dir, owners)
     }
 
     /// Creates (0700) and locks the directory, refusing one that another
@@ -528,7 +800,9 @@ impl Store {
             }
             let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
             let live = match index.map(|i| Interface::resolve(&i.to_string())) {
-                Some(Ok(iface)) => self.recover(&dir, &iface)?.is_some(),
+                Some(Ok(iface)) => {
+                    self.recover(&dir, &iface)?.is_some() || dir.join(LIBXDP_OWNERS).exists()
+                }
                 _ => false,
             };
             if !live {
@@ -567,6 +841,17 @@ impl Store {
             return Ok(None);
         }
         let attached = attach::attached(iface)?.map(|(id, _)| id);
+        if let Some(id) = attached {
+            if attach::prog_info(attach::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
+                // libxdp's pins hold its chain; ours, only who added what.
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if e.file_name() != LIBXDP_OWNERS {
+                        remove_tree(&e.path())?;
+                    }
+                }
+                return Ok(None);
+            }
+        }
         let new = dir.join(STATE_NEW);
         if new.exists() {
             let promote = read_record(&new)
@@ -597,7 +882,7 @@ impl Store {
             .flatten()
         {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('c') && !keep.contains(&name) {
+            if (name.starts_with('c') && !keep.contains(&name)) || name == LIBXDP_OWNERS {
                 remove_tree(&e.path())?;
             } else if keep.contains(&name) {
                 // Links into dispatchers no longer attached.
@@ -633,7 +918,9 @@ impl Store {
 
     /// Loads `members`, pins what is new, swaps the chain in for `current`
     /// and settles the record. On error, what this call pinned is unpinned
-    /// and the interface keeps what it ran.
+    /// and the interface keeps what it ran. `stamps` says who added each
+    /// member, by tag.
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         &self,
         dir: &Path,
@@ -642,6 +929,7 @@ impl Store {
         members: &[Member],
         settings: Settings,
         current: Option<inspect::Current>,
+        stamps: &HashMap<u64, Stamp>,
     ) -> Result<()> {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
@@ -673,6 +961,10 @@ impl Store {
                     priority: m.component.priority(),
                     continue_on: m.component.continue_on(),
                     size: m.component.bytes.len(),
+                    stamp: stamps
+                        .get(&m.tag)
+                        .cloned()
+                        .expect("every member of a shared chain has an owner"),
                     program: m.component.program().to_string(),
                     source: m.component.source().to_string(),
                 })
@@ -762,12 +1054,15 @@ impl Record {
         );
         for e in &self.entries {
             s += &format!(
-                "component {} {} {} {} {} {} {}\n",
+                "component {} {} {} {} {} {} {} {} {} {}\n",
                 e.id,
                 e.tag,
                 e.priority,
                 e.continue_on.bits(),
                 e.size,
+                e.stamp.owner.name(),
+                e.stamp.owner.pid(),
+                e.stamp.token,
                 e.program,
                 e.source.replace('\n', " ")
             );
@@ -799,13 +1094,17 @@ impl Record {
             .lines()
             .filter_map(|l| l.strip_prefix("component "))
             .map(|l| {
-                let mut p = l.splitn(7, ' ');
+                let mut p = l.splitn(10, ' ');
                 Some(Entry {
                     id: p.next()?.parse().ok()?,
                     tag: p.next()?.parse().ok()?,
                     priority: p.next()?.parse().ok()?,
                     continue_on: Verdicts::from_bits(p.next()?.parse().ok()?),
                     size: p.next()?.parse().ok()?,
+                    stamp: Stamp {
+                        owner: Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?),
+                        token: p.next()?.parse().ok()?,
+                    },
                     program: p.next()?.to_string(),
                     source: p.next()?.to_string(),
                 })
@@ -822,6 +1121,53 @@ impl Record {
             entries,
         })
     }
+}
+
+/// Who added each member of the chain `record` describes, by tag.
+fn stamps_by_tag(record: Option<&Record>) -> HashMap<u64, Stamp> {
+    record.map_or_else(HashMap::new, |r| {
+        r.entries.iter().map(|e| (e.tag, e.stamp.clone())).collect()
+    })
+}
+
+/// The owners recorded in `dir` for the programs of a libxdp dispatcher
+/// (none if the record is missing or unreadable).
+fn read_libxdp_owners(dir: &Path) -> HashMap<u32, Stamp> {
+    let Ok(fd) = obj_get(&dir.join(LIBXDP_OWNERS)) else {
+        return HashMap::new();
+    };
+    let text = read_map_bytes(fd.as_fd(), None).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let mut lines = text.trim_end_matches('\0').lines();
+    if lines.next() != Some(OWNERS_MAGIC) {
+        return HashMap::new();
+    }
+    lines
+        .filter_map(|l| {
+            let mut p = l.split(' ');
+            let id = p.next()?.parse().ok()?;
+            let owner = Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?);
+            let token = p.next()?.parse().ok()?;
+            Some((id, Stamp { owner, token }))
+        })
+        .collect()
+}
+
+/// Replaces the owners recorded in `dir` (created if missing) with
+/// `owners`, atomically.
+fn write_libxdp_owners(dir: &Path, owners: HashMap<u32, Stamp>) -> Result<()> {
+    mkdirs(dir)?;
+    let mut text = format!("{OWNERS_MAGIC}\n");
+    for (id, s) in owners {
+        text += &format!("{id} {} {} {}\n", s.owner.name(), s.owner.pid(), s.token);
+    }
+    let new = dir.join(format!("{LIBXDP_OWNERS}_new"));
+    let _ = remove_tree(&new);
+    pin(
+        frozen_map("xdpc_owners", text.as_bytes(), text.len())?.as_fd(),
+        &new,
+    )?;
+    std::fs::rename(&new, dir.join(LIBXDP_OWNERS)).map_err(|e| Error::os("record owners", e))
 }
 
 /// The pinned extension programs of the components that stay in a dynamic
@@ -1013,6 +1359,10 @@ mod tests {
                 priority: -5,
                 continue_on: Verdicts::from_bits(0b10100),
                 size: 1234,
+                stamp: Stamp {
+                    owner: Owner::recorded("fw-daemon".into(), 4321),
+                    token: 99,
+                },
                 program: "xdp_fw".into(),
                 source: "/opt/my objects/fw.o".into(),
             }],

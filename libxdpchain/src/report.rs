@@ -39,10 +39,11 @@ fn table(out: &mut String, st: &ChainStatus) {
     .expect("writing to a String");
     writeln!(
         out,
-        "  {:>3} {:>4} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "  {:>3} {:>4} {:<24} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
         "id",
         "slot",
         "name",
+        "owner",
         "priority",
         "continue on",
         "packets",
@@ -65,10 +66,11 @@ fn table(out: &mut String, st: &ChainStatus) {
         };
         writeln!(
             out,
-            "  {:>3} {:>4} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            "  {:>3} {:>4} {:<24} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
             c.id,
             c.slot,
             c.name,
+            c.owner.as_ref().map_or("-".to_string(), |o| o.to_string()),
             c.priority,
             c.continue_on.to_string(),
             counts[0],
@@ -114,11 +116,15 @@ fn to_json(chains: &[ChainStatus]) -> String {
                         }
                         None => "null".into(),
                     };
+                    let owner = c.owner.as_ref().map_or("null".into(), |o| {
+                        format!("{{\"name\":{},\"pid\":{}}}", json_str(o.name()), o.pid())
+                    });
                     format!(
-                        "{{\"id\":{},\"slot\":{},\"name\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
+                        "{{\"id\":{},\"slot\":{},\"name\":{},\"owner\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
                         c.id,
                         c.slot,
                         json_str(&c.name),
+                        owner,
                         c.priority,
                         cont.join(","),
                         counters

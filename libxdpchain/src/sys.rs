@@ -337,6 +337,26 @@ pub(crate) fn check_bpffs(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the open directory `dir` (shown as `path`) is on bpffs.
+pub(crate) fn check_bpffs_fd(dir: &std::fs::File, path: &str) -> Result<()> {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid out-parameter; the fd is open.
+    let rc = unsafe { libc::fstatfs(dir.as_raw_fd(), &mut st) };
+    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
+        return Err(Error::BpffsNotMounted { path: path.into() });
+    }
+    Ok(())
+}
+
+/// setns(2) into the network namespace open as `fd`, for this thread.
+pub(crate) fn setns_net(fd: c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a caller's fd.
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn path_c(path: &Path) -> Result<CString> {
     cstring(&path.display().to_string(), "pin path")
 }

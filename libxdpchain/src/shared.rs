@@ -1,0 +1,196 @@
+//! The chain of one interface, as one owner opens it: every front end (the
+//! command, C, Python, Rust) adds, replaces and removes its components
+//! through this handle, in the store, beside those of other owners.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::attach::{self, Interface};
+use crate::chain::{AttachOptions, ComponentId, Mode};
+use crate::component::Component;
+use crate::error::{Error, Result};
+use crate::inspect::{self, ChainStatus};
+use crate::ns::{self, Netns};
+use crate::owner::{new_token, Actor, Owner, Stamp};
+use crate::pins::{Store, Which};
+
+/// How [`Store::open`] opens the chain of an interface.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// The name recorded as the owner of the components this handle adds;
+    /// None: the program's name.
+    pub owner: Option<String>,
+    /// How a chain this handle creates is attached, and whether this handle
+    /// may replace or remove the components of other owners (and replace a
+    /// program of another loader).
+    pub attach: AttachOptions,
+    /// Whether a chain this handle creates counts packets per component.
+    pub counting: bool,
+    /// The network namespace of the interface (a name in /run/netns, or a
+    /// path); None: the calling thread's.
+    pub netns: Option<String>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            owner: None,
+            attach: AttachOptions::default(),
+            counting: true,
+            netns: None,
+        }
+    }
+}
+
+/// The chain of one interface, opened by one owner. What it adds stays on
+/// the interface when the handle goes (as netlink attachments do);
+/// [`SharedChain::detach`] takes out what this handle added, and nothing
+/// else. Every change is one atomic operation under the store's lock.
+pub struct SharedChain {
+    store: Store,
+    iface: Interface,
+    actor: Actor,
+    attach: AttachOptions,
+    counting: bool,
+    netns: Option<Netns>,
+    /// Maps handed out by [`SharedChain::map_fd`], valid while the handle is.
+    maps: HashMap<(u32, String), OwnedFd>,
+}
+
+impl Store {
+    /// Opens the chain of `iface` (a name, or an index as digits), whether
+    /// or not one runs there yet, as the owner `opts` names.
+    pub fn open(&self, iface: &str, opts: OpenOptions) -> Result<SharedChain> {
+        let netns = opts.netns.as_deref().map(Netns::open).transpose()?;
+        let iface = ns::within(netns.as_ref(), || Interface::resolve(iface))?;
+        let owner = match &opts.owner {
+            Some(name) => Owner::named(name)?,
+            None => Owner::of_process(),
+        };
+        Ok(SharedChain {
+            store: self.clone(),
+            iface,
+            actor: Actor {
+                stamp: Stamp {
+                    owner,
+                    token: new_token(),
+                },
+                force: opts.attach.force,
+            },
+            attach: opts.attach,
+            counting: opts.counting,
+            netns,
+            maps: HashMap::new(),
+        })
+    }
+}
+
+impl SharedChain {
+    fn run<T>(&self, f: impl FnOnce(&Store, &Interface, &Actor) -> Result<T>) -> Result<T> {
+        ns::within(self.netns.as_ref(), || f(&self.store, &self.iface, &self.actor))
+    }
+
+    pub fn interface(&self) -> &Interface {
+        &self.iface
+    }
+
+    /// The owner recorded for what this handle adds.
+    pub fn owner(&self) -> &Owner {
+        &self.actor.stamp.owner
+    }
+
+    /// The network namespace given to [`Store::open`].
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// Adds `component` to the chain, creating the chain if there is none;
+    /// it runs once this returns. On failure nothing changes.
+    pub fn add(&mut self, component: Component) -> Result<ComponentId> {
+        let (opts, counting) = (self.attach, self.counting);
+        self.run(|store, iface, actor| store.add_to(iface, component, opts, counting, actor))
+    }
+
+    /// Removes the component `key` (its id as digits, a program id in
+    /// libxdp's layout, or its program name); another owner's only with
+    /// force. The chain goes with its last component.
+    pub fn remove(&mut self, key: &str) -> Result<()> {
+        self.run(|store, iface, actor| store.remove_from(iface, Which::Key(key), actor))
+            .map(drop)
+    }
+
+    /// Puts `component` in the place of component `key` atomically, as
+    /// [`crate::Chain::replace_slot`] does; another owner's only with force.
+    pub fn replace(&mut self, key: &str, component: Component) -> Result<()> {
+        self.run(|store, iface, actor| store.replace_in(iface, key, component, actor))
+    }
+
+    /// Replaces the whole chain with `components`, added by this handle;
+    /// the components of other owners there only with force.
+    pub fn replace_all(&mut self, components: Vec<Component>) -> Result<Vec<ComponentId>> {
+        let (opts, counting) = (self.attach, self.counting);
+        self.run(|store, iface, actor| {
+            store.replace_all(iface, components, opts, counting, actor)
+        })
+    }
+
+    /// Takes out the components this handle added; returns how many. The
+    /// chain leaves the interface with its last component.
+    pub fn detach(&mut self) -> Result<usize> {
+        self.maps.clear();
+        self.run(|store, iface, actor| store.remove_from(iface, Which::Own, actor))
+    }
+
+    /// Detaches the whole chain; the components of other owners only with
+    /// force.
+    pub fn detach_all(&mut self) -> Result<()> {
+        self.maps.clear();
+        self.run(|store, iface, actor| store.detach_all(iface, actor))
+    }
+
+    /// The chain on the interface, every component with its owner.
+    pub fn status(&self) -> Result<ChainStatus> {
+        self.run(|store, iface, _| store.status(&iface.index.to_string()))
+    }
+
+    /// The ids (as status shows them) of the components this handle added.
+    pub fn own(&self) -> Result<Vec<u32>> {
+        self.run(|store, iface, actor| {
+            let st = inspect::status(iface)?;
+            let mut ids: Vec<u32> = store
+                .stamps(iface, &st)?
+                .into_iter()
+                .filter(|(_, s)| s.token == actor.stamp.token)
+                .map(|(id, _)| id)
+                .collect();
+            ids.sort_unstable();
+            Ok(ids)
+        })
+    }
+
+    /// Static or Dynamic: how the running chain joins its components.
+    pub fn mode(&self) -> Result<Mode> {
+        self.status().map(|st| st.kind)
+    }
+
+    /// A component's map by the name it has in the component's own object
+    /// (a map's name, or a data section such as ".bss"), from the chain's
+    /// pins; the fd stays valid while the handle does.
+    pub fn map_fd(&mut self, id: u32, name: &str) -> Result<BorrowedFd<'_>> {
+        let key = (id, name.to_string());
+        if !self.maps.contains_key(&key) {
+            let fd = self.run(|store, iface, _| store.pinned_map(iface, id, name))?;
+            self.maps.insert(key.clone(), fd);
+        }
+        Ok(self.maps[&key].as_fd())
+    }
+
+    /// Runs the chain on the interface once on `packet`
+    /// (BPF_PROG_TEST_RUN): (verdict, mean duration in ns).
+    pub fn test_run(&self, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
+        self.run(|_, iface, _| {
+            let (id, _) = attach::attached(iface)?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
+            crate::chain::test_run(attach::prog_fd(id)?.as_fd(), packet, repeat)
+        })
+    }
+}
