@@ -20,15 +20,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #define XDPCHAIN_VERSION_MAJOR 0
 #define XDPCHAIN_VERSION_MINOR 1
 #define XDPCHAIN_VERSION_PATCH 0
 
-/* Declares a zeroed option struct `name` of type `struct type` with its size
- * set and the given fields, e.g.
+/* Declares an option struct `name` of type `struct type`, zeroed whole
+ * (padding included: the library checks that bytes it does not know are 0),
+ * with its size set and the given fields, e.g.
  * XDPCHAIN_OPTS(xdpchain_program_opts, o, .path = "fw.o", .priority = 10); */
 #define XDPCHAIN_OPTS(type, name, ...) \
-	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
+	struct type name = ({ \
+		memset(&name, 0, sizeof(struct type)); \
+		(struct type){ .sz = sizeof(struct type), __VA_ARGS__ }; \
+	})
 
 /* Verdict bits of a continue set: XDPCHAIN_VERDICT(XDP_PASS). */
 #define XDPCHAIN_VERDICT(v) (1u << (v))
@@ -68,8 +73,9 @@ enum xdpchain_attach_mode {
 };
 
 /**
- * A chain of XDP components. Created by xdpchain__open(), released by
- * xdpchain__free().
+ * The chain of an interface as one owner opened it, or a chain of the
+ * handle's own to link into a file. Created by xdpchain__open(), released
+ * by xdpchain__free().
  */
 struct xdpchain;
 
@@ -82,22 +88,46 @@ struct xdpchain_open_opts {
    */
   size_t sz;
   /**
-   * The interface the chain is for (a name, or an index as digits);
-   * NULL for a chain that is only linked into a file.
+   * The interface whose chain to open (a name, or an index as digits):
+   * the chain every process shares there, whether or not one runs yet.
+   * NULL for a chain of this handle's own that is only linked into a file.
    */
   const char *ifname;
   /**
-   * An enum xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
+   * How a chain this handle creates joins its components: an enum
+   * xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
    */
   uint32_t mode;
   /**
-   * Leave out the per-component counters (and all counting code).
+   * A chain this handle creates leaves out the per-component counters
+   * (and all counting code).
    */
   bool no_counters;
   /**
-   * Where maps that their objects pin by name go; NULL: /sys/fs/bpf.
+   * Without `ifname`: where maps that their objects pin by name go;
+   * NULL: /sys/fs/bpf. Chains of interfaces always use the shared bpffs.
    */
   const char *pin_root;
+  /**
+   * The owner recorded with the components this handle adds (1 to 63
+   * printable characters, no spaces); NULL: the program's name.
+   */
+  const char *owner;
+  /**
+   * The network namespace of `ifname`: a name as `ip netns` gives it, or
+   * a path such as /proc/PID/ns/net; NULL: the calling thread's.
+   */
+  const char *netns;
+  /**
+   * How a chain this handle creates is attached: an enum
+   * xdpchain_attach_mode.
+   */
+  uint32_t attach_mode;
+  /**
+   * Let this handle replace or remove the components of other owners,
+   * and replace an XDP program of another loader.
+   */
+  bool force;
 };
 
 /**
@@ -153,11 +183,13 @@ struct xdpchain_attach_opts {
    */
   size_t sz;
   /**
-   * An enum xdpchain_attach_mode; 0 is XDPCHAIN_ATTACH_MODE_NATIVE.
+   * An enum xdpchain_attach_mode; 0 is XDPCHAIN_ATTACH_MODE_NATIVE. It
+   * must be the mode the chain runs in (set it for a new chain in
+   * xdpchain_open_opts).
    */
   uint32_t attach_mode;
   /**
-   * Replace an XDP program of another loader.
+   * Unused since 0.2 (set force in xdpchain_open_opts); must be false.
    */
   bool force;
 };
@@ -176,11 +208,11 @@ struct xdpchain_link_opts {
    */
   const char *path;
   /**
-   * When `path` is NULL: an enum xdpchain_attach_mode.
+   * When `path` is NULL: as in xdpchain_attach_opts.
    */
   uint32_t attach_mode;
   /**
-   * When `path` is NULL: replace an XDP program of another loader.
+   * When `path` is NULL: as in xdpchain_attach_opts.
    */
   bool force;
 };
@@ -211,7 +243,8 @@ struct xdpchain_component_info {
   uint32_t continue_on;
   /**
    * The program that runs it (the chain's own when linked in, its
-   * extension program in a dynamic chain); 0 before loading.
+   * extension program in libxdp's layout); 0 where not known (before
+   * loading, a dynamic chain's extension).
    */
   uint32_t prog_id;
   /**
@@ -227,6 +260,19 @@ struct xdpchain_component_info {
    * Its program's name, NUL-terminated (cut to fit).
    */
   char name[64];
+  /**
+   * Who added it, NUL-terminated; "" where no record says (xdp-loader's
+   * programs, a chain of a handle opened without an interface).
+   */
+  char owner[64];
+  /**
+   * The process that added it (it may have exited since); 0 if unknown.
+   */
+  uint32_t pid;
+  /**
+   * Whether this handle added it (what xdpchain__detach() takes out).
+   */
+  bool own;
 };
 
 #ifdef __cplusplus
@@ -234,39 +280,47 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Creates a chain, empty and not loaded, in `*chain`.
+ * Opens a chain in `*chain`.
  *
- * `opts` may be NULL. `ifname` (if set) must name an existing interface
- * (-ENODEV otherwise); the chain is attached there by xdpchain__attach()
- * or xdpchain__link_static(). Free the chain with xdpchain__free().
- * Returns 0, or -EINVAL (NULL `chain`, bad options), -ENODEV.
+ * With `ifname`, the chain of that interface, which every process shares:
+ * components added through this handle join it beside those of other
+ * owners, and stay when the handle or the process goes. Without, an empty
+ * chain of this handle's own, to link into a file. `opts` may be NULL.
+ * Free the handle with xdpchain__free().
+ * Returns 0, or -EINVAL (NULL `chain`, bad options), -ENODEV (no such
+ * interface), -ENOENT (no such network namespace), -EPERM.
  */
 int xdpchain__open(const struct xdpchain_open_opts *opts,
                    struct xdpchain **chain);
 
 /**
- * Frees a chain. An attached chain stays attached (as XDP programs
- * attached by netlink do): detach it first with xdpchain__detach() if it
- * should go. NULL is ignored.
+ * Frees a handle. What it added to an interface's chain stays there (as
+ * XDP programs attached by netlink do): take it out first with
+ * xdpchain__detach() if it should go. NULL is ignored.
  */
 void xdpchain__free(struct xdpchain *chain);
 
 /**
- * Adds a component, from a file or from memory. If the chain is loaded,
- * it is rebuilt and swapped in atomically at once; on failure (a program
- * the verifier rejects: the message carries its log) nothing changes.
- * On success the component's id goes to `*id` (if not NULL).
+ * Adds a component, from a file or from memory. On a handle opened with
+ * an interface, the component joins that interface's chain at once
+ * (creating the chain if there is none), atomically: every packet sees
+ * the chain without it or with it. On failure (a program the verifier
+ * rejects: the message carries its log) nothing changes. On success the
+ * component's id goes to `*id` (if not NULL).
  * Returns 0, or -EINVAL, -ENOENT (no such file or program), -ENOEXEC (not
- * a BPF object), -E2BIG (64 components), -EPERM, -EACCES and others from
- * the kernel.
+ * a BPF object), -E2BIG (too many components), -EBUSY (another loader's
+ * program runs there), -EPERM, -EACCES and others from the kernel.
  */
 int xdpchain__add_program(struct xdpchain *chain,
                           const struct xdpchain_program_opts *opts,
                           uint32_t *id);
 
 /**
- * Removes the component `id`, as xdpchain__add_program() adds one.
- * Returns 0, or -EINVAL, -ENOENT (no such component) and load errors.
+ * Removes the component `id`, atomically; another owner's only if the
+ * handle was opened with `force`. An interface's chain goes with its last
+ * component.
+ * Returns 0, or -EINVAL, -ENOENT (no such component), -EBUSY (another
+ * owner's), and load errors.
  */
 int xdpchain__remove_program(struct xdpchain *chain,
                              uint32_t id);
@@ -275,44 +329,44 @@ int xdpchain__remove_program(struct xdpchain *chain,
  * Puts the component `opts` describes in run-order position `slot`
  * atomically: every packet sees the old component or the new one. The
  * new one takes the old one's id and priority; its maps start afresh.
- * Returns 0, or -EINVAL (also for a slot past the last component) and the
- * errors of xdpchain__add_program().
+ * Another owner's component only if the handle was opened with `force`.
+ * Returns 0, or -EINVAL (also for a slot past the last component), -EBUSY
+ * (another owner's) and the errors of xdpchain__add_program().
  */
 int xdpchain__replace_slot(struct xdpchain *chain,
                            uint32_t slot,
                            const struct xdpchain_program_opts *opts);
 
 /**
- * Loads the chain (in the mode it was opened with) and attaches it to its
- * interface, atomically replacing a chain there; a program of another
- * loader only with `force`. `opts` may be NULL.
- * Returns 0, or -EINVAL (no interface, already attached), -EBUSY (another
- * loader's program), -EAGAIN (it changed meanwhile), -EPERM, load errors.
+ * Components join the interface's chain as xdpchain__add_program() adds
+ * them; this checks that the chain runs there, in the attach mode `opts`
+ * gives (NULL: native). Returns 0, or -EINVAL (no interface, another
+ * mode), -ENOENT (no chain runs there).
  */
 int xdpchain__attach(struct xdpchain *chain,
                      const struct xdpchain_attach_opts *opts);
 
 /**
  * Links the components under the root program into one BPF program with
- * libbpf's linker. With `opts->path`, writes it to that file (any
- * libbpf-based loader can load it); otherwise loads it and attaches it as
- * xdpchain__attach() does. `opts` may be NULL (attach).
- * Returns 0, or -EINVAL (a chain already loaded dynamically), the errors
- * of xdpchain__attach(), or of writing the file.
+ * libbpf's linker and writes it to `opts->path` (any libbpf-based loader
+ * can load it), on a handle opened without an interface. Without a path,
+ * checks as xdpchain__attach() does that the interface's chain runs,
+ * linked (static: open it with XDPCHAIN_MODE_STATIC). `opts` may be NULL.
+ * Returns 0, or -EINVAL, -ENOENT, or the errors of writing the file.
  */
 int xdpchain__link_static(struct xdpchain *chain,
                           const struct xdpchain_link_opts *opts);
 
 /**
- * Detaches the chain from its interface, if it still runs there; the
- * chain stays loaded and can be attached again.
- * Returns 0, or -EINVAL, -ENOENT (not attached), -EAGAIN (another program
- * runs there now).
+ * Takes the components this handle added out of the interface's chain,
+ * atomically; those of other owners stay. The chain leaves the interface
+ * with its last component.
+ * Returns 0, or -EINVAL, -ENOENT (nothing of this handle runs there).
  */
 int xdpchain__detach(struct xdpchain *chain);
 
 /**
- * The number of components, or -EINVAL.
+ * The number of components (of every owner), or -EINVAL.
  */
 int xdpchain__component_count(const struct xdpchain *chain);
 
@@ -326,26 +380,30 @@ int xdpchain__component(const struct xdpchain *chain,
                         struct xdpchain_component_info *info);
 
 /**
- * The fd of a loaded component's map, found by the name it has in the
+ * The fd of a component's map, found by the name it has in the
  * component's own object: a map's name, or a data section (".data",
- * ".bss", ".rodata"). The fd belongs to the chain: valid until the chain
- * is rebuilt or freed; dup() it to keep it.
- * Returns the fd, or -EINVAL, -ENOENT (not loaded, no such component or map).
+ * ".bss", ".rodata"). The fd belongs to the handle: valid until the handle
+ * is freed (or, on a handle opened without an interface, the chain is
+ * rebuilt); dup() it to keep it.
+ * Returns the fd, or -EINVAL, -ENOENT (not loaded, no such component or
+ * map), -EOPNOTSUPP (libxdp's layout, whose maps we do not pin).
  */
-int xdpchain__map_fd(const struct xdpchain *chain,
+int xdpchain__map_fd(struct xdpchain *chain,
                      uint32_t id,
                      const char *map_name);
 
 /**
- * The chain's mode: static or dynamic once loaded; before, the one asked
- * for. An enum xdpchain_mode, or -EINVAL.
+ * How the chain joins its components: static or dynamic once it runs (or
+ * is loaded); before, the mode asked for. An enum xdpchain_mode, or
+ * -EINVAL.
  */
 int xdpchain__mode(const struct xdpchain *chain);
 
 /**
- * Runs the loaded chain once on the packet `data` (`len` bytes) with
- * BPF_PROG_TEST_RUN; its verdict goes to `*verdict`.
- * Returns 0, or -EINVAL, -ENOENT (not loaded), -EPERM.
+ * Runs the chain once on the packet `data` (`len` bytes) with
+ * BPF_PROG_TEST_RUN: the interface's chain, or a loaded chain of the
+ * handle's own. Its verdict goes to `*verdict`.
+ * Returns 0, or -EINVAL, -ENOENT (nothing runs or is loaded), -EPERM.
  */
 int xdpchain__test_run(const struct xdpchain *chain,
                        const void *data,

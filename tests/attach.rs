@@ -108,11 +108,18 @@ fn replacing_and_foreign_programs() {
     net.in_b(|| first.attach(&net.dev_b, AttachOptions::default()))
         .unwrap();
 
-    // A second chain replaces the first (ours) without force...
+    // A second chain replaces the first (and all in it) only with force...
     let mut second = Chain::new();
     second.add(comp("verdict")).unwrap();
-    net.in_b(|| second.attach(&net.dev_b, AttachOptions::default()))
-        .unwrap();
+    match net.in_b(|| second.attach(&net.dev_b, AttachOptions::default())) {
+        Err(e @ Error::NotOwner { .. }) => assert!(e.to_string().contains("force"), "{e}"),
+        other => panic!("expected NotOwner, got {other:?}"),
+    }
+    let force = AttachOptions {
+        force: true,
+        ..Default::default()
+    };
+    net.in_b(|| second.attach(&net.dev_b, force)).unwrap();
     // ...after which the first may no longer remove what now runs there.
     assert!(matches!(
         net.in_b(|| first.detach()),
@@ -153,7 +160,12 @@ fn replacing_and_foreign_programs() {
     .unwrap();
     let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
     assert_eq!(st.components[0].name, "xdp_count");
-    net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, false))
+    // No record says whose that chain is: the store detaches it by force only.
+    assert!(matches!(
+        net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, false)),
+        Err(Error::NoState { .. })
+    ));
+    net.in_b(|| xdpchain::Store::new().detach(&net.dev_b, true))
         .unwrap();
 }
 

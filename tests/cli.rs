@@ -137,9 +137,10 @@ fn missing_privileges() {
 #[test]
 fn bpffs_not_mounted() {
     let net = VethPair::new();
-    // A private mount namespace where /sys/fs/bpf is a plain tmpfs.
+    // A private mount namespace where /sys/fs/bpf is a plain tmpfs, and
+    // the store named there (else the parent's bpffs is found).
     let script = format!(
-        "mount -t tmpfs none /sys/fs/bpf && exec {BIN} attach {} {}",
+        "mount -t tmpfs none /sys/fs/bpf && XDPCHAIN_PIN_DIR=/sys/fs/bpf/xdpchain exec {BIN} attach {} {}",
         net.dev_b,
         obj("pinned").display()
     );

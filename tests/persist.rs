@@ -54,17 +54,8 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
     if let Some(kind) = expected_kind() {
         assert!(json.contains(&format!("\"kind\":\"{kind}\"")), "{json}");
     }
-    let static_chain = json.contains("\"kind\":\"static\"");
-    // Where a component's map is pinned: by its name in the chain (static)
-    // or in its object (dynamic).
-    let map_pin = |tag: &str, name: &str| {
-        let file = if static_chain {
-            format!("{tag}_{name}")
-        } else {
-            name.to_string()
-        };
-        dir.join(tag).join(file)
-    };
+    // Where a component's map is pinned: by its name in its object.
+    let map_pin = |tag: &str, name: &str| dir.join(tag).join(name);
     let echo = map_pin("c0", "echo_requests");
     assert_eq!(read_u64(pinned(&echo).as_fd(), 0), 3);
 

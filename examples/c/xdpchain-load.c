@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1-only OR BSD-2-Clause)
 /*
- * A small loader: chains the objects named on its command line onto an
- * interface, prints the chain, and detaches it when its standard input
- * ends; with -k it leaves the chain attached.
+ * A small loader: adds the objects named on its command line to the chain
+ * of an interface, beside the programs others added there, prints the
+ * chain, and takes its own programs out again when its standard input
+ * ends; with -k it leaves them. -o names the owner recorded with them
+ * (default: the program's name), -n the interface's network namespace.
  *
- *   xdpchain-load [-k] IFACE FILE[:PROG]...
+ *   xdpchain-load [-k] [-o OWNER] [-n NETNS] IFACE FILE[:PROG]...
  *
  * Build it against the installed library:
  *   cc -o xdpchain-load xdpchain-load.c $(pkg-config --cflags --libs xdpchain)
@@ -36,8 +38,9 @@ static void print_chain(struct xdpchain *chain)
 
 		if (xdpchain__component(chain, slot, &info))
 			continue;
-		printf("  %u: %-24s id %u prio %d prog %u continue on", info.slot,
-		       info.name, info.id, info.priority, info.prog_id);
+		printf("  %u: %-24s id %u prio %d owner %s[%u]%s continue on", info.slot,
+		       info.name, info.id, info.priority, info.owner[0] ? info.owner : "-",
+		       info.pid, info.own ? " (ours)" : "");
 		for (int v = 0; v < 5; v++)
 			if (info.continue_on & XDPCHAIN_VERDICT(v))
 				printf(" %s", verdicts[v]);
@@ -48,22 +51,26 @@ static void print_chain(struct xdpchain *chain)
 int main(int argc, char **argv)
 {
 	struct xdpchain *chain = NULL;
-	int keep = 0, first = 1, err;
+	const char *owner = NULL, *netns = NULL;
+	int keep = 0, opt, err;
 	char c;
 
-	if (argc > 1 && !strcmp(argv[1], "-k")) {
-		keep = 1;
-		first = 2;
+	while ((opt = getopt(argc, argv, "+ko:n:")) != -1) {
+		switch (opt) {
+		case 'k': keep = 1; break;
+		case 'o': owner = optarg; break;
+		case 'n': netns = optarg; break;
+		default: goto usage;
+		}
 	}
-	if (argc - first < 2) {
-		fprintf(stderr, "usage: %s [-k] IFACE FILE[:PROG]...\n", argv[0]);
-		return 2;
-	}
-	XDPCHAIN_OPTS(xdpchain_open_opts, opts, .ifname = argv[first]);
+	if (argc - optind < 2)
+		goto usage;
+	XDPCHAIN_OPTS(xdpchain_open_opts, opts, .ifname = argv[optind], .owner = owner,
+		      .netns = netns);
 	err = xdpchain__open(&opts, &chain);
 	if (err)
-		return fail(argv[first], err);
-	for (int i = first + 1; i < argc; i++) {
+		return fail(argv[optind], err);
+	for (int i = optind + 1; i < argc; i++) {
 		char *spec = strdup(argv[i]);
 		char *prog = strrchr(spec, ':');
 
@@ -73,14 +80,12 @@ int main(int argc, char **argv)
 		err = xdpchain__add_program(chain, &p, NULL);
 		free(spec);
 		if (err) {
+			/* What this run added so far goes again. */
+			if (i > optind + 1)
+				xdpchain__detach(chain);
 			xdpchain__free(chain);
 			return fail(argv[i], err);
 		}
-	}
-	err = xdpchain__attach(chain, NULL);
-	if (err) {
-		xdpchain__free(chain);
-		return fail("attach", err);
 	}
 	print_chain(chain);
 	fflush(stdout);
@@ -95,4 +100,7 @@ int main(int argc, char **argv)
 	}
 	xdpchain__free(chain);
 	return 0;
+usage:
+	fprintf(stderr, "usage: %s [-k] [-o OWNER] [-n NETNS] IFACE FILE[:PROG]...\n", argv[0]);
+	return 2;
 }

@@ -57,6 +57,12 @@ impl Netns {
         Ok(NetnsGuard { own })
     }
 
+    /// Runs `f` with the calling thread in this namespace.
+    pub fn run<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _guard = self.enter()?;
+        f()
+    }
+
     /// Moves the calling thread into this namespace for good (a command
     /// that runs in it from start to end).
     pub fn enter_for_good(&self) -> Result<()> {
@@ -81,8 +87,10 @@ impl Drop for NetnsGuard {
 
 /// Runs `f` in `netns`, if given.
 pub(crate) fn within<T>(netns: Option<&Netns>, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let _guard = netns.map(Netns::enter).transpose()?;
-    f()
+    match netns {
+        Some(ns) => ns.run(f),
+        None => f(),
+    }
 }
 
 /// The bpffs that other processes see at /sys/fs/bpf: there, or, when this

@@ -197,9 +197,14 @@ impl Store {
         self
     }
 
+    /// The mode asked for new chains.
+    pub(crate) fn new_mode(&self) -> Result<Mode> {
+        self.mode.map_or_else(Mode::from_env, Ok)
+    }
+
     /// Static or Dynamic, for a new chain of `members`.
     fn kind_for(&self, members: &[Member]) -> Result<Mode> {
-        self.mode.map_or_else(Mode::from_env, Ok)?.resolve(members)
+        self.new_mode()?.resolve(members)
     }
 
     pub fn dir(&self) -> &Path {

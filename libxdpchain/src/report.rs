@@ -116,15 +116,16 @@ fn to_json(chains: &[ChainStatus]) -> String {
                         }
                         None => "null".into(),
                     };
-                    let owner = c.owner.as_ref().map_or("null".into(), |o| {
-                        format!("{{\"name\":{},\"pid\":{}}}", json_str(o.name()), o.pid())
+                    let (owner, pid) = c.owner.as_ref().map_or(("null".into(), "null".into()), |o| {
+                        (json_str(o.name()), o.pid().to_string())
                     });
                     format!(
-                        "{{\"id\":{},\"slot\":{},\"name\":{},\"owner\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
+                        "{{\"id\":{},\"slot\":{},\"name\":{},\"owner\":{},\"owner_pid\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
                         c.id,
                         c.slot,
                         json_str(&c.name),
                         owner,
+                        pid,
                         c.priority,
                         cont.join(","),
                         counters

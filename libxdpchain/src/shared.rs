@@ -168,9 +168,13 @@ impl SharedChain {
         })
     }
 
-    /// Static or Dynamic: how the running chain joins its components.
+    /// Static or Dynamic: how the running chain joins its components;
+    /// while none runs, the mode a new one takes.
     pub fn mode(&self) -> Result<Mode> {
-        self.status().map(|st| st.kind)
+        match self.status() {
+            Err(Error::NoChain(_)) => self.store.new_mode(),
+            other => other.map(|st| st.kind),
+        }
     }
 
     /// A component's map by the name it has in the component's own object

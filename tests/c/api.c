@@ -212,9 +212,10 @@ static void link_to_file(const char *tmp)
 	xdpchain__free(c);
 }
 
+/* A handle on an interface's chain: what it adds joins at once. */
 static void on_interface(const char *iface)
 {
-	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface);
+	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .owner = "api-test");
 	struct xdpchain *c = NULL;
 	struct xdpchain_component_info info;
 	unsigned int counter, fw, none;
@@ -223,6 +224,9 @@ static void on_interface(const char *iface)
 	int fd;
 
 	CHECK(xdpchain__open(&oo, &c) == 0);
+	CHECK(xdpchain__component_count(c) == 0);
+	FAILS(xdpchain__detach(c), -ENOENT, "not attached");
+	FAILS(xdpchain__attach(c, NULL), -ENOENT, "runs no chain");
 	{
 		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("counter"));
 		CHECK(xdpchain__add_program(c, &p, &counter) == 0);
@@ -237,14 +241,34 @@ static void on_interface(const char *iface)
 	}
 	free(buf);
 	CHECK(xdpchain__component_count(c) == 2);
+	/* Already running: attach checks, in the mode asked for. */
+	CHECK(xdpchain__attach(c, NULL) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_attach_opts, a, .attach_mode = XDPCHAIN_ATTACH_MODE_SKB);
+		FAILS(xdpchain__attach(c, &a), -EINVAL, "native mode");
+	}
+	if (xdpchain__mode(c) == XDPCHAIN_MODE_STATIC)
+		CHECK(xdpchain__link_static(c, NULL) == 0);
+	else
+		FAILS(xdpchain__link_static(c, NULL), -EINVAL, "not linked");
+	{
+		XDPCHAIN_OPTS(xdpchain_link_opts, l, .path = "/tmp/never.o");
+		FAILS(xdpchain__link_static(c, &l), -EINVAL, "not linked into a file");
+	}
 
+	CHECK(verdict_for(c, 9999) == XDP_DROP);
+	CHECK(verdict_for(c, 53) == XDP_PASS);
 	memset(&info, 0, sizeof(info));
 	info.sz = sizeof(info);
 	CHECK(xdpchain__component(c, 0, &info) == 0);
 	CHECK(info.id == counter && info.slot == 0 && info.priority == 10);
 	CHECK(!strcmp(info.name, "xdp_count"));
 	CHECK(info.continue_on == (XDPCHAIN_VERDICT(XDP_PASS) | XDPCHAIN_VERDICT(XDP_DROP)));
-	CHECK(info.prog_id == 0 && !info.has_counters);
+	CHECK(!strcmp(info.owner, "api-test") && info.pid == (unsigned int)getpid() && info.own);
+	CHECK(xdpchain__component(c, 1, &info) == 0);
+	CHECK(info.id == fw && info.priority == 60 && !strcmp(info.name, "xdpfilt_udp"));
+	CHECK(info.has_counters);
+	CHECK(info.counters[XDP_DROP] == 1 && info.counters[XDP_PASS] == 1);
 	FAILS(xdpchain__component(c, 2, &info), -EINVAL, "out of range");
 	FAILS(xdpchain__component(c, 0, NULL), -EINVAL, "NULL");
 	info.sz = 1;
@@ -256,22 +280,10 @@ static void on_interface(const char *iface)
 	CHECK(xdpchain__component(c, 1, &info) == 0);
 	CHECK(info.id == fw && info.priority == 60 && info.name[0] == 'Z');
 
-	/* Linked and attached. */
-	CHECK(xdpchain__link_static(c, NULL) == 0);
-	CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_STATIC);
-	FAILS(xdpchain__attach(c, NULL), -EINVAL, "already attached");
-	CHECK(verdict_for(c, 9999) == XDP_DROP);
-	CHECK(verdict_for(c, 53) == XDP_PASS);
-	memset(&info, 0, sizeof(info));
-	info.sz = sizeof(info);
-	CHECK(xdpchain__component(c, 1, &info) == 0);
-	CHECK(info.prog_id > 0 && info.has_counters);
-	CHECK(info.counters[XDP_DROP] == 1 && info.counters[XDP_PASS] == 1);
-	CHECK(!strcmp(info.name, "xdpfilt_udp"));
-
 	fd = xdpchain__map_fd(c, counter, ".bss");
 	CHECK(fd >= 0 && map_u64(fd, 0) == 2);
 	FAILS(xdpchain__map_fd(c, counter, "no_such_map"), -ENOENT, "no_such_map");
+	FAILS(xdpchain__map_fd(c, counter, "../stats"), -ENOENT, "../stats");
 	FAILS(xdpchain__map_fd(c, 77, "echo_requests"), -ENOENT, "77");
 	FAILS(xdpchain__map_fd(c, counter, NULL), -EINVAL, "NULL");
 
@@ -300,26 +312,96 @@ static void on_interface(const char *iface)
 	CHECK(xdpchain__component_count(c) == 1);
 	FAILS(xdpchain__remove_program(c, 42), -ENOENT, "42");
 
-	CHECK(xdpchain__detach(c) == 0);
-	FAILS(xdpchain__detach(c), -ENOENT, "not attached");
-	/* Attached again, in skb mode, then left to the kernel by free... */
-	{
-		XDPCHAIN_OPTS(xdpchain_attach_opts, a,
-			      .attach_mode = XDPCHAIN_ATTACH_MODE_SKB);
-		CHECK(xdpchain__attach(c, &a) == 0);
-	}
+	/* Freed, the handle leaves its component running... */
 	xdpchain__free(c);
-	/* ...where another chain replaces it only with force... */
 	c = NULL;
 	CHECK(xdpchain__open(&oo, &c) == 0);
+	CHECK(xdpchain__component_count(c) == 1);
+	CHECK(xdpchain__component(c, 0, &info) == 0 && !info.own);
+	/* ...which a new handle does not detach as its own. */
+	FAILS(xdpchain__detach(c), -ENOENT, "not attached");
+	CHECK(xdpchain__remove_program(c, counter) == 0);
+	CHECK(xdpchain__component_count(c) == 0);
+	xdpchain__free(c);
+}
+
+/* Two owners on one interface: each keeps its own, changes the other's
+ * only by force, and detaches only its own. */
+static void two_owners(const char *iface)
+{
+	XDPCHAIN_OPTS(xdpchain_open_opts, fo, .ifname = iface, .owner = "fw",
+		      .mode = XDPCHAIN_MODE_STATIC);
+	XDPCHAIN_OPTS(xdpchain_open_opts, po, .ifname = iface, .owner = "probe");
+	XDPCHAIN_OPTS(xdpchain_program_opts, filter, .path = obj("filter"), .has_priority = true,
+		      .priority = 60);
+	XDPCHAIN_OPTS(xdpchain_program_opts, count, .path = obj("counter"));
+	struct xdpchain *fw = NULL, *probe = NULL, *boss = NULL;
+	unsigned int fw_id, probe_id;
+
+	CHECK(xdpchain__open(&fo, &fw) == 0 && xdpchain__open(&po, &probe) == 0);
+	CHECK(xdpchain__add_program(fw, &filter, &fw_id) == 0);
+	CHECK(xdpchain__add_program(probe, &count, &probe_id) == 0);
+	CHECK(xdpchain__component_count(fw) == 2 && xdpchain__component_count(probe) == 2);
+	XDPCHAIN_OPTS(xdpchain_component_info, ci);
+	CHECK(xdpchain__component(fw, 0, &ci) == 0);
+	CHECK(ci.id == probe_id && !strcmp(ci.owner, "probe") && !ci.own);
+	CHECK(xdpchain__component(fw, 1, &ci) == 0);
+	CHECK(ci.id == fw_id && !strcmp(ci.owner, "fw") && ci.own);
+	/* The order of the chain decides: the counter passes, the filter drops. */
+	CHECK(verdict_for(probe, 9999) == XDP_DROP);
+	FAILS(xdpchain__remove_program(probe, fw_id), -EBUSY, "of fw[");
+	FAILS(xdpchain__replace_slot(probe, 1, &count), -EBUSY, "force");
+	CHECK(xdpchain__component_count(fw) == 2);
+	/* Detaching one owner's handle leaves the other's component. */
+	CHECK(xdpchain__detach(probe) == 0);
+	CHECK(xdpchain__component_count(fw) == 1);
+	CHECK(xdpchain__component(fw, 0, &ci) == 0 && ci.id == fw_id);
+	CHECK(verdict_for(fw, 9999) == XDP_DROP);
+	/* With force, another owner's component can go. */
+	CHECK(xdpchain__add_program(probe, &count, &probe_id) == 0);
 	{
-		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
-		XDPCHAIN_OPTS(xdpchain_attach_opts, a, .attach_mode = 7);
-		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
-		FAILS(xdpchain__attach(c, &a), -EINVAL, "attach mode 7");
-		a.attach_mode = XDPCHAIN_ATTACH_MODE_SKB;
-		CHECK(xdpchain__attach(c, &a) == 0);
-		CHECK(xdpchain__detach(c) == 0);
+		XDPCHAIN_OPTS(xdpchain_open_opts, bo, .ifname = iface, .owner = "boss", .force = true);
+		CHECK(xdpchain__open(&bo, &boss) == 0);
+		CHECK(xdpchain__remove_program(boss, fw_id) == 0);
+	}
+	CHECK(xdpchain__component_count(fw) == 1);
+	FAILS(xdpchain__detach(fw), -ENOENT, "not attached");
+	/* The chain leaves the interface with its last component. */
+	CHECK(xdpchain__detach(probe) == 0);
+	FAILS(xdpchain__test_run(fw, "x", 1, &fw_id), -ENOENT, "runs no chain");
+	xdpchain__free(fw);
+	xdpchain__free(probe);
+	xdpchain__free(boss);
+}
+
+/* Option structs: bytes past the last known field must be zero, padding
+ * included; XDPCHAIN_OPTS zeroes it. */
+static void option_padding(const char *iface)
+{
+	struct xdpchain *c = NULL;
+	struct xdpchain_attach_opts a;
+
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface);
+		CHECK(xdpchain__open(&oo, &c) == 0);
+	}
+	memset(&a, 0, sizeof(a));
+	a.sz = sizeof(a);
+	((unsigned char *)&a)[offsetof(struct xdpchain_attach_opts, force) + 1] = 0xaa;
+	FAILS(xdpchain__attach(c, &a), -EINVAL, "XDPCHAIN_OPTS");
+	{
+		XDPCHAIN_OPTS(xdpchain_attach_opts, z, .attach_mode = 0);
+		FAILS(xdpchain__attach(c, &z), -ENOENT, "runs no chain");
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .netns = "xdpc-no-such-ns");
+		struct xdpchain *n = NULL;
+		FAILS(xdpchain__open(&oo, &n), -ENOENT, "xdpc-no-such-ns");
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .owner = "two words");
+		struct xdpchain *n = NULL;
+		FAILS(xdpchain__open(&oo, &n), -EINVAL, "owner name");
 	}
 	xdpchain__free(c);
 }
@@ -339,9 +421,9 @@ static void unprivileged(const char *iface)
 
 		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
 			_exit(2);
-		if (xdpchain__open(&oo, &c) || xdpchain__add_program(c, &p, NULL))
+		if (xdpchain__open(&oo, &c))
 			_exit(3);
-		ret = xdpchain__attach(c, NULL);
+		ret = xdpchain__add_program(c, &p, NULL);
 		xdpchain__free(c);
 		_exit(ret == -EPERM && strstr(xdpchain_last_error(), "permission denied") ? 0 : 4);
 	}
@@ -360,12 +442,12 @@ static void dynamic(const char *iface)
 
 	CHECK(xdpchain__open(&oo, &c) == 0);
 	CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_DYNAMIC);
-	CHECK(xdpchain__add_program(c, &p, NULL) == 0);
-	ret = xdpchain__attach(c, NULL);
+	ret = xdpchain__add_program(c, &p, NULL);
 	if (ret == 0) {
+		CHECK(xdpchain__attach(c, NULL) == 0);
 		CHECK(xdpchain__mode(c) == XDPCHAIN_MODE_DYNAMIC);
 		CHECK(verdict_for(c, 1) == XDP_PASS);
-		FAILS(xdpchain__link_static(c, NULL), -EINVAL, "dynamically");
+		FAILS(xdpchain__link_static(c, NULL), -EINVAL, "not linked");
 		CHECK(xdpchain__detach(c) == 0);
 	} else {
 		CHECK(ret == -EOPNOTSUPP);
@@ -390,6 +472,8 @@ int main(int argc, char **argv)
 	opening(argv[2]);
 	link_to_file(argv[3]);
 	on_interface(argv[2]);
+	two_owners(argv[2]);
+	option_padding(argv[2]);
 	unprivileged(argv[2]);
 	dynamic(argv[2]);
 	printf("%d passed, 0 failed\n", passed);

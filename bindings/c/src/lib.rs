@@ -13,7 +13,10 @@ use std::mem::{size_of, MaybeUninit};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ::xdpchain::{AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode, Verdicts};
+use ::xdpchain::{
+    AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode,
+    OpenOptions, SharedChain, Store, Verdicts,
+};
 
 /// How a chain joins its components.
 #[repr(C)]
@@ -44,15 +47,31 @@ pub enum xdpchain_attach_mode {
 pub struct xdpchain_open_opts {
     /// sizeof(struct xdpchain_open_opts).
     pub sz: usize,
-    /// The interface the chain is for (a name, or an index as digits);
-    /// NULL for a chain that is only linked into a file.
+    /// The interface whose chain to open (a name, or an index as digits):
+    /// the chain every process shares there, whether or not one runs yet.
+    /// NULL for a chain of this handle's own that is only linked into a file.
     pub ifname: *const c_char,
-    /// An enum xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
+    /// How a chain this handle creates joins its components: an enum
+    /// xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
     pub mode: u32,
-    /// Leave out the per-component counters (and all counting code).
+    /// A chain this handle creates leaves out the per-component counters
+    /// (and all counting code).
     pub no_counters: bool,
-    /// Where maps that their objects pin by name go; NULL: /sys/fs/bpf.
+    /// Without `ifname`: where maps that their objects pin by name go;
+    /// NULL: /sys/fs/bpf. Chains of interfaces always use the shared bpffs.
     pub pin_root: *const c_char,
+    /// The owner recorded with the components this handle adds (1 to 63
+    /// printable characters, no spaces); NULL: the program's name.
+    pub owner: *const c_char,
+    /// The network namespace of `ifname`: a name as `ip netns` gives it, or
+    /// a path such as /proc/PID/ns/net; NULL: the calling thread's.
+    pub netns: *const c_char,
+    /// How a chain this handle creates is attached: an enum
+    /// xdpchain_attach_mode.
+    pub attach_mode: u32,
+    /// Let this handle replace or remove the components of other owners,
+    /// and replace an XDP program of another loader.
+    pub force: bool,
 }
 
 /// A component to add: an object file, or an object in memory.
@@ -87,9 +106,11 @@ pub struct xdpchain_program_opts {
 pub struct xdpchain_attach_opts {
     /// sizeof(struct xdpchain_attach_opts).
     pub sz: usize,
-    /// An enum xdpchain_attach_mode; 0 is XDPCHAIN_ATTACH_MODE_NATIVE.
+    /// An enum xdpchain_attach_mode; 0 is XDPCHAIN_ATTACH_MODE_NATIVE. It
+    /// must be the mode the chain runs in (set it for a new chain in
+    /// xdpchain_open_opts).
     pub attach_mode: u32,
-    /// Replace an XDP program of another loader.
+    /// Unused since 0.2 (set force in xdpchain_open_opts); must be false.
     pub force: bool,
 }
 
@@ -102,9 +123,9 @@ pub struct xdpchain_link_opts {
     /// Write the linked object (one XDP program, xdpchain_root, loadable by
     /// any libbpf-based loader) to this file instead of attaching it.
     pub path: *const c_char,
-    /// When `path` is NULL: an enum xdpchain_attach_mode.
+    /// When `path` is NULL: as in xdpchain_attach_opts.
     pub attach_mode: u32,
-    /// When `path` is NULL: replace an XDP program of another loader.
+    /// When `path` is NULL: as in xdpchain_attach_opts.
     pub force: bool,
 }
 
@@ -123,7 +144,8 @@ pub struct xdpchain_component_info {
     /// XDPCHAIN_VERDICT() bits.
     pub continue_on: u32,
     /// The program that runs it (the chain's own when linked in, its
-    /// extension program in a dynamic chain); 0 before loading.
+    /// extension program in libxdp's layout); 0 where not known (before
+    /// loading, a dynamic chain's extension).
     pub prog_id: u32,
     /// Whether `counters` holds counts (loaded, with counting on).
     pub has_counters: bool,
@@ -132,17 +154,51 @@ pub struct xdpchain_component_info {
     pub counters: [u64; 6],
     /// Its program's name, NUL-terminated (cut to fit).
     pub name: [c_char; 64],
+    /// Who added it, NUL-terminated; "" where no record says (xdp-loader's
+    /// programs, a chain of a handle opened without an interface).
+    pub owner: [c_char; 64],
+    /// The process that added it (it may have exited since); 0 if unknown.
+    pub pid: u32,
+    /// Whether this handle added it (what xdpchain__detach() takes out).
+    pub own: bool,
 }
+
+/// Where an option struct's known fields end: bytes past it, up to the
+/// caller's size, must be zero (trailing padding included, as libbpf's
+/// OPTS_VALID checks).
+trait Opts: Copy {
+    const KNOWN: usize;
+}
+
+macro_rules! known_until {
+    ($t:ty, $last:ident: $ty:ty) => {
+        impl Opts for $t {
+            const KNOWN: usize = std::mem::offset_of!($t, $last) + size_of::<$ty>();
+        }
+    };
+}
+
+known_until!(xdpchain_open_opts, force: bool);
+known_until!(xdpchain_program_opts, continue_on: u32);
+known_until!(xdpchain_attach_opts, force: bool);
+known_until!(xdpchain_link_opts, force: bool);
 
 const MAGIC: u64 = 0x7864_7063_6861_696e; // "xdpchain"
 const FREED: u64 = 0xdead_c4a1_dead_c4a1;
 
-/// A chain of XDP components. Created by xdpchain__open(), released by
-/// xdpchain__free().
+/// The chain of an interface as one owner opened it, or a chain of the
+/// handle's own to link into a file. Created by xdpchain__open(), released
+/// by xdpchain__free().
 pub struct xdpchain {
     magic: u64,
-    chain: Chain,
-    ifname: Option<String>,
+    inner: Inner,
+}
+
+enum Inner {
+    /// Opened without an interface: built here, linked into a file.
+    Builder(Chain),
+    /// The shared chain of an interface.
+    Shared(SharedChain),
 }
 
 thread_local! {
@@ -223,8 +279,8 @@ fn req_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, Fail> {
 }
 
 /// An option struct of the caller's size: fields it does not know stay
-/// zero; fields this library does not know must be zero.
-fn read_opts<T: Copy>(p: *const T, what: &str) -> Result<Option<T>, Fail> {
+/// zero; bytes past the fields this library knows must be zero.
+fn read_opts<T: Opts>(p: *const T, what: &str) -> Result<Option<T>, Fail> {
     if p.is_null() {
         return Ok(None);
     }
@@ -235,11 +291,11 @@ fn read_opts<T: Copy>(p: *const T, what: &str) -> Result<Option<T>, Fail> {
     }
     let bytes = p.cast::<u8>();
     // SAFETY: the caller promises `sz` readable bytes.
-    let extra = (size_of::<T>()..sz).any(|i| unsafe { *bytes.add(i) } != 0);
+    let extra = (T::KNOWN..sz).any(|i| unsafe { *bytes.add(i) } != 0);
     if extra {
         return Err(invalid(format!(
-            "{what}: fields past the {} bytes this library knows are set",
-            size_of::<T>()
+            "{what}: bytes past the {} this library knows are set (fields of a newer library, or padding not zeroed: use XDPCHAIN_OPTS)",
+            T::KNOWN
         )));
     }
     let mut out = MaybeUninit::<T>::zeroed();
@@ -260,13 +316,12 @@ fn mode_of(v: u32) -> Result<Mode, Fail> {
     }
 }
 
-fn attach_options(mode: u32, force: bool) -> Result<AttachOptions, Fail> {
-    let mode = match mode {
-        0 => AttachMode::Native,
-        1 => AttachMode::Skb,
-        _ => return Err(invalid(format!("unknown attach mode {mode}"))),
-    };
-    Ok(AttachOptions { mode, force })
+fn attach_mode_of(v: u32) -> Result<AttachMode, Fail> {
+    match v {
+        0 => Ok(AttachMode::Native),
+        1 => Ok(AttachMode::Skb),
+        _ => Err(invalid(format!("unknown attach mode {v}"))),
+    }
 }
 
 fn component(opts: *const xdpchain_program_opts) -> Result<Component, Fail> {
@@ -291,12 +346,15 @@ fn component(opts: *const xdpchain_program_opts) -> Result<Component, Fail> {
     Ok(c)
 }
 
-/// Creates a chain, empty and not loaded, in `*chain`.
+/// Opens a chain in `*chain`.
 ///
-/// `opts` may be NULL. `ifname` (if set) must name an existing interface
-/// (-ENODEV otherwise); the chain is attached there by xdpchain__attach()
-/// or xdpchain__link_static(). Free the chain with xdpchain__free().
-/// Returns 0, or -EINVAL (NULL `chain`, bad options), -ENODEV.
+/// With `ifname`, the chain of that interface, which every process shares:
+/// components added through this handle join it beside those of other
+/// owners, and stay when the handle or the process goes. Without, an empty
+/// chain of this handle's own, to link into a file. `opts` may be NULL.
+/// Free the handle with xdpchain__free().
+/// Returns 0, or -EINVAL (NULL `chain`, bad options), -ENODEV (no such
+/// interface), -ENOENT (no such network namespace), -EPERM.
 #[no_mangle]
 pub extern "C" fn xdpchain__open(
     opts: *const xdpchain_open_opts,
@@ -307,23 +365,52 @@ pub extern "C" fn xdpchain__open(
             return Err(invalid("chain (the result pointer) is NULL"));
         }
         let o = read_opts(opts, "open opts")?;
-        let mut c = Chain::new();
-        let mut ifname = None;
-        if let Some(o) = o {
-            if let Some(name) = opt_str(o.ifname, "ifname")? {
-                ::xdpchain::Interface::resolve(name)?;
-                ifname = Some(name.to_string());
+        let ifname = match &o {
+            Some(o) => opt_str(o.ifname, "ifname")?,
+            None => None,
+        };
+        let inner = match (o, ifname) {
+            (Some(o), Some(ifname)) => {
+                if !o.pin_root.is_null() {
+                    return Err(invalid(
+                        "pin_root applies to chains opened without an interface",
+                    ));
+                }
+                let mut store = Store::new();
+                if o.mode != 0 {
+                    store = store.with_mode(mode_of(o.mode)?);
+                }
+                let opts = OpenOptions {
+                    owner: opt_str(o.owner, "owner")?.map(str::to_string),
+                    attach: AttachOptions {
+                        mode: attach_mode_of(o.attach_mode)?,
+                        force: o.force,
+                    },
+                    counting: !o.no_counters,
+                    netns: opt_str(o.netns, "netns")?.map(str::to_string),
+                };
+                Inner::Shared(store.open(ifname, opts)?)
             }
-            c.set_mode(mode_of(o.mode)?);
-            c.set_counting(!o.no_counters);
-            if let Some(root) = opt_str(o.pin_root, "pin_root")? {
-                c.set_pin_root(root);
+            (o, _) => {
+                let mut c = Chain::new();
+                if let Some(o) = o {
+                    if !o.owner.is_null() || !o.netns.is_null() || o.force || o.attach_mode != 0 {
+                        return Err(invalid(
+                            "owner, netns, attach_mode and force need an interface (ifname)",
+                        ));
+                    }
+                    c.set_mode(mode_of(o.mode)?);
+                    c.set_counting(!o.no_counters);
+                    if let Some(root) = opt_str(o.pin_root, "pin_root")? {
+                        c.set_pin_root(root);
+                    }
+                }
+                Inner::Builder(c)
             }
-        }
+        };
         let h = Box::new(xdpchain {
             magic: MAGIC,
-            chain: c,
-            ifname,
+            inner,
         });
         // SAFETY: checked non-null; the caller owns the handle from here.
         unsafe { *chain = Box::into_raw(h) };
@@ -331,9 +418,9 @@ pub extern "C" fn xdpchain__open(
     })
 }
 
-/// Frees a chain. An attached chain stays attached (as XDP programs
-/// attached by netlink do): detach it first with xdpchain__detach() if it
-/// should go. NULL is ignored.
+/// Frees a handle. What it added to an interface's chain stays there (as
+/// XDP programs attached by netlink do): take it out first with
+/// xdpchain__detach() if it should go. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn xdpchain__free(chain: *mut xdpchain) {
     guard(|| {
@@ -350,13 +437,19 @@ pub extern "C" fn xdpchain__free(chain: *mut xdpchain) {
     });
 }
 
-/// Adds a component, from a file or from memory. If the chain is loaded,
-/// it is rebuilt and swapped in atomically at once; on failure (a program
-/// the verifier rejects: the message carries its log) nothing changes.
-/// On success the component's id goes to `*id` (if not NULL).
+fn no_interface() -> Fail {
+    invalid("the chain was opened without an interface")
+}
+
+/// Adds a component, from a file or from memory. On a handle opened with
+/// an interface, the component joins that interface's chain at once
+/// (creating the chain if there is none), atomically: every packet sees
+/// the chain without it or with it. On failure (a program the verifier
+/// rejects: the message carries its log) nothing changes. On success the
+/// component's id goes to `*id` (if not NULL).
 /// Returns 0, or -EINVAL, -ENOENT (no such file or program), -ENOEXEC (not
-/// a BPF object), -E2BIG (64 components), -EPERM, -EACCES and others from
-/// the kernel.
+/// a BPF object), -E2BIG (too many components), -EBUSY (another loader's
+/// program runs there), -EPERM, -EACCES and others from the kernel.
 #[no_mangle]
 pub extern "C" fn xdpchain__add_program(
     chain: *mut xdpchain,
@@ -366,7 +459,10 @@ pub extern "C" fn xdpchain__add_program(
     guard(|| {
         let h = handle_mut(chain)?;
         let c = component(opts)?;
-        let new = h.chain.add(c)?;
+        let new = match &mut h.inner {
+            Inner::Builder(chain) => chain.add(c)?,
+            Inner::Shared(shared) => shared.add(c)?,
+        };
         if !id.is_null() {
             // SAFETY: the caller passes a writable u32 or NULL.
             unsafe { *id = new.0 };
@@ -375,12 +471,18 @@ pub extern "C" fn xdpchain__add_program(
     })
 }
 
-/// Removes the component `id`, as xdpchain__add_program() adds one.
-/// Returns 0, or -EINVAL, -ENOENT (no such component) and load errors.
+/// Removes the component `id`, atomically; another owner's only if the
+/// handle was opened with `force`. An interface's chain goes with its last
+/// component.
+/// Returns 0, or -EINVAL, -ENOENT (no such component), -EBUSY (another
+/// owner's), and load errors.
 #[no_mangle]
 pub extern "C" fn xdpchain__remove_program(chain: *mut xdpchain, id: u32) -> c_int {
     guard(|| {
-        handle_mut(chain)?.chain.remove(ComponentId(id))?;
+        match &mut handle_mut(chain)?.inner {
+            Inner::Builder(chain) => drop(chain.remove(ComponentId(id))?),
+            Inner::Shared(shared) => shared.remove(&id.to_string())?,
+        }
         Ok(0)
     })
 }
@@ -388,8 +490,9 @@ pub extern "C" fn xdpchain__remove_program(chain: *mut xdpchain, id: u32) -> c_i
 /// Puts the component `opts` describes in run-order position `slot`
 /// atomically: every packet sees the old component or the new one. The
 /// new one takes the old one's id and priority; its maps start afresh.
-/// Returns 0, or -EINVAL (also for a slot past the last component) and the
-/// errors of xdpchain__add_program().
+/// Another owner's component only if the handle was opened with `force`.
+/// Returns 0, or -EINVAL (also for a slot past the last component), -EBUSY
+/// (another owner's) and the errors of xdpchain__add_program().
 #[no_mangle]
 pub extern "C" fn xdpchain__replace_slot(
     chain: *mut xdpchain,
@@ -398,29 +501,62 @@ pub extern "C" fn xdpchain__replace_slot(
 ) -> c_int {
     guard(|| {
         let h = handle_mut(chain)?;
-        let id = h.chain.at_slot(slot as usize)?;
-        let c = component(opts)?;
-        h.chain.replace_slot(id, c)?;
+        match &mut h.inner {
+            Inner::Builder(chain) => {
+                let id = chain.at_slot(slot as usize)?;
+                chain.replace_slot(id, component(opts)?)?;
+            }
+            Inner::Shared(shared) => {
+                let st = shared.status()?;
+                let c = st.components.get(slot as usize).ok_or_else(|| {
+                    invalid(format!(
+                        "slot {slot} is out of range (the chain has {} components)",
+                        st.components.len()
+                    ))
+                })?;
+                shared.replace(&c.id.to_string(), component(opts)?)?;
+            }
+        }
         Ok(0)
     })
 }
 
-/// Attaches to the interface given to xdpchain__open(); `mode` is an enum
-/// xdpchain_attach_mode.
-fn attach(h: &mut xdpchain, mode: u32, force: bool) -> Result<c_int, Fail> {
-    let ifname = h
-        .ifname
-        .clone()
-        .ok_or_else(|| invalid("the chain was opened without an interface"))?;
-    h.chain.attach(&ifname, attach_options(mode, force)?)?;
+/// What xdpchain__attach() and xdpchain__link_static() without a path
+/// check: the handle's chain runs on its interface, in `mode`, and (for
+/// link_static) statically.
+fn check_running(h: &xdpchain, attach_mode: u32, force: bool, linked: bool) -> Result<c_int, Fail> {
+    let Inner::Shared(shared) = &h.inner else {
+        return Err(no_interface());
+    };
+    let want = attach_mode_of(attach_mode)?;
+    if force {
+        return Err(invalid(
+            "force is an option of xdpchain__open() (xdpchain_open_opts.force)",
+        ));
+    }
+    let st = shared.status()?;
+    if st.mode.is_some_and(|m| m != want) {
+        return Err(invalid(format!(
+            "the chain on {} runs in {} mode, not {}; a new chain takes xdpchain_open_opts.attach_mode",
+            shared.interface().name,
+            st.mode.map_or("", AttachMode::name),
+            want.name()
+        )));
+    }
+    if linked && st.kind != Mode::Static {
+        return Err(invalid(format!(
+            "the chain on {} is joined {}, not linked; a new chain takes xdpchain_open_opts.mode",
+            shared.interface().name,
+            st.kind.name()
+        )));
+    }
     Ok(0)
 }
 
-/// Loads the chain (in the mode it was opened with) and attaches it to its
-/// interface, atomically replacing a chain there; a program of another
-/// loader only with `force`. `opts` may be NULL.
-/// Returns 0, or -EINVAL (no interface, already attached), -EBUSY (another
-/// loader's program), -EAGAIN (it changed meanwhile), -EPERM, load errors.
+/// Components join the interface's chain as xdpchain__add_program() adds
+/// them; this checks that the chain runs there, in the attach mode `opts`
+/// gives (NULL: native). Returns 0, or -EINVAL (no interface, another
+/// mode), -ENOENT (no chain runs there).
 #[no_mangle]
 pub extern "C" fn xdpchain__attach(
     chain: *mut xdpchain,
@@ -430,16 +566,16 @@ pub extern "C" fn xdpchain__attach(
         let h = handle_mut(chain)?;
         let o = read_opts(opts, "attach opts")?;
         let (mode, force) = o.map_or((0, false), |o| (o.attach_mode, o.force));
-        attach(h, mode, force)
+        check_running(h, mode, force, false)
     })
 }
 
 /// Links the components under the root program into one BPF program with
-/// libbpf's linker. With `opts->path`, writes it to that file (any
-/// libbpf-based loader can load it); otherwise loads it and attaches it as
-/// xdpchain__attach() does. `opts` may be NULL (attach).
-/// Returns 0, or -EINVAL (a chain already loaded dynamically), the errors
-/// of xdpchain__attach(), or of writing the file.
+/// libbpf's linker and writes it to `opts->path` (any libbpf-based loader
+/// can load it), on a handle opened without an interface. Without a path,
+/// checks as xdpchain__attach() does that the interface's chain runs,
+/// linked (static: open it with XDPCHAIN_MODE_STATIC). `opts` may be NULL.
+/// Returns 0, or -EINVAL, -ENOENT, or the errors of writing the file.
 #[no_mangle]
 pub extern "C" fn xdpchain__link_static(
     chain: *mut xdpchain,
@@ -449,34 +585,53 @@ pub extern "C" fn xdpchain__link_static(
         let h = handle_mut(chain)?;
         let o = read_opts(opts, "link opts")?;
         if let Some(path) = o.and_then(|o| opt_str(o.path, "path").transpose()) {
-            h.chain.write(path?)?;
+            let Inner::Builder(chain) = &h.inner else {
+                return Err(invalid(
+                    "an interface's chain is not linked into a file; open a handle without ifname for that",
+                ));
+            };
+            chain.write(path?)?;
             return Ok(0);
         }
-        if h.chain.program_fd().is_some() && h.chain.mode() != Mode::Static {
-            return Err(invalid("the chain is already loaded, dynamically"));
-        }
-        h.chain.set_mode(Mode::Static);
         let (mode, force) = o.map_or((0, false), |o| (o.attach_mode, o.force));
-        attach(h, mode, force)
+        check_running(h, mode, force, true)
     })
 }
 
-/// Detaches the chain from its interface, if it still runs there; the
-/// chain stays loaded and can be attached again.
-/// Returns 0, or -EINVAL, -ENOENT (not attached), -EAGAIN (another program
-/// runs there now).
+/// Takes the components this handle added out of the interface's chain,
+/// atomically; those of other owners stay. The chain leaves the interface
+/// with its last component.
+/// Returns 0, or -EINVAL, -ENOENT (nothing of this handle runs there).
 #[no_mangle]
 pub extern "C" fn xdpchain__detach(chain: *mut xdpchain) -> c_int {
     guard(|| {
-        handle_mut(chain)?.chain.detach()?;
+        let Inner::Shared(shared) = &mut handle_mut(chain)?.inner else {
+            return Err(no_interface());
+        };
+        shared.detach()?;
         Ok(0)
     })
 }
 
-/// The number of components, or -EINVAL.
+/// The number of components (of every owner), or -EINVAL.
 #[no_mangle]
 pub extern "C" fn xdpchain__component_count(chain: *const xdpchain) -> c_int {
-    guard(|| Ok(handle(chain)?.chain.components().len() as c_int))
+    guard(|| {
+        Ok(match &handle(chain)?.inner {
+            Inner::Builder(chain) => chain.components().len(),
+            Inner::Shared(shared) => match shared.status() {
+                Ok(st) => st.components.len(),
+                Err(Error::NoChain(_)) => 0,
+                Err(e) => return Err(e.into()),
+            },
+        } as c_int)
+    })
+}
+
+fn copy_name(dst: &mut [c_char; 64], src: &str) {
+    for (d, s) in dst.iter_mut().zip(src.bytes().take(63)) {
+        *d = s as c_char;
+    }
 }
 
 /// Describes the component at run-order position `slot` in `*info`, whose
@@ -498,29 +653,49 @@ pub extern "C" fn xdpchain__component(
         if sz < size_of::<usize>() {
             return Err(invalid(format!("info: sz {sz} is too small")));
         }
-        let id = h.chain.at_slot(slot as usize)?;
-        let order = h.chain.components();
-        let (_, c) = order[slot as usize];
         // SAFETY: zeroed is valid for this plain-data struct.
         let mut out: xdpchain_component_info = unsafe { std::mem::zeroed() };
         out.sz = sz;
-        out.id = id.0;
         out.slot = slot;
-        out.priority = c.priority();
-        out.continue_on = c.continue_on().bits();
-        if h.chain.program_fd().is_some() {
-            let st = h.chain.status()?;
-            if let Some(s) = st.components.iter().find(|s| s.id == id.0) {
-                out.prog_id = s.program_id.unwrap_or(0);
-                if let Some(k) = s.counters {
+        match &h.inner {
+            Inner::Builder(chain) => {
+                let id = chain.at_slot(slot as usize)?;
+                let (_, c) = chain.components()[slot as usize];
+                out.id = id.0;
+                out.priority = c.priority();
+                out.continue_on = c.continue_on().bits();
+                copy_name(&mut out.name, c.program());
+            }
+            Inner::Shared(shared) => {
+                let st = match shared.status() {
+                    Err(Error::NoChain(_)) => None,
+                    other => Some(other?),
+                };
+                let count = st.as_ref().map_or(0, |s| s.components.len());
+                let c = st
+                    .as_ref()
+                    .and_then(|s| s.components.get(slot as usize))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "slot {slot} is out of range (the chain has {count} components)"
+                        ))
+                    })?;
+                out.id = c.id;
+                out.priority = c.priority;
+                out.continue_on = c.continue_on.bits();
+                out.prog_id = c.program_id.unwrap_or(0);
+                if let Some(k) = c.counters {
                     out.has_counters = true;
                     out.counters[..5].copy_from_slice(&k.verdicts);
                     out.counters[5] = k.other;
                 }
+                copy_name(&mut out.name, &c.name);
+                if let Some(o) = &c.owner {
+                    copy_name(&mut out.owner, o.name());
+                    out.pid = o.pid();
+                }
+                out.own = shared.own()?.contains(&c.id);
             }
-        }
-        for (dst, src) in out.name.iter_mut().zip(c.program().bytes().take(63)) {
-            *dst = src as c_char;
         }
         let n = sz.min(size_of::<xdpchain_component_info>());
         // SAFETY: the caller's struct has sz bytes; we write at most ours.
@@ -535,30 +710,40 @@ pub extern "C" fn xdpchain__component(
     })
 }
 
-/// The fd of a loaded component's map, found by the name it has in the
+/// The fd of a component's map, found by the name it has in the
 /// component's own object: a map's name, or a data section (".data",
-/// ".bss", ".rodata"). The fd belongs to the chain: valid until the chain
-/// is rebuilt or freed; dup() it to keep it.
-/// Returns the fd, or -EINVAL, -ENOENT (not loaded, no such component or map).
+/// ".bss", ".rodata"). The fd belongs to the handle: valid until the handle
+/// is freed (or, on a handle opened without an interface, the chain is
+/// rebuilt); dup() it to keep it.
+/// Returns the fd, or -EINVAL, -ENOENT (not loaded, no such component or
+/// map), -EOPNOTSUPP (libxdp's layout, whose maps we do not pin).
 #[no_mangle]
 pub extern "C" fn xdpchain__map_fd(
-    chain: *const xdpchain,
+    chain: *mut xdpchain,
     id: u32,
     map_name: *const c_char,
 ) -> c_int {
     guard(|| {
-        let h = handle(chain)?;
+        let h = handle_mut(chain)?;
         let name = req_str(map_name, "map_name")?;
-        Ok(h.chain.map_fd(ComponentId(id), name)?.as_raw_fd())
+        Ok(match &mut h.inner {
+            Inner::Builder(chain) => chain.map_fd(ComponentId(id), name)?.as_raw_fd(),
+            Inner::Shared(shared) => shared.map_fd(id, name)?.as_raw_fd(),
+        })
     })
 }
 
-/// The chain's mode: static or dynamic once loaded; before, the one asked
-/// for. An enum xdpchain_mode, or -EINVAL.
+/// How the chain joins its components: static or dynamic once it runs (or
+/// is loaded); before, the mode asked for. An enum xdpchain_mode, or
+/// -EINVAL.
 #[no_mangle]
 pub extern "C" fn xdpchain__mode(chain: *const xdpchain) -> c_int {
     guard(|| {
-        Ok(match handle(chain)?.chain.mode() {
+        let mode = match &handle(chain)?.inner {
+            Inner::Builder(chain) => chain.mode(),
+            Inner::Shared(shared) => shared.mode()?,
+        };
+        Ok(match mode {
             Mode::Auto => xdpchain_mode::Auto,
             Mode::Static => xdpchain_mode::Static,
             Mode::Dynamic => xdpchain_mode::Dynamic,
@@ -566,9 +751,10 @@ pub extern "C" fn xdpchain__mode(chain: *const xdpchain) -> c_int {
     })
 }
 
-/// Runs the loaded chain once on the packet `data` (`len` bytes) with
-/// BPF_PROG_TEST_RUN; its verdict goes to `*verdict`.
-/// Returns 0, or -EINVAL, -ENOENT (not loaded), -EPERM.
+/// Runs the chain once on the packet `data` (`len` bytes) with
+/// BPF_PROG_TEST_RUN: the interface's chain, or a loaded chain of the
+/// handle's own. Its verdict goes to `*verdict`.
+/// Returns 0, or -EINVAL, -ENOENT (nothing runs or is loaded), -EPERM.
 #[no_mangle]
 pub extern "C" fn xdpchain__test_run(
     chain: *const xdpchain,
@@ -583,7 +769,10 @@ pub extern "C" fn xdpchain__test_run(
         }
         // SAFETY: the caller promises len readable bytes.
         let packet = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-        let (v, _) = h.chain.test_run(packet, 1)?;
+        let (v, _) = match &h.inner {
+            Inner::Builder(chain) => chain.test_run(packet, 1)?,
+            Inner::Shared(shared) => shared.test_run(packet, 1)?,
+        };
         // SAFETY: checked non-null.
         unsafe { *verdict = v };
         Ok(0)

@@ -118,7 +118,8 @@ fn component(
 /// One component of a chain, in run order.
 #[pyclass(module = "xdpchain", frozen, get_all)]
 struct Component {
-    /// Stable while the component stays in the chain.
+    /// Stable while the component stays in the chain (a program id in
+    /// libxdp's layout).
     id: u32,
     /// Position in run order.
     slot: usize,
@@ -129,34 +130,129 @@ struct Component {
     /// The verdicts on which the chain goes on after it.
     continue_on: Py<PyFrozenSet>,
     /// The program that runs it (the chain's own when linked in); None
-    /// before loading.
+    /// where not known.
     program_id: Option<u32>,
     /// Packets by verdict ("aborted", "drop", "pass", "tx", "redirect",
     /// "other"); None before loading or with counting off.
     counters: Option<Py<PyDict>>,
+    /// Who added it; None where no record says.
+    owner: Option<String>,
+    /// The process that added it (it may have exited since).
+    pid: Option<u32>,
+    /// Whether this Chain object added it.
+    own: bool,
 }
 
 #[pymethods]
 impl Component {
     fn __repr__(&self) -> String {
         format!(
-            "Component(id={}, slot={}, name={:?}, priority={})",
-            self.id, self.slot, self.name, self.priority
+            "Component(id={}, slot={}, name={:?}, priority={}, owner={:?})",
+            self.id, self.slot, self.name, self.priority, self.owner
         )
     }
 }
 
-/// A chain of XDP programs for one interface (or for a file).
+fn continue_set(py: Python<'_>, v: xc::Verdicts) -> PyResult<Py<PyFrozenSet>> {
+    let names: Vec<&str> = v.iter().map(|v| v.name()).collect();
+    Ok(PyFrozenSet::new(py, &names)?.unbind())
+}
+
+/// A component as the kernel runs it; `own` says whether the asking
+/// handle added it.
+fn component_of(py: Python<'_>, c: &xc::ComponentStatus, own: bool) -> PyResult<Component> {
+    let counters = match c.counters {
+        Some(k) => {
+            let d = PyDict::new(py);
+            for v in xc::Verdict::ALL {
+                d.set_item(v.name(), k.verdict(v))?;
+            }
+            d.set_item("other", k.other)?;
+            Some(d.unbind())
+        }
+        None => None,
+    };
+    Ok(Component {
+        id: c.id,
+        slot: c.slot,
+        name: c.name.clone(),
+        priority: c.priority,
+        continue_on: continue_set(py, c.continue_on)?,
+        program_id: c.program_id,
+        counters,
+        owner: c.owner.as_ref().map(|o| o.name().to_string()),
+        pid: c.owner.as_ref().map(|o| o.pid()),
+        own,
+    })
+}
+
+/// The chain on one interface, as `xdpchain status` shows it.
+#[pyclass(module = "xdpchain", frozen, get_all)]
+struct ChainStatus {
+    interface: Option<String>,
+    ifindex: Option<u32>,
+    /// "native" or "skb".
+    mode: Option<&'static str>,
+    /// "static" or "dynamic".
+    kind: &'static str,
+    /// "xdpchain", or "libxdp vN".
+    layout: String,
+    program_id: u32,
+    components: Vec<Py<Component>>,
+}
+
+#[pymethods]
+impl ChainStatus {
+    fn __repr__(&self) -> String {
+        format!(
+            "ChainStatus(interface={:?}, kind={:?}, layout={:?}, components={})",
+            self.interface,
+            self.kind,
+            self.layout,
+            self.components.len()
+        )
+    }
+}
+
+fn chain_status(py: Python<'_>, st: &xc::ChainStatus) -> PyResult<ChainStatus> {
+    Ok(ChainStatus {
+        interface: st.interface.as_ref().map(|i| i.name.clone()),
+        ifindex: st.interface.as_ref().map(|i| i.index),
+        mode: st.mode.map(|m| m.name()),
+        kind: st.kind.name(),
+        layout: st.layout(),
+        program_id: st.program_id,
+        components: st
+            .components
+            .iter()
+            .map(|c| Py::new(py, component_of(py, c, false)?))
+            .collect::<PyResult<_>>()?,
+    })
+}
+
+enum Inner {
+    /// Opened without an interface: built here, linked into a file.
+    Builder(xc::Chain),
+    /// The shared chain of an interface.
+    Shared(xc::SharedChain),
+}
+
+/// The chain of an interface as one owner opened it, or (without an
+/// interface) a chain of this object's own to link into a file.
 #[pyclass(module = "xdpchain")]
 struct Chain {
     /// Taken without waiting: a thread that waited for it holding the GIL
     /// would block the holder, which needs the GIL back to return.
-    inner: Mutex<xc::Chain>,
+    inner: Mutex<Inner>,
     ifname: Option<String>,
 }
 
+fn no_interface() -> PyErr {
+    PyValueError::new_err("the chain was opened without an interface")
+}
+
 impl Chain {
-    fn lock(&self) -> PyResult<MutexGuard<'_, xc::Chain>> {
+    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
@@ -166,51 +262,116 @@ impl Chain {
         }
     }
 
-    fn iface(&self) -> PyResult<String> {
-        self.ifname
-            .clone()
-            .ok_or_else(|| PyValueError::new_err("the chain was opened without an interface"))
+    /// Checks that the interface's chain runs in the attach mode asked
+    /// for, and (`linked`) statically.
+    fn check_running(&self, py: Python<'_>, skb: bool, linked: bool) -> PyResult<()> {
+        let inner = self.lock()?;
+        let Inner::Shared(shared) = &*inner else {
+            return Err(no_interface());
+        };
+        let st = py.allow_threads(|| shared.status()).map_err(py_err)?;
+        let want = if skb { xc::AttachMode::Skb } else { xc::AttachMode::Native };
+        if st.mode.is_some_and(|m| m != want) {
+            return Err(PyValueError::new_err(format!(
+                "the chain on {} runs in {} mode; a new chain takes Chain.open(skb=...)",
+                shared.interface().name,
+                st.mode.map_or("", xc::AttachMode::name)
+            )));
+        }
+        if linked && st.kind != xc::Mode::Static {
+            return Err(PyValueError::new_err(format!(
+                "the chain on {} is joined {}, not linked; a new chain takes Chain.open(mode=\"static\")",
+                shared.interface().name,
+                st.kind.name()
+            )));
+        }
+        Ok(())
     }
 }
 
 #[pymethods]
 impl Chain {
     #[new]
-    #[pyo3(signature = (ifname=None, *, mode="auto", counters=true, pin_root=None))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=true, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         ifname: Option<String>,
-        mode: &str,
+        mode: Option<&str>,
         counters: bool,
         pin_root: Option<String>,
+        owner: Option<String>,
+        netns: Option<String>,
+        skb: bool,
+        force: bool,
     ) -> PyResult<Self> {
-        if let Some(name) = &ifname {
-            xc::Interface::resolve(name).map_err(py_err)?;
-        }
-        let mut inner = xc::Chain::new();
-        inner.set_mode(self::mode(mode)?);
-        inner.set_counting(counters);
-        if let Some(root) = pin_root {
-            inner.set_pin_root(root);
-        }
+        let mode = mode.map(self::mode).transpose()?;
+        let inner = match &ifname {
+            Some(name) => {
+                if pin_root.is_some() {
+                    return Err(PyValueError::new_err(
+                        "pin_root applies to chains opened without an interface",
+                    ));
+                }
+                let mut store = xc::Store::new();
+                if let Some(m) = mode {
+                    store = store.with_mode(m);
+                }
+                let opts = xc::OpenOptions {
+                    owner,
+                    attach: xc::AttachOptions {
+                        mode: if skb { xc::AttachMode::Skb } else { xc::AttachMode::Native },
+                        force,
+                    },
+                    counting: counters,
+                    netns,
+                };
+                Inner::Shared(py.allow_threads(|| store.open(name, opts)).map_err(py_err)?)
+            }
+            None => {
+                if owner.is_some() || netns.is_some() || skb || force {
+                    return Err(PyValueError::new_err(
+                        "owner, netns, skb and force need an interface",
+                    ));
+                }
+                let mut chain = xc::Chain::new();
+                if let Some(m) = mode {
+                    chain.set_mode(m);
+                }
+                chain.set_counting(counters);
+                if let Some(root) = pin_root {
+                    chain.set_pin_root(root);
+                }
+                Inner::Builder(chain)
+            }
+        };
         Ok(Chain {
             inner: Mutex::new(inner),
             ifname,
         })
     }
 
-    /// Chain.open(ifname=None, *, mode="auto", counters=True, pin_root=None)
+    /// Chain.open(ifname=None, *, mode=None, counters=True, pin_root=None,
+    /// owner=None, netns=None, skb=False, force=False)
     #[staticmethod]
-    #[pyo3(signature = (ifname=None, *, mode="auto", counters=true, pin_root=None))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=true, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[allow(clippy::too_many_arguments)]
     fn open(
+        py: Python<'_>,
         ifname: Option<String>,
-        mode: &str,
+        mode: Option<&str>,
         counters: bool,
         pin_root: Option<String>,
+        owner: Option<String>,
+        netns: Option<String>,
+        skb: bool,
+        force: bool,
     ) -> PyResult<Self> {
-        Chain::new(ifname, mode, counters, pin_root)
+        Chain::new(py, ifname, mode, counters, pin_root, owner, netns, skb, force)
     }
 
-    /// Adds a component; returns its id.
+    /// Adds a component (on an interface: it runs once this returns);
+    /// returns its id.
     #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None))]
     fn add_program(
         &self,
@@ -222,17 +383,22 @@ impl Chain {
     ) -> PyResult<u32> {
         let c = component(obj, program, priority, continue_on)?;
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| inner.add(c))
-            .map(|id| id.0)
-            .map_err(py_err)
+        py.allow_threads(|| match inner {
+            Inner::Builder(chain) => chain.add(c),
+            Inner::Shared(shared) => shared.add(c),
+        })
+        .map(|id| id.0)
+        .map_err(py_err)
     }
 
-    /// Removes the component `id`.
+    /// Removes the component `id` (another owner's only with force).
     fn remove(&self, py: Python<'_>, id: u32) -> PyResult<()> {
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| inner.remove(xc::ComponentId(id)))
-            .map(drop)
-            .map_err(py_err)
+        py.allow_threads(|| match inner {
+            Inner::Builder(chain) => chain.remove(xc::ComponentId(id)).map(drop),
+            Inner::Shared(shared) => shared.remove(&id.to_string()),
+        })
+        .map_err(py_err)
     }
 
     /// Puts another program in run-order position `slot`, atomically.
@@ -245,65 +411,72 @@ impl Chain {
         program: Option<&str>,
         continue_on: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let inner = &mut *self.lock()?;
-        let id = inner.at_slot(slot).map_err(py_err)?;
         let c = component(obj, program, None, continue_on)?;
-        py.allow_threads(|| inner.replace_slot(id, c))
-            .map(drop)
-            .map_err(py_err)
+        let inner = &mut *self.lock()?;
+        py.allow_threads(|| match inner {
+            Inner::Builder(chain) => {
+                let id = chain.at_slot(slot)?;
+                chain.replace_slot(id, c).map(drop)
+            }
+            Inner::Shared(shared) => {
+                let st = shared.status()?;
+                let id = st.components.get(slot).map(|c| c.id).ok_or_else(|| {
+                    xc::Error::InvalidArgument(format!(
+                        "slot {slot} is out of range (the chain has {} components)",
+                        st.components.len()
+                    ))
+                })?;
+                shared.replace(&id.to_string(), c)
+            }
+        })
+        .map_err(py_err)
     }
 
-    /// Loads the chain and attaches it to its interface.
-    #[pyo3(signature = (*, skb=false, force=false))]
-    fn attach(&self, py: Python<'_>, skb: bool, force: bool) -> PyResult<()> {
-        let iface = self.iface()?;
-        let opts = xc::AttachOptions {
-            mode: if skb {
-                xc::AttachMode::Skb
-            } else {
-                xc::AttachMode::Native
-            },
-            force,
+    /// Components join the interface's chain as add_program adds them;
+    /// this checks that the chain runs there, in the mode asked for.
+    #[pyo3(signature = (*, skb=false))]
+    fn attach(&self, py: Python<'_>, skb: bool) -> PyResult<()> {
+        self.check_running(py, skb, false)
+    }
+
+    /// Without an interface: links the chain into one program written to
+    /// `path`. On an interface: checks that its chain runs, linked.
+    #[pyo3(signature = (path=None, *, skb=false))]
+    fn link_static(&self, py: Python<'_>, path: Option<PathBuf>, skb: bool) -> PyResult<()> {
+        let Some(path) = path else {
+            return self.check_running(py, skb, true);
         };
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| inner.attach(&iface, opts))
-            .map_err(py_err)
+        let Inner::Builder(chain) = inner else {
+            return Err(PyValueError::new_err(
+                "an interface's chain is not linked into a file; use Chain() without an interface",
+            ));
+        };
+        // &mut: handed to another thread (the chain is Send, not Sync).
+        py.allow_threads(move || chain.write(path)).map_err(py_err)
     }
 
-    /// Links the chain into one program: written to `path`, or (without
-    /// one) loaded and attached as `attach` does.
-    #[pyo3(signature = (path=None, *, skb=false, force=false))]
-    fn link_static(
-        &self,
-        py: Python<'_>,
-        path: Option<PathBuf>,
-        skb: bool,
-        force: bool,
-    ) -> PyResult<()> {
-        {
-            let inner = &mut *self.lock()?;
-            if let Some(path) = path {
-                return py.allow_threads(move || inner.write(path)).map_err(py_err);
-            }
-            if inner.program_fd().is_some() && inner.mode() != xc::Mode::Static {
-                return Err(PyValueError::new_err(
-                    "the chain is already loaded, dynamically",
-                ));
-            }
-            inner.set_mode(xc::Mode::Static);
-        }
-        self.attach(py, skb, force)
+    /// Takes out the components this object added; returns how many.
+    fn detach(&self, py: Python<'_>) -> PyResult<usize> {
+        let inner = &mut *self.lock()?;
+        let Inner::Shared(shared) = inner else {
+            return Err(no_interface());
+        };
+        py.allow_threads(|| shared.detach()).map_err(py_err)
     }
 
-    /// Detaches the chain from its interface.
-    fn detach(&self) -> PyResult<()> {
-        self.lock()?.detach().map_err(py_err)
-    }
-
-    /// Whether the chain is attached (by this object).
+    /// Whether components this object added run on the interface.
     #[getter]
-    fn attached(&self) -> PyResult<bool> {
-        Ok(self.lock()?.interface().is_some())
+    fn attached(&self, py: Python<'_>) -> PyResult<bool> {
+        let inner = &*self.lock()?;
+        match inner {
+            Inner::Builder(_) => Ok(false),
+            Inner::Shared(shared) => match py.allow_threads(|| shared.own()) {
+                Ok(ids) => Ok(!ids.is_empty()),
+                Err(xc::Error::NoChain(_)) => Ok(false),
+                Err(e) => Err(py_err(e)),
+            },
+        }
     }
 
     /// The interface name given to open(), or None.
@@ -312,74 +485,100 @@ impl Chain {
         self.ifname.clone()
     }
 
-    /// "static" or "dynamic" once loaded; before, the mode asked for.
+    /// The owner recorded with what this object adds, or None.
     #[getter]
-    fn mode(&self) -> PyResult<&'static str> {
-        Ok(self.lock()?.mode().name())
+    fn owner(&self) -> PyResult<Option<String>> {
+        Ok(match &*self.lock()? {
+            Inner::Builder(_) => None,
+            Inner::Shared(shared) => Some(shared.owner().name().to_string()),
+        })
     }
 
-    /// The components in run order.
+    /// "static" or "dynamic" once it runs (or is loaded); before, the mode
+    /// asked for.
+    #[getter]
+    fn mode(&self, py: Python<'_>) -> PyResult<&'static str> {
+        let inner = &*self.lock()?;
+        match inner {
+            Inner::Builder(chain) => Ok(chain.mode().name()),
+            Inner::Shared(shared) => py
+                .allow_threads(|| shared.mode())
+                .map(xc::Mode::name)
+                .map_err(py_err),
+        }
+    }
+
+    /// The components in run order (of every owner, on an interface).
     #[getter]
     fn components(&self, py: Python<'_>) -> PyResult<Vec<Component>> {
-        let inner = self.lock()?;
-        let status = match inner.program_fd() {
-            Some(_) => Some(inner.status().map_err(py_err)?),
-            None => None,
-        };
-        let mut out = Vec::new();
-        for (slot, (id, c)) in inner.components().into_iter().enumerate() {
-            let st = status
-                .as_ref()
-                .and_then(|s| s.components.iter().find(|s| s.id == id.0));
-            let names: Vec<&str> = c.continue_on().iter().map(|v| v.name()).collect();
-            let counters = match st.and_then(|s| s.counters) {
-                Some(k) => {
-                    let d = PyDict::new(py);
-                    for v in xc::Verdict::ALL {
-                        d.set_item(v.name(), k.verdict(v))?;
-                    }
-                    d.set_item("other", k.other)?;
-                    Some(d.unbind())
-                }
-                None => None,
-            };
-            out.push(Component {
-                id: id.0,
-                slot,
-                name: c.program().to_string(),
-                priority: c.priority(),
-                continue_on: PyFrozenSet::new(py, &names)?.unbind(),
-                program_id: st.and_then(|s| s.program_id),
-                counters,
-            });
+        let inner = &*self.lock()?;
+        match inner {
+            Inner::Builder(chain) => chain
+                .components()
+                .into_iter()
+                .enumerate()
+                .map(|(slot, (id, c))| {
+                    Ok(Component {
+                        id: id.0,
+                        slot,
+                        name: c.program().to_string(),
+                        priority: c.priority(),
+                        continue_on: continue_set(py, c.continue_on())?,
+                        program_id: None,
+                        counters: None,
+                        owner: None,
+                        pid: None,
+                        own: true,
+                    })
+                })
+                .collect(),
+            Inner::Shared(shared) => {
+                let got = py.allow_threads(|| Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
+                let (st, own) = match got {
+                    Err(xc::Error::NoChain(_)) => return Ok(Vec::new()),
+                    other => other.map_err(py_err)?,
+                };
+                st.components
+                    .iter()
+                    .map(|c| component_of(py, c, own.contains(&c.id)))
+                    .collect()
+            }
         }
-        Ok(out)
     }
 
     /// The fd of a component's map, by its name in the component's object
-    /// (".data", ".bss" for global variables). Owned by the chain.
+    /// (".data", ".bss" for global variables). Owned by this object.
     fn map_fd(&self, id: u32, name: &str) -> PyResult<i32> {
         use std::os::fd::AsRawFd;
-        self.lock()?
-            .map_fd(xc::ComponentId(id), name)
-            .map(|fd| fd.as_raw_fd())
-            .map_err(py_err)
+        let inner = &mut *self.lock()?;
+        match inner {
+            Inner::Builder(chain) => chain.map_fd(xc::ComponentId(id), name).map(|fd| fd.as_raw_fd()),
+            Inner::Shared(shared) => shared.map_fd(id, name).map(|fd| fd.as_raw_fd()),
+        }
+        .map_err(py_err)
     }
 
-    /// Runs the loaded chain once on `packet` (BPF_PROG_TEST_RUN); returns
-    /// the verdict.
-    fn test_run(&self, packet: &[u8]) -> PyResult<u32> {
-        self.lock()?
-            .test_run(packet, 1)
-            .map(|(v, _)| v)
-            .map_err(py_err)
+    /// Runs the chain once on `packet` (BPF_PROG_TEST_RUN); returns the
+    /// verdict.
+    fn test_run(&self, py: Python<'_>, packet: &[u8]) -> PyResult<u32> {
+        // &mut: handed to another thread (the chain is Send, not Sync).
+        let inner = &mut *self.lock()?;
+        py.allow_threads(|| match inner {
+            Inner::Builder(chain) => chain.test_run(packet, 1),
+            Inner::Shared(shared) => shared.test_run(packet, 1),
+        })
+        .map(|(v, _)| v)
+        .map_err(py_err)
     }
 
-    /// Detaches the chain if this object attached it.
-    fn close(&self) -> PyResult<()> {
-        let mut inner = self.lock()?;
-        if inner.interface().is_some() {
-            inner.detach().map_err(py_err)?;
+    /// Takes out what this object added, if any still runs.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = &mut *self.lock()?;
+        if let Inner::Shared(shared) = inner {
+            match py.allow_threads(|| shared.detach()) {
+                Ok(_) | Err(xc::Error::NotAttached) => {}
+                Err(e) => return Err(py_err(e)),
+            }
         }
         Ok(())
     }
@@ -389,9 +588,31 @@ impl Chain {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close()?;
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
         Ok(false)
+    }
+}
+
+/// The chains of this network namespace (or `netns`), or the one on
+/// `ifname`: ChainStatus objects, components with their owners.
+#[pyfunction]
+#[pyo3(signature = (ifname=None, *, netns=None))]
+fn status(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyResult<Vec<ChainStatus>> {
+    let chains = py.allow_threads(|| chains(ifname.as_deref(), netns.as_deref())).map_err(py_err)?;
+    chains.iter().map(|st| chain_status(py, st)).collect()
+}
+
+fn chains(ifname: Option<&str>, netns: Option<&str>) -> xc::Result<Vec<xc::ChainStatus>> {
+    let store = xc::Store::new();
+    let netns = netns.map(xc::Netns::open).transpose()?;
+    let run = || match ifname {
+        Some(i) => store.status(i).map(|s| vec![s]),
+        None => store.list(),
+    };
+    match &netns {
+        Some(ns) => ns.run(run),
+        None => run(),
     }
 }
 
@@ -399,12 +620,7 @@ impl Chain {
 #[pyfunction]
 #[pyo3(signature = (ifname=None, json=false))]
 fn status_report(py: Python<'_>, ifname: Option<String>, json: bool) -> PyResult<String> {
-    let chains = py
-        .allow_threads(|| match &ifname {
-            Some(i) => xc::status(i).map(|s| vec![s]),
-            None => xc::list(),
-        })
-        .map_err(py_err)?;
+    let chains = py.allow_threads(|| chains(ifname.as_deref(), None)).map_err(py_err)?;
     Ok(xc::status_report(&chains, json))
 }
 
@@ -412,6 +628,8 @@ fn status_report(py: Python<'_>, ifname: Option<String>, json: bool) -> PyResult
 fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Chain>()?;
     m.add_class::<Component>()?;
+    m.add_class::<ChainStatus>()?;
+    m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(status_report, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
