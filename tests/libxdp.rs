@@ -162,6 +162,8 @@ fn xdp_loader_lists_and_changes_a_chain_of_ours() {
     assert_eq!(verdict(ns, dev), TX);
     let status = run(ns, &["status", dev]);
     assert!(status.contains("libxdp v2 layout"), "{status}");
+    // The owners of what we added, kept beside libxdp's pins.
+    assert!(status.contains("xdpchain["), "{status}");
     let dir = dispatch_dir(ns, dev);
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
@@ -184,7 +186,10 @@ fn xdp_loader_lists_and_changes_a_chain_of_ours() {
     let id_a = list[0].0.to_string();
     loader_ok(ns, &["unload", dev, "--id", &id_a]);
     assert_eq!(names(ns, dev), ["xdp_drop_c", "xdp_tx_b"]);
-    run(ns, &["remove", dev, "xdp_drop_c"]);
+    // Its program has no owner of ours: removing it takes force.
+    let err = fails(ns, &["remove", dev, "xdp_drop_c"]);
+    assert!(err.contains("unknown owner"), "{err}");
+    run(ns, &["remove", dev, "xdp_drop_c", "--force"]);
     assert_eq!(names(ns, dev), ["xdp_tx_b"]);
     assert_eq!(loader_list(ns, dev), [(30, "xdp_tx_b".into())]);
     assert_eq!(verdict(ns, dev), TX);
@@ -232,7 +237,7 @@ fn we_join_and_change_a_chain_xdp_loader_made() {
     assert_eq!(verdict(ns, dev), DROP);
 
     // Replacing xdp-loader's program keeps its place (priority 20).
-    run(ns, &["replace", dev, "xdp_drop_c", p(&o.pass_d)]);
+    run(ns, &["replace", dev, "xdp_drop_c", p(&o.pass_d), "--force"]);
     assert_eq!(
         loader_list(ns, dev),
         [

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Chains XDP programs on an interface and prints each one's counters.
+"""Adds XDP programs to the chain of an interface and prints the counters of
+every program in it, ours and those of other owners.
 
     python3 chain_counters.py IFACE FILE[:PROG]... [--watch SECONDS]
 
-The chain stays attached while the counters are watched (10 s by default),
-and is detached on the way out, also on Ctrl-C.
+Our programs stay while the counters are watched (10 s by default), and go
+on the way out, also on Ctrl-C; those of other owners stay.
 """
 
 import argparse
@@ -29,8 +30,8 @@ def main():
         deadline = time.monotonic() + args.watch
         while True:
             for c in chain.components:
-                counts = " ".join(f"{k}={v}" for k, v in c.counters.items())
-                print(f"  {c.slot} {c.name:<20} prio {c.priority:<4} {counts}")
+                counts = " ".join(f"{k}={v}" for k, v in (c.counters or {}).items())
+                print(f"  {c.slot} {c.name:<20} prio {c.priority:<4} {c.owner}[{c.pid}] {counts}")
             if time.monotonic() >= deadline:
                 break
             time.sleep(1)

@@ -290,12 +290,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
     let object = load_dispatcher(&config, &Reuse::default())?;
     let target = dispatcher_prog(&object);
     let slot_fn = slot_function(0);
-    let Ok(ext) = Extension::load(
-        &marker.component,
-        target,
-        &slot_fn,
-        crate::ns::bpffs(),
-    ) else {
+    let Ok(ext) = Extension::load(&marker.component, target, &slot_fn, crate::ns::bpffs()) else {
         return Ok(false);
     };
     let Ok(_link) = attach(ext.prog(), &object, PROG_NAME, &slot_fn) else {

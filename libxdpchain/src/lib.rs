@@ -41,9 +41,9 @@ pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSION
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
 pub use pins::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
-pub use shared::{OpenOptions, SharedChain};
 pub use report::status_report;
 pub use root::MAX_COMPONENTS;
+pub use shared::{OpenOptions, SharedChain};
 
 /// The chain attached to `iface`, with the owners [`Store::new`]'s records
 /// name.

@@ -43,7 +43,11 @@ impl Owner {
             .map(|c| if c.is_ascii_graphic() { c } else { '_' })
             .collect();
         Owner {
-            name: if name.is_empty() { "unknown".into() } else { name },
+            name: if name.is_empty() {
+                "unknown".into()
+            } else {
+                name
+            },
             pid: std::process::id(),
         }
     }
@@ -130,7 +134,8 @@ pub(crate) fn new_token() -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    (now ^ (u64::from(std::process::id()) << 40)).wrapping_add(SEQ.fetch_add(1, Ordering::Relaxed) << 20)
+    (now ^ (u64::from(std::process::id()) << 40))
+        .wrapping_add(SEQ.fetch_add(1, Ordering::Relaxed) << 20)
 }
 
 #[cfg(test)]
@@ -154,13 +159,20 @@ mod tests {
             owner: Owner::recorded("probe".into(), 7),
             token: 2,
         };
-        assert!(me.may_change("eth0", [("a".into(), Some(&me.stamp))]).is_ok());
+        assert!(me
+            .may_change("eth0", [("a".into(), Some(&me.stamp))])
+            .is_ok());
         let err = me
             .may_change("eth0", [("xdp_probe (id 1)".into(), Some(&other))])
             .unwrap_err();
-        assert!(err.to_string().contains("xdp_probe (id 1) of probe[7]"), "{err}");
+        assert!(
+            err.to_string().contains("xdp_probe (id 1) of probe[7]"),
+            "{err}"
+        );
         assert!(me.may_change("eth0", [("x".into(), None)]).is_err());
         let forced = Actor { force: true, ..me };
-        assert!(forced.may_change("eth0", [("x".into(), Some(&other))]).is_ok());
+        assert!(forced
+            .may_change("eth0", [("x".into(), Some(&other))])
+            .is_ok());
     }
 }

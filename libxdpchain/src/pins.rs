@@ -170,8 +170,10 @@ pub(crate) enum Which<'a> {
 impl Store {
     /// The directory `$XDPCHAIN_PIN_DIR`, else `xdpchain` in the shared bpffs.
     pub fn new() -> Store {
-        let dir = std::env::var_os(PIN_DIR_ENV)
-            .map_or_else(|| Path::new(crate::ns::bpffs()).join("xdpchain"), PathBuf::from);
+        let dir = std::env::var_os(PIN_DIR_ENV).map_or_else(
+            || Path::new(crate::ns::bpffs()).join("xdpchain"),
+            PathBuf::from,
+        );
         Store::at(dir)
     }
 
@@ -221,8 +223,14 @@ impl Store {
         counting: bool,
     ) -> Result<()> {
         let iface = Interface::resolve(iface)?;
-        self.replace_all(&iface, components, opts, counting, &Actor::process(opts.force))
-            .map(drop)
+        self.replace_all(
+            &iface,
+            components,
+            opts,
+            counting,
+            &Actor::process(opts.force),
+        )
+        .map(drop)
     }
 
     /// Adds a component to the chain on `iface`, creating the chain (with
@@ -288,7 +296,11 @@ impl Store {
     /// The owners of the components of `st`, the chain on `iface`, by the
     /// ids status shows. Read without the lock: the record is replaced
     /// whole, and names the program it describes.
-    pub(crate) fn stamps(&self, iface: &Interface, st: &ChainStatus) -> Result<HashMap<u32, Stamp>> {
+    pub(crate) fn stamps(
+        &self,
+        iface: &Interface,
+        st: &ChainStatus,
+    ) -> Result<HashMap<u32, Stamp>> {
         let dir = self.netns_dir()?.join(iface.index.to_string());
         if st.libxdp_version.is_some() {
             return Ok(read_libxdp_owners(&dir));
@@ -364,7 +376,10 @@ impl Store {
             let ids = libxdp::commit(&target, &planned)?;
             // The record of a chain of ours that ran there goes.
             remove_tree(&dir)?;
-            write_libxdp_owners(&dir, ids.iter().map(|id| (*id, actor.stamp.clone())).collect())?;
+            write_libxdp_owners(
+                &dir,
+                ids.iter().map(|id| (*id, actor.stamp.clone())).collect(),
+            )?;
             return Ok(ids.into_iter().map(ComponentId).collect());
         }
         let settings = Settings {
@@ -378,7 +393,15 @@ impl Store {
             .iter()
             .map(|m| (m.tag, actor.stamp.clone()))
             .collect();
-        self.commit(&dir, iface, old.as_ref(), &members, settings, current, &stamps)?;
+        self.commit(
+            &dir,
+            iface,
+            old.as_ref(),
+            &members,
+            settings,
+            current,
+            &stamps,
+        )?;
         Ok(members.iter().map(|m| m.id).collect())
     }
 
@@ -466,20 +489,37 @@ impl Store {
         };
         let mut stamps = stamps_by_tag(old.as_ref());
         stamps.insert(next_tag, actor.stamp.clone());
-        self.commit(&dir, iface, old.as_ref(), &members, settings, current, &stamps)?;
+        self.commit(
+            &dir,
+            iface,
+            old.as_ref(),
+            &members,
+            settings,
+            current,
+            &stamps,
+        )?;
         Ok(id)
     }
 
     /// Takes `which` components out of the chain on `iface`; the chain goes
     /// with its last component. Returns how many went.
-    pub(crate) fn remove_from(&self, iface: &Interface, which: Which, actor: &Actor) -> Result<usize> {
+    pub(crate) fn remove_from(
+        &self,
+        iface: &Interface,
+        which: Which,
+        actor: &Actor,
+    ) -> Result<usize> {
         let _lock = self.lock()?;
         if let Some((_lock, r)) = libxdp_running(iface)? {
             let owners = self.libxdp_owners(iface)?;
             let gone: Vec<usize> = match which {
                 Which::Key(key) => vec![r.find(key)?],
                 Which::Own => (0..r.programs.len())
-                    .filter(|&i| owners.get(&r.programs[i].id).is_some_and(|s| s.token == actor.stamp.token))
+                    .filter(|&i| {
+                        owners
+                            .get(&r.programs[i].id)
+                            .is_some_and(|s| s.token == actor.stamp.token)
+                    })
                     .collect(),
             };
             if gone.is_empty() {
@@ -505,7 +545,9 @@ impl Store {
             return Ok(gone.len());
         }
         let (dir, old, members, current) = match self.open_recorded(iface) {
-            Err(Error::NoChain(_)) if matches!(which, Which::Own) => return Err(Error::NotAttached),
+            Err(Error::NoChain(_)) if matches!(which, Which::Own) => {
+                return Err(Error::NotAttached)
+            }
             other => other?,
         };
         let gone: Vec<&Entry> = match which {
@@ -522,7 +564,10 @@ impl Store {
         if gone.is_empty() {
             return Err(Error::NotAttached);
         }
-        actor.may_change(&iface.name, gone.iter().map(|e| (e.describe(), Some(&e.stamp))))?;
+        actor.may_change(
+            &iface.name,
+            gone.iter().map(|e| (e.describe(), Some(&e.stamp))),
+        )?;
         let gone_tags: HashSet<u64> = gone.iter().map(|e| e.tag).collect();
         let members: Vec<Member> = members
             .into_iter()
@@ -532,7 +577,15 @@ impl Store {
             self.detach_locked(&dir, iface, current)?;
         } else {
             let stamps = stamps_by_tag(Some(&old));
-            self.commit(&dir, iface, Some(&old), &members, old.settings, current, &stamps)?;
+            self.commit(
+                &dir,
+                iface,
+                Some(&old),
+                &members,
+                old.settings,
+                current,
+                &stamps,
+            )?;
         }
         Ok(gone_tags.len())
     }
@@ -570,13 +623,25 @@ impl Store {
         let (dir, old, members, current) = self.open_recorded(iface)?;
         let mut settings = old.settings;
         let id = chain::find_member(&members, key)?;
-        let entry = old.entries.iter().find(|e| e.id == id.0).expect("a recorded member");
+        let entry = old
+            .entries
+            .iter()
+            .find(|e| e.id == id.0)
+            .expect("a recorded member");
         actor.may_change(&iface.name, [(entry.describe(), Some(&entry.stamp))])?;
         let (members, _) = chain::with_replaced(&members, id, component, settings.next_tag)?;
         let mut stamps = stamps_by_tag(Some(&old));
         stamps.insert(settings.next_tag, actor.stamp.clone());
         settings.next_tag += 1;
-        self.commit(&dir, iface, Some(&old), &members, settings, current, &stamps)
+        self.commit(
+            &dir,
+            iface,
+            Some(&old),
+            &members,
+            settings,
+            current,
+            &stamps,
+        )
     }
 
     /// Detaches the chain on `iface` whole, for `actor`.
@@ -698,10 +763,15 @@ impl Store {
             map: name.to_string(),
         };
         // Only names a map can have: no path, none of our own pins.
-        if name.is_empty() || name.contains('/') || [OBJECT, PROG].contains(&name) || name.starts_with(LINK_PREFIX) {
+        if name.is_empty()
+            || name.contains('/')
+            || [OBJECT, PROG].contains(&name)
+            || name.starts_with(LINK_PREFIX)
+        {
             return Err(unknown());
         }
-        obj_get(&dir.join(format!("c{}", e.tag)).join(name.replace('.', "%"))).map_err(|_| unknown())
+        obj_get(&dir.join(format!("c{}", e.tag)).join(name.replace('.', "%")))
+            .map_err(|_| unknown())
     }
 
     /// The owners recorded for the programs of the libxdp dispatcher on

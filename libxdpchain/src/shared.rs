@@ -87,7 +87,9 @@ impl Store {
 
 impl SharedChain {
     fn run<T>(&self, f: impl FnOnce(&Store, &Interface, &Actor) -> Result<T>) -> Result<T> {
-        ns::within(self.netns.as_ref(), || f(&self.store, &self.iface, &self.actor))
+        ns::within(self.netns.as_ref(), || {
+            f(&self.store, &self.iface, &self.actor)
+        })
     }
 
     pub fn interface(&self) -> &Interface {
@@ -129,9 +131,7 @@ impl SharedChain {
     /// the components of other owners there only with force.
     pub fn replace_all(&mut self, components: Vec<Component>) -> Result<Vec<ComponentId>> {
         let (opts, counting) = (self.attach, self.counting);
-        self.run(|store, iface, actor| {
-            store.replace_all(iface, components, opts, counting, actor)
-        })
+        self.run(|store, iface, actor| store.replace_all(iface, components, opts, counting, actor))
     }
 
     /// Takes out the components this handle added; returns how many. The
@@ -193,8 +193,21 @@ impl SharedChain {
     /// (BPF_PROG_TEST_RUN): (verdict, mean duration in ns).
     pub fn test_run(&self, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
         self.run(|_, iface, _| {
-            let (id, _) = attach::attached(iface)?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
-            crate::chain::test_run(attach::prog_fd(id)?.as_fd(), packet, repeat)
+            // A program replaced between the query and the open is gone: ask again.
+            let mut tries = 0;
+            let prog = loop {
+                let (id, _) =
+                    attach::attached(iface)?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
+                match attach::prog_fd(id) {
+                    Err(Error::Os { source, .. })
+                        if source.raw_os_error() == Some(libc::ENOENT) && tries < 10 =>
+                    {
+                        tries += 1
+                    }
+                    other => break other?,
+                }
+            };
+            crate::chain::test_run(prog.as_fd(), packet, repeat)
         })
     }
 }

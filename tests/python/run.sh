@@ -2,7 +2,8 @@
 # The Python bindings as users get them: `pip install .` into a fresh
 # virtual environment, then the pytest suite (bindings/python/tests) as
 # root against this kernel. Needs the test objects and the xdpchain command
-# that `cargo test` builds.
+# that `cargo test` builds, and the C library and example loader that
+# tests/c/run.sh installs in target/c-prefix.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -19,4 +20,5 @@ chmod 0755 "$tmp"
 "$tmp/venv/bin/pip" install -q --disable-pip-version-check .
 cd "$tmp"   # not the repository: the installed package is the one imported
 XDPCHAIN_TEST_OBJECTS=$repo/target/test-bpf XDPCHAIN_CLI=$repo/target/debug/xdpchain \
+XDPCHAIN_C_PREFIX=$repo/target/c-prefix \
   "$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo/bindings/python/tests"

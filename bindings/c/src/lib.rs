@@ -14,8 +14,8 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ::xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode,
-    OpenOptions, SharedChain, Store, Verdicts,
+    AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode, OpenOptions,
+    SharedChain, Store, Verdicts,
 };
 
 /// How a chain joins its components.

@@ -270,7 +270,11 @@ impl Chain {
             return Err(no_interface());
         };
         let st = py.allow_threads(|| shared.status()).map_err(py_err)?;
-        let want = if skb { xc::AttachMode::Skb } else { xc::AttachMode::Native };
+        let want = if skb {
+            xc::AttachMode::Skb
+        } else {
+            xc::AttachMode::Native
+        };
         if st.mode.is_some_and(|m| m != want) {
             return Err(PyValueError::new_err(format!(
                 "the chain on {} runs in {} mode; a new chain takes Chain.open(skb=...)",
@@ -320,13 +324,20 @@ impl Chain {
                 let opts = xc::OpenOptions {
                     owner,
                     attach: xc::AttachOptions {
-                        mode: if skb { xc::AttachMode::Skb } else { xc::AttachMode::Native },
+                        mode: if skb {
+                            xc::AttachMode::Skb
+                        } else {
+                            xc::AttachMode::Native
+                        },
                         force,
                     },
                     counting: counters,
                     netns,
                 };
-                Inner::Shared(py.allow_threads(|| store.open(name, opts)).map_err(py_err)?)
+                Inner::Shared(
+                    py.allow_threads(|| store.open(name, opts))
+                        .map_err(py_err)?,
+                )
             }
             None => {
                 if owner.is_some() || netns.is_some() || skb || force {
@@ -367,7 +378,9 @@ impl Chain {
         skb: bool,
         force: bool,
     ) -> PyResult<Self> {
-        Chain::new(py, ifname, mode, counters, pin_root, owner, netns, skb, force)
+        Chain::new(
+            py, ifname, mode, counters, pin_root, owner, netns, skb, force,
+        )
     }
 
     /// Adds a component (on an interface: it runs once this returns);
@@ -533,7 +546,8 @@ impl Chain {
                 })
                 .collect(),
             Inner::Shared(shared) => {
-                let got = py.allow_threads(|| Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
+                let got =
+                    py.allow_threads(|| Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
                 let (st, own) = match got {
                     Err(xc::Error::NoChain(_)) => return Ok(Vec::new()),
                     other => other.map_err(py_err)?,
@@ -552,7 +566,9 @@ impl Chain {
         use std::os::fd::AsRawFd;
         let inner = &mut *self.lock()?;
         match inner {
-            Inner::Builder(chain) => chain.map_fd(xc::ComponentId(id), name).map(|fd| fd.as_raw_fd()),
+            Inner::Builder(chain) => chain
+                .map_fd(xc::ComponentId(id), name)
+                .map(|fd| fd.as_raw_fd()),
             Inner::Shared(shared) => shared.map_fd(id, name).map(|fd| fd.as_raw_fd()),
         }
         .map_err(py_err)
@@ -598,8 +614,14 @@ impl Chain {
 /// `ifname`: ChainStatus objects, components with their owners.
 #[pyfunction]
 #[pyo3(signature = (ifname=None, *, netns=None))]
-fn status(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyResult<Vec<ChainStatus>> {
-    let chains = py.allow_threads(|| chains(ifname.as_deref(), netns.as_deref())).map_err(py_err)?;
+fn status(
+    py: Python<'_>,
+    ifname: Option<String>,
+    netns: Option<String>,
+) -> PyResult<Vec<ChainStatus>> {
+    let chains = py
+        .allow_threads(|| chains(ifname.as_deref(), netns.as_deref()))
+        .map_err(py_err)?;
     chains.iter().map(|st| chain_status(py, st)).collect()
 }
 
@@ -620,7 +642,9 @@ fn chains(ifname: Option<&str>, netns: Option<&str>) -> xc::Result<Vec<xc::Chain
 #[pyfunction]
 #[pyo3(signature = (ifname=None, json=false))]
 fn status_report(py: Python<'_>, ifname: Option<String>, json: bool) -> PyResult<String> {
-    let chains = py.allow_threads(|| chains(ifname.as_deref(), None)).map_err(py_err)?;
+    let chains = py
+        .allow_threads(|| chains(ifname.as_deref(), None))
+        .map_err(py_err)?;
     Ok(xc::status_report(&chains, json))
 }
 

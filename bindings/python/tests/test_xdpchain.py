@@ -6,10 +6,12 @@ directory of the test BPF objects, XDPCHAIN_CLI the xdpchain command."""
 import ctypes
 import errno
 import os
+import random
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -92,11 +94,13 @@ def ns(request):
 
 
 def test_context_manager_attaches_and_detaches(ns):
-    with xdpchain.Chain.open(ns.dev) as chain:
+    with xdpchain.Chain.open(ns.dev, skb=True) as chain:
         assert chain.ifname == ns.dev and not chain.attached
         chain.add_program(obj("counter"))
         chain.attach(skb=True)
         assert chain.attached and ns.xdp_attached()
+        with pytest.raises(ValueError, match="skb mode"):
+            chain.attach()
     assert not ns.xdp_attached()
     # Also when the block ends with an exception.
     with pytest.raises(KeyError):
@@ -108,14 +112,15 @@ def test_context_manager_attaches_and_detaches(ns):
 
 
 def test_components_and_counters(ns):
-    chain = xdpchain.Chain.open(ns.dev, mode="static")
+    chain = xdpchain.Chain.open(ns.dev, mode="static", owner="tester")
+    assert chain.components == [] and chain.owner == "tester"
     counter = chain.add_program(obj("counter"))
     with open(obj("filter"), "rb") as f:
         fw = chain.add_program(f.read(), program="xdpfilt_udp", priority=60,
                                continue_on={"pass", "TX"})
     before = chain.components
     assert [c.name for c in before] == ["xdp_count", "xdpfilt_udp"]
-    assert before[0].program_id is None and before[0].counters is None
+    assert [(c.owner, c.pid, c.own) for c in before] == [("tester", os.getpid(), True)] * 2
     chain.link_static()
     assert chain.mode == "static"
     assert chain.test_run(udp_packet(9999)) == XDP_DROP
@@ -131,7 +136,7 @@ def test_components_and_counters(ns):
     assert isinstance(fd, int) and fd >= 0
     with pytest.raises(LookupError):
         chain.map_fd(counter, "no_such_map")
-    chain.detach()
+    assert chain.detach() == 2
     assert not ns.xdp_attached()
 
 
@@ -201,9 +206,8 @@ def test_permission_error_without_privileges(ns):
     code = (
         "import xdpchain, sys\n"
         f"c = xdpchain.Chain.open({ns.dev!r})\n"
-        f"c.add_program({obj('verdict')!r})\n"
         "try:\n"
-        "    c.attach()\n"
+        f"    c.add_program({obj('verdict')!r})\n"
         "except PermissionError as e:\n"
         "    print('denied', e.errno)\n"
     )
@@ -218,14 +222,14 @@ def test_permission_error_without_privileges(ns):
 
 def test_the_gil_is_released_while_loading(ns):
     chain = xdpchain.Chain.open(ns.dev, mode="static")
-    for i in range(12):
+    for i in range(11):
         chain.add_program(obj("filter"), priority=i)
     started = threading.Event()
     spins = 0
 
     def load():
         started.set()
-        chain.link_static()
+        chain.add_program(obj("filter"), priority=11)
 
     worker = threading.Thread(target=load)
     worker.start()
@@ -276,3 +280,154 @@ def test_example_prints_the_counters(ns):
     assert out.startswith(f"2 programs on {ns.dev}")
     assert "xdp_count" in out and "xdpfilt_udp" in out and "drop=0" in out
     assert not ns.xdp_attached()
+
+
+def test_a_with_block_removes_only_its_own_component(ns):
+    subprocess.run([CLI, "add", ns.dev, obj("verdict"), "--owner", "ops"], check=True,
+                   capture_output=True)
+    with xdpchain.Chain.open(ns.dev, owner="py") as chain:
+        mine = chain.add_program(obj("counter"))
+        got = [(c.name, c.owner, c.own) for c in chain.components]
+        assert got == [("xdp_count", "py", True), ("xdp_verdict", "ops", False)]
+        # Another owner's component is not ours to take out, but by force.
+        ops = chain.components[1].id
+        with pytest.raises(xdpchain.Error) as e:
+            chain.remove(ops)
+        assert e.value.errno == errno.EBUSY and "force" in str(e.value)
+    [st] = xdpchain.status(ns.dev)
+    assert [(c.name, c.owner) for c in st.components] == [("xdp_verdict", "ops")]
+    assert st.interface == ns.dev and st.kind in ("static", "dynamic")
+    assert all(c.id != mine or c.name == "xdp_verdict" for c in st.components)
+    subprocess.run([CLI, "detach", ns.dev, "--force"], check=True, capture_output=True)
+    assert not ns.xdp_attached()
+    assert xdpchain.status() == []
+
+
+LOADER = os.path.join(os.environ.get("XDPCHAIN_C_PREFIX", ""), "bin/xdpchain-load")
+
+PY_ADD = (
+    "import sys, xdpchain\n"
+    "c = xdpchain.Chain.open(sys.argv[1], owner=sys.argv[2], netns=sys.argv[3])\n"
+    "c.add_program(sys.argv[4], priority=int(sys.argv[5]))\n"
+)
+
+
+def front_ends(ns, dev):
+    """The commands by which each front end adds one program to `dev`, from
+    a process of its own: a C loader, a Python script, the command."""
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(os.environ["XDPCHAIN_C_PREFIX"], "lib"))
+    return env, [
+        [LOADER, "-k", "-o", "fw", "-n", ns, dev, obj("filter")],
+        [sys.executable, "-c", PY_ADD, dev, "probe", ns, obj("counter"), "10"],
+        [CLI, "-n", ns, "add", dev, obj("verdict"), "--owner", "ops"],
+    ]
+
+
+def test_every_front_end_adds_to_one_chain(ns):
+    env, commands = front_ends(ns.name, ns.dev)
+    for together in (False, True):
+        if together:
+            procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL) for c in commands]
+            assert [p.wait() for p in procs] == [0, 0, 0]
+        else:
+            for c in commands:
+                subprocess.run(c, env=env, check=True, capture_output=True)
+        [st] = xdpchain.status(ns.dev)
+        got = sorted((c.name, c.owner) for c in st.components)
+        assert got == [("xdp_count", "probe"), ("xdp_verdict", "ops"), ("xdpfilt_udp", "fw")]
+        # Run order: the counter (10), the verdict (50), the filter (60).
+        assert [c.name for c in st.components] == ["xdp_count", "xdp_verdict", "xdpfilt_udp"]
+        chain = xdpchain.Chain.open(ns.dev)
+        assert chain.test_run(udp_packet(9999)) == XDP_DROP
+        assert chain.test_run(udp_packet(53)) == XDP_PASS
+        # The same chain, seen from every way of entering the namespace.
+        views = [
+            [CLI, "-n", ns.name, "status", ns.dev, "--json"],
+            ["ip", "netns", "exec", ns.name, CLI, "status", ns.dev, "--json"],
+            ["nsenter", f"--net=/run/netns/{ns.name}", CLI, "status", ns.dev, "--json"],
+        ]
+        seen = {subprocess.run(v, check=True, capture_output=True, text=True).stdout for v in views}
+        assert len(seen) == 1 and '"owner":"fw"' in seen.pop()
+        subprocess.run([CLI, "detach", ns.dev, "--force"], check=True, capture_output=True)
+        assert not ns.xdp_attached()
+
+
+def kernel_objects():
+    """(programs, maps, links) in the kernel, by BPF_*_GET_NEXT_ID."""
+    def count(cmd):
+        n, start = 0, 0
+        while True:
+            attr = struct.pack("=II", start, 0).ljust(128, b"\0")
+            buf = ctypes.create_string_buffer(attr, len(attr))
+            if libc.syscall(321, cmd, buf, len(attr)) != 0:
+                return n
+            start = struct.unpack_from("=I", buf.raw, 4)[0]
+            n += 1
+    return count(11), count(12), count(31)
+
+
+def settled_objects():
+    last = kernel_objects()
+    for _ in range(40):
+        time.sleep(0.5)
+        now = kernel_objects()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def test_killed_c_and_python_front_ends_leave_a_chain_and_nothing_behind(ns):
+    """Fault injection through the C API and the Python module: adds killed
+    with SIGKILL at random moments. The interface runs a chain at every
+    look, the next operation settles what was left, and once detached
+    nothing remains in the kernel."""
+    before = settled_objects()
+    seed = int(os.environ.get("XDPCHAIN_FAULT_SEED", time.time_ns()))
+    print(f"fault injection seed {seed}")
+    rng = random.Random(seed)
+    env, (c_add, py_add, cli_add) = front_ends(ns.name, ns.dev)
+    subprocess.run(cli_add, env=env, check=True, capture_output=True)
+    chain = xdpchain.Chain.open(ns.dev)
+    stop, failures, looks = threading.Event(), [], [0]
+
+    def watch():
+        while not stop.is_set():
+            try:
+                v = chain.test_run(udp_packet(1))
+                if v != XDP_PASS:
+                    failures.append(f"verdict {v}")
+            except OSError as e:
+                failures.append(str(e))
+            looks[0] += 1
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    killed = 0
+    try:
+        for i in range(40):
+            cmd = c_add if i % 2 else py_add
+            p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0, 0.08))
+            if p.poll() is None:
+                p.kill()
+                killed += 1
+            p.wait()
+            # Keep the chain short: what got in goes again (by force).
+            subprocess.run([CLI, "remove", ns.dev, "xdp_count", "--force"], capture_output=True)
+            subprocess.run([CLI, "remove", ns.dev, "xdpfilt_udp", "--force"], capture_output=True)
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed >= 8, f"only {killed} adds were interrupted"
+    assert not failures and looks[0] > 100, (failures[:5], looks[0])
+    # The next operation completes on a consistent record.
+    subprocess.run(c_add, env=env, check=True, capture_output=True)
+    [st] = xdpchain.status(ns.dev)
+    assert sorted(c.owner for c in st.components) == ["fw", "ops"]
+    subprocess.run([CLI, "detach", ns.dev, "--force"], check=True, capture_output=True)
+    assert not ns.xdp_attached()
+    deadline = time.monotonic() + 10
+    while kernel_objects() != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kernel_objects() == before

@@ -2,15 +2,16 @@
 
     import xdpchain
 
-    with xdpchain.Chain.open("eth0") as chain:
+    with xdpchain.Chain.open("eth0", owner="firewall") as chain:
         fw = chain.add_program("fw.o", program="xdp_fw", priority=10,
                                continue_on={"pass"})
-        chain.add_program("probe.o")
-        chain.attach()
         for c in chain.components:
-            print(c.slot, c.name, c.counters)
+            print(c.slot, c.name, c.owner, c.counters)
 
-Leaving the ``with`` block detaches the chain. Errors are Python's own
+``Chain.open`` joins the chain that every process shares on the interface:
+what ``add_program`` adds runs beside the programs of other owners, and
+leaving the ``with`` block takes out only what this object added.
+``xdpchain.status()`` lists the chains, each component with its owner. Errors are Python's own
 exceptions where one fits (PermissionError, FileNotFoundError, ValueError,
 LookupError), else :class:`Error` (an OSError with ``errno``);
 :class:`VerifierError` carries the verifier's ``log``.
@@ -19,17 +20,21 @@ LookupError), else :class:`Error` (an OSError with ``errno``);
 from ._xdpchain import (
     MAX_COMPONENTS,
     Chain,
+    ChainStatus,
     Component,
     Error,
     VerifierError,
+    status,
     status_report,
 )
 
 __all__ = [
     "MAX_COMPONENTS",
     "Chain",
+    "ChainStatus",
     "Component",
     "Error",
     "VerifierError",
+    "status",
     "status_report",
 ]

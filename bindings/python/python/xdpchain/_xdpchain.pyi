@@ -30,30 +30,60 @@ class Component:
     continue_on: FrozenSet[str]
     program_id: Optional[int]
     counters: Optional[Dict[str, int]]
+    owner: Optional[str]
+    """Who added it; None where no record says."""
+    pid: Optional[int]
+    """The process that added it (it may have exited since)."""
+    own: bool
+    """Whether the Chain object asked added it."""
+
+class ChainStatus:
+    """The chain on one interface."""
+
+    interface: Optional[str]
+    ifindex: Optional[int]
+    mode: Optional[str]
+    kind: str
+    layout: str
+    program_id: int
+    components: List[Component]
 
 class Chain:
-    """A chain of XDP programs for one interface (or for a file).
+    """The chain of an interface as one owner opened it (shared with every
+    other process there), or without an interface a chain of this object's
+    own to link into a file.
 
-    Usable as a context manager: leaving it detaches what it attached.
+    Usable as a context manager: leaving it takes out what it added.
     """
 
     def __init__(
         self,
         ifname: Optional[str] = None,
         *,
-        mode: str = "auto",
+        mode: Optional[str] = None,
         counters: bool = True,
         pin_root: Optional[str] = None,
+        owner: Optional[str] = None,
+        netns: Optional[str] = None,
+        skb: bool = False,
+        force: bool = False,
     ) -> None: ...
     @staticmethod
     def open(
         ifname: Optional[str] = None,
         *,
-        mode: str = "auto",
+        mode: Optional[str] = None,
         counters: bool = True,
         pin_root: Optional[str] = None,
+        owner: Optional[str] = None,
+        netns: Optional[str] = None,
+        skb: bool = False,
+        force: bool = False,
     ) -> "Chain":
-        """A chain for ``ifname``; ``mode`` is "auto", "static" or "dynamic"."""
+        """The chain of ``ifname`` (in ``netns``), as ``owner`` (default: the
+        program's name); ``mode``, ``counters`` and ``skb`` apply to a chain
+        this object creates; ``force`` lets it change other owners'
+        components."""
     def add_program(
         self,
         obj: Source,
@@ -62,10 +92,10 @@ class Chain:
         priority: Optional[int] = None,
         continue_on: Optional[Iterable[str]] = None,
     ) -> int:
-        """Adds a component and returns its id; a loaded chain is rebuilt
-        and swapped in atomically."""
+        """Adds a component and returns its id; on an interface it runs
+        once this returns (the chain is rebuilt and swapped atomically)."""
     def remove(self, id: int) -> None:
-        """Removes the component ``id``."""
+        """Removes the component ``id`` (another owner's only with force)."""
     def replace_slot(
         self,
         slot: int,
@@ -75,35 +105,36 @@ class Chain:
         continue_on: Optional[Iterable[str]] = None,
     ) -> None:
         """Puts another program in run-order position ``slot``, atomically."""
-    def attach(self, *, skb: bool = False, force: bool = False) -> None:
-        """Loads the chain and attaches it to its interface."""
+    def attach(self, *, skb: bool = False) -> None:
+        """Checks that the interface's chain runs, in that attach mode."""
     def link_static(
         self,
         path: Optional[Union[str, "os.PathLike[str]"]] = None,
         *,
         skb: bool = False,
-        force: bool = False,
     ) -> None:
-        """Links the chain into one program: written to ``path``, or loaded
-        and attached."""
-    def detach(self) -> None:
-        """Detaches the chain from its interface."""
+        """Without an interface: writes the linked chain to ``path``. On an
+        interface: checks that its chain runs, linked."""
+    def detach(self) -> int:
+        """Takes out what this object added; returns how many."""
     @property
     def attached(self) -> bool: ...
     @property
     def ifname(self) -> Optional[str]: ...
     @property
+    def owner(self) -> Optional[str]: ...
+    @property
     def mode(self) -> str:
-        """"static" or "dynamic" once loaded; before, the mode asked for."""
+        """"static" or "dynamic" once it runs; before, the mode asked for."""
     @property
     def components(self) -> List[Component]:
-        """The components in run order."""
+        """The components in run order, of every owner."""
     def map_fd(self, id: int, name: str) -> int:
         """The fd of a component's map, by its name in the component's object."""
     def test_run(self, packet: bytes) -> int:
-        """Runs the loaded chain once on ``packet``; returns the verdict."""
+        """Runs the chain once on ``packet``; returns the verdict."""
     def close(self) -> None:
-        """Detaches the chain if this object attached it."""
+        """Takes out what this object added, if any runs."""
     def __enter__(self) -> "Chain": ...
     def __exit__(
         self,
@@ -111,6 +142,10 @@ class Chain:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> bool: ...
+
+def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
+    """The chains of this network namespace (or ``netns``), or the one on
+    ``ifname``, each component with its owner."""
 
 def status_report(ifname: Optional[str] = None, json: bool = False) -> str:
     """What ``xdpchain status [IFACE] [--json]`` prints."""
