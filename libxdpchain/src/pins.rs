@@ -340,9 +340,7 @@ impl Store {
                 let owners = read_libxdp_owners(&dir);
                 actor.may_change(
                     &iface.name,
-                    r.programs
-                        .iter()
-                        .map(|p| (format!("{} (program {})", p.name, p.id), owners.get(&p.id))),
+                    r.programs.iter().map(|p| described(p, &owners)),
                 )?
             }
             (None, None) => self.refuse_unrecorded(iface, actor)?,
@@ -529,7 +527,7 @@ impl Store {
                 &iface.name,
                 gone.iter().map(|&i| {
                     let p = &r.programs[i];
-                    (format!("{} (program {})", p.name, p.id), owners.get(&p.id))
+                    described(p, &owners)
                 }),
             )?;
             if gone.len() == r.programs.len() {
@@ -603,10 +601,7 @@ impl Store {
             let owners = self.libxdp_owners(iface)?;
             let at = r.find(key)?;
             let p = &r.programs[at];
-            actor.may_change(
-                &iface.name,
-                [(format!("{} (program {})", p.name, p.id), owners.get(&p.id))],
-            )?;
+            actor.may_change(&iface.name, [described(p, &owners)])?;
             let component = component.with_priority(p.priority());
             let planned: Vec<_> = r
                 .programs
@@ -651,9 +646,7 @@ impl Store {
             let owners = self.libxdp_owners(iface)?;
             actor.may_change(
                 &iface.name,
-                r.programs
-                    .iter()
-                    .map(|p| (format!("{} (program {})", p.name, p.id), owners.get(&p.id))),
+                r.programs.iter().map(|p| described(p, &owners)),
             )?;
             libxdp::detach(iface, &r)?;
             let dir = self.netns_dir()?.join(iface.index.to_string());
@@ -1196,6 +1189,14 @@ impl Record {
             entries,
         })
     }
+}
+
+/// A libxdp program as ownership errors name it, with its recorded owner.
+fn described<'a>(
+    p: &libxdp::Program,
+    owners: &'a HashMap<u32, Stamp>,
+) -> (String, Option<&'a Stamp>) {
+    (format!("{} (program {})", p.name, p.id), owners.get(&p.id))
 }
 
 /// Who added each member of the chain `record` describes, by tag.
