@@ -4,9 +4,10 @@
  * of an interface, beside the programs others added there, prints the
  * chain, and takes its own programs out again when its standard input
  * ends; with -k it leaves them. -o names the owner recorded with them
- * (default: the program's name), -n the interface's network namespace.
+ * (default: the program's name), -n the interface's network namespace,
+ * -m how a chain it creates joins its components (auto, static, dynamic).
  *
- *   xdpchain-load [-k] [-o OWNER] [-n NETNS] IFACE FILE[:PROG]...
+ *   xdpchain-load [-k] [-o OWNER] [-n NETNS] [-m MODE] IFACE FILE[:PROG]...
  *
  * Build it against the installed library:
  *   cc -o xdpchain-load xdpchain-load.c $(pkg-config --cflags --libs xdpchain)
@@ -51,22 +52,30 @@ static void print_chain(struct xdpchain *chain)
 int main(int argc, char **argv)
 {
 	struct xdpchain *chain = NULL;
+	/* In the order of enum xdpchain_mode. */
+	static const char *modes[] = { "auto", "static", "dynamic" };
 	const char *owner = NULL, *netns = NULL;
-	int keep = 0, opt, err;
+	int keep = 0, mode = -1, opt, err;
 	char c;
 
-	while ((opt = getopt(argc, argv, "+ko:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "+ko:n:m:")) != -1) {
 		switch (opt) {
 		case 'k': keep = 1; break;
 		case 'o': owner = optarg; break;
 		case 'n': netns = optarg; break;
+		case 'm':
+			for (mode = 2; mode >= 0 && strcmp(optarg, modes[mode]); mode--)
+				;
+			if (mode < 0)
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
 	if (argc - optind < 2)
 		goto usage;
 	XDPCHAIN_OPTS(xdpchain_open_opts, opts, .ifname = argv[optind], .owner = owner,
-		      .netns = netns);
+		      .netns = netns, .mode = mode < 0 ? XDPCHAIN_MODE_AUTO : (uint32_t)mode);
 	err = xdpchain__open(&opts, &chain);
 	if (err)
 		return fail(argv[optind], err);
@@ -101,6 +110,7 @@ int main(int argc, char **argv)
 	xdpchain__free(chain);
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s [-k] [-o OWNER] [-n NETNS] IFACE FILE[:PROG]...\n", argv[0]);
+	fprintf(stderr, "usage: %s [-k] [-o OWNER] [-n NETNS] [-m auto|static|dynamic] IFACE FILE[:PROG]...\n",
+		argv[0]);
 	return 2;
 }

@@ -5,7 +5,8 @@
 # shared libraries those need; reports pass or fail per test binary; fails
 # if any fails, if the guest panics, or if it runs past the timeout.
 #
-#   tests/vm/run.sh [TEST-BINARY-NAME...]   (default: all of them)
+#   tests/vm/run.sh [TEST-BINARY-NAME...]   (default: all of them, and
+#                                            c-shared: tests/c/shared.sh)
 #   tests/vm/run.sh --bench                 (the benchmark instead; its table
 #                                            goes to bench/results/vm.txt)
 set -euo pipefail
@@ -50,8 +51,17 @@ if [ $# -gt 0 ]; then
   done
   tests=("${filtered[@]}")
 fi
-[ ${#tests[@]} -gt 0 ] || { echo "vm: no test binaries" >&2; exit 1; }
+# Two C loaders and the command on one interface, as on the host, and in
+# the kinds of chain only this kernel has; with all tests or on request.
+shared_kinds=()
+if [ $bench = 0 ] && { [ $# = 0 ] || [[ " $* " == *" c-shared "* ]]; }; then
+  shared_kinds=(dynamic static libxdp)
+fi
+[ $((${#tests[@]} + ${#shared_kinds[@]})) -gt 0 ] || { echo "vm: no tests" >&2; exit 1; }
 cargo build -q -p xdpchain-cli
+# The C library and its example loader, installed as users build them, for
+# the shared-interface rounds (tests/c/shared.sh).
+[ $bench = 1 ] || tests/c/install.sh
 
 # The guest has no clang: build every test object beforehand (the host run
 # of the tests builds their variants; this adds the plain ones).
@@ -109,6 +119,12 @@ strip_copy() {
 }
 for t in "${tests[@]}"; do strip_copy "$t"; done
 strip_copy "$repo/target/debug/xdpchain"
+if [ $bench = 0 ]; then
+  prefix=$repo/target/c-prefix
+  copy_with_libs "$prefix/bin/xdpchain-load" "$prefix/lib/libxdpchain.so.0"
+  ln -sf libxdpchain.so.0 "$root$prefix/lib/libxdpchain.so"
+  copy "$repo/tests/c/shared.sh"
+fi
 mkdir -p "$root$repo/target/test-bpf" "$root$repo/target/bench"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
 [ $bench = 0 ] || cp target/bench/*.o "$root$repo/target/bench/"
@@ -144,6 +160,10 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
       echo "XDPCHAIN_MODE=$mode $t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name/$mode rc=\$?\""
     done
   done
+  for kind in "${shared_kinds[@]}"; do
+    echo "echo '=== c-shared ($kind)'"
+    echo "bash tests/c/shared.sh $kind </dev/null; echo \"XDPCHAIN-TEST c-shared/$kind rc=\$?\""
+  done
   fi
   echo 'echo XDPCHAIN-VM-DONE'
   echo 'poweroff -f'
@@ -153,7 +173,7 @@ chmod +x "$root/init"
 
 # --- boot ------------------------------------------------------------------------
 log=$out/console.log
-echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
+echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#shared_kinds[@]} shared rounds ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
 set +e
 timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$out/initrd.gz" \
@@ -168,13 +188,16 @@ if [ $bench = 1 ]; then
   cat bench/results/vm.txt
   grep -q "XDPCHAIN-TEST bench rc=0" "$log.txt" || fail=1
 fi
-for mode in auto static; do
-  [ $bench = 0 ] || break
-  for t in "${tests[@]}"; do
-    name=$(basename "$t"); name=${name%-*}/$mode
-    rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
-    if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
+results=()
+if [ $bench = 0 ]; then
+  for mode in auto static; do
+    for t in "${tests[@]}"; do name=$(basename "$t"); results+=("${name%-*}/$mode"); done
   done
+  for kind in "${shared_kinds[@]}"; do results+=("c-shared/$kind"); done
+fi
+for name in "${results[@]}"; do
+  rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
+  if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
 done
 if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
   echo "vm: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; fail=1
