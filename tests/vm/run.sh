@@ -5,8 +5,8 @@
 # shared libraries those need; reports pass or fail per test binary; fails
 # if any fails, if the guest panics, or if it runs past the timeout.
 #
-#   tests/vm/run.sh [TEST-BINARY-NAME...]   (default: all of them, and
-#                                            c-shared: tests/c/shared.sh)
+#   tests/vm/run.sh [NAME...]   test binaries, c-shared (tests/c/shared.sh)
+#                               and python (the pytest suite); default: all
 #   tests/vm/run.sh --bench                 (the benchmark instead; its table
 #                                            goes to bench/results/vm.txt)
 set -euo pipefail
@@ -51,17 +51,32 @@ if [ $# -gt 0 ]; then
   done
   tests=("${filtered[@]}")
 fi
-# Two C loaders and the command on one interface, as on the host, and in
-# the kinds of chain only this kernel has; with all tests or on request.
-shared_kinds=()
-if [ $bench = 0 ] && { [ $# = 0 ] || [[ " $* " == *" c-shared "* ]]; }; then
-  shared_kinds=(dynamic static libxdp)
+# Beside the test binaries, scripts: two C loaders and the command on one
+# interface, in the kinds of chain only this kernel has too, and the Python
+# suite: scripts[i] names what cmds[i] runs.
+scripts=() cmds=()
+names="$*"
+wants() { [ $bench = 0 ] && { [ -z "$names" ] || [[ " $names " == *" $1 "* ]]; }; }
+venv=$repo/target/py-venv
+if wants c-shared; then
+  for kind in dynamic static libxdp; do
+    scripts+=("c-shared/$kind") cmds+=("bash tests/c/shared.sh $kind")
+  done
 fi
-[ $((${#tests[@]} + ${#shared_kinds[@]})) -gt 0 ] || { echo "vm: no tests" >&2; exit 1; }
+if wants python; then
+  scripts+=(python)
+  cmds+=("(cd /tmp && XDPCHAIN_TEST_OBJECTS=$repo/target/test-bpf XDPCHAIN_CLI=$repo/target/debug/xdpchain XDPCHAIN_C_PREFIX=$repo/target/c-prefix $venv/bin/python -m pytest -q --color=no -p no:cacheprovider $repo/bindings/python/tests)")
+fi
+[ $((${#tests[@]} + ${#scripts[@]})) -gt 0 ] || { echo "vm: no tests" >&2; exit 1; }
 cargo build -q -p xdpchain-cli
-# The C library and its example loader, installed as users build them, for
-# the shared-interface rounds (tests/c/shared.sh).
+# The C library and its example loader, installed as users build them, and
+# the Python package, unless installed since its sources last changed.
 [ $bench = 1 ] || tests/c/install.sh
+if [[ " ${scripts[*]} " == *" python "* ]] &&
+   { [ ! -e "$venv/pyvenv.cfg" ] ||
+     [ -n "$(find libxdpchain bindings/python pyproject.toml -path bindings/python/tests -prune -o -newer "$venv/pyvenv.cfg" -print -quit)" ]; }; then
+  tests/python/install.sh
+fi
 
 # The guest has no clang: build every test object beforehand (the host run
 # of the tests builds their variants; this adds the plain ones).
@@ -125,6 +140,22 @@ if [ $bench = 0 ]; then
   ln -sf libxdpchain.so.0 "$root$prefix/lib/libxdpchain.so"
   copy "$repo/tests/c/shared.sh"
 fi
+if [[ " ${scripts[*]} " == *" python "* ]]; then
+  # The interpreter the virtual environment runs, its standard library
+  # without what the tests never import, the environment without pip, and
+  # the suite with the example it runs.
+  base=$(readlink "$venv/bin/python3")
+  copy_with_libs "$base"
+  stdlib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+  tar -C / -cf - --exclude=__pycache__ --exclude="${stdlib#/}"/{test,site-packages,idlelib,tkinter,ensurepip,lib2to3,'config-*'} \
+    "${stdlib#/}" | tar -C "$root" -xf -
+  tar -C / -cf - --exclude=__pycache__ --exclude='site-packages/pip*' --exclude='site-packages/setuptools*' \
+    --exclude='site-packages/pkg_resources' "${venv#/}" | tar -C "$root" -xf -
+  find "$root$venv" -name '*.so' -exec strip --strip-debug {} +
+  # The libraries that extension modules link (libffi for ctypes, ...).
+  copy_with_libs "$stdlib"/lib-dynload/*.so $(find "$venv" -name '*.so')
+  copy "$repo/bindings/python/tests/test_xdpchain.py" "$repo/examples/python/chain_counters.py"
+fi
 mkdir -p "$root$repo/target/test-bpf" "$root$repo/target/bench"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
 [ $bench = 0 ] || cp target/bench/*.o "$root$repo/target/bench/"
@@ -160,9 +191,9 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
       echo "XDPCHAIN_MODE=$mode $t --test-threads=2 </dev/null; echo \"XDPCHAIN-TEST $name/$mode rc=\$?\""
     done
   done
-  for kind in "${shared_kinds[@]}"; do
-    echo "echo '=== c-shared ($kind)'"
-    echo "bash tests/c/shared.sh $kind </dev/null; echo \"XDPCHAIN-TEST c-shared/$kind rc=\$?\""
+  for i in "${!scripts[@]}"; do
+    echo "echo '=== ${scripts[$i]}'"
+    echo "${cmds[$i]} </dev/null; echo \"XDPCHAIN-TEST ${scripts[$i]} rc=\$?\""
   done
   fi
   echo 'echo XDPCHAIN-VM-DONE'
@@ -173,7 +204,7 @@ chmod +x "$root/init"
 
 # --- boot ------------------------------------------------------------------------
 log=$out/console.log
-echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#shared_kinds[@]} shared rounds ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
+echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#scripts[@]} scripts ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
 set +e
 timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$out/initrd.gz" \
@@ -193,7 +224,7 @@ if [ $bench = 0 ]; then
   for mode in auto static; do
     for t in "${tests[@]}"; do name=$(basename "$t"); results+=("${name%-*}/$mode"); done
   done
-  for kind in "${shared_kinds[@]}"; do results+=("c-shared/$kind"); done
+  results+=("${scripts[@]}")
 fi
 for name in "${results[@]}"; do
   rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)

@@ -64,8 +64,10 @@ class Namespace:
             sh("ip", "netns", "add", self.peer)
             sh("ip", "link", "add", self.dev, "netns", self.name, "type", "veth",
                "peer", "name", self.dev + "p", "netns", self.peer)
-            sh("ip", "-n", self.name, "link", "set", self.dev, "up")
-            sh("ip", "-n", self.peer, "link", "set", self.dev + "p", "up")
+            # No IPv6 link-local addresses: their neighbour discovery would
+            # add packets to the counters the tests read.
+            sh("ip", "-n", self.name, "link", "set", self.dev, "addrgenmode", "none", "up")
+            sh("ip", "-n", self.peer, "link", "set", self.dev + "p", "addrgenmode", "none", "up")
             target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
             setns(target)
             os.close(target)
