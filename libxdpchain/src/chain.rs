@@ -1,202 +1,32 @@
-//! A static chain: components ordered by priority, linked under the root
-//! program, loaded with the maps of the previous build reused, and swapped
-//! atomically onto the interface.
+//! A chain built and held by one process: components added to it are
+//! linked or plugged in by either engine, reloaded with the maps of the
+//! previous build reused, and swapped atomically onto the interface. For
+//! the chain an interface shares between processes, see `pins` (`Store`);
+//! this one also writes linked objects to files.
 
-use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use libbpf_sys as sys;
-
-use crate::attach::{self, AttachMode, Interface};
+use crate::attach::{self, AttachMode, AttachOptions, Interface};
 use crate::component::{Component, Verdict, Verdicts};
-use crate::dynamic::{self, Dispatcher, Extension};
+use crate::counters;
+use crate::dynamic::{self, Extension};
 use crate::error::{Error, Result};
 use crate::features;
-use crate::inspect::{self, ChainStatus, ComponentStatus, Counters};
-use crate::linked;
-use crate::root::{self, Config, SlotConfig, MAX_COMPONENTS};
-use crate::sys::{check, dup, Object};
-
-/// Identifies a component while it is in its chain: its row in the
-/// counters, shown by status. Freed ids are given to later components.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ComponentId(pub u32);
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AttachOptions {
-    pub mode: AttachMode,
-    /// Replace a program of another loader.
-    pub force: bool,
-}
+use crate::inspect;
+use crate::linked::{self, Linked};
+use crate::loaded::{load_dynamic, load_static, Body, Loaded};
+use crate::plan::{
+    find_member, ordered, spare_ids, with_added, with_replaced, without, Build, ComponentId,
+    Member, Mode, Reuse,
+};
+use crate::root::{self, MAX_COMPONENTS};
+use crate::status::{ChainStatus, ComponentStatus, Counters};
+use crate::sys::{dup, test_run};
 
 /// Where libbpf pins maps that their object pins by name.
 pub const DEFAULT_PIN_ROOT: &str = crate::ns::BPFFS;
-
-/// How a chain is built, besides its members.
-#[derive(Clone, Debug)]
-pub(crate) struct Build {
-    pub counting: bool,
-    /// Maps that their object pins by name (LIBBPF_PIN_BY_NAME) are pinned
-    /// here, under the name their object gave them, and shared through it.
-    pub pin_root: String,
-    /// Static chains: None, sealed; Some(n), open, with n spare slots.
-    pub spare: Option<usize>,
-}
-
-impl Default for Build {
-    fn default() -> Self {
-        Build {
-            counting: true,
-            pin_root: crate::ns::bpffs().into(),
-            spare: None,
-        }
-    }
-}
-#[derive(Clone)]
-pub(crate) struct Member {
-    pub id: ComponentId,
-    /// Tags the component's renamed globals; never reused within a chain, so
-    /// a rebuild cannot hand one component's maps to another.
-    pub tag: u64,
-    pub component: Component,
-}
-
-pub(crate) struct Loaded {
-    pub members: Vec<Member>,
-    pub body: Body,
-}
-
-pub(crate) enum Body {
-    /// One linked program, and each component's maps in it.
-    Static {
-        object: Object,
-        maps: HashMap<ComponentId, Vec<linked::ComponentMap>>,
-        /// Spare slots of an open chain (None: sealed).
-        spare: Option<usize>,
-    },
-    /// A dispatcher with the components' extension programs attached.
-    Dynamic(Dispatcher),
-}
-
-impl Loaded {
-    fn root(&self) -> (&Object, &str) {
-        match &self.body {
-            Body::Static { object, .. } => (object, root::PROG_NAME),
-            Body::Dynamic(d) => (d.object(), dynamic::PROG_NAME),
-        }
-    }
-
-    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
-        let (object, name) = self.root();
-        object
-            .program(name)
-            .and_then(|p| p.fd())
-            .expect("a loaded chain has its root program")
-    }
-
-    pub(crate) fn stats(&self) -> BorrowedFd<'_> {
-        self.root()
-            .0
-            .map(root::STATS_MAP)
-            .and_then(|m| m.fd())
-            .expect("a loaded chain has its counters")
-    }
-
-    /// A member's maps in a static chain, by their names in the member's
-    /// object (those of a dynamic chain stay with its extension programs).
-    pub(crate) fn maps_of(&self, m: &Member) -> Vec<(String, BorrowedFd<'_>)> {
-        let Body::Static { object, maps, .. } = &self.body else {
-            return Vec::new();
-        };
-        maps[&m.id]
-            .iter()
-            .filter_map(|cm| Some((cm.orig.clone(), object.map_at(cm.index)?.fd()?)))
-            .collect()
-    }
-
-    /// Each member's freplace link in a dynamic chain, by tag.
-    pub(crate) fn links(&self) -> Vec<(u64, BorrowedFd<'_>)> {
-        match &self.body {
-            Body::Dynamic(d) => d.links().collect(),
-            Body::Static { .. } => Vec::new(),
-        }
-    }
-
-    /// What a rebuild of this chain takes over.
-    fn reuse(&self) -> Result<Reuse> {
-        let mut out = Reuse {
-            stats: Some(dup(self.stats())?),
-            ..Default::default()
-        };
-        for m in &self.members {
-            let maps = self
-                .maps_of(m)
-                .into_iter()
-                .map(|(n, fd)| Ok((n, dup(fd)?)))
-                .collect::<Result<_>>()?;
-            out.maps.insert(m.tag, maps);
-        }
-        Ok(out)
-    }
-}
-
-/// How components are joined: linked into one program, or attached as
-/// extension programs to a dispatcher's slots.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Mode {
-    /// Dynamic where the kernel supports freplace and every component has
-    /// BTF, static otherwise. `$XDPCHAIN_MODE` (auto, static, dynamic)
-    /// changes the default of new chains.
-    #[default]
-    Auto,
-    Static,
-    Dynamic,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::Static => "static",
-            Mode::Dynamic => "dynamic",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Mode> {
-        [Mode::Auto, Mode::Static, Mode::Dynamic]
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("unknown mode '{s}' (auto, static, dynamic)"))
-            })
-    }
-
-    pub(crate) fn from_env() -> Result<Mode> {
-        std::env::var("XDPCHAIN_MODE").map_or(Ok(Mode::Auto), |m| Mode::parse(&m))
-    }
-
-    /// Static or Dynamic, for `members` on this kernel.
-    pub(crate) fn resolve(self, members: &[Member]) -> Result<Mode> {
-        match self {
-            Mode::Static => Ok(Mode::Static),
-            Mode::Dynamic if features::features()?.freplace => Ok(Mode::Dynamic),
-            Mode::Dynamic => Err(Error::Unsupported(
-                "dynamic chains need freplace (BPF_PROG_TYPE_EXT), which this kernel refuses"
-                    .into(),
-            )),
-            Mode::Auto => Ok(
-                if members.iter().all(|m| m.component.has_func_info)
-                    && features::features()?.freplace
-                {
-                    Mode::Dynamic
-                } else {
-                    Mode::Static
-                },
-            ),
-        }
-    }
-}
 
 /// A chain of XDP components. Building it needs no privileges; loading and
 /// attaching do. Dropping a `Chain` leaves an attached chain running (as the
@@ -227,7 +57,11 @@ impl Chain {
         Chain {
             members: Vec::new(),
             next_tag: 0,
-            build: Build::default(),
+            build: Build {
+                counting: true,
+                pin_root: crate::ns::bpffs().into(),
+                spare: None,
+            },
             mode: None,
             loaded: None,
             extensions: HashMap::new(),
@@ -246,7 +80,7 @@ impl Chain {
     pub fn mode(&self) -> Mode {
         match &self.loaded {
             Some(Loaded {
-                body: Body::Static { .. },
+                body: Body::Static(_),
                 ..
             }) => Mode::Static,
             Some(Loaded {
@@ -328,9 +162,9 @@ impl Chain {
     /// rebuild ([`Chain::add`], [`Chain::remove`]) links it in by priority.
     pub fn plug(&mut self, component: Component) -> Result<ComponentId> {
         let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
-        let Body::Static {
+        let Body::Static(Linked {
             spare: Some(spare), ..
-        } = &loaded.body
+        }) = &loaded.body
         else {
             return Err(Error::InvalidArgument(
                 "plug fills a spare slot of an open static chain (set_spare_slots before loading)"
@@ -381,7 +215,7 @@ impl Chain {
             return Ok(None);
         };
         Ok(match &loaded.body {
-            Body::Static { spare: Some(_), .. }
+            Body::Static(Linked { spare: Some(_), .. })
                 if !self.plugged.contains_key(&member.tag) && features::features()?.freplace =>
             {
                 ordered(&loaded.members)
@@ -403,7 +237,7 @@ impl Chain {
         }
         features::check(std::slice::from_ref(member))?;
         let loaded = self.loaded.as_ref().expect("checked by the callers");
-        let Body::Static { object, .. } = &loaded.body else {
+        let Body::Static(Linked { object, .. }) = &loaded.body else {
             unreachable!("checked by the callers");
         };
         let slot_fn = root::slot_function(slot);
@@ -413,7 +247,7 @@ impl Chain {
             &slot_fn,
             &self.build.pin_root,
         )?;
-        inspect::clear_counters(loaded.stats(), member.id.0)?;
+        counters::clear(loaded.stats(), member.id.0)?;
         let link = dynamic::attach(ext.prog(), object, root::PROG_NAME, &slot_fn)?;
         self.plugged.insert(member.tag, (ext, link));
         Ok(())
@@ -487,7 +321,7 @@ impl Chain {
                     owner: "this chain".into(),
                     others: format!(
                         "the chain there (program {}) with all its components",
-                        attach::prog_info(c.fd.as_fd())?.1
+                        crate::sys::prog_info(c.fd.as_fd())?.1
                     ),
                 });
             }
@@ -533,13 +367,13 @@ impl Chain {
                 c.priority = m.component.priority();
                 c.continue_on = m.component.continue_on();
                 if let Some(fd) = self.extension_of(m.tag) {
-                    c.program_id = Some(attach::prog_info(fd)?.1);
+                    c.program_id = Some(crate::sys::prog_info(fd)?.1);
                 }
             }
         }
-        if let Body::Static {
+        if let Body::Static(Linked {
             spare: Some(spare), ..
-        } = &loaded.body
+        }) = &loaded.body
         {
             let linked = ordered(&loaded.members);
             for (k, id) in spare_ids(&linked, *spare).into_iter().enumerate() {
@@ -553,11 +387,11 @@ impl Chain {
                     priority: m.component.priority(),
                     continue_on: m.component.continue_on(),
                     counters: match self.build.counting {
-                        true => Some(inspect::read_counters(loaded.stats(), id)?),
+                        true => Some(counters::read(loaded.stats(), id)?),
                         false => None,
                     },
                     program_id: match self.extension_of(m.tag) {
-                        Some(fd) => Some(attach::prog_info(fd)?.1),
+                        Some(fd) => Some(crate::sys::prog_info(fd)?.1),
                         None => None,
                     },
                     owner: None,
@@ -600,7 +434,7 @@ impl Chain {
             return ext.map(name).ok_or_else(unknown);
         }
         match &loaded.body {
-            Body::Static { object, maps, .. } => maps[&id]
+            Body::Static(Linked { object, maps, .. }) => maps[&id]
                 .iter()
                 .find(|cm| cm.orig == name)
                 .and_then(|cm| object.map_at(cm.index)?.fd())
@@ -649,10 +483,7 @@ impl Chain {
         }
         let mode = match (self.mode(), &self.loaded) {
             (m, Some(_)) => m,
-            (_, None) => self
-                .mode
-                .map_or_else(Mode::from_env, Ok)?
-                .resolve(&members)?,
+            (_, None) => features::resolve(self.mode.map_or_else(Mode::from_env, Ok)?, &members)?,
         };
         let (loaded, new_extensions) = match mode {
             Mode::Dynamic => {
@@ -663,7 +494,7 @@ impl Chain {
                     .collect();
                 load_dynamic(&members, &self.build, &reuse, &loaded)?
             }
-            _ => (linked::load(&members, &self.build, &reuse)?, HashMap::new()),
+            _ => (load_static(&members, &self.build, &reuse)?, HashMap::new()),
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
@@ -677,163 +508,4 @@ impl Chain {
         self.loaded = Some(loaded);
         Ok(())
     }
-}
-
-/// `members` and `component`, under the lowest free id and `tag`.
-pub(crate) fn with_added(
-    members: &[Member],
-    component: Component,
-    tag: u64,
-) -> Result<(Vec<Member>, ComponentId)> {
-    if members.len() >= MAX_COMPONENTS {
-        return Err(Error::TooManyComponents {
-            count: members.len() + 1,
-            max: MAX_COMPONENTS,
-        });
-    }
-    let used: HashSet<u32> = members.iter().map(|m| m.id.0).collect();
-    let id = ComponentId(
-        (0..)
-            .find(|i| !used.contains(i))
-            .expect("fewer than 2^32 components"),
-    );
-    let mut out = members.to_vec();
-    out.push(Member { id, tag, component });
-    Ok((out, id))
-}
-
-/// `members` without `id`, and the one taken out.
-pub(crate) fn without(members: &[Member], id: ComponentId) -> Result<(Vec<Member>, Member)> {
-    let pos = members
-        .iter()
-        .position(|m| m.id == id)
-        .ok_or_else(|| Error::UnknownComponent(id.0.to_string()))?;
-    let mut out = members.to_vec();
-    let gone = out.remove(pos);
-    Ok((out, gone))
-}
-
-/// `members` with `component` in the place of `id`, under `tag`: it takes
-/// the old one's id and priority. Returns the old one too.
-pub(crate) fn with_replaced(
-    members: &[Member],
-    id: ComponentId,
-    component: Component,
-    tag: u64,
-) -> Result<(Vec<Member>, Member)> {
-    let (mut members, old) = without(members, id)?;
-    let component = component.with_priority(old.component.priority());
-    members.push(Member { id, tag, component });
-    Ok((members, old))
-}
-
-/// The component named by `key`: its id as digits, or its program name.
-pub(crate) fn find_member(members: &[Member], key: &str) -> Result<ComponentId> {
-    let by_id = key
-        .parse::<u32>()
-        .ok()
-        .and_then(|n| members.iter().find(|m| m.id.0 == n));
-    let mut by_name = members.iter().filter(|m| m.component.program() == key);
-    match (by_id, by_name.next(), by_name.next()) {
-        (Some(m), _, _) | (None, Some(m), None) => Ok(m.id),
-        (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
-            "several components are named '{key}'; use the id"
-        ))),
-        (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
-    }
-}
-
-/// Run order: priority, then program name, then the order of adding.
-pub(crate) fn ordered(members: &[Member]) -> Vec<&Member> {
-    let mut v: Vec<&Member> = members.iter().collect();
-    v.sort_by(|a, b| {
-        (a.component.priority(), a.component.program(), a.tag).cmp(&(
-            b.component.priority(),
-            b.component.program(),
-            b.tag,
-        ))
-    });
-    v
-}
-
-/// The root's config for components in run order, then `spare` free
-/// slots (unnamed, going on after XDP_PASS and while empty).
-pub(crate) fn config(order: &[&Member], counting: bool, spare: usize) -> Config {
-    let linked = order.iter().map(|m| SlotConfig {
-        name: m.component.program().to_string(),
-        priority: m.component.priority(),
-        continue_on: m.component.continue_on(),
-        stat_index: m.id.0,
-    });
-    let free = spare_ids(order, spare).into_iter().map(|id| SlotConfig {
-        name: String::new(),
-        priority: 0,
-        continue_on: Verdicts::empty().with(Verdict::Pass),
-        stat_index: id,
-    });
-    Config {
-        counting,
-        slots: linked.chain(free).collect(),
-        always_continue: if spare > 0 {
-            1 << dynamic::EMPTY_SLOT_VERDICT
-        } else {
-            0
-        },
-    }
-}
-
-/// The component ids (counter rows) of an open chain's spare slots: the
-/// lowest ids its linked components leave free.
-pub(crate) fn spare_ids(order: &[&Member], spare: usize) -> Vec<u32> {
-    (0..)
-        .filter(|i| !order.iter().any(|m| m.id.0 == *i))
-        .take(spare)
-        .collect()
-}
-
-/// Loads `members` as a dynamic chain, attaching the extensions already
-/// loaded; returns it and the extensions it loaded.
-pub(crate) fn load_dynamic(
-    members: &[Member],
-    build: &Build,
-    reuse: &Reuse,
-    extensions: &HashMap<u64, BorrowedFd<'_>>,
-) -> Result<(Loaded, HashMap<u64, Extension>)> {
-    features::check(members)?;
-    let order = ordered(members);
-    let config = config(&order, build.counting, 0);
-    let (dispatcher, new) = dynamic::load(&order, &config, &build.pin_root, reuse, extensions)?;
-    let loaded = Loaded {
-        members: members.to_vec(),
-        body: Body::Dynamic(dispatcher),
-    };
-    Ok((loaded, new))
-}
-
-/// Maps a build takes over instead of creating them empty: those of the
-/// components that stay, and the counters.
-#[derive(Default)]
-pub(crate) struct Reuse {
-    /// Per component tag, its maps by their names in its object. A tag is
-    /// present for every component that stays, even one without maps.
-    pub maps: HashMap<u64, HashMap<String, OwnedFd>>,
-    pub stats: Option<OwnedFd>,
-}
-
-/// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).
-pub fn test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
-    let mut out = vec![0u8; packet.len() + 256];
-    let mut opts = sys::bpf_test_run_opts {
-        sz: std::mem::size_of::<sys::bpf_test_run_opts>() as _,
-        data_in: packet.as_ptr().cast(),
-        data_size_in: packet.len() as u32,
-        data_out: out.as_mut_ptr().cast(),
-        data_size_out: out.len() as u32,
-        repeat: repeat as i32,
-        ..Default::default()
-    };
-    // SAFETY: buffers are valid for their given sizes.
-    check(unsafe { sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) })
-        .map_err(|e| Error::os("BPF_PROG_TEST_RUN", e))?;
-    Ok((opts.retval, opts.duration))
 }

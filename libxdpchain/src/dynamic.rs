@@ -5,24 +5,18 @@
 //! loaded to the new dispatcher's slots as well.
 
 use std::collections::HashMap;
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use libbpf_sys as sys;
-
-use crate::chain::{Member, Reuse};
 use crate::component::Component;
+use crate::counters;
 use crate::error::{Error, Result};
-use crate::inspect;
+use crate::plan::{Member, Reuse};
 use crate::rewrite;
 use crate::root::{self, Config};
-use crate::sys::{check, Object};
+use crate::sys::Object;
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
 pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
-/// What a slot without an extension returns (bpf/slot.h), which every
-/// continue set holds.
-pub(crate) const EMPTY_SLOT_VERDICT: u32 = 31;
 
 const SLOT_PREFIX: &str = "xdpchain_dslot_";
 
@@ -65,25 +59,8 @@ impl Extension {
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
-        let slot_fn = CString::new(slot_fn).expect("no NUL");
-        // An extension has no expected attach type: the one the `xdp`
-        // section gave it makes the kernel refuse the EXT program.
-        // SAFETY: the program belongs to the open object; target is a loaded program.
-        unsafe {
-            check(sys::bpf_program__set_type(
-                prog.as_ptr(),
-                sys::BPF_PROG_TYPE_EXT,
-            ))
-            .and_then(|_| check(sys::bpf_program__set_expected_attach_type(prog.as_ptr(), 0)))
-            .and_then(|_| {
-                check(sys::bpf_program__set_attach_target(
-                    prog.as_ptr(),
-                    target.as_raw_fd(),
-                    slot_fn.as_ptr(),
-                ))
-            })
+        prog.make_extension(target, slot_fn)
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
-        }
         let maps = map_names(&object, component);
         crate::sys::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
         object.load().map_err(|(errno, log)| {
@@ -150,41 +127,12 @@ pub(crate) fn attach(
     entry: &str,
     slot_fn: &str,
 ) -> Result<OwnedFd> {
-    let target = dispatcher
-        .program(entry)
-        .and_then(|p| p.fd())
-        .expect("a loaded dispatcher has its program");
-    let slot_fn = CString::new(slot_fn).expect("no NUL");
-    // SAFETY: the object is loaded and owns its BTF.
-    let btf_id = unsafe {
-        sys::btf__find_by_name_kind(
-            sys::bpf_object__btf(dispatcher.as_ptr()),
-            slot_fn.as_ptr(),
-            sys::BTF_KIND_FUNC,
-        )
-    };
-    let btf_id = check(btf_id).map_err(|e| {
-        Error::os(
-            format!("find slot {} in the dispatcher", slot_fn.to_string_lossy()),
-            e,
-        )
-    })?;
-    let opts = sys::bpf_link_create_opts {
-        sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
-        target_btf_id: btf_id as u32,
-        ..Default::default()
-    };
-    // The attach type of an extension's link is its expected attach type:
-    // none (0), as set in Extension::load.
-    // SAFETY: valid fds; the link fd is owned right away.
-    let fd = unsafe { sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), 0, &opts) };
-    let fd = check(fd).map_err(|e| {
-        Error::os(
-            format!("attach an extension to {}", slot_fn.to_string_lossy()),
-            e,
-        )
-    })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let target = dispatcher.loaded_prog(entry);
+    let btf_id = dispatcher
+        .btf_func_id(slot_fn)
+        .map_err(|e| Error::os(format!("find slot {slot_fn} in the dispatcher"), e))?;
+    crate::sys::freplace_link(prog, target, btf_id)
+        .map_err(|e| Error::os(format!("attach an extension to {slot_fn}"), e))
 }
 
 /// A loaded dispatcher with every slot it uses filled.
@@ -207,7 +155,7 @@ impl Dispatcher {
 /// Loads a dispatcher for `config`, keeping the counters in `reuse`.
 fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
     let config = Config {
-        always_continue: 1 << EMPTY_SLOT_VERDICT,
+        always_continue: 1 << root::EMPTY_SLOT_VERDICT,
         ..config.clone()
     };
     let slots = rewrite::Slots {
@@ -230,13 +178,6 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
     Ok(object)
 }
 
-fn dispatcher_prog(object: &Object) -> BorrowedFd<'_> {
-    object
-        .program(PROG_NAME)
-        .and_then(|p| p.fd())
-        .expect("a loaded dispatcher has its program")
-}
-
 /// Loads a dispatcher for `order` (members in run order), attaches the
 /// extension programs in `loaded` (by tag) and loads the others; returns the
 /// dispatcher and the extensions it loaded. On error nothing is left loaded.
@@ -254,7 +195,7 @@ pub(crate) fn load(
         let prog = match loaded.get(&m.tag) {
             Some(fd) => *fd,
             None => {
-                let target = dispatcher_prog(&object);
+                let target = object.loaded_prog(PROG_NAME);
                 let ext = Extension::load(&m.component, target, &slot_function(slot), pin_root)?;
                 new.entry(m.tag).or_insert(ext).prog()
             }
@@ -269,7 +210,7 @@ pub(crate) fn load(
         .and_then(|m| m.fd())
         .expect("loaded above");
     for m in order.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
-        inspect::clear_counters(stats, m.id.0)?;
+        counters::clear(stats, m.id.0)?;
     }
     Ok((Dispatcher { object, links }, new))
 }
@@ -288,7 +229,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
         always_continue: 0,
     };
     let object = load_dispatcher(&config, &Reuse::default())?;
-    let target = dispatcher_prog(&object);
+    let target = object.loaded_prog(PROG_NAME);
     let slot_fn = slot_function(0);
     let Ok(ext) = Extension::load(&marker.component, target, &slot_fn, crate::ns::bpffs()) else {
         return Ok(false);
@@ -296,6 +237,6 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
     let Ok(_link) = attach(ext.prog(), &object, PROG_NAME, &slot_fn) else {
         return Ok(false);
     };
-    let (verdict, _) = crate::chain::test_run(target, &[0u8; 64], 1)?;
+    let (verdict, _) = crate::sys::test_run(target, &[0u8; 64], 1)?;
     Ok(verdict == crate::component::Verdict::Tx as u32)
 }

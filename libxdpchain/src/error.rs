@@ -128,7 +128,7 @@ impl Error {
         errno: io::Error,
         libbpf_log: &str,
     ) -> Self {
-        let log = crate::sys::verifier_log(libbpf_log);
+        let log = verifier_log(libbpf_log);
         match (errno.raw_os_error(), component) {
             (Some(libc::EPERM), _) => Error::PermissionDenied { op: op.into() },
             (_, Some(component)) => Error::Verifier {
@@ -169,6 +169,16 @@ impl Error {
             Error::Unsupported(_) => libc::EOPNOTSUPP,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         }
+    }
+}
+
+/// The verifier's own words inside libbpf's report of a failed load.
+fn verifier_log(libbpf_log: &str) -> String {
+    const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
+    const END: &str = "-- END PROG LOAD LOG --";
+    match (libbpf_log.find(BEGIN), libbpf_log.find(END)) {
+        (Some(b), Some(e)) if b + BEGIN.len() <= e => libbpf_log[b + BEGIN.len()..e].to_string(),
+        _ => libbpf_log.trim_end().to_string(),
     }
 }
 

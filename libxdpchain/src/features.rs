@@ -3,10 +3,12 @@
 
 use std::sync::OnceLock;
 
-use crate::chain::{self, ComponentId, Member, Reuse};
 use crate::component::{Component, Verdict, Verdicts};
 use crate::dynamic;
 use crate::error::{Error, Result};
+use crate::linked;
+use crate::plan::{Build, ComponentId, Member, Mode, Reuse};
+use crate::sys::test_run;
 
 static PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe_tailcall.bpf.o"));
 
@@ -42,12 +44,14 @@ fn probe_tail_calls() -> Result<bool> {
         probe_member(0, "probe_caller")?,
         probe_member(1, "probe_marker")?,
     ];
-    let build = chain::Build {
+    // The probe pins no maps.
+    let build = Build {
         counting: false,
-        ..Default::default()
+        pin_root: String::new(),
+        spare: None,
     };
-    let loaded = crate::linked::load_unchecked(&members, &build, &Reuse::default())?;
-    let (verdict, _) = chain::test_run(loaded.prog(), &[0u8; 64], 1)?;
+    let linked = linked::load(&members, &build, &Reuse::default())?;
+    let (verdict, _) = test_run(linked.prog(), &[0u8; 64], 1)?;
     Ok(verdict == Verdict::Tx as u32)
 }
 
@@ -75,4 +79,22 @@ pub(crate) fn check(members: &[Member]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Static or Dynamic for `mode` and `members`, on this kernel.
+pub(crate) fn resolve(mode: Mode, members: &[Member]) -> Result<Mode> {
+    match mode {
+        Mode::Static => Ok(Mode::Static),
+        Mode::Dynamic if features()?.freplace => Ok(Mode::Dynamic),
+        Mode::Dynamic => Err(Error::Unsupported(
+            "dynamic chains need freplace (BPF_PROG_TYPE_EXT), which this kernel refuses".into(),
+        )),
+        Mode::Auto => Ok(
+            if members.iter().all(|m| m.component.has_func_info) && features()?.freplace {
+                Mode::Dynamic
+            } else {
+                Mode::Static
+            },
+        ),
+    }
 }

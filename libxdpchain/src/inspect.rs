@@ -4,80 +4,15 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use libbpf_sys as sys;
-
 use crate::attach::{self, AttachMode, Interface};
-use crate::chain::Mode;
-use crate::component::{Verdict, Verdicts};
+use crate::counters;
 use crate::dynamic;
 use crate::error::{Error, Result};
 use crate::libxdp;
-use crate::owner::Owner;
+use crate::plan::Mode;
 use crate::root::{self, Config};
-use crate::sys::{check, map_lookup, map_update};
-
-/// Packets a component ran on, by the verdict it returned.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Indexed by verdict code (aborted, drop, pass, tx, redirect).
-    pub verdicts: [u64; 5],
-    /// Return values that are no XDP verdict.
-    pub other: u64,
-}
-
-impl Counters {
-    pub fn packets(&self) -> u64 {
-        self.verdicts.iter().sum::<u64>() + self.other
-    }
-    pub fn verdict(&self, v: Verdict) -> u64 {
-        self.verdicts[v as usize]
-    }
-}
-
-/// One component as the kernel runs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ComponentStatus {
-    /// Stable while the component stays in the chain; `xdpchain status` shows it.
-    pub id: u32,
-    /// Position in run order.
-    pub slot: usize,
-    pub name: String,
-    pub priority: i32,
-    pub continue_on: Verdicts,
-    /// None when the chain was built with counting off.
-    pub counters: Option<Counters>,
-    /// The program that runs the component: the chain's own for a linked
-    /// one, its extension program otherwise. None where this process cannot
-    /// tell (the extensions of a dynamic chain that another process built).
-    pub program_id: Option<u32>,
-    /// Who added it to a shared chain; None where no record says (a chain
-    /// built in one process, programs that xdp-loader added).
-    pub owner: Option<Owner>,
-}
-
-#[derive(Clone, Debug)]
-pub struct ChainStatus {
-    pub interface: Option<Interface>,
-    pub mode: Option<AttachMode>,
-    /// Static or Dynamic.
-    pub kind: Mode,
-    /// Set when the chain is a libxdp dispatcher (libxdp's layout, this
-    /// version of its protocol), whose components are extension programs
-    /// known by their program ids, without counters.
-    pub libxdp_version: Option<u8>,
-    pub program_id: u32,
-    pub components: Vec<ComponentStatus>,
-}
-
-impl ChainStatus {
-    /// Whose layout the chain follows: `xdpchain`, or `libxdp vN`.
-    pub fn layout(&self) -> String {
-        match self.libxdp_version {
-            Some(v) => format!("libxdp v{v}"),
-            None => "xdpchain".into(),
-        }
-    }
-}
+use crate::status::{ChainStatus, ComponentStatus};
+use crate::sys::map_lookup;
 
 /// A chain's root program found in the kernel.
 pub(crate) struct Found {
@@ -89,7 +24,7 @@ pub(crate) struct Found {
 
 /// The chain `prog` is the root of, if it is one.
 pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
-    let (name, id, map_ids) = attach::prog_info(prog)?;
+    let (name, id, map_ids) = crate::sys::prog_info(prog)?;
     let kind = match name.as_str() {
         root::PROG_NAME => Mode::Static,
         dynamic::PROG_NAME => Mode::Dynamic,
@@ -98,9 +33,9 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
     let mut config = None;
     let mut stats = None;
     for map_id in map_ids {
-        let fd = attach::map_fd(map_id)?;
-        let info = attach::map_info(fd.as_fd())?;
-        match attach::c_name(&info.name).as_str() {
+        let fd = crate::sys::map_fd(map_id)?;
+        let info = crate::sys::map_info(fd.as_fd())?;
+        match crate::sys::c_name(&info.name).as_str() {
             root::CONFIG_SECTION if info.value_size as usize >= root::CONFIG_SIZE => {
                 let mut value = vec![0u8; info.value_size as usize];
                 map_lookup(fd.as_fd(), 0, &mut value)
@@ -117,35 +52,6 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
         config,
         stats,
     }))
-}
-
-/// A zeroed buffer for one row of the per-CPU stats map.
-fn stats_row() -> Result<Vec<u64>> {
-    // SAFETY: no arguments.
-    let cpus = check(unsafe { sys::libbpf_num_possible_cpus() })
-        .map_err(|e| Error::os("count CPUs", e))?;
-    Ok(vec![0u64; root::STATS_WORDS * cpus as usize])
-}
-
-/// Sums the per-CPU counters of one stats row.
-pub(crate) fn read_counters(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
-    let mut values = stats_row()?;
-    map_lookup(stats, row, &mut values).map_err(|e| Error::os("read counters", e))?;
-    let mut c = Counters::default();
-    for cpu in values.chunks(root::STATS_WORDS) {
-        for (i, v) in c.verdicts.iter_mut().enumerate() {
-            *v += cpu[i];
-        }
-        c.other += cpu[5];
-    }
-    Ok(c)
-}
-
-/// Zeroes one stats row on every CPU.
-pub(crate) fn clear_counters(stats: BorrowedFd<'_>, row: u32) -> Result<()> {
-    let values = stats_row()?;
-    map_update(stats, row, &values).map_err(|e| Error::os("clear counters", e))?;
-    Ok(())
 }
 
 pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
@@ -167,7 +73,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
         .filter(|(_, s)| !s.name.is_empty())
     {
         let counters = match (&stats, config.counting) {
-            (Some(fd), true) => Some(read_counters(fd.as_fd(), s.stat_index)?),
+            (Some(fd), true) => Some(counters::read(fd.as_fd(), s.stat_index)?),
             _ => None,
         };
         components.push(ComponentStatus {
@@ -197,7 +103,7 @@ pub(crate) fn status(iface: &Interface) -> Result<ChainStatus> {
     let Some((id, mode)) = attach::attached(&iface)? else {
         return Err(Error::NoChain(iface.name));
     };
-    let fd = attach::prog_fd(id)?;
+    let fd = crate::sys::prog_fd(id)?;
     let mut st = match status_of(fd.as_fd())? {
         Some(st) => st,
         None => {
@@ -216,25 +122,7 @@ pub(crate) fn status(iface: &Interface) -> Result<ChainStatus> {
 
 /// The indexes of this network namespace's interfaces.
 pub(crate) fn interfaces() -> Result<Vec<u32>> {
-    // SAFETY: if_nameindex returns an array ended by a zero entry, freed below.
-    let head = unsafe { libc::if_nameindex() };
-    if head.is_null() {
-        return Err(Error::os(
-            "list interfaces",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    let mut out = Vec::new();
-    // SAFETY: walks the array up to its zero entry, then frees it once.
-    unsafe {
-        let mut p = head;
-        while (*p).if_index != 0 {
-            out.push((*p).if_index);
-            p = p.add(1);
-        }
-        libc::if_freenameindex(head);
-    }
-    Ok(out)
+    crate::sys::if_indexes().map_err(|e| Error::os("list interfaces", e))
 }
 
 /// What runs on an interface, as far as replacing it goes.
@@ -250,9 +138,9 @@ pub(crate) fn current(iface: &Interface, force: bool) -> Result<Option<Current>>
     let Some((id, mode)) = attach::attached(iface)? else {
         return Ok(None);
     };
-    let fd = attach::prog_fd(id)?;
+    let fd = crate::sys::prog_fd(id)?;
     if config_of(fd.as_fd())?.is_none() {
-        let (name, _, _) = attach::prog_info(fd.as_fd())?;
+        let (name, _, _) = crate::sys::prog_info(fd.as_fd())?;
         if name == libxdp::PROG_NAME {
             return Err(Error::LibxdpDispatcher {
                 iface: iface.name.clone(),

@@ -11,39 +11,50 @@
 //! # Ok::<(), xdpchain::Error>(())
 //! ```
 
+// Only the kernel layer (sys) may use `unsafe`, each block with the reason
+// it is sound.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod attach;
 mod btf;
 mod chain;
 mod component;
+mod counters;
 mod dynamic;
 mod error;
 mod features;
 mod inspect;
 mod libxdp;
-mod link;
 mod linked;
+mod loaded;
 mod ns;
 mod owner;
 mod pins;
+mod plan;
 mod report;
 mod rewrite;
 mod root;
 mod shared;
+mod status;
+#[allow(unsafe_code)]
 mod sys;
 
-pub use attach::{AttachMode, Interface};
-pub use chain::{test_run, AttachOptions, Chain, ComponentId, Mode, DEFAULT_PIN_ROOT};
+pub use attach::{AttachMode, AttachOptions, Interface};
+pub use chain::{Chain, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use error::{Error, Result};
 pub use features::{features, Features};
-pub use inspect::{ChainStatus, ComponentStatus, Counters};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
 pub use pins::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
+pub use plan::{ComponentId, Mode};
 pub use report::status_report;
 pub use root::MAX_COMPONENTS;
 pub use shared::{OpenOptions, SharedChain};
+pub use status::{ChainStatus, ComponentStatus, Counters};
+pub use sys::test_run;
 
 /// The chain attached to `iface`, with the owners [`Store::new`]'s records
 /// name.

@@ -12,19 +12,18 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-
-use libbpf_sys as sys;
 
 use crate::attach::{self, AttachMode, Interface};
 use crate::btf::{Btf, KIND_ARRAY, KIND_DATASEC, KIND_PTR};
 use crate::component::{Component, Verdicts};
 use crate::dynamic::{self, Extension};
 use crate::error::{Error, Result};
-use crate::inspect::{ChainStatus, ComponentStatus};
-use crate::sys::{check, dup, map_lookup, obj_get, pin, Object};
+use crate::root;
+use crate::status::{ChainStatus, ComponentStatus};
+use crate::sys::{dup, map_lookup, obj_get, pin, Object};
 
 /// Programs a libxdp dispatcher holds.
 pub const MAX_PROGRAMS: usize = 10;
@@ -226,8 +225,8 @@ pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
     let Some((id, mode)) = attach::attached(iface)? else {
         return Ok(None);
     };
-    let fd = attach::prog_fd(id)?;
-    let (name, _, map_ids) = attach::prog_info(fd.as_fd())?;
+    let fd = crate::sys::prog_fd(id)?;
+    let (name, _, map_ids) = crate::sys::prog_info(fd.as_fd())?;
     if name != PROG_NAME {
         return Ok(None);
     }
@@ -246,8 +245,8 @@ pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
         let path = dir.join(format!("{}-prog", slot_function(i)));
         let fd =
             obj_get(&path).map_err(|e| malformed(format!("its program {i} is not pinned: {e}")))?;
-        let (short, id, _) = attach::prog_info(fd.as_fd())?;
-        let name = attach::prog_func_name(fd.as_fd()).unwrap_or(short);
+        let (short, id, _) = crate::sys::prog_info(fd.as_fd())?;
+        let name = crate::sys::prog_func_name(fd.as_fd()).unwrap_or(short);
         programs.push(Program {
             fd,
             id,
@@ -265,8 +264,8 @@ pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
 }
 
 fn read_config(map_id: u32) -> Result<Option<Config>> {
-    let fd = attach::map_fd(map_id)?;
-    let info = attach::map_info(fd.as_fd())?;
+    let fd = crate::sys::map_fd(map_id)?;
+    let info = crate::sys::map_info(fd.as_fd())?;
     if info.key_size != 4 || info.max_entries != 1 || info.value_size > 4096 {
         return Ok(None);
     }
@@ -293,9 +292,7 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
                 slot,
                 name: p.name.clone(),
                 priority: p.priority(),
-                continue_on: Verdicts::from_bits(
-                    p.slot.actions & !(1 << dynamic::EMPTY_SLOT_VERDICT),
-                ),
+                continue_on: Verdicts::from_bits(p.slot.actions & !(1 << root::EMPTY_SLOT_VERDICT)),
                 counters: None,
                 program_id: Some(p.id),
                 owner: None,
@@ -342,13 +339,7 @@ pub(crate) fn lock() -> Result<Lock> {
         "a directory of ours that only we can write",
     )?;
     crate::sys::check_bpffs_fd(&file, &shown())?;
-    // SAFETY: plain syscall on our fd.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(Error::os(
-            "lock libxdp's directory",
-            io::Error::last_os_error(),
-        ));
-    }
+    crate::sys::flock_exclusive(&file).map_err(|e| Error::os("lock libxdp's directory", e))?;
     Ok(Lock { _dir: file })
 }
 
@@ -379,7 +370,7 @@ impl Planned<'_> {
                         c.priority()
                     ))
                 })?,
-                actions: c.continue_on().bits() | 1 << dynamic::EMPTY_SLOT_VERDICT,
+                actions: c.continue_on().bits() | 1 << root::EMPTY_SLOT_VERDICT,
                 flags: 0,
             }),
         }
@@ -443,10 +434,10 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
             }
         };
         let link = dynamic::attach(fd, &dispatcher, PROG_NAME, &slot_fn)?;
-        let (_, id, _) = attach::prog_info(fd)?;
+        let (_, id, _) = crate::sys::prog_info(fd)?;
         attached.push((*i, id, dup(fd)?, link));
     }
-    let (_, new_id, _) = attach::prog_info(prog)?;
+    let (_, new_id, _) = crate::sys::prog_info(prog)?;
     let dir = pin_dir(target.iface, new_id);
     let pinned = pin_all(&dir, &attached)
         .and_then(|()| attach::replace(target.iface, target.mode, Some(prog), target.replacing));
@@ -475,11 +466,9 @@ fn load_dispatcher(config: &Config) -> Result<Object> {
         .find_map(".rodata")
         .expect("the dispatcher has its config");
     let bytes = config.to_bytes();
-    // SAFETY: the map belongs to the open object; bytes are valid for the call.
-    check(unsafe {
-        sys::bpf_map__set_initial_value(rodata.as_ptr(), bytes.as_ptr().cast(), bytes.len() as u64)
-    })
-    .map_err(|e| Error::os("set the libxdp dispatcher's config", e))?;
+    rodata
+        .set_initial_value(&bytes)
+        .map_err(|e| Error::os("set the libxdp dispatcher's config", e))?;
     object
         .load()
         .map_err(|(errno, log)| Error::refused("load the libxdp dispatcher", None, errno, &log))?;

@@ -2,12 +2,11 @@
 //! into one BPF program, loaded with the maps of the components that stay.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::chain::{config, ordered, Body, Build, ComponentId, Loaded, Member, Reuse};
+use crate::counters;
 use crate::error::{Error, Result};
-use crate::features;
-use crate::inspect;
+use crate::plan::{config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
 use crate::sys::{pin_by_name, Object};
@@ -30,6 +29,32 @@ pub(crate) struct ComponentMap {
     /// Its position among the linked object's maps: names do not survive
     /// loading (libbpf renames reused maps after their kernel names).
     pub index: usize,
+}
+
+/// A linked chain, loaded: one program, and each component's maps in it.
+pub(crate) struct Linked {
+    pub object: Object,
+    pub maps: HashMap<ComponentId, Vec<ComponentMap>>,
+    /// Spare slots of an open chain (None: sealed).
+    pub spare: Option<usize>,
+}
+
+impl Linked {
+    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
+        self.object.loaded_prog(root::PROG_NAME)
+    }
+
+    pub(crate) fn stats(&self) -> BorrowedFd<'_> {
+        self.object.loaded_map(root::STATS_MAP)
+    }
+
+    /// Component `id`'s maps, by their names in its object.
+    pub(crate) fn maps_of(&self, id: ComponentId) -> Vec<(String, BorrowedFd<'_>)> {
+        self.maps[&id]
+            .iter()
+            .filter_map(|cm| Some((cm.orig.clone(), self.object.map_at(cm.index)?.fd()?)))
+            .collect()
+    }
 }
 
 fn chain_license(members: &[&Member]) -> String {
@@ -102,18 +127,13 @@ pub(crate) fn build(
     }
     let mut inputs: Vec<(&str, &[u8])> = vec![("license", &license), ("root", &root)];
     inputs.extend(rewritten.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    Ok((crate::link::link(&inputs)?, renames))
+    Ok((crate::sys::link(&inputs)?, renames))
 }
 
-/// Builds and loads `members`, taking over the maps in `reuse`; refuses
-/// what this kernel would run wrongly.
-pub(crate) fn load(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
-    features::check(members)?;
-    load_unchecked(members, build, reuse)
-}
-
-/// [`load`], without asking what the kernel supports (the probes use it).
-pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Loaded> {
+/// Builds and loads `members`, taking over the maps in `reuse`. What this
+/// kernel would run wrongly is the caller's to refuse first
+/// (features::check): the probes of what it runs load through here too.
+pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Linked> {
     let (bytes, renames) = build(members, opts)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
@@ -152,19 +172,16 @@ pub(crate) fn load_unchecked(members: &[Member], opts: &Build, reuse: &Reuse) ->
     if let Err((errno, log)) = object.load() {
         return Err(blame(members, opts, errno, &log));
     }
-    let loaded = Loaded {
-        members: members.to_vec(),
-        body: Body::Static {
-            object,
-            maps,
-            spare: opts.spare,
-        },
+    let linked = Linked {
+        object,
+        maps,
+        spare: opts.spare,
     };
     // Rows of new components may hold counts of components gone before.
     for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
-        inspect::clear_counters(loaded.stats(), m.id.0)?;
+        counters::clear(linked.stats(), m.id.0)?;
     }
-    Ok(loaded)
+    Ok(linked)
 }
 
 /// Tells which component the kernel refused: each is loaded alone under the

@@ -110,8 +110,7 @@ pub fn bpffs() -> &'static str {
 
 fn ancestor_bpffs() -> Option<String> {
     let own_ns = std::fs::metadata("/proc/self/ns/mnt").ok()?.ino();
-    // SAFETY: no arguments.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::sys::euid();
     let mut pid = std::process::id();
     for _ in 0..64 {
         pid = parent_of(pid)?;

@@ -28,20 +28,21 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use libbpf_sys as sys;
-
-use crate::attach::{self, AttachMode, Interface};
-use crate::chain::{self, AttachOptions, ComponentId, Member, Mode, Reuse};
+use crate::attach::{self, AttachMode, AttachOptions, Interface};
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
-use crate::inspect::{self, ChainStatus};
+use crate::features;
+use crate::inspect;
 use crate::libxdp::{self, Planned};
+use crate::loaded::{load_dynamic, load_static};
 use crate::owner::{Actor, Owner, Stamp};
-use crate::sys::{check, cstring, map_lookup, map_update, obj_get, pin};
+use crate::plan::{self, Build, ComponentId, Member, Mode, Reuse};
+use crate::status::ChainStatus;
+use crate::sys::{map_lookup, map_update, obj_get, pin};
 
 /// Where chains are recorded unless told otherwise, under the shared bpffs
 /// ([`crate::ns::bpffs`]).
@@ -206,7 +207,7 @@ impl Store {
 
     /// Static or Dynamic, for a new chain of `members`.
     fn kind_for(&self, members: &[Member]) -> Result<Mode> {
-        self.new_mode()?.resolve(members)
+        features::resolve(self.new_mode()?, members)
     }
 
     pub fn dir(&self) -> &Path {
@@ -326,7 +327,7 @@ impl Store {
         let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
         let mut members = Vec::new();
         for c in components {
-            members = chain::with_added(&members, c, next_tag)?.0;
+            members = plan::with_added(&members, c, next_tag)?.0;
             next_tag += 1;
         }
         let kind = self.kind_for(&members)?;
@@ -451,7 +452,7 @@ impl Store {
         let current = inspect::current(iface, opts.force)?;
         if old.is_none() {
             self.refuse_unrecorded(iface, actor)?;
-            let one = chain::with_added(&[], component.clone(), 0)?.0;
+            let one = plan::with_added(&[], component.clone(), 0)?.0;
             if let Some(version) = self.libxdp_version(self.kind_for(&one)?, counting, 1)? {
                 let _lock = libxdp::lock()?;
                 let target = libxdp::Target {
@@ -472,7 +473,7 @@ impl Store {
             None => (Vec::new(), None),
         };
         let next_tag = settings.map_or(0, |s| s.next_tag);
-        let (members, id) = chain::with_added(&members, component, next_tag)?;
+        let (members, id) = plan::with_added(&members, component, next_tag)?;
         let settings = Settings {
             next_tag: next_tag + 1,
             ..match settings {
@@ -550,7 +551,7 @@ impl Store {
         };
         let gone: Vec<&Entry> = match which {
             Which::Key(key) => {
-                let id = chain::find_member(&members, key)?;
+                let id = plan::find_member(&members, key)?;
                 old.entries.iter().filter(|e| e.id == id.0).collect()
             }
             Which::Own => old
@@ -617,14 +618,14 @@ impl Store {
         }
         let (dir, old, members, current) = self.open_recorded(iface)?;
         let mut settings = old.settings;
-        let id = chain::find_member(&members, key)?;
+        let id = plan::find_member(&members, key)?;
         let entry = old
             .entries
             .iter()
             .find(|e| e.id == id.0)
             .expect("a recorded member");
         actor.may_change(&iface.name, [(entry.describe(), Some(&entry.stamp))])?;
-        let (members, _) = chain::with_replaced(&members, id, component, settings.next_tag)?;
+        let (members, _) = plan::with_replaced(&members, id, component, settings.next_tag)?;
         let mut stamps = stamps_by_tag(Some(&old));
         stamps.insert(settings.next_tag, actor.stamp.clone());
         settings.next_tag += 1;
@@ -720,7 +721,7 @@ impl Store {
         let Some((id, _)) = attach::attached(iface)? else {
             return Ok(());
         };
-        if inspect::config_of(attach::prog_fd(id)?.as_fd())?.is_none() || actor.force {
+        if inspect::config_of(crate::sys::prog_fd(id)?.as_fd())?.is_none() || actor.force {
             return Ok(());
         }
         Err(Error::NoState {
@@ -808,32 +809,16 @@ impl Store {
             }
             Err(e) => return Err(Error::os(format!("create {}", shown()), e)),
         }
-        let c = cstring(&shown(), "pin directory")?;
-        // SAFETY: plain open; O_NOFOLLOW refuses a symlink in the last component.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePinDir {
-                    path: shown(),
-                    reason: "not a directory (a symlink?)".into(),
-                },
-                _ => Error::os(format!("open {}", shown()), e),
-            });
-        }
-        // SAFETY: fd was just opened and is owned from here on.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let file = crate::sys::open_dir_nofollow(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePinDir {
+                path: shown(),
+                reason: "not a directory (a symlink?)".into(),
+            },
+            _ => Error::os(format!("open {}", shown()), e),
+        })?;
         crate::sys::check_own_dir(&file, &shown(), 0o077, "ours and 0700")?;
         crate::sys::check_bpffs(&shown())?;
-        // SAFETY: plain syscall on our fd.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::os("lock pin directory", io::Error::last_os_error()));
-        }
+        crate::sys::flock_exclusive(&file).map_err(|e| Error::os("lock pin directory", e))?;
         Ok(Lock { _dir: file })
     }
 
@@ -910,7 +895,7 @@ impl Store {
         }
         let attached = attach::attached(iface)?.map(|(id, _)| id);
         if let Some(id) = attached {
-            if attach::prog_info(attach::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
+            if crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
                 // libxdp's pins hold its chain; ours, only who added what.
                 for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                     if e.file_name() != LIBXDP_OWNERS {
@@ -1002,22 +987,20 @@ impl Store {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
         let reuse = reuse_from_pins(dir, members, &old_tags, settings.kind)?;
-        let build = chain::Build {
+        let build = Build {
             counting: settings.counting,
-            ..Default::default()
+            pin_root: crate::ns::bpffs().into(),
+            spare: None,
         };
         let progs = pinned_progs(dir, &old_tags, settings.kind)?;
         let (loaded, extensions) = match settings.kind {
             Mode::Dynamic => {
                 let progs = progs.iter().map(|(tag, fd)| (*tag, fd.as_fd())).collect();
-                chain::load_dynamic(members, &build, &reuse, &progs)?
+                load_dynamic(members, &build, &reuse, &progs)?
             }
-            _ => (
-                crate::linked::load(members, &build, &reuse)?,
-                HashMap::new(),
-            ),
+            _ => (load_static(members, &build, &reuse)?, HashMap::new()),
         };
-        let (_, prog_id, _) = attach::prog_info(loaded.prog())?;
+        let (_, prog_id, _) = crate::sys::prog_info(loaded.prog())?;
         let record = Record {
             prog_id,
             settings,
@@ -1102,7 +1085,7 @@ fn libxdp_running(iface: &Interface) -> Result<Option<(libxdp::Lock, libxdp::Run
     let Some((id, _)) = attach::attached(iface)? else {
         return Ok(None);
     };
-    let (name, _, _) = attach::prog_info(attach::prog_fd(id)?.as_fd())?;
+    let (name, _, _) = crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?;
     if name != libxdp::PROG_NAME {
         return Ok(None);
     }
@@ -1353,21 +1336,7 @@ fn remove_tree(path: &Path) -> Result<()> {
 fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
     let chunk = chunk.max(1);
     let entries = data.len().div_ceil(chunk).max(1);
-    let cname = cstring(name, "map name")?;
-    // SAFETY: valid name; no options.
-    let fd = check(unsafe {
-        sys::bpf_map_create(
-            sys::BPF_MAP_TYPE_ARRAY,
-            cname.as_ptr(),
-            4,
-            chunk as u32,
-            entries as u32,
-            std::ptr::null(),
-        )
-    })
-    .map_err(|e| Error::os("create state map", e))?;
-    // SAFETY: just created and owned from here on.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = crate::sys::array_map(name, chunk as u32, entries as u32)?;
     let mut value = vec![0u8; chunk];
     for i in 0..entries {
         let part = &data[(i * chunk).min(data.len())..((i + 1) * chunk).min(data.len())];
@@ -1375,15 +1344,13 @@ fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
         value[part.len()..].fill(0);
         map_update(fd.as_fd(), i as u32, &value).map_err(|e| Error::os("write state map", e))?;
     }
-    // SAFETY: plain syscall wrapper.
-    check(unsafe { sys::bpf_map_freeze(fd.as_raw_fd()) })
-        .map_err(|e| Error::os("freeze state map", e))?;
+    crate::sys::map_freeze(fd.as_fd()).map_err(|e| Error::os("freeze state map", e))?;
     Ok(fd)
 }
 
 /// The bytes a [`frozen_map`] holds, `len` of them.
 fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
-    let info = attach::map_info(fd)?;
+    let info = crate::sys::map_info(fd)?;
     let chunk = info.value_size as usize;
     let mut out = Vec::with_capacity(chunk * info.max_entries as usize);
     let mut value = vec![0u8; chunk];

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::component::Verdict;
-use crate::inspect::ChainStatus;
+use crate::status::ChainStatus;
 
 /// The report of `chains`: one table each (or a line saying there is
 /// none), or with `json` one JSON array, ending in a newline.

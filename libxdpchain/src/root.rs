@@ -16,6 +16,9 @@ pub(crate) const PROG_NAME: &str = "xdpchain_root";
 const MAGIC: u32 = 0x7864_7063; // "xdpc"
 const VERSION: u32 = 1;
 pub(crate) const F_COUNT: u32 = 1;
+/// What a slot without an extension returns (bpf/slot.h), which every
+/// continue set holds.
+pub(crate) const EMPTY_SLOT_VERDICT: u32 = 31;
 
 const OFF_NUM: usize = 8;
 const OFF_FLAGS: usize = 12;

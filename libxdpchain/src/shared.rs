@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::attach::{self, Interface};
-use crate::chain::{AttachOptions, ComponentId, Mode};
+use crate::attach::{self, AttachOptions, Interface};
 use crate::component::Component;
 use crate::error::{Error, Result};
-use crate::inspect::{self, ChainStatus};
+use crate::inspect;
 use crate::ns::{self, Netns};
 use crate::owner::{new_token, Actor, Owner, Stamp};
 use crate::pins::{Store, Which};
+use crate::plan::{ComponentId, Mode};
+use crate::status::ChainStatus;
 
 /// How [`Store::open`] opens the chain of an interface.
 #[derive(Clone, Debug)]
@@ -198,7 +199,7 @@ impl SharedChain {
             let prog = loop {
                 let (id, _) =
                     attach::attached(iface)?.ok_or_else(|| Error::NoChain(iface.name.clone()))?;
-                match attach::prog_fd(id) {
+                match crate::sys::prog_fd(id) {
                     Err(Error::Os { source, .. })
                         if source.raw_os_error() == Some(libc::ENOENT) && tries < 10 =>
                     {
@@ -207,7 +208,7 @@ impl SharedChain {
                     other => break other?,
                 }
             };
-            crate::chain::test_run(prog.as_fd(), packet, repeat)
+            crate::sys::test_run(prog.as_fd(), packet, repeat)
         })
     }
 }

@@ -1,95 +1,14 @@
-//! Safe owners of libbpf objects, and the capture of libbpf's messages so that
-//! they reach the user inside the error they explain instead of on stderr.
+//! Safe owners of libbpf objects, their programs and their maps.
 
-use std::cell::RefCell;
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
-use std::sync::Once;
 
 use libbpf_sys as sys;
 
+use super::{check, check_bpffs, cstring, with_libbpf_log};
 use crate::error::{Error, Result};
-
-thread_local! {
-    static LOG: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-unsafe extern "C" {
-    fn vsnprintf(
-        buf: *mut c_char,
-        n: usize,
-        fmt: *const c_char,
-        ap: *mut sys::__va_list_tag,
-    ) -> c_int;
-}
-
-unsafe extern "C" fn capture(
-    level: sys::libbpf_print_level,
-    fmt: *const c_char,
-    ap: *mut sys::__va_list_tag,
-) -> c_int {
-    if level == sys::LIBBPF_DEBUG {
-        return 0;
-    }
-    // Verifier logs can be long; libbpf prints them in one message.
-    let mut buf = vec![0u8; 1 << 20];
-    // SAFETY: buf is writable for its length; fmt and ap come from libbpf.
-    let n = unsafe { vsnprintf(buf.as_mut_ptr().cast(), buf.len(), fmt, ap) };
-    if n <= 0 {
-        return 0;
-    }
-    buf.truncate((n as usize).min(buf.len() - 1));
-    let msg = String::from_utf8_lossy(&buf);
-    LOG.with(|l| {
-        if let Some(log) = l.borrow_mut().as_mut() {
-            log.push_str(&msg);
-        }
-    });
-    0
-}
-
-fn init() {
-    static ONCE: Once = Once::new();
-    // SAFETY: capture has the signature libbpf expects and never unwinds.
-    ONCE.call_once(|| unsafe {
-        sys::libbpf_set_print(Some(capture));
-    });
-}
-
-/// Runs `f` and returns what libbpf said meanwhile on this thread.
-pub(crate) fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
-    init();
-    let outer = LOG.with(|l| l.replace(Some(String::new())));
-    let out = f();
-    let log = LOG.with(|l| l.replace(outer)).unwrap_or_default();
-    (out, log)
-}
-
-/// The verifier's own words inside libbpf's report of a failed load.
-pub(crate) fn verifier_log(libbpf_log: &str) -> String {
-    const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
-    const END: &str = "-- END PROG LOAD LOG --";
-    match (libbpf_log.find(BEGIN), libbpf_log.find(END)) {
-        (Some(b), Some(e)) if b + BEGIN.len() <= e => libbpf_log[b + BEGIN.len()..e].to_string(),
-        _ => libbpf_log.trim_end().to_string(),
-    }
-}
-
-pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InvalidArgument(format!("{what} contains a NUL byte")))
-}
-
-/// libbpf returns negative errno values, or NULL with errno set.
-pub(crate) fn check(ret: c_int) -> io::Result<c_int> {
-    if ret < 0 {
-        Err(io::Error::from_raw_os_error(-ret))
-    } else {
-        Ok(ret)
-    }
-}
 
 /// An opened (and maybe loaded) libbpf object. It owns the bytes it was
 /// opened from, since libbpf keeps pointing into them until it is closed.
@@ -185,6 +104,35 @@ impl Object {
     pub fn program(&self, name: &str) -> Option<Program<'_>> {
         self.programs().find(|p| p.name() == name)
     }
+
+    /// The BTF id of the function `name` in this loaded object's BTF.
+    pub fn btf_func_id(&self, name: &str) -> io::Result<u32> {
+        let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the object is loaded and owns its BTF; c outlives the call.
+        let id = unsafe {
+            sys::btf__find_by_name_kind(
+                sys::bpf_object__btf(self.as_ptr()),
+                c.as_ptr(),
+                sys::BTF_KIND_FUNC,
+            )
+        };
+        check(id).map(|id| id as u32)
+    }
+
+    /// The fd of program `name` of this loaded object, which the caller's
+    /// own BPF source defines.
+    pub fn loaded_prog(&self, name: &str) -> BorrowedFd<'_> {
+        self.program(name)
+            .and_then(|p| p.fd())
+            .unwrap_or_else(|| panic!("a loaded object holds its program {name}"))
+    }
+
+    /// The fd of map `name` of this loaded object, as [`Object::loaded_prog`].
+    pub fn loaded_map(&self, name: &str) -> BorrowedFd<'_> {
+        self.map(name)
+            .and_then(|m| m.fd())
+            .unwrap_or_else(|| panic!("a loaded object holds its map {name}"))
+    }
 }
 
 impl Drop for Object {
@@ -216,16 +164,42 @@ impl<'a> Program<'a> {
         self.ptr.as_ptr()
     }
     pub fn name(&self) -> String {
+        // SAFETY: the program belongs to a live object.
         owned_str(unsafe { sys::bpf_program__name(self.as_ptr()) })
     }
     /// An XDP program meant for an interface (not for a devmap or cpumap entry).
     pub fn is_xdp(&self) -> bool {
+        // SAFETY: as above.
         unsafe {
             sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_XDP
                 && sys::bpf_program__expected_attach_type(self.as_ptr()) == sys::BPF_XDP
         }
     }
+    /// Makes this program of an open object an extension (freplace) of
+    /// the global function `func` of the loaded program `target`.
+    pub fn make_extension(&self, target: BorrowedFd<'_>, func: &str) -> io::Result<()> {
+        let func = CString::new(func).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // An extension has no expected attach type: the one the `xdp`
+        // section gave it makes the kernel refuse the EXT program.
+        // SAFETY: the program belongs to an open object; func outlives the
+        // calls (libbpf copies it).
+        unsafe {
+            check(sys::bpf_program__set_type(
+                self.as_ptr(),
+                sys::BPF_PROG_TYPE_EXT,
+            ))?;
+            check(sys::bpf_program__set_expected_attach_type(self.as_ptr(), 0))?;
+            check(sys::bpf_program__set_attach_target(
+                self.as_ptr(),
+                target.as_raw_fd(),
+                func.as_ptr(),
+            ))?;
+        }
+        Ok(())
+    }
+
     pub fn fd(&self) -> Option<BorrowedFd<'a>> {
+        // SAFETY: the program belongs to a live object.
         let fd = unsafe { sys::bpf_program__fd(self.as_ptr()) };
         // SAFETY: the fd is owned by the object, which outlives the borrow.
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
@@ -243,6 +217,7 @@ impl<'a> Map<'a> {
         self.ptr.as_ptr()
     }
     pub fn name(&self) -> String {
+        // SAFETY: the map belongs to a live object.
         owned_str(unsafe { sys::bpf_map__name(self.as_ptr()) })
     }
     /// Makes the map, when its object loads, the existing map `fd` (which
@@ -254,50 +229,21 @@ impl<'a> Map<'a> {
         Ok(())
     }
 
+    /// The value this map of an open object starts with (data sections).
+    pub fn set_initial_value(&self, bytes: &[u8]) -> io::Result<()> {
+        // SAFETY: the map belongs to an open object; libbpf copies bytes.
+        check(unsafe {
+            sys::bpf_map__set_initial_value(self.as_ptr(), bytes.as_ptr().cast(), bytes.len() as _)
+        })
+        .map(drop)
+    }
+
     pub fn fd(&self) -> Option<BorrowedFd<'a>> {
+        // SAFETY: the map belongs to a live object.
         let fd = unsafe { sys::bpf_map__fd(self.as_ptr()) };
         // SAFETY: as for Program::fd.
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
-}
-
-/// Reads element `key` of the map `fd` into `value`, which must be the
-/// map's value size (times the number of possible CPUs for per-CPU maps).
-pub(crate) fn map_lookup<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &mut [T]) -> io::Result<()> {
-    // SAFETY: key and value are valid for the sizes the map has, per contract.
-    check(unsafe {
-        sys::bpf_map_lookup_elem(
-            fd.as_raw_fd(),
-            (&key as *const u32).cast(),
-            value.as_mut_ptr().cast(),
-        )
-    })
-    .map(drop)
-}
-
-/// Writes element `key` of the map `fd`, as for [`map_lookup`].
-pub(crate) fn map_update<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &[T]) -> io::Result<()> {
-    // SAFETY: as in map_lookup.
-    check(unsafe {
-        sys::bpf_map_update_elem(
-            fd.as_raw_fd(),
-            (&key as *const u32).cast(),
-            value.as_ptr().cast(),
-            0,
-        )
-    })
-    .map(drop)
-}
-
-/// An anonymous in-memory file, for libbpf APIs that write to an fd.
-pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
-    let cname = cstring(name, "memfd name")?;
-    // SAFETY: plain syscall; the fd is owned right away.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::os("memfd_create", io::Error::last_os_error()));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Of `maps` (with the names their objects gave them), those that their
@@ -319,93 +265,6 @@ pub(crate) fn pin_by_name(maps: Vec<(Map<'_>, String)>, root: &str) -> Result<()
         // SAFETY: as above; libbpf copies the path.
         check(unsafe { sys::bpf_map__set_pin_path(map.as_ptr(), c.as_ptr()) })
             .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
-    }
-    Ok(())
-}
-
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-
-/// Whether `path` is on bpffs.
-pub(crate) fn check_bpffs(path: &str) -> Result<()> {
-    let c = cstring(path, "path")?;
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid out-parameter.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
-        return Err(Error::BpffsNotMounted { path: path.into() });
-    }
-    Ok(())
-}
-
-/// Whether the open directory `dir` (shown as `path`) is on bpffs.
-pub(crate) fn check_bpffs_fd(dir: &std::fs::File, path: &str) -> Result<()> {
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid out-parameter; the fd is open.
-    let rc = unsafe { libc::fstatfs(dir.as_raw_fd(), &mut st) };
-    if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
-        return Err(Error::BpffsNotMounted { path: path.into() });
-    }
-    Ok(())
-}
-
-/// setns(2) into the network namespace open as `fd`, for this thread.
-pub(crate) fn setns_net(fd: c_int) -> io::Result<()> {
-    // SAFETY: plain syscall on a caller's fd.
-    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn path_c(path: &Path) -> Result<CString> {
-    cstring(&path.display().to_string(), "pin path")
-}
-
-/// Pins `fd` at `path` (bpffs gives it mode 0600; our directories are 0700).
-pub(crate) fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
-    let c = path_c(path)?;
-    // SAFETY: valid fd and C string.
-    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), c.as_ptr()) })
-        .map_err(|e| Error::os(format!("pin {}", path.display()), e))?;
-    Ok(())
-}
-
-/// Opens the object pinned at `path`.
-pub(crate) fn obj_get(path: &Path) -> Result<OwnedFd> {
-    let c = path_c(path)?;
-    // SAFETY: valid C string; the fd is owned right away.
-    let fd = check(unsafe { sys::bpf_obj_get(c.as_ptr()) })
-        .map_err(|e| Error::os(format!("open pin {}", path.display()), e))?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-pub(crate) fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
-}
-
-/// Refuses the directory open as `dir` unless it is ours and no one else
-/// may write it (`forbidden` mode bits clear): pins in it are trusted.
-pub(crate) fn check_own_dir(
-    dir: &std::fs::File,
-    path: &str,
-    forbidden: u32,
-    want: &str,
-) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = dir
-        .metadata()
-        .map_err(|e| Error::os(format!("stat {path}"), e))?;
-    // SAFETY: no arguments.
-    let euid = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != euid || meta.mode() & forbidden != 0 {
-        return Err(Error::UnsafePinDir {
-            path: path.into(),
-            reason: format!(
-                "owned by uid {} with mode {:o}; want {want}",
-                meta.uid(),
-                meta.mode() & 0o7777
-            ),
-        });
     }
     Ok(())
 }

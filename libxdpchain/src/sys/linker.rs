@@ -1,5 +1,4 @@
-//! Static linking with libbpf's linker: the license object, the root program
-//! and the rewritten components become one BPF object, in memory.
+//! libbpf's static linker, on objects in memory.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -7,8 +6,8 @@ use std::os::fd::AsRawFd;
 
 use libbpf_sys as sys;
 
+use super::{check, memfd, with_libbpf_log};
 use crate::error::{Error, Result};
-use crate::sys::{check, memfd, with_libbpf_log};
 
 struct Linker(*mut sys::bpf_linker);
 
@@ -46,6 +45,7 @@ pub(crate) fn link(inputs: &[(&str, &[u8])]) -> Result<Vec<u8>> {
             })
             .map_err(|e| std::io::Error::new(e.kind(), format!("{name}: {e}")))?;
         }
+        // SAFETY: the linker is live; finalizing writes to its fd.
         check(unsafe { sys::bpf_linker__finalize(linker.0) })?;
         Ok(())
     });

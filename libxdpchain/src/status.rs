@@ -1,0 +1,70 @@
+//! What a chain runs, as plain data: the chain on an interface, its
+//! components in run order, their owners and counters. Front ends format it.
+
+use crate::attach::{AttachMode, Interface};
+use crate::component::{Verdict, Verdicts};
+use crate::owner::Owner;
+use crate::plan::Mode;
+
+/// Packets a component ran on, by the verdict it returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Indexed by verdict code (aborted, drop, pass, tx, redirect).
+    pub verdicts: [u64; 5],
+    /// Return values that are no XDP verdict.
+    pub other: u64,
+}
+
+impl Counters {
+    pub fn packets(&self) -> u64 {
+        self.verdicts.iter().sum::<u64>() + self.other
+    }
+    pub fn verdict(&self, v: Verdict) -> u64 {
+        self.verdicts[v as usize]
+    }
+}
+
+/// One component as the kernel runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentStatus {
+    /// Stable while the component stays in the chain; `xdpchain status` shows it.
+    pub id: u32,
+    /// Position in run order.
+    pub slot: usize,
+    pub name: String,
+    pub priority: i32,
+    pub continue_on: Verdicts,
+    /// None when the chain was built with counting off.
+    pub counters: Option<Counters>,
+    /// The program that runs the component: the chain's own for a linked
+    /// one, its extension program otherwise. None where this process cannot
+    /// tell (the extensions of a dynamic chain that another process built).
+    pub program_id: Option<u32>,
+    /// Who added it to a shared chain; None where no record says (a chain
+    /// built in one process, programs that xdp-loader added).
+    pub owner: Option<Owner>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChainStatus {
+    pub interface: Option<Interface>,
+    pub mode: Option<AttachMode>,
+    /// Static or Dynamic.
+    pub kind: Mode,
+    /// Set when the chain is a libxdp dispatcher (libxdp's layout, this
+    /// version of its protocol), whose components are extension programs
+    /// known by their program ids, without counters.
+    pub libxdp_version: Option<u8>,
+    pub program_id: u32,
+    pub components: Vec<ComponentStatus>,
+}
+
+impl ChainStatus {
+    /// Whose layout the chain follows: `xdpchain`, or `libxdp vN`.
+    pub fn layout(&self) -> String {
+        match self.libxdp_version {
+            Some(v) => format!("libxdp v{v}"),
+            None => "xdpchain".into(),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! bpf(2) through libbpf's thin wrappers: maps, pins, program and map
+//! information, links and test runs, on fds.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use libbpf_sys as sys;
+
+use super::{check, cstring};
+use crate::error::{Error, Result};
+
+/// Reads element `key` of the map `fd` into `value`, which must be the
+/// map's value size (times the number of possible CPUs for per-CPU maps).
+pub(crate) fn map_lookup<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &mut [T]) -> io::Result<()> {
+    // SAFETY: key and value are valid for the sizes the map has, per contract.
+    check(unsafe {
+        sys::bpf_map_lookup_elem(
+            fd.as_raw_fd(),
+            (&key as *const u32).cast(),
+            value.as_mut_ptr().cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// Writes element `key` of the map `fd`, as for [`map_lookup`].
+pub(crate) fn map_update<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &[T]) -> io::Result<()> {
+    // SAFETY: as in map_lookup.
+    check(unsafe {
+        sys::bpf_map_update_elem(
+            fd.as_raw_fd(),
+            (&key as *const u32).cast(),
+            value.as_ptr().cast(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+fn path_c(path: &Path) -> Result<CString> {
+    cstring(&path.display().to_string(), "pin path")
+}
+
+/// Pins `fd` at `path` (bpffs gives it mode 0600; our directories are 0700).
+pub(crate) fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let c = path_c(path)?;
+    // SAFETY: valid fd and C string.
+    check(unsafe { sys::bpf_obj_pin(fd.as_raw_fd(), c.as_ptr()) })
+        .map_err(|e| Error::os(format!("pin {}", path.display()), e))?;
+    Ok(())
+}
+
+/// Opens the object pinned at `path`.
+pub(crate) fn obj_get(path: &Path) -> Result<OwnedFd> {
+    let c = path_c(path)?;
+    // SAFETY: valid C string; the fd is owned right away.
+    let fd = check(unsafe { sys::bpf_obj_get(c.as_ptr()) })
+        .map_err(|e| Error::os(format!("open pin {}", path.display()), e))?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
+}
+
+/// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).
+pub fn test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
+    let mut out = vec![0u8; packet.len() + 256];
+    let mut opts = sys::bpf_test_run_opts {
+        sz: std::mem::size_of::<sys::bpf_test_run_opts>() as _,
+        data_in: packet.as_ptr().cast(),
+        data_size_in: packet.len() as u32,
+        data_out: out.as_mut_ptr().cast(),
+        data_size_out: out.len() as u32,
+        repeat: repeat as i32,
+        ..Default::default()
+    };
+    // SAFETY: buffers are valid for their given sizes.
+    check(unsafe { sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) })
+        .map_err(|e| Error::os("BPF_PROG_TEST_RUN", e))?;
+    Ok((opts.retval, opts.duration))
+}
+
+/// The number of possible CPUs: the per-CPU maps' values hold one slot each.
+pub(crate) fn possible_cpus() -> Result<usize> {
+    // SAFETY: takes no arguments; libbpf caches the count it reads from sysfs.
+    let n = check(unsafe { sys::libbpf_num_possible_cpus() })
+        .map_err(|e| Error::os("count CPUs", e))?;
+    Ok(n as usize)
+}
+
+/// A program's fd from its id.
+pub(crate) fn prog_fd(id: u32) -> Result<OwnedFd> {
+    // SAFETY: plain syscall wrapper; the fd is owned right away.
+    let fd = check(unsafe { sys::bpf_prog_get_fd_by_id(id) })
+        .map_err(|e| Error::os(format!("open program {id}"), e))?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn map_fd(id: u32) -> Result<OwnedFd> {
+    // SAFETY: as above.
+    let fd = check(unsafe { sys::bpf_map_get_fd_by_id(id) })
+        .map_err(|e| Error::os(format!("open map {id}"), e))?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn c_name(raw: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Name, id and map ids of a loaded program.
+pub(crate) fn prog_info(fd: BorrowedFd<'_>) -> Result<(String, u32, Vec<u32>)> {
+    let mut ids = vec![0u32; 64];
+    let mut info = sys::bpf_prog_info {
+        nr_map_ids: ids.len() as u32,
+        map_ids: ids.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let mut len = std::mem::size_of::<sys::bpf_prog_info>() as u32;
+    // SAFETY: info points at a bpf_prog_info and map_ids at nr_map_ids u32s.
+    check(unsafe { sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) })
+        .map_err(|e| Error::os("read program info", e))?;
+    ids.truncate((info.nr_map_ids as usize).min(64));
+    Ok((c_name(&info.name), info.id, ids))
+}
+
+pub(crate) fn map_info(fd: BorrowedFd<'_>) -> Result<sys::bpf_map_info> {
+    let mut info = sys::bpf_map_info::default();
+    let mut len = std::mem::size_of::<sys::bpf_map_info>() as u32;
+    // SAFETY: info points at a bpf_map_info of len bytes.
+    check(unsafe { sys::bpf_map_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) })
+        .map_err(|e| Error::os("read map info", e))?;
+    Ok(info)
+}
+
+/// The full name of a program's main function, from its BTF (the kernel's
+/// program name is cut at 15 characters).
+pub(crate) fn prog_func_name(fd: BorrowedFd<'_>) -> Option<String> {
+    let mut func = sys::bpf_func_info::default();
+    let mut info = sys::bpf_prog_info {
+        nr_func_info: 1,
+        func_info_rec_size: std::mem::size_of::<sys::bpf_func_info>() as u32,
+        func_info: &mut func as *mut _ as u64,
+        ..Default::default()
+    };
+    let mut len = std::mem::size_of::<sys::bpf_prog_info>() as u32;
+    // SAFETY: info points at a bpf_prog_info, func_info at one record.
+    check(unsafe { sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) }).ok()?;
+    if info.btf_id == 0 || info.nr_func_info == 0 {
+        return None;
+    }
+    // SAFETY: the BTF is ours until freed below; names point into it.
+    unsafe {
+        let btf = sys::btf__load_from_kernel_by_id(info.btf_id);
+        if btf.is_null() {
+            return None;
+        }
+        let t = sys::btf__type_by_id(btf, func.type_id);
+        let name = (!t.is_null())
+            .then(|| sys::btf__name_by_offset(btf, (*t).name_off))
+            .filter(|p| !p.is_null())
+            .map(|p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned());
+        sys::btf__free(btf);
+        name
+    }
+}
+
+/// Links the extension `prog` to the function `btf_id` of `target`
+/// (BPF_LINK_CREATE); the link detaches when its last fd closes, unless
+/// pinned.
+pub(crate) fn freplace_link(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    btf_id: u32,
+) -> io::Result<OwnedFd> {
+    let opts = sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
+        target_btf_id: btf_id,
+        ..Default::default()
+    };
+    // The attach type of an extension's link is its expected attach type:
+    // none (0), as Program::make_extension sets it.
+    // SAFETY: valid fds and opts for the call.
+    let fd =
+        check(unsafe { sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), 0, &opts) })?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A new array map of `entries` values of `value_size` bytes.
+pub(crate) fn array_map(name: &str, value_size: u32, entries: u32) -> Result<OwnedFd> {
+    let cname = cstring(name, "map name")?;
+    // SAFETY: valid name; no options.
+    let fd = check(unsafe {
+        sys::bpf_map_create(
+            sys::BPF_MAP_TYPE_ARRAY,
+            cname.as_ptr(),
+            4,
+            value_size,
+            entries,
+            std::ptr::null(),
+        )
+    })
+    .map_err(|e| Error::os(format!("create map {name}"), e))?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Freezes the map `fd`: no syscall writes it again.
+pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall wrapper on a valid fd.
+    check(unsafe { sys::bpf_map_freeze(fd.as_raw_fd()) }).map(drop)
+}

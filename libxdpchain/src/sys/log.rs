@@ -1,0 +1,63 @@
+//! libbpf's messages: captured per thread while an operation runs, so that
+//! they reach the user inside the error they explain instead of on stderr.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int};
+use std::sync::Once;
+
+use libbpf_sys as sys;
+
+thread_local! {
+    static LOG: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+unsafe extern "C" {
+    fn vsnprintf(
+        buf: *mut c_char,
+        n: usize,
+        fmt: *const c_char,
+        ap: *mut sys::__va_list_tag,
+    ) -> c_int;
+}
+
+unsafe extern "C" fn capture(
+    level: sys::libbpf_print_level,
+    fmt: *const c_char,
+    ap: *mut sys::__va_list_tag,
+) -> c_int {
+    if level == sys::LIBBPF_DEBUG {
+        return 0;
+    }
+    // Verifier logs can be long; libbpf prints them in one message.
+    let mut buf = vec![0u8; 1 << 20];
+    // SAFETY: buf is writable for its length; fmt and ap come from libbpf.
+    let n = unsafe { vsnprintf(buf.as_mut_ptr().cast(), buf.len(), fmt, ap) };
+    if n <= 0 {
+        return 0;
+    }
+    buf.truncate((n as usize).min(buf.len() - 1));
+    let msg = String::from_utf8_lossy(&buf);
+    LOG.with(|l| {
+        if let Some(log) = l.borrow_mut().as_mut() {
+            log.push_str(&msg);
+        }
+    });
+    0
+}
+
+fn init() {
+    static ONCE: Once = Once::new();
+    // SAFETY: capture has the signature libbpf expects and never unwinds.
+    ONCE.call_once(|| unsafe {
+        sys::libbpf_set_print(Some(capture));
+    });
+}
+
+/// Runs `f` and returns what libbpf said meanwhile on this thread.
+pub(crate) fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    init();
+    let outer = LOG.with(|l| l.replace(Some(String::new())));
+    let out = f();
+    let log = LOG.with(|l| l.replace(outer)).unwrap_or_default();
+    (out, log)
+}

@@ -1,0 +1,36 @@
+//! The kernel layer: every call into libbpf, libc and the kernel that needs
+//! `unsafe` is here, behind safe functions and owners, each with the reason
+//! it is sound. The layers above hold no `unsafe`.
+
+use std::ffi::{c_int, CString};
+use std::io;
+
+use crate::error::{Error, Result};
+
+mod bpf;
+mod fs;
+mod linker;
+mod log;
+mod net;
+mod object;
+
+pub use bpf::test_run;
+pub(crate) use bpf::*;
+pub(crate) use fs::*;
+pub(crate) use linker::link;
+pub(crate) use log::with_libbpf_log;
+pub(crate) use net::*;
+pub(crate) use object::{pin_by_name, Object};
+
+pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidArgument(format!("{what} contains a NUL byte")))
+}
+
+/// libbpf returns negative errno values, or NULL with errno set.
+pub(crate) fn check(ret: c_int) -> io::Result<c_int> {
+    if ret < 0 {
+        Err(io::Error::from_raw_os_error(-ret))
+    } else {
+        Ok(ret)
+    }
+}
