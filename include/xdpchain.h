@@ -40,6 +40,21 @@
 
 
 /**
+ * The level of a message given to an xdpchain_print_fn.
+ */
+enum xdpchain_print_level {
+  /**
+   * Among them, the verifier's log of a program the kernel refused.
+   */
+  XDPCHAIN_PRINT_LEVEL_WARN = 0,
+  XDPCHAIN_PRINT_LEVEL_INFO = 1,
+  /**
+   * libbpf's account of each step of opening, relocating and loading.
+   */
+  XDPCHAIN_PRINT_LEVEL_DEBUG = 2,
+};
+
+/**
  * How a chain joins its components.
  */
 enum xdpchain_mode {
@@ -275,6 +290,14 @@ struct xdpchain_component_info {
   bool own;
 };
 
+/**
+ * Receives one message: its level and its text, without a trailing
+ * newline (libbpf's begin with "libbpf: ", the library's with
+ * "xdpchain: "). The return value is ignored.
+ */
+typedef int (*xdpchain_print_fn)(enum xdpchain_print_level level,
+                                 const char *msg);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -421,6 +444,14 @@ const char *xdpchain_last_error(void);
  * The library's version, "MAJOR.MINOR.PATCH" (a static string).
  */
 const char *xdpchain_version(void);
+
+/**
+ * Sets the function that receives the library's messages and libbpf's
+ * (the library routes libbpf's printing for the whole process), and
+ * returns the previous one. NULL, the default, prints nothing: errors
+ * carry what explains them (xdpchain_last_error()).
+ */
+xdpchain_print_fn xdpchain_set_print(xdpchain_print_fn print);
 
 #ifdef __cplusplus
 }  // extern "C"

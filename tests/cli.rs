@@ -10,6 +10,13 @@ fn xdpchain(args: &[&str]) -> (bool, String, String) {
     output(Command::new(BIN).args(args))
 }
 
+/// The exit status of `cmd`, and its stderr.
+fn exit(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into();
+    (out.status.code().expect("exited"), err)
+}
+
 fn path(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
@@ -82,16 +89,17 @@ fn attach_status_detach() {
 
 #[test]
 fn errors_are_one_line_and_specific() {
-    let (ok, _, err) = xdpchain(&["attach", "xdpc-nosuchdev", path(&obj("counter"))]);
+    let (code, err) =
+        exit(Command::new(BIN).args(["attach", "xdpc-nosuchdev", path(&obj("counter"))]));
     assert!(
-        !ok && err.trim() == "xdpchain: no such interface: xdpc-nosuchdev",
+        code == 66 && err.trim() == "xdpchain: no such interface: xdpc-nosuchdev",
         "{err}"
     );
     let text = repo().join("target/test-bpf/not-elf.txt");
     std::fs::write(&text, "just text\n").unwrap();
-    let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", path(&text)]);
+    let (code, err) = exit(Command::new(BIN).args(["link", "-o", "/dev/null", path(&text)]));
     assert!(
-        !ok && err.contains("not an ELF file") && err.lines().count() == 1,
+        code == 65 && err.contains("not an ELF file") && err.lines().count() == 1,
         "{err}"
     );
     let (ok, _, err) = xdpchain(&[
@@ -103,15 +111,61 @@ fn errors_are_one_line_and_specific() {
     assert!(!ok && err.contains("no XDP program named 'nope'"), "{err}");
     let (ok, _, err) = xdpchain(&["link", "-o", "/dev/null", path(&obj("tc"))]);
     assert!(!ok && err.contains("no XDP program in the object"), "{err}");
-    let (ok, _, err) = xdpchain(&["frobnicate"]);
-    assert!(!ok && err.contains("unknown command"), "{err}");
-    // The verifier's rejection comes back on one line, naming the component.
-    let net = VethPair::new();
-    let (ok, _, err) = output(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
+    let (code, err) = exit(Command::new(BIN).arg("frobnicate"));
     assert!(
-        !ok && err.contains("xdp_unchecked: rejected by the verifier") && err.lines().count() == 1,
+        code == 2 && err.contains("unrecognized subcommand 'frobnicate'"),
         "{err}"
     );
+    // The verifier's rejection comes back on one line, naming the component.
+    let net = VethPair::new();
+    let (code, err) = exit(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
+    assert!(
+        code == 65
+            && err.contains("xdp_unchecked: rejected by the verifier")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    // With -vv, libbpf's messages (the verifier's log among them) go to
+    // stderr through the log facade, before the one-line error.
+    let (code, err) = exit(in_ns(&net.ns_b, &[BIN, "-vv", "attach", &net.dev_b]).arg(obj("bad")));
+    assert!(
+        code == 65 && err.contains("debug: libbpf: ") && err.lines().count() > 10,
+        "{err}"
+    );
+}
+
+#[test]
+fn version_help_and_usage() {
+    let (ok, out, _) = xdpchain(&["--version"]);
+    assert!(
+        ok && out.trim() == format!("xdpchain {}", env!("CARGO_PKG_VERSION")),
+        "{out}"
+    );
+    let (ok, out, _) = xdpchain(&["attach", "--help"]);
+    for opt in [
+        "--skb",
+        "--force",
+        "--no-counters",
+        "--mode",
+        "--layout",
+        "--owner",
+        "--netns",
+    ] {
+        assert!(ok && out.contains(opt), "attach --help lacks {opt}: {out}");
+    }
+    let (ok, out, _) = xdpchain(&["--help"]);
+    assert!(
+        ok && out.contains("Exit status") && out.contains("detach"),
+        "{out}"
+    );
+    // A usage error says what is missing, in short lines, and exits 2.
+    let (code, err) = exit(Command::new(BIN).arg("add"));
+    assert!(
+        code == 2 && err.contains("<IFACE>") && err.lines().all(|l| l.len() < 200),
+        "{err}"
+    );
+    let (code, err) = exit(Command::new(BIN).args(["add", "lo", "x.o", "--continue-on", "maybe"]));
+    assert!(code == 2 && err.contains("maybe"), "{err}");
 }
 
 #[test]
@@ -129,8 +183,8 @@ fn missing_privileges() {
         "attach",
         &net.dev_b,
     ];
-    let (ok, _, err) = output(in_ns(&net.ns_b, &nobody).arg(&counter));
-    assert!(!ok && err.contains("permission denied"), "{err}");
+    let (code, err) = exit(in_ns(&net.ns_b, &nobody).arg(&counter));
+    assert!(code == 77 && err.contains("permission denied"), "{err}");
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
 }
 
@@ -144,12 +198,12 @@ fn bpffs_not_mounted() {
         net.dev_b,
         obj("pinned").display()
     );
-    let (ok, _, err) = output(&mut in_ns(
+    let (code, err) = exit(&mut in_ns(
         &net.ns_b,
         &["unshare", "-m", "sh", "-c", &script],
     ));
     assert!(
-        !ok && err.contains("bpffs is not mounted at /sys/fs/bpf"),
+        code == 69 && err.contains("bpffs is not mounted at /sys/fs/bpf"),
         "{err}"
     );
 }

@@ -1,269 +1,340 @@
 //! The `xdpchain` command: link, attach, inspect and detach chains of XDP
-//! programs. A thin layer over the library; on failure it prints one line on
-//! stderr and exits non-zero.
+//! programs. A thin layer over the library: it parses arguments, formats
+//! status (report.rs) and maps errors to exit codes; on failure it prints
+//! one line on stderr.
 
+mod report;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, Layout, Mode, Netns, OpenOptions, SharedChain,
-    Store, Verdicts,
+    AttachMode, AttachOptions, Chain, Component, Error, Layout, Mode, Netns, OpenOptions,
+    SharedChain, Store, Verdicts,
 };
 
-const USAGE: &str = "usage: xdpchain [-n NETNS] COMMAND ...
-  xdpchain link -o OUT.o FILE[:PROG]... [--no-counters]
-  xdpchain attach IFACE FILE[:PROG]... [--skb] [--force] [--no-counters] [--mode auto|static|dynamic] [--layout L] [--owner NAME]
-  xdpchain add IFACE FILE[:PROG] [--priority N] [--continue-on pass,drop,...] [--skb] [--force] [--mode M] [--layout L] [--owner NAME]
-  xdpchain remove IFACE COMPONENT [--force] [--owner NAME]
-  xdpchain replace IFACE COMPONENT FILE[:PROG] [--force] [--owner NAME]
-  xdpchain status [IFACE] [--json]
-  xdpchain detach IFACE [--force] [--owner NAME]
-  xdpchain clean
--n NETNS runs in the network namespace NETNS (a name in /run/netns, or a path), as ip -n does.
+const AFTER_HELP: &str = "\
 Components record their owner (--owner, default xdpchain) and process id; changing or removing
 the components of other owners, or attaching over them, needs --force.
 Chains are recorded under $XDPCHAIN_PIN_DIR (default /sys/fs/bpf/xdpchain).
---mode chooses how a new chain joins its components (default: $XDPCHAIN_MODE, else auto:
-dynamic where the kernel has freplace, static otherwise).
---layout chooses whose layout a new chain takes: auto (libxdp's for a dynamic chain of at most
-ten components without counters, ours otherwise), xdpchain, libxdp or libxdp:VERSION (2 or 3;
-default: the installed libxdp's, else 3). A libxdp dispatcher already there is always joined.";
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("xdpchain: {}", msg.replace('\n', " "));
-            ExitCode::FAILURE
-        }
-    }
+Exit status: 0 done; 2 usage; 65 a malformed object, an argument out of range or a program the
+verifier refused; 66 no such interface, file, component or namespace; 69 what the kernel or the
+system lacks (freplace, bpffs); 75 busy (others' programs, a race lost): retry or use --force;
+77 missing privileges; 71 any other failure of the system.";
+
+#[derive(Parser)]
+#[command(
+    name = "xdpchain",
+    version,
+    about = "Run several unchanged XDP programs on one interface, one after another",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// Run in the network namespace NETNS (a name in /run/netns, or a
+    /// path), as `ip -n` does
+    #[arg(short = 'n', long, global = true, value_name = "NETNS")]
+    netns: Option<String>,
+    /// Show the library's and libbpf's messages on stderr (-v: warnings and
+    /// information, the verifier's log of a refused program among them;
+    /// -vv: also libbpf's debugging)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// Options and positional arguments, in order.
-struct Args<'a> {
-    flags: Vec<&'a str>,
-    /// Options that take a value: (option, value).
-    values: Vec<(&'a str, &'a str)>,
-    positional: Vec<&'a str>,
+#[derive(Subcommand)]
+enum Command {
+    /// Link programs into one BPF object file, which other loaders can load
+    Link {
+        /// Where to write the object
+        #[arg(short, value_name = "OUT.o")]
+        out: PathBuf,
+        /// Leave the per-component counters (and all counting code) out
+        #[arg(long)]
+        no_counters: bool,
+        /// The programs, in their run order unless priorities say otherwise
+        #[arg(required = true, value_name = "FILE[:PROG]")]
+        programs: Vec<String>,
+    },
+    /// Make these programs the interface's chain, replacing what runs there
+    Attach {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        #[arg(required = true, value_name = "FILE[:PROG]")]
+        programs: Vec<String>,
+        /// Leave the per-component counters (and all counting code) out
+        #[arg(long)]
+        no_counters: bool,
+        #[command(flatten)]
+        new: NewChain,
+        #[command(flatten)]
+        owner: OwnerArgs,
+    },
+    /// Add one program to the interface's chain, beside those of others
+    Add {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        #[arg(value_name = "FILE[:PROG]")]
+        program: String,
+        /// Where it runs: lower first (default 50)
+        #[arg(long, allow_negative_numbers = true)]
+        priority: Option<i32>,
+        /// The verdicts on which the chain goes on after it (default: pass)
+        #[arg(long, value_name = "pass,drop,...", value_parser = |s: &str| Verdicts::parse(s).map_err(|e| e.to_string()))]
+        continue_on: Option<Verdicts>,
+        #[command(flatten)]
+        new: NewChain,
+        #[command(flatten)]
+        owner: OwnerArgs,
+    },
+    /// Take one component out of the interface's chain
+    Remove {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        /// Its id, or its program's name
+        component: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
+    },
+    /// Put a program in the place of a component, atomically
+    Replace {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        /// Its id, or its program's name
+        component: String,
+        #[arg(value_name = "FILE[:PROG]")]
+        program: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
+    },
+    /// Show the chains attached (or the one on IFACE) and their counters
+    Status {
+        /// The interface: a name, or an index as digits (default: all)
+        iface: Option<String>,
+        /// As JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take the interface's chain off it (others' components need --force)
+    Detach {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        #[command(flatten)]
+        owner: OwnerArgs,
+    },
+    /// Remove the records of chains that no longer run
+    Clean,
 }
 
-impl<'a> Args<'a> {
-    fn value(&self, opt: &str) -> Option<&'a str> {
-        self.values.iter().find(|(o, _)| *o == opt).map(|(_, v)| *v)
-    }
+/// How a chain that the command creates is made.
+#[derive(Args)]
+struct NewChain {
+    /// Attach in the generic (skb) path rather than in the driver
+    #[arg(long)]
+    skb: bool,
+    /// How a new chain joins its components (default: $XDPCHAIN_MODE, else
+    /// auto: dynamic where the kernel has freplace, static otherwise)
+    #[arg(long, value_name = "auto|static|dynamic", value_parser = |s: &str| Mode::parse(s).map_err(|e| e.to_string()))]
+    mode: Option<Mode>,
+    /// Whose layout a new chain takes: auto (libxdp's for a dynamic chain of
+    /// at most ten components without counters, ours otherwise), xdpchain,
+    /// libxdp or libxdp:VERSION (2 or 3; default: the installed libxdp's,
+    /// else 3). A libxdp dispatcher already there is always joined.
+    #[arg(long, value_name = "LAYOUT", value_parser = |s: &str| Layout::parse(s).map_err(|e| e.to_string()))]
+    layout: Option<Layout>,
+}
 
-    /// The store, with the chain mode and layout asked for.
-    fn store(&self) -> Result<Store, String> {
+/// Who acts on the chain.
+#[derive(Args)]
+struct OwnerArgs {
+    /// The owner recorded with the components added (default: xdpchain)
+    #[arg(long, value_name = "NAME")]
+    owner: Option<String>,
+    /// Replace or remove the components of other owners, or a program of
+    /// another loader
+    #[arg(long)]
+    force: bool,
+}
+
+impl OwnerArgs {
+    /// The chain of `iface`, opened as this owner.
+    fn open(
+        &self,
+        iface: &str,
+        new: Option<&NewChain>,
+        counting: bool,
+    ) -> Result<SharedChain, Error> {
         let mut store = Store::new();
-        if let Some(m) = self.value("--mode") {
-            store = store.with_mode(Mode::parse(m).map_err(|e| e.to_string())?);
+        if let Some(m) = new.and_then(|n| n.mode) {
+            store = store.with_mode(m);
         }
-        if let Some(l) = self.value("--layout") {
-            store = store.with_layout(Layout::parse(l).map_err(|e| e.to_string())?);
+        if let Some(l) = new.and_then(|n| n.layout) {
+            store = store.with_layout(l);
         }
-        Ok(store)
-    }
-
-    fn attach_options(&self) -> AttachOptions {
-        AttachOptions {
-            mode: if self.flags.contains(&"--skb") {
-                AttachMode::Skb
-            } else {
-                AttachMode::Native
-            },
-            force: self.flags.contains(&"--force"),
-        }
-    }
-
-    /// The chain of `iface`, opened as the owner asked for.
-    fn open(&self, iface: &str) -> Result<SharedChain, String> {
         let opts = OpenOptions {
-            owner: self.value("--owner").map(str::to_string),
-            attach: self.attach_options(),
-            counting: !self.flags.contains(&"--no-counters"),
+            owner: self.owner.clone(),
+            attach: AttachOptions {
+                mode: match new.is_some_and(|n| n.skb) {
+                    true => AttachMode::Skb,
+                    false => AttachMode::Native,
+                },
+                force: self.force,
+            },
+            counting,
             netns: None,
         };
-        self.store()?.open(iface, opts).map_err(|e| e.to_string())
+        store.open(iface, opts)
     }
-}
-
-/// Options that take a value.
-const VALUED: [&str; 6] = [
-    "-o",
-    "--priority",
-    "--continue-on",
-    "--mode",
-    "--layout",
-    "--owner",
-];
-
-fn parse<'a>(args: &'a [String], known: &[&str]) -> Result<Args<'a>, String> {
-    let mut out = Args {
-        flags: Vec::new(),
-        values: Vec::new(),
-        positional: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            o if VALUED.contains(&o) && known.contains(&o) => {
-                let v = it.next().ok_or(format!("{o} needs a value"))?;
-                out.values.push((o, v));
-            }
-            f if f.starts_with("--") || (f.starts_with('-') && f.len() > 1) => {
-                if !known.contains(&f) {
-                    return Err(format!("unknown option {f}\n{USAGE}"));
-                }
-                out.flags.push(f);
-            }
-            p => out.positional.push(p),
-        }
-    }
-    Ok(out)
 }
 
 /// FILE or FILE:PROG (a path that exists as given is taken whole).
-fn component(spec: &str) -> Result<Component, String> {
+fn component(spec: &str) -> Result<Component, Error> {
     let (file, prog) = match spec.rsplit_once(':') {
         Some((f, p)) if !std::path::Path::new(spec).exists() && !p.is_empty() => (f, Some(p)),
         _ => (spec, None),
     };
-    Component::from_file(file, prog).map_err(|e| e.to_string())
+    Component::from_file(file, prog)
 }
 
-fn components(specs: &[&str]) -> Result<Vec<Component>, String> {
-    if specs.is_empty() {
-        return Err(format!("no programs given\n{USAGE}"));
-    }
+fn components(specs: &[String]) -> Result<Vec<Component>, Error> {
     specs.iter().map(|s| component(s)).collect()
 }
 
-fn run(mut args: &[String]) -> Result<(), String> {
-    if let [flag, ns, rest @ ..] = args {
-        if flag == "-n" || flag == "--netns" {
-            Netns::open(ns)
-                .and_then(|n| n.enter_for_good())
-                .map_err(|e| e.to_string())?;
-            args = rest;
-        }
+fn run(cli: Cli) -> Result<(), Error> {
+    if let Some(ns) = &cli.netns {
+        Netns::open(ns)?.enter_for_good()?;
     }
-    let Some((cmd, rest)) = args.split_first() else {
-        return Err(USAGE.into());
-    };
-    match cmd.as_str() {
-        "link" => {
-            let a = parse(rest, &["-o", "--no-counters"])?;
-            let out = a
-                .value("-o")
-                .ok_or(format!("link needs -o OUT.o\n{USAGE}"))?;
+    match cli.command {
+        Command::Link {
+            out,
+            no_counters,
+            programs,
+        } => {
             let mut chain = Chain::new();
-            chain.set_counting(!a.flags.contains(&"--no-counters"));
-            for c in components(&a.positional)? {
-                chain.add(c).map_err(|e| e.to_string())?;
+            chain.set_counting(!no_counters);
+            for c in components(&programs)? {
+                chain.add(c)?;
             }
-            chain.write(out).map_err(|e| e.to_string())
+            chain.write(out)
         }
-        "attach" => {
-            let a = parse(
-                rest,
-                &[
-                    "--skb",
-                    "--force",
-                    "--no-counters",
-                    "--mode",
-                    "--layout",
-                    "--owner",
-                ],
-            )?;
-            let (iface, specs) = a
-                .positional
-                .split_first()
-                .ok_or(format!("attach needs IFACE\n{USAGE}"))?;
-            let components = components(specs)?;
-            a.open(iface)?
-                .replace_all(components)
-                .map_err(|e| e.to_string())?;
-            let st = xdpchain::status(iface).map_err(|e| e.to_string())?;
-            print!("{}", xdpchain::status_report(&[st], false));
+        Command::Attach {
+            iface,
+            programs,
+            no_counters,
+            new,
+            owner,
+        } => {
+            let components = components(&programs)?;
+            owner
+                .open(&iface, Some(&new), !no_counters)?
+                .replace_all(components)?;
+            print!("{}", report::status(&[xdpchain::status(&iface)?], false));
             Ok(())
         }
-        "add" => {
-            let a = parse(
-                rest,
-                &[
-                    "--priority",
-                    "--continue-on",
-                    "--skb",
-                    "--force",
-                    "--mode",
-                    "--layout",
-                    "--owner",
-                ],
-            )?;
-            let [iface, spec] = a.positional.as_slice() else {
-                return Err(format!("add needs IFACE and one FILE[:PROG]\n{USAGE}"));
-            };
-            let mut c = component(spec)?;
-            if let Some(p) = a.value("--priority") {
-                c = c.with_priority(p.parse().map_err(|_| format!("bad priority '{p}'"))?);
+        Command::Add {
+            iface,
+            program,
+            priority,
+            continue_on,
+            new,
+            owner,
+        } => {
+            let mut c = component(&program)?;
+            if let Some(p) = priority {
+                c = c.with_priority(p);
             }
-            if let Some(v) = a.value("--continue-on") {
-                c = c.with_continue_on(Verdicts::parse(v).map_err(|e| e.to_string())?);
+            if let Some(v) = continue_on {
+                c = c.with_continue_on(v);
             }
-            let id = a.open(iface)?.add(c).map_err(|e| e.to_string())?;
+            let id = owner.open(&iface, Some(&new), true)?.add(c)?;
             println!("added component {}", id.0);
             Ok(())
         }
-        "remove" => {
-            let a = parse(rest, &["--force", "--owner"])?;
-            let [iface, key] = a.positional.as_slice() else {
-                return Err(format!("remove needs IFACE and COMPONENT\n{USAGE}"));
+        Command::Remove {
+            iface,
+            component,
+            owner,
+        } => owner.open(&iface, None, true)?.remove(&component),
+        Command::Replace {
+            iface,
+            component: key,
+            program,
+            owner,
+        } => owner
+            .open(&iface, None, true)?
+            .replace(&key, component(&program)?),
+        Command::Status { iface, json } => {
+            let chains = match iface {
+                Some(iface) => vec![xdpchain::status(&iface)?],
+                None => xdpchain::list()?,
             };
-            a.open(iface)?.remove(key).map_err(|e| e.to_string())
+            print!("{}", report::status(&chains, json));
+            Ok(())
         }
-        "replace" => {
-            let a = parse(rest, &["--force", "--owner"])?;
-            let [iface, key, spec] = a.positional.as_slice() else {
-                return Err(format!(
-                    "replace needs IFACE, COMPONENT and FILE[:PROG]\n{USAGE}"
-                ));
-            };
-            a.open(iface)?
-                .replace(key, component(spec)?)
-                .map_err(|e| e.to_string())
-        }
-        "clean" => {
-            parse(rest, &[])?;
-            for dir in Store::new().clean().map_err(|e| e.to_string())? {
+        Command::Detach { iface, owner } => owner.open(&iface, None, true)?.detach_all(),
+        Command::Clean => {
+            for dir in Store::new().clean()? {
                 println!("removed stale {}", dir.display());
             }
             Ok(())
         }
-        "status" => {
-            let a = parse(rest, &["--json"])?;
-            let chains = match a.positional.as_slice() {
-                [] => xdpchain::list(),
-                [iface] => xdpchain::status(iface).map(|s| vec![s]),
-                _ => return Err(USAGE.into()),
-            }
-            .map_err(|e| e.to_string())?;
-            print!(
-                "{}",
-                xdpchain::status_report(&chains, a.flags.contains(&"--json"))
-            );
-            Ok(())
+    }
+}
+
+/// The exit status for `e`, by the class of its errno (see AFTER_HELP;
+/// the values are sysexits.h's).
+fn exit_code(e: &Error) -> u8 {
+    if matches!(e, Error::Verifier { .. } | Error::Load { .. }) {
+        return 65;
+    }
+    match e.errno() {
+        libc::ENOEXEC | libc::EINVAL | libc::E2BIG => 65,
+        libc::ENOENT | libc::ENODEV => 66,
+        libc::EOPNOTSUPP | libc::ENOTDIR => 69,
+        libc::EBUSY | libc::EAGAIN => 75,
+        libc::EPERM | libc::EACCES => 77,
+        _ => 71,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    log_to_stderr(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdpchain: {}", e.to_string().replace('\n', " "));
+            ExitCode::from(exit_code(&e))
         }
-        "detach" => {
-            let a = parse(rest, &["--force", "--owner"])?;
-            let [iface] = a.positional.as_slice() else {
-                return Err(USAGE.into());
-            };
-            a.open(iface)?.detach_all().map_err(|e| e.to_string())
+    }
+}
+
+/// Messages through the `log` facade, on stderr from -v on.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let level = record.level().as_str().to_ascii_lowercase();
+        for line in record.args().to_string().lines() {
+            eprintln!("xdpchain: {level}: {}: {line}", record.target());
         }
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command '{other}'\n{USAGE}")),
+    }
+    fn flush(&self) {}
+}
+
+fn log_to_stderr(verbose: u8) {
+    static LOGGER: StderrLog = StderrLog;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(match verbose {
+            0 => log::LevelFilter::Off,
+            1 => log::LevelFilter::Info,
+            _ => log::LevelFilter::Debug,
+        });
     }
 }

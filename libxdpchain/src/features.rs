@@ -34,6 +34,7 @@ pub fn features() -> Result<Features> {
         tail_calls_in_components: probe_tail_calls()?,
         freplace: dynamic::probe(&probe_member(0, "probe_marker")?)?,
     };
+    log::debug!("kernel features: {f:?}");
     Ok(*CACHE.get_or_init(|| f))
 }
 

@@ -416,10 +416,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         slots: order.iter().map(|(_, s)| *s).collect(),
     };
     let dispatcher = load_dispatcher(&config)?;
-    let prog = dispatcher
-        .program(PROG_NAME)
-        .and_then(|p| p.fd())
-        .expect("a loaded dispatcher has its program");
+    let prog = dispatcher.loaded_prog(PROG_NAME);
     // New extensions live here until their pins hold them.
     let mut extensions = Vec::new();
     let mut attached = Vec::new();
@@ -448,6 +445,12 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
     if let Some(old) = target.old {
         remove_dir(&pin_dir(target.iface, old.id));
     }
+    log::info!(
+        "{}: libxdp dispatcher v{} prog id {new_id} attached with {} programs",
+        target.iface.name,
+        target.version,
+        planned.len()
+    );
     let mut ids = vec![0; planned.len()];
     for (i, id, _, _) in &attached {
         ids[*i] = *id;

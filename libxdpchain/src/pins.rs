@@ -910,6 +910,17 @@ impl Store {
             let promote = read_record(&new)
                 .ok()
                 .is_some_and(|r| Some(r.prog_id) == attached);
+            // An operation stopped between the swap and the rename (promote),
+            // or before the swap.
+            log::info!(
+                "{}: settling an interrupted operation ({})",
+                iface.name,
+                if promote {
+                    "its chain runs"
+                } else {
+                    "its chain never ran"
+                }
+            );
             if promote {
                 std::fs::rename(&new, dir.join(STATE))
                     .map_err(|e| Error::os("promote state", e))?;
@@ -921,6 +932,10 @@ impl Store {
             .ok()
             .filter(|r| Some(r.prog_id) == attached);
         let Some(record) = record else {
+            log::debug!(
+                "{}: the recorded chain no longer runs; its record goes",
+                iface.name
+            );
             remove_tree(dir)?;
             return Ok(None);
         };
@@ -993,6 +1008,16 @@ impl Store {
             spare: None,
         };
         let progs = pinned_progs(dir, &old_tags, settings.kind)?;
+        log::debug!(
+            "{}: loading a {} chain of {} components ({} new)",
+            iface.name,
+            settings.kind.name(),
+            members.len(),
+            members
+                .iter()
+                .filter(|m| !old_tags.contains(&m.tag))
+                .count()
+        );
         let (loaded, extensions) = match settings.kind {
             Mode::Dynamic => {
                 let progs = progs.iter().map(|(tag, fd)| (*tag, fd.as_fd())).collect();
@@ -1074,6 +1099,16 @@ impl Store {
             let _ = remove_tree(&path);
         }
         res?;
+        log::info!(
+            "{}: chain prog id {prog_id} attached ({} mode): {}",
+            iface.name,
+            settings.mode.name(),
+            plan::ordered(members)
+                .iter()
+                .map(|m| m.component.program())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         self.recover(dir, iface)?;
         Ok(())
     }

@@ -44,6 +44,19 @@ static int passed;
 
 static const char *objdir;
 
+/* Messages that xdpchain_set_print() handed over, by level; whether a
+ * warning carried the verifier's log. */
+static int printed[3], verifier_warned;
+
+static int count_print(enum xdpchain_print_level level, const char *msg)
+{
+	printed[level]++;
+	if (level == XDPCHAIN_PRINT_LEVEL_WARN && !strncmp(msg, "libbpf: ", 8) &&
+	    strstr(msg, "BEGIN PROG LOAD LOG"))
+		verifier_warned = 1;
+	return 0;
+}
+
 static char *obj(const char *name)
 {
 	static char buf[4][512];
@@ -287,10 +300,16 @@ static void on_interface(const char *iface)
 	FAILS(xdpchain__map_fd(c, 77, "echo_requests"), -ENOENT, "77");
 	FAILS(xdpchain__map_fd(c, counter, NULL), -EINVAL, "NULL");
 
-	/* The verifier's refusal: its log reaches the caller; nothing changes. */
+	/* The verifier's refusal: its log reaches the caller, and the print
+	 * function while one is set; nothing changes. */
 	{
 		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("bad"));
-		int ret = xdpchain__add_program(c, &p, &none);
+		int ret;
+
+		CHECK(xdpchain_set_print(count_print) == NULL);
+		ret = xdpchain__add_program(c, &p, &none);
+		CHECK(xdpchain_set_print(NULL) == count_print);
+		CHECK(verifier_warned && printed[XDPCHAIN_PRINT_LEVEL_DEBUG] > 0);
 
 		CHECK(ret == -EACCES || ret == -EINVAL);
 		CHECK(strstr(xdpchain_last_error(), "bad.o") != NULL);

@@ -21,8 +21,8 @@ trap 'ip netns del "$ns_a" 2>/dev/null || true; ip netns del "$ns_b" 2>/dev/null
 ip netns add "$ns_a"
 ip netns add "$ns_b"
 ip link add xsa$tag netns "$ns_a" type veth peer name $ifc netns "$ns_b"
-ip -n "$ns_b" link set $ifc up
-ip -n "$ns_a" link set xsa$tag up
+ip -n "$ns_b" link set $ifc addrgenmode none up
+ip -n "$ns_a" link set xsa$tag addrgenmode none up
 
 case $kind in
   static|dynamic) mode=$kind want_layout=xdpchain; cli_opts=(--mode "$kind") ;;

@@ -13,6 +13,10 @@ use std::mem::{size_of, MaybeUninit};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod print;
+
+pub use print::{xdpchain_print_fn, xdpchain_print_level, xdpchain_set_print};
+
 use ::xdpchain::{
     AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode, OpenOptions,
     SharedChain, Store, Verdicts,

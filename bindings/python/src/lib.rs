@@ -1,11 +1,15 @@
 //! Python bindings of libxdpchain: the `xdpchain._xdpchain` extension,
 //! wrapped by the pure-Python package `xdpchain`. A thin layer over the Rust
-//! core; loading, linking and attaching run with the GIL released.
+//! core; loading, linking and attaching run with the GIL released, and
+//! what the library says meanwhile goes to `logging` (logging.rs).
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
+mod logging;
+
 use ::xdpchain as xc;
+use logging::released;
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyFileNotFoundError, PyLookupError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
@@ -269,7 +273,7 @@ impl Chain {
         let Inner::Shared(shared) = &*inner else {
             return Err(no_interface());
         };
-        let st = py.allow_threads(|| shared.status()).map_err(py_err)?;
+        let st = released(py, || shared.status()).map_err(py_err)?;
         let want = if skb {
             xc::AttachMode::Skb
         } else {
@@ -334,10 +338,7 @@ impl Chain {
                     counting: counters,
                     netns,
                 };
-                Inner::Shared(
-                    py.allow_threads(|| store.open(name, opts))
-                        .map_err(py_err)?,
-                )
+                Inner::Shared(released(py, || store.open(name, opts)).map_err(py_err)?)
             }
             None => {
                 if owner.is_some() || netns.is_some() || skb || force {
@@ -396,7 +397,7 @@ impl Chain {
     ) -> PyResult<u32> {
         let c = component(obj, program, priority, continue_on)?;
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| match inner {
+        released(py, || match inner {
             Inner::Builder(chain) => chain.add(c),
             Inner::Shared(shared) => shared.add(c),
         })
@@ -407,7 +408,7 @@ impl Chain {
     /// Removes the component `id` (another owner's only with force).
     fn remove(&self, py: Python<'_>, id: u32) -> PyResult<()> {
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| match inner {
+        released(py, || match inner {
             Inner::Builder(chain) => chain.remove(xc::ComponentId(id)).map(drop),
             Inner::Shared(shared) => shared.remove(&id.to_string()),
         })
@@ -426,7 +427,7 @@ impl Chain {
     ) -> PyResult<()> {
         let c = component(obj, program, None, continue_on)?;
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| match inner {
+        released(py, || match inner {
             Inner::Builder(chain) => {
                 let id = chain.at_slot(slot)?;
                 chain.replace_slot(id, c).map(drop)
@@ -466,7 +467,7 @@ impl Chain {
             ));
         };
         // &mut: handed to another thread (the chain is Send, not Sync).
-        py.allow_threads(move || chain.write(path)).map_err(py_err)
+        released(py, move || chain.write(path)).map_err(py_err)
     }
 
     /// Takes out the components this object added; returns how many.
@@ -475,7 +476,7 @@ impl Chain {
         let Inner::Shared(shared) = inner else {
             return Err(no_interface());
         };
-        py.allow_threads(|| shared.detach()).map_err(py_err)
+        released(py, || shared.detach()).map_err(py_err)
     }
 
     /// Whether components this object added run on the interface.
@@ -484,7 +485,7 @@ impl Chain {
         let inner = &*self.lock()?;
         match inner {
             Inner::Builder(_) => Ok(false),
-            Inner::Shared(shared) => match py.allow_threads(|| shared.own()) {
+            Inner::Shared(shared) => match released(py, || shared.own()) {
                 Ok(ids) => Ok(!ids.is_empty()),
                 Err(xc::Error::NoChain(_)) => Ok(false),
                 Err(e) => Err(py_err(e)),
@@ -514,8 +515,7 @@ impl Chain {
         let inner = &*self.lock()?;
         match inner {
             Inner::Builder(chain) => Ok(chain.mode().name()),
-            Inner::Shared(shared) => py
-                .allow_threads(|| shared.mode())
+            Inner::Shared(shared) => released(py, || shared.mode())
                 .map(xc::Mode::name)
                 .map_err(py_err),
         }
@@ -546,8 +546,7 @@ impl Chain {
                 })
                 .collect(),
             Inner::Shared(shared) => {
-                let got =
-                    py.allow_threads(|| Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
+                let got = released(py, || Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
                 let (st, own) = match got {
                     Err(xc::Error::NoChain(_)) => return Ok(Vec::new()),
                     other => other.map_err(py_err)?,
@@ -579,7 +578,7 @@ impl Chain {
     fn test_run(&self, py: Python<'_>, packet: &[u8]) -> PyResult<u32> {
         // &mut: handed to another thread (the chain is Send, not Sync).
         let inner = &mut *self.lock()?;
-        py.allow_threads(|| match inner {
+        released(py, || match inner {
             Inner::Builder(chain) => chain.test_run(packet, 1),
             Inner::Shared(shared) => shared.test_run(packet, 1),
         })
@@ -591,7 +590,7 @@ impl Chain {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &mut *self.lock()?;
         if let Inner::Shared(shared) = inner {
-            match py.allow_threads(|| shared.detach()) {
+            match released(py, || shared.detach()) {
                 Ok(_) | Err(xc::Error::NotAttached) => {}
                 Err(e) => return Err(py_err(e)),
             }
@@ -619,9 +618,7 @@ fn status(
     ifname: Option<String>,
     netns: Option<String>,
 ) -> PyResult<Vec<ChainStatus>> {
-    let chains = py
-        .allow_threads(|| chains(ifname.as_deref(), netns.as_deref()))
-        .map_err(py_err)?;
+    let chains = released(py, || chains(ifname.as_deref(), netns.as_deref())).map_err(py_err)?;
     chains.iter().map(|st| chain_status(py, st)).collect()
 }
 
@@ -638,23 +635,13 @@ fn chains(ifname: Option<&str>, netns: Option<&str>) -> xc::Result<Vec<xc::Chain
     }
 }
 
-/// What `xdpchain status [IFACE] [--json]` prints.
-#[pyfunction]
-#[pyo3(signature = (ifname=None, json=false))]
-fn status_report(py: Python<'_>, ifname: Option<String>, json: bool) -> PyResult<String> {
-    let chains = py
-        .allow_threads(|| chains(ifname.as_deref(), None))
-        .map_err(py_err)?;
-    Ok(xc::status_report(&chains, json))
-}
-
 #[pymodule]
 fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install();
     m.add_class::<Chain>()?;
     m.add_class::<Component>()?;
     m.add_class::<ChainStatus>()?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
-    m.add_function(wrap_pyfunction!(status_report, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
     m.add("MAX_COMPONENTS", xc::MAX_COMPONENTS)?;

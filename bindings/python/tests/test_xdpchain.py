@@ -5,6 +5,7 @@ directory of the test BPF objects, XDPCHAIN_CLI the xdpchain command."""
 
 import ctypes
 import errno
+import logging
 import os
 import random
 import struct
@@ -220,6 +221,25 @@ def test_permission_error_without_privileges(ns):
     ).stdout
     assert out.strip() == f"denied {errno.EPERM}"
     assert not ns.xdp_attached()
+
+
+def test_messages_go_to_logging(ns, caplog):
+    chain = xdpchain.Chain.open(ns.dev, owner="logger")
+    # Below the logger's level, nothing is even queued.
+    with caplog.at_level(logging.WARNING, logger="xdpchain"):
+        chain.add_program(obj("counter"))
+    assert not [r for r in caplog.records if r.name.startswith("xdpchain")]
+    with caplog.at_level(logging.DEBUG, logger="xdpchain"):
+        chain.add_program(obj("filter"), priority=60)
+        with pytest.raises(xdpchain.VerifierError):
+            chain.add_program(obj("bad"))
+    records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert any(n == "xdpchain" and lv == logging.INFO and "attached" in m
+               for n, lv, m in records), records
+    assert any(n == "xdpchain.libbpf" and lv == logging.DEBUG for n, lv, _ in records)
+    assert any(n == "xdpchain.libbpf" and lv == logging.WARNING and "BEGIN PROG LOAD LOG" in m
+               for n, lv, m in records)
+    chain.close()
 
 
 def test_the_gil_is_released_while_loading(ns):

@@ -1,5 +1,7 @@
 //! libbpf's messages: captured per thread while an operation runs, so that
-//! they reach the user inside the error they explain instead of on stderr.
+//! they reach the user inside the error they explain, and passed to the
+//! `log` facade (target "libbpf") at their level, where the embedding
+//! program's logger shows or drops them.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
@@ -20,12 +22,19 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
-unsafe extern "C" fn capture(
+unsafe extern "C" fn print(
     level: sys::libbpf_print_level,
     fmt: *const c_char,
     ap: *mut sys::__va_list_tag,
 ) -> c_int {
-    if level == sys::LIBBPF_DEBUG {
+    let level = match level {
+        sys::LIBBPF_WARN => log::Level::Warn,
+        sys::LIBBPF_INFO => log::Level::Info,
+        _ => log::Level::Debug,
+    };
+    // Errors carry libbpf's warnings and information, not its debugging.
+    let capturing = level < log::Level::Debug && LOG.with(|l| l.borrow().is_some());
+    if !capturing && !log::log_enabled!(target: "libbpf", level) {
         return 0;
     }
     // Verifier logs can be long; libbpf prints them in one message.
@@ -37,19 +46,28 @@ unsafe extern "C" fn capture(
     }
     buf.truncate((n as usize).min(buf.len() - 1));
     let msg = String::from_utf8_lossy(&buf);
-    LOG.with(|l| {
-        if let Some(log) = l.borrow_mut().as_mut() {
-            log.push_str(&msg);
-        }
+    if capturing {
+        LOG.with(|l| {
+            if let Some(log) = l.borrow_mut().as_mut() {
+                log.push_str(&msg);
+            }
+        });
+    }
+    // The logger is the embedding program's; a panic in it must not
+    // unwind into libbpf.
+    let _ = std::panic::catch_unwind(|| {
+        log::log!(target: "libbpf", level, "{}", msg.trim_end());
     });
     0
 }
 
-fn init() {
+/// Routes libbpf's messages, for the whole process, through [`print`]:
+/// into the errors they explain, and to the `log` facade.
+pub(crate) fn init() {
     static ONCE: Once = Once::new();
-    // SAFETY: capture has the signature libbpf expects and never unwinds.
+    // SAFETY: print has the signature libbpf expects and never unwinds.
     ONCE.call_once(|| unsafe {
-        sys::libbpf_set_print(Some(capture));
+        sys::libbpf_set_print(Some(print));
     });
 }
 

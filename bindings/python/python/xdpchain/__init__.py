@@ -25,8 +25,8 @@ from ._xdpchain import (
     Error,
     VerifierError,
     status,
-    status_report,
 )
+from ._report import status_report
 
 __all__ = [
     "MAX_COMPONENTS",

@@ -146,6 +146,3 @@ class Chain:
 def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
     """The chains of this network namespace (or ``netns``), or the one on
     ``ifname``, each component with its owner."""
-
-def status_report(ifname: Optional[str] = None, json: bool = False) -> str:
-    """What ``xdpchain status [IFACE] [--json]`` prints."""

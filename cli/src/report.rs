@@ -1,14 +1,13 @@
-//! The status report that `xdpchain status` prints, as a table or as JSON,
-//! shared by every front end (the command, the Python module).
+//! What `xdpchain status` prints: a table per chain, or one JSON array.
 
 use std::fmt::Write;
 
-use crate::component::Verdict;
-use crate::status::ChainStatus;
+use serde_json::{json, Value};
+use xdpchain::{ChainStatus, Verdict};
 
 /// The report of `chains`: one table each (or a line saying there is
 /// none), or with `json` one JSON array, ending in a newline.
-pub fn status_report(chains: &[ChainStatus], json: bool) -> String {
+pub fn status(chains: &[ChainStatus], json: bool) -> String {
     let mut out = String::new();
     if json {
         out.push_str(&to_json(chains));
@@ -85,64 +84,46 @@ fn table(out: &mut String, st: &ChainStatus) {
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
+/// One JSON array of `chains`, in the fields and names that scripts read.
 fn to_json(chains: &[ChainStatus]) -> String {
-    let items: Vec<String> = chains
+    let chains: Vec<Value> = chains
         .iter()
         .map(|st| {
-            let comps: Vec<String> = st
+            let components: Vec<Value> = st
                 .components
                 .iter()
                 .map(|c| {
-                    let cont: Vec<String> = c.continue_on.iter().map(|v| json_str(v.name())).collect();
-                    let counters = match &c.counters {
-                        Some(k) => {
-                            let per: Vec<String> =
-                                Verdict::ALL.iter().map(|v| format!("{}:{}", json_str(v.name()), k.verdict(*v))).collect();
-                            format!("{{\"packets\":{},{},\"other\":{}}}", k.packets(), per.join(","), k.other)
+                    let counters = c.counters.map(|k| {
+                        let mut m = serde_json::Map::new();
+                        m.insert("packets".into(), k.packets().into());
+                        for v in Verdict::ALL {
+                            m.insert(v.name().into(), k.verdict(v).into());
                         }
-                        None => "null".into(),
-                    };
-                    let (owner, pid) = c.owner.as_ref().map_or(("null".into(), "null".into()), |o| {
-                        (json_str(o.name()), o.pid().to_string())
+                        m.insert("other".into(), k.other.into());
+                        Value::Object(m)
                     });
-                    format!(
-                        "{{\"id\":{},\"slot\":{},\"name\":{},\"owner\":{},\"owner_pid\":{},\"priority\":{},\"continue_on\":[{}],\"counters\":{}}}",
-                        c.id,
-                        c.slot,
-                        json_str(&c.name),
-                        owner,
-                        pid,
-                        c.priority,
-                        cont.join(","),
-                        counters
-                    )
+                    json!({
+                        "id": c.id,
+                        "slot": c.slot,
+                        "name": c.name,
+                        "owner": c.owner.as_ref().map(|o| o.name()),
+                        "owner_pid": c.owner.as_ref().map(|o| o.pid()),
+                        "priority": c.priority,
+                        "continue_on": c.continue_on.iter().map(Verdict::name).collect::<Vec<_>>(),
+                        "counters": counters,
+                    })
                 })
                 .collect();
-            format!(
-                "{{\"interface\":{},\"ifindex\":{},\"mode\":{},\"kind\":\"{}\",\"layout\":{},\"program_id\":{},\"components\":[{}]}}",
-                st.interface.as_ref().map_or("null".into(), |i| json_str(&i.name)),
-                st.interface.as_ref().map_or("null".into(), |i| i.index.to_string()),
-                st.mode.map_or("null".into(), |m| json_str(m.name())),
-                st.kind.name(),
-                json_str(&st.layout()),
-                st.program_id,
-                comps.join(",")
-            )
+            json!({
+                "interface": st.interface.as_ref().map(|i| &i.name),
+                "ifindex": st.interface.as_ref().map(|i| i.index),
+                "mode": st.mode.map(|m| m.name()),
+                "kind": st.kind.name(),
+                "layout": st.layout(),
+                "program_id": st.program_id,
+                "components": components,
+            })
         })
         .collect();
-    format!("[{}]", items.join(","))
+    Value::Array(chains).to_string()
 }
