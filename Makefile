@@ -47,11 +47,13 @@ uninstall:
 header:
 	XDPCHAIN_WRITE_HEADER=1 $(CARGO) test -p xdpchain-c --test header
 
-# Every test on this machine's kernel (Rust, C, Python), then every test
+# Every test on this machine's kernel (Rust, the library's unit tests again
+# as an unprivileged user, C, Python), then every test
 # again in a qemu guest running Debian's 6.1 kernel (which has freplace);
 # see tests/vm/run.sh.
 test: deps
 	$(CARGO) test --workspace
+	tests/unprivileged.sh
 	tests/c/run.sh
 	tests/python/run.sh
 	tests/vm/run.sh

@@ -1,5 +1,6 @@
-//! Compiles the chain's root program and the kernel probes (BPF C) with clang, so that no compiled
-//! BPF object is ever committed, and hands the libbpf headers to the tests.
+//! Compiles the chain's root program, the kernel probes and the unit tests'
+//! component (BPF C) with clang, so that no compiled BPF object is ever
+//! committed, and hands the libbpf headers to the tests.
 use std::{env, path::PathBuf, process::Command};
 
 fn main() {
@@ -17,6 +18,8 @@ fn main() {
         ("probe_tailcall", "probe_tailcall", None),
         ("libxdp_v2", "libxdp", Some("-DLIBXDP_VERSION=2")),
         ("libxdp_v3", "libxdp", Some("-DLIBXDP_VERSION=3")),
+        // For the unit tests of the object layer.
+        ("test_component", "testdata/component", None),
     ];
     for (name, source, define) in builds {
         let src = format!("bpf/{source}.bpf.c");

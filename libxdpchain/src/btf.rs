@@ -7,35 +7,114 @@ use std::collections::HashMap;
 
 const BTF_MAGIC: u16 = 0xeb9f;
 
-pub const KIND_INT: u32 = 1;
-pub const KIND_PTR: u32 = 2;
-pub const KIND_ARRAY: u32 = 3;
-pub const KIND_STRUCT: u32 = 4;
-pub const KIND_UNION: u32 = 5;
-pub const KIND_ENUM: u32 = 6;
-pub const KIND_TYPEDEF: u32 = 8;
-pub const KIND_VOLATILE: u32 = 9;
-pub const KIND_CONST: u32 = 10;
-pub const KIND_RESTRICT: u32 = 11;
-pub const KIND_FUNC: u32 = 12;
-pub const KIND_FUNC_PROTO: u32 = 13;
-pub const KIND_VAR: u32 = 14;
-pub const KIND_DATASEC: u32 = 15;
-pub const KIND_DECL_TAG: u32 = 17;
-pub const KIND_TYPE_TAG: u32 = 18;
-pub const KIND_ENUM64: u32 = 19;
+/// A BTF type's kind (linux/btf.h BTF_KIND_*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Int = 1,
+    Ptr,
+    Array,
+    Struct,
+    Union,
+    Enum,
+    Fwd,
+    Typedef,
+    Volatile,
+    Const,
+    Restrict,
+    Func,
+    FuncProto,
+    Var,
+    Datasec,
+    Float,
+    DeclTag,
+    TypeTag,
+    Enum64,
+}
 
-/// BTF_VAR_STATIC / BTF_FUNC_STATIC: local to the object.
-pub const LINKAGE_STATIC: u32 = 0;
+impl Kind {
+    const ALL: [Kind; 19] = [
+        Kind::Int,
+        Kind::Ptr,
+        Kind::Array,
+        Kind::Struct,
+        Kind::Union,
+        Kind::Enum,
+        Kind::Fwd,
+        Kind::Typedef,
+        Kind::Volatile,
+        Kind::Const,
+        Kind::Restrict,
+        Kind::Func,
+        Kind::FuncProto,
+        Kind::Var,
+        Kind::Datasec,
+        Kind::Float,
+        Kind::DeclTag,
+        Kind::TypeTag,
+        Kind::Enum64,
+    ];
+
+    /// The kind that a type's `info` word names (bits 24 to 28).
+    fn of_info(info: u32) -> Option<Kind> {
+        let k = (info >> 24) & 0x1f;
+        Kind::ALL.into_iter().find(|kind| *kind as u32 == k)
+    }
+
+    /// `info` for this kind with `vlen`.
+    fn info(self, vlen: u32) -> u32 {
+        (self as u32) << 24 | vlen
+    }
+
+    /// The bytes that follow a type's 12-byte header, for `vlen` entries.
+    fn extra(self, vlen: usize) -> usize {
+        match self {
+            Kind::Int | Kind::Var | Kind::DeclTag => 4,
+            Kind::Array => 12,
+            Kind::Struct | Kind::Union | Kind::Datasec | Kind::Enum64 => 12 * vlen,
+            Kind::Enum | Kind::FuncProto => 8 * vlen,
+            Kind::Ptr
+            | Kind::Fwd
+            | Kind::Typedef
+            | Kind::Volatile
+            | Kind::Const
+            | Kind::Restrict
+            | Kind::Func
+            | Kind::Float
+            | Kind::TypeTag => 0,
+        }
+    }
+}
+
+/// Where a FUNC or a VAR is visible (BTF_FUNC_* / BTF_VAR_*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linkage {
+    /// Local to its object.
+    Static,
+    Global,
+    Extern,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("malformed BTF: {0}")]
 pub struct BtfError(&'static str);
 
 fn rd32(b: &[u8], off: usize) -> Result<u32, BtfError> {
-    b.get(off..off + 4)
-        .map(|s| u32::from_le_bytes(s.try_into().unwrap()))
+    off.checked_add(4)
+        .and_then(|end| b.get(off..end))
+        .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
         .ok_or(BtfError("truncated"))
+}
+
+/// `len` bytes at `off` of `data`, all of them inside it.
+fn part<'a>(
+    data: &'a [u8],
+    off: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8], BtfError> {
+    off.checked_add(len)
+        .and_then(|end| data.get(off..end))
+        .ok_or(BtfError(what))
 }
 
 fn wr32(b: &mut [u8], off: usize, v: u32) {
@@ -48,7 +127,7 @@ pub struct TypeRef {
     pub id: u32,
     /// Byte offset of the type's `name_off` within the type section.
     off: usize,
-    pub kind: u32,
+    pub kind: Kind,
     pub vlen: u32,
     pub name_off: u32,
     /// `size` or `type`, depending on the kind.
@@ -70,14 +149,13 @@ impl Btf {
             return Err(BtfError("bad magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
+        let header = part(data, 0, hdr_len, "header out of bounds")?;
+        let body = &data[hdr_len..];
         let (type_off, type_len) = (rd32(data, 8)? as usize, rd32(data, 12)? as usize);
         let (str_off, str_len) = (rd32(data, 16)? as usize, rd32(data, 20)? as usize);
-        let section = |off: usize, len: usize| {
-            data.get(hdr_len + off..hdr_len + off + len)
-                .ok_or(BtfError("section out of bounds"))
-        };
+        let section = |off: usize, len: usize| part(body, off, len, "section out of bounds");
         let mut btf = Btf {
-            header: data[..hdr_len].to_vec(),
+            header: header.to_vec(),
             types: section(type_off, type_len)?.to_vec(),
             strings: section(str_off, str_len)?.to_vec(),
             index: Vec::new(),
@@ -92,17 +170,9 @@ impl Btf {
         let mut off = 0;
         while off < b.len() {
             let info = rd32(b, off + 4)?;
-            let kind = (info >> 24) & 0x1f;
+            let kind = Kind::of_info(info).ok_or(BtfError("unknown type kind"))?;
             let vlen = info & 0xffff;
-            let extra = match kind {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
-                KIND_ARRAY => 12,
-                KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen as usize,
-                KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen as usize,
-                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
-                | KIND_FUNC | 16 | KIND_TYPE_TAG => 0,
-                _ => return Err(BtfError("unknown type kind")),
-            };
+            let extra = kind.extra(vlen as usize);
             out.push(TypeRef {
                 id: out.len() as u32 + 1,
                 off,
@@ -152,16 +222,20 @@ impl Btf {
     }
 
     /// Linkage of a FUNC (kept in vlen) or a VAR (in its trailing word).
-    pub fn linkage(&self, t: &TypeRef) -> u32 {
-        match t.kind {
-            KIND_VAR => rd32(&self.types, t.off + 12).unwrap_or(0),
-            _ => t.vlen,
-        }
+    pub fn linkage(&self, t: &TypeRef) -> Option<Linkage> {
+        let raw = match t.kind {
+            Kind::Var => rd32(&self.types, t.off + 12).ok()?,
+            Kind::Func => t.vlen,
+            _ => return None,
+        };
+        [Linkage::Static, Linkage::Global, Linkage::Extern]
+            .get(raw as usize)
+            .copied()
     }
 
     /// Struct/union members or FUNC_PROTO params: (name_off, type).
     pub fn members(&self, t: &TypeRef) -> Vec<(u32, u32)> {
-        let stride = if t.kind == KIND_FUNC_PROTO { 8 } else { 12 };
+        let stride = if t.kind == Kind::FuncProto { 8 } else { 12 };
         (0..t.vlen as usize)
             .map(|i| {
                 let m = t.off + 12 + i * stride;
@@ -194,7 +268,7 @@ impl Btf {
 
     /// Number of elements of an ARRAY type.
     pub fn array_len(&self, t: &TypeRef) -> Option<u32> {
-        (t.kind == KIND_ARRAY).then(|| rd32(&self.types, t.off + 20).unwrap_or(0))
+        (t.kind == Kind::Array).then(|| rd32(&self.types, t.off + 20).unwrap_or(0))
     }
 
     /// Follows typedefs and qualifiers.
@@ -202,7 +276,7 @@ impl Btf {
         loop {
             let t = self.type_by_id(id)?;
             match t.kind {
-                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
+                Kind::Typedef | Kind::Volatile | Kind::Const | Kind::Restrict | Kind::TypeTag => {
                     id = t.size_type
                 }
                 _ => return Some(t),
@@ -224,22 +298,22 @@ impl Btf {
         let (int, xdp_md, ctx, func) = (s("int"), s("xdp_md"), s("ctx"), s(name));
         let words: [u32; 20] = [
             int,
-            KIND_INT << 24,
+            Kind::Int.info(0),
             4,
             1 << 24 | 32, // [1] int: signed, 32 bits
             xdp_md,
-            7 << 24,
+            Kind::Fwd.info(0),
             0, // [2] fwd struct xdp_md
             0,
-            KIND_PTR << 24,
+            Kind::Ptr.info(0),
             2, // [3] ptr to [2]
             0,
-            KIND_FUNC_PROTO << 24 | 1,
+            Kind::FuncProto.info(1),
             1,
             ctx,
             3, // [4] int (*)(ctx)
             func,
-            KIND_FUNC << 24 | 1,
+            Kind::Func.info(Linkage::Global as u32),
             4, // [5] global func
             0,
             0,
@@ -283,6 +357,12 @@ pub struct ExtTable {
 }
 
 impl ExtTable {
+    /// The string offsets of the code sections that have records.
+    #[cfg(test)]
+    pub fn sections(&self) -> impl Iterator<Item = u32> + '_ {
+        self.groups.iter().map(|(name, _)| *name)
+    }
+
     fn parse(b: &[u8]) -> Result<Self, BtfError> {
         if b.is_empty() {
             return Ok(Self::default());
@@ -296,10 +376,10 @@ impl ExtTable {
         while off < b.len() {
             let name = rd32(b, off)?;
             let n = rd32(b, off + 4)? as usize;
-            let len = n * rec_size as usize;
-            let recs = b
-                .get(off + 8..off + 8 + len)
+            let len = n
+                .checked_mul(rec_size as usize)
                 .ok_or(BtfError("BTF.ext truncated"))?;
+            let recs = part(b, off + 8, len, "BTF.ext truncated")?;
             groups.push((name, recs.to_vec()));
             off += 8 + len;
         }
@@ -333,18 +413,17 @@ impl BtfExt {
             return Err(BtfError("bad BTF.ext magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
+        let header = part(data, 0, hdr_len, "BTF.ext header out of bounds")?;
+        let body = &data[hdr_len..];
         let table = |at: usize| -> Result<ExtTable, BtfError> {
             if at + 8 > hdr_len {
                 return Ok(ExtTable::default());
             }
             let (off, len) = (rd32(data, at)? as usize, rd32(data, at + 4)? as usize);
-            let body = data
-                .get(hdr_len + off..hdr_len + off + len)
-                .ok_or(BtfError("BTF.ext table out of bounds"))?;
-            ExtTable::parse(body)
+            ExtTable::parse(part(body, off, len, "BTF.ext table out of bounds")?)
         };
         Ok(BtfExt {
-            header: data[..hdr_len].to_vec(),
+            header: header.to_vec(),
             tables: [table(8)?, table(16)?, table(24)?],
         })
     }
@@ -413,5 +492,153 @@ impl BtfExt {
         }
         out.extend_from_slice(&body);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The BTF editor on the unit tests' component (bpf/testdata) and on
+    //! bytes built or broken here: no kernel, no privileges.
+    use object::{Object as _, ObjectSection as _};
+
+    use super::*;
+
+    const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test_component.bpf.o"));
+
+    fn section(name: &str) -> Vec<u8> {
+        let file = object::File::parse(COMPONENT).unwrap();
+        file.section_by_name(name).unwrap().data().unwrap().to_vec()
+    }
+
+    fn find<'a>(btf: &'a Btf, kind: Kind, name: &str) -> Option<TypeRef> {
+        btf.types().find(|t| t.kind == kind && btf.name(t) == name)
+    }
+
+    #[test]
+    fn parses_and_writes_back_unchanged() {
+        let raw = section(".BTF");
+        let btf = Btf::parse(&raw).unwrap();
+        assert_eq!(btf.to_bytes(), raw);
+        let f = find(&btf, Kind::Func, "xdp_first").expect("xdp_first in BTF");
+        assert_eq!(btf.linkage(&f), Some(Linkage::Global));
+        let bump = find(&btf, Kind::Func, "bump").unwrap();
+        assert_eq!(btf.linkage(&bump), Some(Linkage::Static));
+        let seen = find(&btf, Kind::Var, "seen").unwrap();
+        assert_eq!(btf.linkage(&seen), Some(Linkage::Global));
+        let ext = section(".BTF.ext");
+        assert_eq!(BtfExt::parse(&ext).unwrap().to_bytes(), ext);
+    }
+
+    #[test]
+    fn renames_keep_ids_and_old_strings() {
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let f = find(&btf, Kind::Func, "xdp_first").unwrap();
+        let count = btf.types().count();
+        let off = btf.add_str("xdpchain_slot_3");
+        btf.set_name(&f, off);
+        let back = Btf::parse(&btf.to_bytes()).unwrap();
+        let renamed = back.type_by_id(f.id).unwrap();
+        assert_eq!(
+            (back.name(&renamed), renamed.kind),
+            ("xdpchain_slot_3", Kind::Func)
+        );
+        assert_eq!(back.types().count(), count);
+        assert!(find(&back, Kind::Func, "xdp_first").is_none());
+        // Strings are only appended: the old name is still there.
+        assert_eq!(back.str_at(f.name_off), "xdp_first");
+    }
+
+    #[test]
+    fn relocate_moves_records_between_sections_in_order() {
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let mut ext = BtfExt::parse(&section(".BTF.ext")).unwrap();
+        let records = |ext: &BtfExt, btf: &Btf, sec: &str| -> Vec<u32> {
+            let t = &ext.tables[0];
+            t.groups
+                .iter()
+                .filter(|(n, _)| btf.str_at(*n) == sec)
+                .flat_map(|(_, r)| r.chunks(t.rec_size as usize))
+                .map(|r| u32::from_le_bytes(r[..4].try_into().unwrap()))
+                .collect()
+        };
+        let before = records(&ext, &btf, "xdp").len() + records(&ext, &btf, ".text").len();
+        // Everything of "xdp" to ".text", after its code; nothing dropped.
+        ext.relocate(&mut btf, |sec, off| match sec {
+            "xdp" => Some((".text".into(), off + 1000)),
+            s => Some((s.into(), off)),
+        });
+        let text = records(&ext, &btf, ".text");
+        assert_eq!(text.len(), before);
+        assert!(records(&ext, &btf, "xdp").is_empty());
+        assert!(text.windows(2).all(|w| w[0] <= w[1]), "{text:?}");
+        // A new section name lands in the strings.
+        ext.relocate(&mut btf, |_, off| Some((".text.moved".into(), off)));
+        assert_eq!(records(&ext, &btf, ".text.moved").len(), before);
+        ext.strip_debug_info();
+        assert!(ext.tables[0].groups.is_empty() && ext.tables[1].groups.is_empty());
+    }
+
+    #[test]
+    fn entry_only_btf_describes_one_global_function() {
+        let btf = Btf::parse(&Btf::entry_only("xdp_fw")).unwrap();
+        let f = find(&btf, Kind::Func, "xdp_fw").unwrap();
+        assert_eq!(btf.linkage(&f), Some(Linkage::Global));
+        let proto = btf.type_by_id(f.size_type).unwrap();
+        assert_eq!((proto.kind, proto.vlen), (Kind::FuncProto, 1));
+    }
+
+    #[test]
+    fn malformed_btf_is_refused() {
+        let good = section(".BTF");
+        let refused = |b: &[u8]| Btf::parse(b).err().expect("refused").to_string();
+        assert!(refused(b"").contains("bad magic"));
+        assert!(refused(&[0u8; 64]).contains("bad magic"));
+        for len in [24, 30, good.len() / 2, good.len() - 1] {
+            refused(&good[..len]);
+        }
+        let with = |at: usize, v: u32| {
+            let mut b = good.clone();
+            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            b
+        };
+        // Header length, type and string sections beyond the data.
+        for (at, v) in [
+            (4, u32::MAX),
+            (4, 1 << 20),
+            (8, u32::MAX),
+            (12, u32::MAX),
+            (20, u32::MAX),
+        ] {
+            refused(&with(at, v));
+        }
+        // A type of an unknown kind (31), and a type section that ends
+        // inside a type.
+        let hdr = u32::from_le_bytes(good[4..8].try_into().unwrap()) as usize;
+        assert!(refused(&with(hdr + 4, 31 << 24)).contains("unknown type kind"));
+        let types_len = u32::from_le_bytes(good[12..16].try_into().unwrap());
+        refused(&with(12, types_len - 2));
+    }
+
+    #[test]
+    fn malformed_btf_ext_is_refused() {
+        let good = section(".BTF.ext");
+        let with = |at: usize, v: u32| {
+            let mut b = good.clone();
+            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            b
+        };
+        let refused = |b: &[u8]| {
+            assert!(BtfExt::parse(b).is_err(), "accepted");
+        };
+        refused(b"");
+        refused(&good[..good.len() - 1]);
+        let hdr = u32::from_le_bytes(good[4..8].try_into().unwrap()) as usize;
+        refused(&with(4, u32::MAX));
+        // func_info table: past the end; records too small; a huge count.
+        refused(&with(12, u32::MAX));
+        let func_off = hdr + u32::from_le_bytes(good[8..12].try_into().unwrap()) as usize;
+        refused(&with(func_off, 2));
+        refused(&with(func_off, u32::MAX));
+        refused(&with(func_off + 8, u32::MAX));
     }
 }

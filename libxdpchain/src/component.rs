@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use object::{Object as _, ObjectSection as _};
 
-use crate::btf::{Btf, KIND_DATASEC, KIND_PTR};
+use crate::btf::{Btf, Kind};
 use crate::error::{Error, Result};
+use crate::insn;
 use crate::sys;
 
 /// An XDP verdict, as a program returns it.
@@ -273,22 +274,19 @@ impl Component {
 
 /// Whether BPF code calls the bpf_tail_call helper.
 fn calls_tail_call(code: &[u8]) -> bool {
-    const CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
     const BPF_FUNC_TAIL_CALL: i32 = 12;
-    code.chunks_exact(8).any(|insn| {
-        let helper = insn[1] >> 4 == 0; // src_reg 0: a helper, not a subprogram
-        insn[0] == CALL
-            && helper
-            && i32::from_le_bytes(insn[4..8].try_into().unwrap()) == BPF_FUNC_TAIL_CALL
-    })
+    insn::decode_all(code).any(|i| i.calls_helper(BPF_FUNC_TAIL_CALL))
 }
 
+/// The ELF header's e_machine, of either class; BPF objects are
+/// little-endian, and a big-endian one is not ours either.
 fn elf_machine(bytes: &[u8]) -> u16 {
-    // e_machine sits at offset 18 in both ELF classes; BPF objects are
-    // little-endian, and a big-endian one is not ours either.
-    bytes
-        .get(18..20)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    use object::elf::{FileHeader32, FileHeader64};
+    use object::read::elf::FileHeader as _;
+    use object::LittleEndian as LE;
+    FileHeader64::<LE>::parse(bytes)
+        .map(|h| h.e_machine(LE).0)
+        .or_else(|_| FileHeader32::<LE>::parse(bytes).map(|h| h.e_machine(LE).0))
         .unwrap_or(0)
 }
 
@@ -301,7 +299,7 @@ fn run_config(btf: &Btf, program: &str) -> (i32, Verdicts) {
     let var_name = format!("_{program}");
     let var = btf
         .types()
-        .filter(|t| t.kind == KIND_DATASEC && btf.name(t) == ".xdp_run_config")
+        .filter(|t| t.kind == Kind::Datasec && btf.name(t) == ".xdp_run_config")
         .flat_map(|sec| btf.datasec_vars(&sec))
         .filter_map(|(id, _, _)| btf.type_by_id(id))
         .find(|v| btf.name(v) == var_name);
@@ -309,7 +307,7 @@ fn run_config(btf: &Btf, program: &str) -> (i32, Verdicts) {
         for (name_off, ty) in btf.members(&st) {
             let value = btf
                 .skip_mods(ty)
-                .filter(|p| p.kind == KIND_PTR)
+                .filter(|p| p.kind == Kind::Ptr)
                 .and_then(|p| btf.skip_mods(p.size_type))
                 .and_then(|a| btf.array_len(&a));
             let Some(value) = value else { continue };

@@ -24,6 +24,7 @@ mod counters;
 mod dynamic;
 mod error;
 mod features;
+mod insn;
 mod inspect;
 mod libxdp;
 mod linked;

@@ -12,12 +12,13 @@
 
 use std::fs::File;
 use std::io;
+use std::mem::{offset_of, size_of};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::attach::{self, AttachMode, Interface};
-use crate::btf::{Btf, KIND_ARRAY, KIND_DATASEC, KIND_PTR};
+use crate::btf::{Btf, Kind};
 use crate::component::{Component, Verdicts};
 use crate::dynamic::{self, Extension};
 use crate::error::{Error, Result};
@@ -63,10 +64,24 @@ pub(crate) struct Slot {
     pub flags: u32,
 }
 
-/// `struct xdp_dispatcher_config`, as libxdp reads it from the dispatcher's
-/// only map: u8 magic, version, program count, frags; u32 chain-call
-/// actions, run priorities and program flags, ten each; since version 3 a
-/// u8 devbound, padded to 128 bytes.
+/// `struct xdp_dispatcher_config` (bpf/libxdp.bpf.c), as libxdp reads it
+/// from the dispatcher's only map; its offsets are checked against the
+/// BTF of the dispatchers we build. Fields are host-endian, as libxdp
+/// writes them.
+#[repr(C)]
+struct DispatcherConfig {
+    magic: u8,
+    dispatcher_version: u8,
+    num_progs_enabled: u8,
+    is_xdp_frags: u8,
+    chain_call_actions: [u32; MAX_PROGRAMS],
+    run_prios: [u32; MAX_PROGRAMS],
+    program_flags: [u32; MAX_PROGRAMS],
+    /// Since version 3; the struct of version 2 ends before it.
+    is_xdp_devbound: u8,
+}
+
+/// A dispatcher's config: its protocol version and its slots in run order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     pub version: u8,
@@ -76,20 +91,30 @@ pub(crate) struct Config {
 impl Config {
     fn size(version: u8) -> usize {
         if version >= 3 {
-            128
+            size_of::<DispatcherConfig>()
         } else {
-            124
+            offset_of!(DispatcherConfig, is_xdp_devbound)
         }
     }
 
+    /// The u32 arrays of a slot's fields, by their offsets.
+    const SLOT_ARRAYS: [usize; 3] = [
+        offset_of!(DispatcherConfig, chain_call_actions),
+        offset_of!(DispatcherConfig, run_prios),
+        offset_of!(DispatcherConfig, program_flags),
+    ];
+
     fn to_bytes(&self) -> Vec<u8> {
         let mut b = vec![0u8; Config::size(self.version)];
-        b[0] = MAGIC;
-        b[1] = self.version;
-        b[2] = self.slots.len() as u8;
+        b[offset_of!(DispatcherConfig, magic)] = MAGIC;
+        b[offset_of!(DispatcherConfig, dispatcher_version)] = self.version;
+        b[offset_of!(DispatcherConfig, num_progs_enabled)] = self.slots.len() as u8;
         for (i, s) in self.slots.iter().enumerate() {
-            for (array, v) in [s.actions, s.prio, s.flags].into_iter().enumerate() {
-                let off = 4 + 40 * array + 4 * i;
+            for (array, v) in Config::SLOT_ARRAYS
+                .into_iter()
+                .zip([s.actions, s.prio, s.flags])
+            {
+                let off = array + 4 * i;
                 b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
             }
         }
@@ -97,23 +122,26 @@ impl Config {
     }
 
     fn parse(b: &[u8]) -> Option<Config> {
-        let (&magic, &version, &count) = (b.first()?, b.get(1)?, b.get(2)?);
+        let magic = *b.get(offset_of!(DispatcherConfig, magic))?;
+        let version = *b.get(offset_of!(DispatcherConfig, dispatcher_version))?;
+        let count = *b.get(offset_of!(DispatcherConfig, num_progs_enabled))? as usize;
         if magic != MAGIC
             || !VERSIONS.contains(&version)
             || b.len() != Config::size(version)
-            || count as usize > MAX_PROGRAMS
+            || count > MAX_PROGRAMS
         {
             return None;
         }
         let word = |array: usize, i: usize| {
-            let off = 4 + 40 * array + 4 * i;
+            let off = array + 4 * i;
             u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
         };
-        let slots = (0..count as usize)
+        let [actions, prio, flags] = Config::SLOT_ARRAYS;
+        let slots = (0..count)
             .map(|i| Slot {
-                actions: word(0, i),
-                prio: word(1, i),
-                flags: word(2, i),
+                actions: word(actions, i),
+                prio: word(prio, i),
+                flags: word(flags, i),
             })
             .collect();
         Some(Config { version, slots })
@@ -143,7 +171,7 @@ fn declared_version(elf: &[u8]) -> Option<u8> {
     let btf = Btf::parse(file.section_by_name(".BTF")?.data().ok()?).ok()?;
     let sec = btf
         .types()
-        .find(|t| t.kind == KIND_DATASEC && btf.name(t) == "xdp_metadata")?;
+        .find(|t| t.kind == Kind::Datasec && btf.name(t) == "xdp_metadata")?;
     let var = btf
         .datasec_vars(&sec)
         .into_iter()
@@ -151,10 +179,10 @@ fn declared_version(elf: &[u8]) -> Option<u8> {
         .find(|v| btf.name(v) == "dispatcher_version")?;
     let ptr = btf
         .skip_mods(var.size_type)
-        .filter(|t| t.kind == KIND_PTR)?;
+        .filter(|t| t.kind == Kind::Ptr)?;
     let array = btf
         .skip_mods(ptr.size_type)
-        .filter(|t| t.kind == KIND_ARRAY)?;
+        .filter(|t| t.kind == Kind::Array)?;
     u8::try_from(btf.array_len(&array)?).ok()
 }
 
@@ -534,6 +562,66 @@ mod tests {
             assert_eq!(Config::parse(&b), Some(c));
         }
         assert_eq!(Config::parse(&[0u8; 124]), None);
+    }
+
+    /// The Rust layout must match what clang laid out for libxdp's struct,
+    /// in each version's dispatcher.
+    #[test]
+    fn config_layout_matches_btf() {
+        use crate::btf::{Btf, Kind};
+        use object::{Object as _, ObjectSection as _};
+        for (version, object) in [(2, OBJECT_V2), (3, OBJECT_V3)] {
+            let file = object::File::parse(object).unwrap();
+            let btf = Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap();
+            let st = btf
+                .types()
+                .find(|t| t.kind == Kind::Struct && btf.name(t) == "xdp_dispatcher_config")
+                .expect("struct xdp_dispatcher_config in BTF");
+            let members: Vec<(String, usize)> = btf
+                .members(&st)
+                .iter()
+                .map(|&(n, _)| btf.str_at(n).to_string())
+                .zip(
+                    btf.member_offsets(&st)
+                        .into_iter()
+                        .map(|bits| bits as usize / 8),
+                )
+                .collect();
+            let mut expect = vec![
+                ("magic", offset_of!(DispatcherConfig, magic)),
+                (
+                    "dispatcher_version",
+                    offset_of!(DispatcherConfig, dispatcher_version),
+                ),
+                (
+                    "num_progs_enabled",
+                    offset_of!(DispatcherConfig, num_progs_enabled),
+                ),
+                ("is_xdp_frags", offset_of!(DispatcherConfig, is_xdp_frags)),
+                (
+                    "chain_call_actions",
+                    offset_of!(DispatcherConfig, chain_call_actions),
+                ),
+                ("run_prios", offset_of!(DispatcherConfig, run_prios)),
+                ("program_flags", offset_of!(DispatcherConfig, program_flags)),
+            ];
+            if version >= 3 {
+                expect.push((
+                    "is_xdp_devbound",
+                    offset_of!(DispatcherConfig, is_xdp_devbound),
+                ));
+            }
+            let expect: Vec<(String, usize)> = expect
+                .into_iter()
+                .map(|(n, o)| (n.to_string(), o))
+                .collect();
+            assert_eq!(members, expect, "version {version}");
+            assert_eq!(
+                st.size_type as usize,
+                Config::size(version),
+                "version {version}"
+            );
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@ use object::build::elf::{Builder, Relocation, Section, SectionData, SectionId, S
 use object::build::{ByteString, Bytes, Id};
 use object::elf;
 
-use crate::btf::{Btf, BtfExt, KIND_DATASEC, KIND_FUNC, KIND_VAR, LINKAGE_STATIC};
+use crate::btf::{Btf, BtfExt, Kind, Linkage};
 use crate::error::{Error, Result};
+use crate::insn::{self, Insn};
 use crate::root::CONFIG_SECTION;
 
 const MAX_DATA_SECTION: u64 = 1 << 30;
@@ -367,9 +368,13 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
             Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
         for t in btf.types().collect::<Vec<_>>() {
             let new = match t.kind {
-                KIND_FUNC if btf.linkage(&t) != LINKAGE_STATIC => func_renames.get(btf.name(&t)),
-                KIND_VAR if btf.linkage(&t) == 1 => var_renames.get(btf.name(&t)),
-                KIND_DATASEC => section_renames.get(btf.name(&t)),
+                Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => {
+                    func_renames.get(btf.name(&t))
+                }
+                Kind::Var if btf.linkage(&t) == Some(Linkage::Global) => {
+                    var_renames.get(btf.name(&t))
+                }
+                Kind::Datasec => section_renames.get(btf.name(&t)),
                 _ => None,
             };
             if let Some(new) = new.cloned() {
@@ -556,8 +561,7 @@ pub(crate) struct Slots<'a> {
 /// loaded, verified and JITed with every chain: unreferenced, libbpf leaves
 /// them out, and a chain of few components loads that much faster.
 fn drop_unused_slot_calls(b: &mut Builder<'_>, slots: &Slots<'_>, name: &str) -> Result<()> {
-    const MOV64_R0_IMM: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-    const XDP_PASS: u32 = 2;
+    const XDP_PASS: i32 = 2;
     let unused: HashSet<usize> = b
         .symbols
         .iter()
@@ -594,12 +598,11 @@ fn drop_unused_slot_calls(b: &mut Builder<'_>, slots: &Slots<'_>, name: &str) ->
         let code = b.sections.get_mut(target);
         let mut bytes = section_bytes(code).to_vec();
         for r in dead {
-            let insn = usize::try_from(r.r_offset)
+            let at = usize::try_from(r.r_offset)
                 .ok()
-                .and_then(|at| bytes.get_mut(at..at + 8))
+                .and_then(|at| bytes.get_mut(at..at.checked_add(insn::SIZE)?))
                 .ok_or_else(|| malformed(name, "slot call outside its section"))?;
-            insn[..4].copy_from_slice(&[MOV64_R0_IMM, 0, 0, 0]);
-            insn[4..].copy_from_slice(&XDP_PASS.to_le_bytes());
+            at.copy_from_slice(&Insn::mov64_imm(0, XDP_PASS).encode());
         }
         code.data = SectionData::Data(bytes.into());
     }
@@ -646,4 +649,287 @@ pub(crate) fn license_object(license: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     b.write(&mut out).map_err(|e| malformed("license", e))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The rewriter on a component built from bpf/testdata/component.bpf.c,
+    //! read back with the object crate and the BTF editor: no kernel, no
+    //! privileges.
+    use std::collections::HashMap;
+
+    use object::elf;
+    use object::read::elf::ElfFile64;
+    use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
+
+    use super::*;
+
+    const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test_component.bpf.o"));
+
+    fn spec(tag: &'static str, hidden: bool) -> Spec<'static> {
+        Spec {
+            entry: "xdp_first",
+            entry_as: "xdpchain_slot_0",
+            tag,
+            strip_debug_info: false,
+            hidden,
+        }
+    }
+
+    fn rewritten(tag: &'static str) -> (Vec<u8>, Renames) {
+        rewrite(COMPONENT, "component.o", &spec(tag, true)).expect("rewrites")
+    }
+
+    /// name -> (section name, type, binding, visibility)
+    fn symbols(
+        bytes: &[u8],
+    ) -> HashMap<
+        String,
+        (
+            String,
+            elf::SymbolType,
+            elf::SymbolBind,
+            elf::SymbolVisibility,
+        ),
+    > {
+        let file = ElfFile64::<object::LittleEndian>::parse(bytes).unwrap();
+        file.symbols()
+            .filter(|s| !s.name().unwrap_or("").is_empty())
+            .map(|s| {
+                let raw = s.elf_symbol();
+                let section = s
+                    .section_index()
+                    .and_then(|i| file.section_by_index(i).ok())
+                    .map(|sec| sec.name().unwrap().to_string())
+                    .unwrap_or_default();
+                (
+                    s.name().unwrap().to_string(),
+                    (section, raw.st_type(), raw.st_bind(), raw.st_visibility()),
+                )
+            })
+            .collect()
+    }
+
+    fn btf_of(bytes: &[u8]) -> Btf {
+        let file = object::File::parse(bytes).unwrap();
+        Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_entry_becomes_a_hidden_slot_function_and_globals_get_the_tag() {
+        let (out, renames) = rewritten("c7");
+        let syms = symbols(&out);
+        let slot = &syms["xdpchain_slot_0"];
+        assert_eq!(
+            (slot.0.as_str(), slot.1, slot.2, slot.3),
+            (".text", elf::STT_FUNC, elf::STB_GLOBAL, elf::STV_HIDDEN)
+        );
+        for gone in [
+            "xdp_first",
+            "xdp_second",
+            "shared_helper",
+            "hits",
+            "seen",
+            "_license",
+        ] {
+            assert!(!syms.contains_key(gone), "{gone} left: {syms:?}");
+        }
+        assert_eq!(syms["c7_shared_helper"].0, ".text");
+        assert_eq!(syms["c7_hits"].0, ".maps");
+        assert_eq!(syms["c7_seen"].0, ".data.c7_bss");
+        assert_eq!(syms["c7_limit"].0, ".data.c7");
+        // A static function keeps its name: no other object sees it.
+        assert_eq!(syms["bump"].2, elf::STB_LOCAL);
+        // Visible, the entry is a global function that extensions replace.
+        let (open, _) = rewrite(COMPONENT, "component.o", &spec("c7", false)).unwrap();
+        assert_eq!(symbols(&open)["xdpchain_slot_0"].3, elf::STV_DEFAULT);
+
+        assert_eq!(renames.maps, [("hits".to_string(), "c7_hits".to_string())]);
+        let mut data = renames.data_sections.clone();
+        data.sort();
+        assert_eq!(
+            data,
+            [
+                (".bss".to_string(), ".data.c7_bss".to_string()),
+                (".data".to_string(), ".data.c7".to_string())
+            ]
+        );
+        let file = object::File::parse(&*out).unwrap();
+        let sections: Vec<&str> = file.sections().map(|s| s.name().unwrap()).collect();
+        for gone in ["xdp", ".data", ".bss", "license"] {
+            assert!(!sections.contains(&gone), "{gone} left: {sections:?}");
+        }
+        assert!(sections.contains(&".xdpchain.license.c7"), "{sections:?}");
+    }
+
+    #[test]
+    fn relocations_move_with_the_code_they_patch() {
+        let original = object::File::parse(COMPONENT).unwrap();
+        let xdp = original
+            .sections()
+            .find(|s| s.name() == Ok("xdp"))
+            .expect("clang puts both programs in section xdp");
+        let first = original
+            .symbols()
+            .find(|s| s.name() == Ok("xdp_first"))
+            .unwrap();
+        let entry = first.address()..first.address() + first.size();
+        let in_entry = xdp
+            .relocations()
+            .filter(|(off, _)| entry.contains(off))
+            .count();
+        let in_text = original
+            .section_by_name(".text")
+            .map_or(0, |t| t.relocations().count());
+
+        let (out, _) = rewritten("c7");
+        let file = object::File::parse(&*out).unwrap();
+        let text = file.section_by_name(".text").unwrap();
+        let syms = symbols(&out);
+        let relocs: Vec<(u64, String)> = text
+            .relocations()
+            .map(|(off, r)| {
+                let RelocationTarget::Symbol(i) = r.target() else {
+                    panic!("relocation without a symbol at {off}");
+                };
+                (
+                    off,
+                    file.symbol_by_index(i).unwrap().name().unwrap().to_string(),
+                )
+            })
+            .collect();
+        // The entry's relocations and those of .text's functions, all of
+        // them inside the merged .text and on instruction boundaries.
+        assert_eq!(relocs.len(), in_entry + in_text, "{relocs:?}");
+        for (off, target) in &relocs {
+            assert!(
+                *off < text.size() && off % insn::SIZE as u64 == 0,
+                "{off} {target}"
+            );
+            assert!(
+                target.is_empty() || syms.contains_key(target.as_str()),
+                "relocation to unknown {target}"
+            );
+        }
+        let targets: Vec<&str> = relocs.iter().map(|(_, t)| t.as_str()).collect();
+        for t in ["c7_hits", "c7_shared_helper"] {
+            assert!(targets.contains(&t), "{t} not relocated: {targets:?}");
+        }
+        // The entry's code is the same, only moved.
+        let slot = file
+            .symbols()
+            .find(|s| s.name() == Ok("xdpchain_slot_0"))
+            .unwrap();
+        let at = slot.address() as usize;
+        assert_eq!(
+            &text.data().unwrap()[at..at + slot.size() as usize],
+            &xdp.data().unwrap()[entry.start as usize..entry.end as usize]
+        );
+    }
+
+    #[test]
+    fn btf_and_btf_ext_follow_the_renames() {
+        let (out, _) = rewritten("c7");
+        let btf = btf_of(&out);
+        let named = |kind: Kind| -> Vec<String> {
+            btf.types()
+                .filter(|t| t.kind == kind)
+                .map(|t| btf.name(&t).to_string())
+                .collect()
+        };
+        let funcs = named(Kind::Func);
+        assert!(funcs.contains(&"xdpchain_slot_0".to_string()), "{funcs:?}");
+        assert!(funcs.contains(&"c7_shared_helper".to_string()), "{funcs:?}");
+        assert!(funcs.contains(&"bump".to_string()), "{funcs:?}");
+        assert!(
+            !funcs.iter().any(|f| f == "xdp_first" || f == "xdp_second"),
+            "{funcs:?}"
+        );
+        let secs = named(Kind::Datasec);
+        for s in [".data.c7", ".data.c7_bss", ".maps"] {
+            assert!(secs.contains(&s.to_string()), "{s} not in {secs:?}");
+        }
+        let vars = named(Kind::Var);
+        assert!(vars.contains(&"c7_seen".to_string()), "{vars:?}");
+
+        // func_info and line_info name only .text now.
+        let file = object::File::parse(&*out).unwrap();
+        let ext = file.section_by_name(".BTF.ext").unwrap().data().unwrap();
+        let ext = BtfExt::parse(ext).unwrap();
+        for table in &ext.tables[..2] {
+            let names: Vec<&str> = table.sections().map(|n| btf.str_at(n)).collect();
+            assert_eq!(names, [".text"]);
+        }
+        // Stripped, no function has func_info: the kernel wants all or none.
+        let (stripped, _) = rewrite(
+            COMPONENT,
+            "component.o",
+            &Spec {
+                strip_debug_info: true,
+                ..spec("c7", true)
+            },
+        )
+        .unwrap();
+        let file = object::File::parse(&*stripped).unwrap();
+        if let Some(ext) = file.section_by_name(".BTF.ext") {
+            let ext = BtfExt::parse(ext.data().unwrap()).unwrap();
+            assert!(ext.tables[0].sections().count() + ext.tables[1].sections().count() == 0);
+        }
+    }
+
+    #[test]
+    fn two_copies_link_side_by_side() {
+        let (a, _) = rewritten("c1");
+        let (b, _) = rewrite(
+            COMPONENT,
+            "component.o",
+            &Spec {
+                entry_as: "xdpchain_slot_1",
+                ..spec("c2", true)
+            },
+        )
+        .unwrap();
+        let license = license_object("GPL").unwrap();
+        let linked = crate::sys::link(&[("license", &license), ("a", &a), ("b", &b)])
+            .expect("libbpf's linker takes both");
+        let syms = symbols(&linked);
+        for s in [
+            "xdpchain_slot_0",
+            "xdpchain_slot_1",
+            "c1_hits",
+            "c2_hits",
+            "c1_seen",
+            "c2_seen",
+        ] {
+            assert!(syms.contains_key(s), "{s} missing: {syms:?}");
+        }
+        let file = object::File::parse(&*linked).unwrap();
+        let license = file.section_by_name("license").unwrap();
+        assert_eq!(license.data().unwrap(), b"GPL\0");
+    }
+
+    #[test]
+    fn malformed_objects_are_refused() {
+        let refused = |bytes: &[u8], spec: &Spec<'_>| match rewrite(bytes, "bad.o", spec) {
+            Err(e @ Error::Malformed { .. }) => e.to_string(),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(refused(b"not an ELF", &spec("c1", true)).contains("bad.o"));
+        for len in [16, 64, COMPONENT.len() / 2, COMPONENT.len() - 1] {
+            refused(&COMPONENT[..len], &spec("c1", true));
+        }
+        let missing = Spec {
+            entry: "no_such_prog",
+            ..spec("c1", true)
+        };
+        assert!(
+            refused(COMPONENT, &missing).contains("no function symbol for program no_such_prog")
+        );
+        // A section header table pointing past the end of the file.
+        let mut bad = COMPONENT.to_vec();
+        let shoff_at = std::mem::offset_of!(elf::FileHeader64<object::LittleEndian>, e_shoff);
+        bad[shoff_at..shoff_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        refused(&bad, &spec("c1", true));
+    }
 }

@@ -2,6 +2,8 @@
 //! its read-only config, which both steers the packet path and describes the
 //! chain to any process that finds it attached.
 
+use std::mem::{offset_of, size_of};
+
 use crate::component::Verdicts;
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/root.bpf.o"));
@@ -20,13 +22,29 @@ pub(crate) const F_COUNT: u32 = 1;
 /// continue set holds.
 pub(crate) const EMPTY_SLOT_VERDICT: u32 = 31;
 
-const OFF_NUM: usize = 8;
-const OFF_FLAGS: usize = 12;
-const OFF_CONTINUE: usize = 16;
-const OFF_STAT: usize = OFF_CONTINUE + 4 * MAX_COMPONENTS;
-const OFF_PRIO: usize = OFF_STAT + 4 * MAX_COMPONENTS;
-const OFF_NAME: usize = OFF_PRIO + 4 * MAX_COMPONENTS;
-pub(crate) const CONFIG_SIZE: usize = OFF_NAME + NAME_LEN * MAX_COMPONENTS;
+/// `struct xdpchain_config` (bpf/chain.h), little-endian; its offsets are
+/// checked against the root's BTF.
+#[repr(C)]
+struct RawConfig {
+    magic: u32,
+    version: u32,
+    num_components: u32,
+    flags: u32,
+    continue_on: [u32; MAX_COMPONENTS],
+    stat_index: [u32; MAX_COMPONENTS],
+    priority: [i32; MAX_COMPONENTS],
+    name: [[u8; NAME_LEN]; MAX_COMPONENTS],
+}
+
+const OFF_MAGIC: usize = offset_of!(RawConfig, magic);
+const OFF_VERSION: usize = offset_of!(RawConfig, version);
+const OFF_NUM: usize = offset_of!(RawConfig, num_components);
+const OFF_FLAGS: usize = offset_of!(RawConfig, flags);
+const OFF_CONTINUE: usize = offset_of!(RawConfig, continue_on);
+const OFF_STAT: usize = offset_of!(RawConfig, stat_index);
+const OFF_PRIO: usize = offset_of!(RawConfig, priority);
+const OFF_NAME: usize = offset_of!(RawConfig, name);
+pub(crate) const CONFIG_SIZE: usize = size_of::<RawConfig>();
 
 /// Words per CPU in a row of `xdpchain_stats` (`struct xdpchain_stats`):
 /// one per verdict, then one for other return values, then padding.
@@ -67,8 +85,8 @@ impl Config {
     pub fn to_bytes(&self) -> Vec<u8> {
         assert!(self.slots.len() <= MAX_COMPONENTS);
         let mut b = vec![0u8; CONFIG_SIZE];
-        put(&mut b, 0, MAGIC);
-        put(&mut b, 4, VERSION);
+        put(&mut b, OFF_MAGIC, MAGIC);
+        put(&mut b, OFF_VERSION, VERSION);
         put(&mut b, OFF_NUM, self.slots.len() as u32);
         put(&mut b, OFF_FLAGS, if self.counting { F_COUNT } else { 0 });
         for (i, s) in self.slots.iter().enumerate() {
@@ -88,7 +106,7 @@ impl Config {
 
     /// Reads a config back from the root's map; None if it is not ours.
     pub fn from_bytes(b: &[u8]) -> Option<Config> {
-        if b.len() < CONFIG_SIZE || get(b, 0) != MAGIC || get(b, 4) != VERSION {
+        if b.len() < CONFIG_SIZE || get(b, OFF_MAGIC) != MAGIC || get(b, OFF_VERSION) != VERSION {
             return None;
         }
         let n = (get(b, OFF_NUM) as usize).min(MAX_COMPONENTS);
@@ -115,7 +133,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::btf::{Btf, KIND_DATASEC, KIND_STRUCT};
+    use crate::btf::{Btf, Kind};
     use object::{Object as _, ObjectSection as _};
 
     /// The Rust offsets must match what clang laid out for the C struct.
@@ -125,7 +143,7 @@ mod tests {
         let btf = Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap();
         let st = btf
             .types()
-            .find(|t| t.kind == KIND_STRUCT && btf.name(t) == "xdpchain_config")
+            .find(|t| t.kind == Kind::Struct && btf.name(t) == "xdpchain_config")
             .expect("struct xdpchain_config in BTF");
         assert_eq!(st.size_type as usize, CONFIG_SIZE);
         let offsets: Vec<(String, u32)> = btf
@@ -135,8 +153,8 @@ mod tests {
             .zip(btf.member_offsets(&st))
             .collect();
         let expect = [
-            ("magic", 0),
-            ("version", 4),
+            ("magic", OFF_MAGIC),
+            ("version", OFF_VERSION),
             ("num_components", OFF_NUM),
             ("flags", OFF_FLAGS),
             ("continue_on", OFF_CONTINUE),
@@ -149,7 +167,7 @@ mod tests {
         }
         let sec = btf
             .types()
-            .find(|t| t.kind == KIND_DATASEC && btf.name(t) == CONFIG_SECTION);
+            .find(|t| t.kind == Kind::Datasec && btf.name(t) == CONFIG_SECTION);
         assert!(sec.is_some(), "config lives in {CONFIG_SECTION}");
     }
 
