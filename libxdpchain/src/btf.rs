@@ -510,7 +510,7 @@ mod tests {
         file.section_by_name(name).unwrap().data().unwrap().to_vec()
     }
 
-    fn find<'a>(btf: &'a Btf, kind: Kind, name: &str) -> Option<TypeRef> {
+    fn find(btf: &Btf, kind: Kind, name: &str) -> Option<TypeRef> {
         btf.types().find(|t| t.kind == kind && btf.name(t) == name)
     }
 
