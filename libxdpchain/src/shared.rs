@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::attach::{self, AttachOptions, Interface};
+use crate::attach::{self, AttachMode, AttachOptions, Interface};
 use crate::component::Component;
 use crate::error::{Error, Result};
 use crate::inspect;
@@ -176,6 +176,30 @@ impl SharedChain {
             Err(Error::NoChain(_)) => self.store.new_mode(),
             other => other.map(|st| st.kind),
         }
+    }
+
+    /// Checks that the chain runs on the interface in attach mode `mode`
+    /// and, if `kind` says, joined that way: what a front end's "attach"
+    /// promises, where adding a component attached it already.
+    pub fn expect_running(&self, mode: AttachMode, kind: Option<Mode>) -> Result<()> {
+        let st = self.status()?;
+        let iface = &self.iface.name;
+        if let Some(running) = st.mode.filter(|m| *m != mode) {
+            return Err(Error::InvalidArgument(format!(
+                "the chain on {iface} runs in {} mode, not {}; a new chain takes the attach mode given when it is opened",
+                running.name(),
+                mode.name()
+            )));
+        }
+        if let Some(kind) = kind.filter(|k| *k != st.kind) {
+            return Err(Error::InvalidArgument(format!(
+                "the chain on {iface} is joined {}, not {}{}; a new chain takes the mode given when it is opened",
+                st.kind.name(),
+                kind.name(),
+                if kind == Mode::Static { " (not linked)" } else { "" }
+            )));
+        }
+        Ok(())
     }
 
     /// A component's map by the name it has in the component's own object

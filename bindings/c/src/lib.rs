@@ -538,22 +538,7 @@ fn check_running(h: &xdpchain, attach_mode: u32, force: bool, linked: bool) -> R
             "force is an option of xdpchain__open() (xdpchain_open_opts.force)",
         ));
     }
-    let st = shared.status()?;
-    if st.mode.is_some_and(|m| m != want) {
-        return Err(invalid(format!(
-            "the chain on {} runs in {} mode, not {}; a new chain takes xdpchain_open_opts.attach_mode",
-            shared.interface().name,
-            st.mode.map_or("", AttachMode::name),
-            want.name()
-        )));
-    }
-    if linked && st.kind != Mode::Static {
-        return Err(invalid(format!(
-            "the chain on {} is joined {}, not linked; a new chain takes xdpchain_open_opts.mode",
-            shared.interface().name,
-            st.kind.name()
-        )));
-    }
+    shared.expect_running(want, linked.then_some(Mode::Static))?;
     Ok(0)
 }
 

@@ -273,27 +273,15 @@ impl Chain {
         let Inner::Shared(shared) = &*inner else {
             return Err(no_interface());
         };
-        let st = released(py, || shared.status()).map_err(py_err)?;
         let want = if skb {
             xc::AttachMode::Skb
         } else {
             xc::AttachMode::Native
         };
-        if st.mode.is_some_and(|m| m != want) {
-            return Err(PyValueError::new_err(format!(
-                "the chain on {} runs in {} mode; a new chain takes Chain.open(skb=...)",
-                shared.interface().name,
-                st.mode.map_or("", xc::AttachMode::name)
-            )));
-        }
-        if linked && st.kind != xc::Mode::Static {
-            return Err(PyValueError::new_err(format!(
-                "the chain on {} is joined {}, not linked; a new chain takes Chain.open(mode=\"static\")",
-                shared.interface().name,
-                st.kind.name()
-            )));
-        }
-        Ok(())
+        released(py, || {
+            shared.expect_running(want, linked.then_some(xc::Mode::Static))
+        })
+        .map_err(py_err)
     }
 }
 
