@@ -33,10 +33,12 @@ mod ns;
 mod owner;
 mod pins;
 mod plan;
+mod record;
 mod rewrite;
 mod root;
 mod shared;
 mod status;
+mod store;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -48,11 +50,11 @@ pub use features::{features, Features};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
-pub use pins::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
 pub use plan::{ComponentId, Mode};
 pub use root::MAX_COMPONENTS;
 pub use shared::{OpenOptions, SharedChain};
 pub use status::{ChainStatus, ComponentStatus, Counters};
+pub use store::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
 pub use sys::test_run;
 
 /// The chain attached to `iface`, with the owners [`Store::new`]'s records

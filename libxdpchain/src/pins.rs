@@ -1,6 +1,9 @@
 //! Pin state: chains recorded in bpffs, so that any process can list one,
 //! add to it and remove from it, one at a time, and a process killed in the
 //! middle of an operation leaves nothing that the next one cannot finish.
+//! This module reads and writes the pins, locks the store and settles what
+//! a killed operation left; the record's text is record.rs's, and the
+//! operations are store.rs's.
 //!
 //! Layout, per interface, under `DIR/NETNS/IFINDEX/` (NETNS is the network
 //! namespace's inode number, so equal ifindexes of two namespaces differ):
@@ -32,1229 +35,229 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::attach::{self, AttachMode, AttachOptions, Interface};
-use crate::component::{Component, Verdicts};
+use crate::attach::{self, Interface};
+use crate::component::Component;
 use crate::error::{Error, Result};
-use crate::features;
-use crate::inspect;
-use crate::libxdp::{self, Planned};
-use crate::loaded::{load_dynamic, load_static};
-use crate::owner::{Actor, Owner, Stamp};
-use crate::plan::{self, Build, ComponentId, Member, Mode, Reuse};
-use crate::status::ChainStatus;
+use crate::libxdp;
+use crate::owner::Stamp;
+use crate::plan::{ComponentId, Member, Mode, Reuse};
+use crate::record::{owners_text, parse_owners, Record};
 use crate::sys::{map_lookup, map_update, obj_get, pin};
 
-/// Where chains are recorded unless told otherwise, under the shared bpffs
-/// ([`crate::ns::bpffs`]).
-pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/xdpchain";
-/// Environment variable that moves the default.
-pub const PIN_DIR_ENV: &str = "XDPCHAIN_PIN_DIR";
-
-const STATE: &str = "state";
-const STATE_NEW: &str = "state_new";
-const STATS: &str = "stats";
-const OBJECT: &str = "object";
+pub(crate) const STATE: &str = "state";
+pub(crate) const STATE_NEW: &str = "state_new";
+pub(crate) const STATS: &str = "stats";
+pub(crate) const OBJECT: &str = "object";
 /// A dynamic chain's extension program.
-const PROG: &str = "prog";
+pub(crate) const PROG: &str = "prog";
 /// A dynamic chain's freplace link, suffixed with the dispatcher's id.
-const LINK_PREFIX: &str = "link_";
+pub(crate) const LINK_PREFIX: &str = "link_";
 /// Owners of the programs we added to a libxdp dispatcher.
-const LIBXDP_OWNERS: &str = "libxdp_owners";
-const CHUNK: usize = 64 << 10;
-const MAGIC: &str = "xdpchain-state 2";
-const OWNERS_MAGIC: &str = "xdpchain-libxdp-owners 1";
-
-/// Chains recorded under one bpffs directory, and libxdp's chains: where
-/// they are kept, and how new ones are made. [`Store::open`] opens the chain
-/// of an interface as one owner; the other methods act once, as this
-/// process under its program name.
-#[derive(Clone, Debug)]
-pub struct Store {
-    dir: PathBuf,
-    /// For new chains; None: `$XDPCHAIN_MODE`, else auto.
-    mode: Option<Mode>,
-    layout: Layout,
-}
-
-/// Whose layout a new chain takes. Whatever the choice, a store joins the
-/// libxdp dispatcher it finds on an interface, at that dispatcher's version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Layout {
-    /// libxdp's for a dynamic chain of at most ten components without
-    /// counters (which libxdp's dispatcher has no room for); ours otherwise.
-    #[default]
-    Auto,
-    /// Ours: counters, up to [`crate::MAX_COMPONENTS`] components, static
-    /// or dynamic; libxdp users see a program that is not theirs.
-    Xdpchain,
-    /// libxdp's multiprog protocol at this version (2 or 3; None: that of
-    /// the libxdp installed here, else 3): shared with xdp-loader and every
-    /// libxdp user, dynamic, at most ten components, no counters.
-    Libxdp(Option<u8>),
-}
-
-impl Layout {
-    /// `auto`, `xdpchain`, `libxdp`, or `libxdp:VERSION`.
-    pub fn parse(s: &str) -> Result<Layout> {
-        let bad = || {
-            Error::InvalidArgument(format!(
-                "unknown layout '{s}' (auto, xdpchain, libxdp, libxdp:VERSION)"
-            ))
-        };
-        match s.split_once(':') {
-            None if s == "auto" => Ok(Layout::Auto),
-            None if s == "xdpchain" => Ok(Layout::Xdpchain),
-            None if s == "libxdp" => Ok(Layout::Libxdp(None)),
-            Some(("libxdp", v)) => Ok(Layout::Libxdp(Some(v.parse().map_err(|_| bad())?))),
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl Default for Store {
-    fn default() -> Self {
-        Store::new()
-    }
-}
-
-/// How a chain is built and attached, kept from one operation to the next.
-#[derive(Clone, Copy, Debug)]
-struct Settings {
-    mode: AttachMode,
-    /// Static or Dynamic.
-    kind: Mode,
-    counting: bool,
-    /// The tag the next component added gets; tags are never reused.
-    next_tag: u64,
-}
-
-/// A chain's record: what it runs, and the root program that runs it.
-#[derive(Debug)]
-struct Record {
-    prog_id: u32,
-    settings: Settings,
-    entries: Vec<Entry>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    id: u32,
-    tag: u64,
-    priority: i32,
-    continue_on: Verdicts,
-    size: usize,
-    stamp: Stamp,
-    program: String,
-    source: String,
-}
-
-impl Entry {
-    fn describe(&self) -> String {
-        format!("{} (id {})", self.program, self.id)
-    }
-}
+pub(crate) const LIBXDP_OWNERS: &str = "libxdp_owners";
+pub(crate) const CHUNK: usize = 64 << 10;
 
 /// The directory lock; released when dropped, or when the process dies.
-struct Lock {
+pub(crate) struct Lock {
     _dir: File,
 }
 
-/// Which components an operation takes out.
-#[derive(Clone, Copy)]
-pub(crate) enum Which<'a> {
-    /// By id (as digits; a program id in libxdp's layout) or program name.
-    Key(&'a str),
-    /// Those the acting handle added.
-    Own,
+/// Creates (0700) and locks the directory, refusing one that another
+/// user could have planted or changed.
+pub(crate) fn lock(store: &Path) -> Result<Lock> {
+    let path = store;
+    let shown = || path.display().to_string();
+    if let (false, Some(parent)) = (path.exists(), path.parent()) {
+        crate::sys::check_bpffs(&parent.display().to_string())?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::BpffsNotMounted { path: shown() })
+        }
+        Err(e) => return Err(Error::os(format!("create {}", shown()), e)),
+    }
+    let file = crate::sys::open_dir_nofollow(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePinDir {
+            path: shown(),
+            reason: "not a directory (a symlink?)".into(),
+        },
+        _ => Error::os(format!("open {}", shown()), e),
+    })?;
+    crate::sys::check_own_dir(&file, &shown(), 0o077, "ours and 0700")?;
+    crate::sys::check_bpffs(&shown())?;
+    crate::sys::flock_exclusive(&file).map_err(|e| Error::os("lock pin directory", e))?;
+    Ok(Lock { _dir: file })
 }
 
-impl Store {
-    /// The directory `$XDPCHAIN_PIN_DIR`, else `xdpchain` in the shared bpffs.
-    pub fn new() -> Store {
-        let dir = std::env::var_os(PIN_DIR_ENV).map_or_else(
-            || Path::new(crate::ns::bpffs()).join("xdpchain"),
-            PathBuf::from,
-        );
-        Store::at(dir)
-    }
+/// This thread's network namespace's directory in the store `store`.
+pub(crate) fn netns_dir(store: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| Error::os("read network namespace", e))?;
+    Ok(store.join(meta.ino().to_string()))
+}
 
-    /// Chains recorded under `dir`, which must be on bpffs.
-    pub fn at(dir: impl Into<PathBuf>) -> Store {
-        Store {
-            dir: dir.into(),
-            mode: None,
-            layout: Layout::Auto,
+/// Removes the records of this namespace's chains that no longer run
+/// (but `except`'s), and with `gone_namespaces` those of namespaces that
+/// no longer exist.
+pub(crate) fn sweep(
+    store: &Path,
+    except: Option<&Path>,
+    gone_namespaces: bool,
+) -> Result<Vec<PathBuf>> {
+    let own = netns_dir(store)?;
+    let mut removed = Vec::new();
+    // Interfaces of this namespace whose chain no longer runs.
+    for e in std::fs::read_dir(&own).into_iter().flatten().flatten() {
+        let dir = e.path();
+        if Some(dir.as_path()) == except {
+            continue;
         }
-    }
-
-    /// How the chains this store creates join their components; a chain
-    /// keeps the way it was created with.
-    pub fn with_mode(mut self, mode: Mode) -> Store {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// Whose layout the chains this store creates take.
-    pub fn with_layout(mut self, layout: Layout) -> Store {
-        self.layout = layout;
-        self
-    }
-
-    /// The mode asked for new chains.
-    pub(crate) fn new_mode(&self) -> Result<Mode> {
-        self.mode.map_or_else(Mode::from_env, Ok)
-    }
-
-    /// Static or Dynamic, for a new chain of `members`.
-    fn kind_for(&self, members: &[Member]) -> Result<Mode> {
-        features::resolve(self.new_mode()?, members)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Replaces whatever chain runs on `iface` with `components`; the
-    /// components of other owners there only with `opts.force`.
-    pub fn attach(
-        &self,
-        iface: &str,
-        components: Vec<Component>,
-        opts: AttachOptions,
-        counting: bool,
-    ) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
-        self.replace_all(
-            &iface,
-            components,
-            opts,
-            counting,
-            &Actor::process(opts.force),
-        )
-        .map(drop)
-    }
-
-    /// Adds a component to the chain on `iface`, creating the chain (with
-    /// `opts`) if there is none.
-    pub fn add(
-        &self,
-        iface: &str,
-        component: Component,
-        opts: AttachOptions,
-    ) -> Result<ComponentId> {
-        let iface = Interface::resolve(iface)?;
-        self.add_to(&iface, component, opts, true, &Actor::process(opts.force))
-    }
-
-    /// Removes the component `key` (its id, or its program name) from the
-    /// chain on `iface`, if this process's program added it; the chain goes
-    /// with its last component.
-    pub fn remove(&self, iface: &str, key: &str) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
-        self.remove_from(&iface, Which::Key(key), &Actor::process(false))
-            .map(drop)
-    }
-
-    /// Puts `component` in the place of component `key` (its id, or its
-    /// program name) atomically, as [`crate::Chain::replace_slot`] does.
-    pub fn replace_slot(&self, iface: &str, key: &str, component: Component) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
-        self.replace_in(&iface, key, component, &Actor::process(false))
-    }
-
-    /// Detaches the chain on `iface` and unpins all it had; with `force`,
-    /// also the components of other owners, or another loader's program.
-    pub fn detach(&self, iface: &str, force: bool) -> Result<()> {
-        let iface = Interface::resolve(iface)?;
-        self.detach_all(&iface, &Actor::process(force))
-    }
-
-    /// What runs on `iface`: components in order, with their counters and
-    /// owners.
-    pub fn status(&self, iface: &str) -> Result<ChainStatus> {
-        let iface = Interface::resolve(iface)?;
-        let mut st = inspect::status(&iface)?;
-        let stamps = self.stamps(&iface, &st)?;
-        for c in st.components.iter_mut() {
-            c.owner = stamps.get(&c.id).map(|s| s.owner.clone());
-        }
-        Ok(st)
-    }
-
-    /// The chains of this network namespace.
-    pub fn list(&self) -> Result<Vec<ChainStatus>> {
-        let mut out = Vec::new();
-        for index in inspect::interfaces()? {
-            match self.status(&index.to_string()) {
-                Ok(st) => out.push(st),
-                Err(Error::NoChain(_)) | Err(Error::UnknownInterface(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
-    /// The owners of the components of `st`, the chain on `iface`, by the
-    /// ids status shows. Read without the lock: the record is replaced
-    /// whole, and names the program it describes.
-    pub(crate) fn stamps(
-        &self,
-        iface: &Interface,
-        st: &ChainStatus,
-    ) -> Result<HashMap<u32, Stamp>> {
-        let dir = self.netns_dir()?.join(iface.index.to_string());
-        if st.libxdp_version.is_some() {
-            return Ok(read_libxdp_owners(&dir));
-        }
-        Ok(read_record(&dir.join(STATE))
-            .ok()
-            .filter(|r| r.prog_id == st.program_id)
-            .map(|r| r.entries.into_iter().map(|e| (e.id, e.stamp)).collect())
-            .unwrap_or_default())
-    }
-
-    /// Replaces the chain on `iface` with `components`, added by `actor`.
-    pub(crate) fn replace_all(
-        &self,
-        iface: &Interface,
-        components: Vec<Component>,
-        opts: AttachOptions,
-        counting: bool,
-        actor: &Actor,
-    ) -> Result<Vec<ComponentId>> {
-        let _lock = self.lock()?;
-        let (dir, old) = self.open_chain(iface)?;
-        let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
-        let mut members = Vec::new();
-        for c in components {
-            members = plan::with_added(&members, c, next_tag)?.0;
-            next_tag += 1;
-        }
-        let kind = self.kind_for(&members)?;
-        let running = libxdp_running(iface)?;
-        match (&old, &running) {
-            (Some(r), _) => actor.may_change(
-                &iface.name,
-                r.entries.iter().map(|e| (e.describe(), Some(&e.stamp))),
-            )?,
-            (None, Some((_, r))) => {
-                let owners = read_libxdp_owners(&dir);
-                actor.may_change(
-                    &iface.name,
-                    r.programs.iter().map(|p| described(p, &owners)),
-                )?
-            }
-            (None, None) => self.refuse_unrecorded(iface, actor)?,
-        }
-        // Replacing a libxdp dispatcher keeps its version unless told otherwise.
-        let version = match (&running, self.layout) {
-            (Some((_, r)), Layout::Auto) => Some(r.config.version),
-            _ => self.libxdp_version(kind, counting, members.len())?,
+        let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+        let live = match index.map(|i| Interface::resolve(&i.to_string())) {
+            Some(Ok(iface)) => recover(&dir, &iface)?.is_some() || dir.join(LIBXDP_OWNERS).exists(),
+            _ => false,
         };
-        if let Some(version) = version {
-            let (_lock, running) = match running {
-                Some((lock, r)) => (lock, Some(r)),
-                None => (libxdp::lock()?, None),
-            };
-            let current = match running {
-                Some(_) => None,
-                None => inspect::current(iface, opts.force)?,
-            };
-            let planned: Vec<_> = members.iter().map(|m| Planned::New(&m.component)).collect();
-            let target = libxdp::Target {
-                iface,
-                mode: opts.mode,
-                version,
-                old: running.as_ref(),
-                replacing: running
-                    .as_ref()
-                    .map(|r| r.fd.as_fd())
-                    .or(current.as_ref().map(|c| c.fd.as_fd())),
-                pin_root: crate::ns::bpffs(),
-            };
-            let ids = libxdp::commit(&target, &planned)?;
-            // The record of a chain of ours that ran there goes.
+        if !live {
             remove_tree(&dir)?;
-            write_libxdp_owners(
-                &dir,
-                ids.iter().map(|id| (*id, actor.stamp.clone())).collect(),
-            )?;
-            return Ok(ids.into_iter().map(ComponentId).collect());
-        }
-        let settings = Settings {
-            mode: opts.mode,
-            kind,
-            counting,
-            next_tag,
-        };
-        let current = inspect::current(iface, opts.force)?;
-        let stamps = members
-            .iter()
-            .map(|m| (m.tag, actor.stamp.clone()))
-            .collect();
-        self.commit(
-            &dir,
-            iface,
-            old.as_ref(),
-            &members,
-            settings,
-            current,
-            &stamps,
-        )?;
-        Ok(members.iter().map(|m| m.id).collect())
-    }
-
-    /// The libxdp version a new chain takes, if it takes libxdp's layout.
-    fn libxdp_version(&self, kind: Mode, counting: bool, count: usize) -> Result<Option<u8>> {
-        match self.layout {
-            Layout::Xdpchain => Ok(None),
-            Layout::Auto => Ok((kind == Mode::Dynamic
-                && !counting
-                && count <= libxdp::MAX_PROGRAMS)
-                .then(libxdp::default_version)),
-            Layout::Libxdp(version) => {
-                if let Some(v) = version.filter(|v| !libxdp::VERSIONS.contains(v)) {
-                    return Err(Error::InvalidArgument(format!(
-                        "libxdp dispatcher version {v}; known: {:?}",
-                        libxdp::VERSIONS
-                    )));
-                }
-                if kind != Mode::Dynamic {
-                    return Err(Error::Unsupported(
-                        "libxdp's layout needs a dynamic chain (freplace), not a static one".into(),
-                    ));
-                }
-                Ok(Some(version.unwrap_or_else(libxdp::default_version)))
-            }
+            removed.push(dir);
         }
     }
-
-    /// Adds `component` for `actor` to the chain on `iface`, creating the
-    /// chain (with `opts` and `counting`) if there is none.
-    pub(crate) fn add_to(
-        &self,
-        iface: &Interface,
-        component: Component,
-        opts: AttachOptions,
-        counting: bool,
-        actor: &Actor,
-    ) -> Result<ComponentId> {
-        let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
-            let mut planned: Vec<_> = r.programs.iter().map(Planned::Loaded).collect();
-            planned.push(Planned::New(&component));
-            let ids = libxdp::commit(&r.target(iface), &planned)?;
-            let id = ids[ids.len() - 1];
-            self.update_libxdp_owners(iface, &ids, Some((id, actor)))?;
-            return Ok(ComponentId(id));
-        }
-        let (dir, old) = self.open_chain(iface)?;
-        let current = inspect::current(iface, opts.force)?;
-        if old.is_none() {
-            self.refuse_unrecorded(iface, actor)?;
-            let one = plan::with_added(&[], component.clone(), 0)?.0;
-            if let Some(version) = self.libxdp_version(self.kind_for(&one)?, counting, 1)? {
-                let _lock = libxdp::lock()?;
-                let target = libxdp::Target {
-                    iface,
-                    mode: opts.mode,
-                    version,
-                    old: None,
-                    replacing: current.as_ref().map(|c| c.fd.as_fd()),
-                    pin_root: crate::ns::bpffs(),
-                };
-                let ids = libxdp::commit(&target, &[Planned::New(&component)])?;
-                self.update_libxdp_owners(iface, &ids, Some((ids[0], actor)))?;
-                return Ok(ComponentId(ids[0]));
-            }
-        }
-        let (members, settings) = match &old {
-            Some(r) => (self.members(&dir, r)?, Some(r.settings)),
-            None => (Vec::new(), None),
-        };
-        let next_tag = settings.map_or(0, |s| s.next_tag);
-        let (members, id) = plan::with_added(&members, component, next_tag)?;
-        let settings = Settings {
-            next_tag: next_tag + 1,
-            ..match settings {
-                Some(s) => s,
-                None => Settings {
-                    mode: opts.mode,
-                    kind: self.kind_for(&members)?,
-                    counting,
-                    next_tag,
-                },
-            }
-        };
-        let mut stamps = stamps_by_tag(old.as_ref());
-        stamps.insert(next_tag, actor.stamp.clone());
-        self.commit(
-            &dir,
-            iface,
-            old.as_ref(),
-            &members,
-            settings,
-            current,
-            &stamps,
-        )?;
-        Ok(id)
-    }
-
-    /// Takes `which` components out of the chain on `iface`; the chain goes
-    /// with its last component. Returns how many went.
-    pub(crate) fn remove_from(
-        &self,
-        iface: &Interface,
-        which: Which,
-        actor: &Actor,
-    ) -> Result<usize> {
-        let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
-            let owners = self.libxdp_owners(iface)?;
-            let gone: Vec<usize> = match which {
-                Which::Key(key) => vec![r.find(key)?],
-                Which::Own => (0..r.programs.len())
-                    .filter(|&i| {
-                        owners
-                            .get(&r.programs[i].id)
-                            .is_some_and(|s| s.token == actor.stamp.token)
-                    })
-                    .collect(),
-            };
-            if gone.is_empty() {
-                return Err(Error::NotAttached);
-            }
-            actor.may_change(
-                &iface.name,
-                gone.iter().map(|&i| {
-                    let p = &r.programs[i];
-                    described(p, &owners)
-                }),
-            )?;
-            if gone.len() == r.programs.len() {
-                libxdp::detach(iface, &r)?;
-                return Ok(gone.len());
-            }
-            let planned: Vec<_> = (0..r.programs.len())
-                .filter(|i| !gone.contains(i))
-                .map(|i| Planned::Loaded(&r.programs[i]))
-                .collect();
-            let ids = libxdp::commit(&r.target(iface), &planned)?;
-            self.update_libxdp_owners(iface, &ids, None)?;
-            return Ok(gone.len());
-        }
-        let (dir, old, members, current) = match self.open_recorded(iface) {
-            Err(Error::NoChain(_)) if matches!(which, Which::Own) => {
-                return Err(Error::NotAttached)
-            }
-            other => other?,
-        };
-        let gone: Vec<&Entry> = match which {
-            Which::Key(key) => {
-                let id = plan::find_member(&members, key)?;
-                old.entries.iter().filter(|e| e.id == id.0).collect()
-            }
-            Which::Own => old
-                .entries
-                .iter()
-                .filter(|e| e.stamp.token == actor.stamp.token)
-                .collect(),
-        };
-        if gone.is_empty() {
-            return Err(Error::NotAttached);
-        }
-        actor.may_change(
-            &iface.name,
-            gone.iter().map(|e| (e.describe(), Some(&e.stamp))),
-        )?;
-        let gone_tags: HashSet<u64> = gone.iter().map(|e| e.tag).collect();
-        let members: Vec<Member> = members
-            .into_iter()
-            .filter(|m| !gone_tags.contains(&m.tag))
-            .collect();
-        if members.is_empty() {
-            self.detach_locked(&dir, iface, current)?;
-        } else {
-            let stamps = stamps_by_tag(Some(&old));
-            self.commit(
-                &dir,
-                iface,
-                Some(&old),
-                &members,
-                old.settings,
-                current,
-                &stamps,
-            )?;
-        }
-        Ok(gone_tags.len())
-    }
-
-    /// Puts `component` in the place of component `key` for `actor`.
-    pub(crate) fn replace_in(
-        &self,
-        iface: &Interface,
-        key: &str,
-        component: Component,
-        actor: &Actor,
-    ) -> Result<()> {
-        let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
-            let owners = self.libxdp_owners(iface)?;
-            let at = r.find(key)?;
-            let p = &r.programs[at];
-            actor.may_change(&iface.name, [described(p, &owners)])?;
-            let component = component.with_priority(p.priority());
-            let planned: Vec<_> = r
-                .programs
-                .iter()
-                .enumerate()
-                .map(|(i, p)| match i == at {
-                    true => Planned::New(&component),
-                    false => Planned::Loaded(p),
-                })
-                .collect();
-            let ids = libxdp::commit(&r.target(iface), &planned)?;
-            return self.update_libxdp_owners(iface, &ids, Some((ids[at], actor)));
-        }
-        let (dir, old, members, current) = self.open_recorded(iface)?;
-        let mut settings = old.settings;
-        let id = plan::find_member(&members, key)?;
-        let entry = old
-            .entries
-            .iter()
-            .find(|e| e.id == id.0)
-            .expect("a recorded member");
-        actor.may_change(&iface.name, [(entry.describe(), Some(&entry.stamp))])?;
-        let (members, _) = plan::with_replaced(&members, id, component, settings.next_tag)?;
-        let mut stamps = stamps_by_tag(Some(&old));
-        stamps.insert(settings.next_tag, actor.stamp.clone());
-        settings.next_tag += 1;
-        self.commit(
-            &dir,
-            iface,
-            Some(&old),
-            &members,
-            settings,
-            current,
-            &stamps,
-        )
-    }
-
-    /// Detaches the chain on `iface` whole, for `actor`.
-    pub(crate) fn detach_all(&self, iface: &Interface, actor: &Actor) -> Result<()> {
-        let _lock = self.lock()?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
-            let owners = self.libxdp_owners(iface)?;
-            actor.may_change(
-                &iface.name,
-                r.programs.iter().map(|p| described(p, &owners)),
-            )?;
-            libxdp::detach(iface, &r)?;
-            let dir = self.netns_dir()?.join(iface.index.to_string());
-            return self.detach_locked(&dir, iface, None);
-        }
-        let (dir, old) = self.open_chain(iface)?;
-        match &old {
-            Some(r) => actor.may_change(
-                &iface.name,
-                r.entries.iter().map(|e| (e.describe(), Some(&e.stamp))),
-            )?,
-            None => self.refuse_unrecorded(iface, actor)?,
-        }
-        let current = inspect::current(iface, actor.force)?;
-        if current.is_none() {
-            return Err(Error::NoChain(iface.name.clone()));
-        }
-        self.detach_locked(&dir, iface, current)
-    }
-
-    /// Removes the records of chains that no longer run: in this network
-    /// namespace, those whose interface was deleted or detached by another
-    /// tool (every operation does this too); and those of namespaces that no
-    /// longer exist. Returns the directories removed.
-    pub fn clean(&self) -> Result<Vec<PathBuf>> {
-        let _lock = self.lock()?;
-        self.sweep(None, true)
-    }
-
-    /// The recorded chain on `iface`, its members and what runs there.
-    fn open_recorded(
-        &self,
-        iface: &Interface,
-    ) -> Result<(PathBuf, Record, Vec<Member>, Option<inspect::Current>)> {
-        let (dir, old) = self.open_chain(iface)?;
-        let current = inspect::current(iface, false)?;
-        let Some(old) = old else {
-            if current.is_some() {
-                return Err(Error::NoState {
-                    iface: iface.name.clone(),
-                    dir: self.dir.display().to_string(),
-                });
-            }
-            return Err(Error::NoChain(iface.name.clone()));
-        };
-        let members = self.members(&dir, &old)?;
-        Ok((dir, old, members, current))
-    }
-
-    fn detach_locked(
-        &self,
-        dir: &Path,
-        iface: &Interface,
-        current: Option<inspect::Current>,
-    ) -> Result<()> {
-        if let Some(c) = current {
-            attach::replace(iface, c.mode, None, Some(c.fd.as_fd()))?;
-        }
-        remove_tree(dir)?;
-        // The namespace's directory goes with its last chain.
-        if let Some(ns) = dir.parent() {
-            let _ = std::fs::remove_dir(ns);
-        }
-        Ok(())
-    }
-
-    /// A chain of ours without a record cannot be rebuilt (its objects are
-    /// gone with the process that built it), and its components are not
-    /// `actor`'s: only force replaces it.
-    fn refuse_unrecorded(&self, iface: &Interface, actor: &Actor) -> Result<()> {
-        let Some((id, _)) = attach::attached(iface)? else {
-            return Ok(());
-        };
-        if inspect::config_of(crate::sys::prog_fd(id)?.as_fd())?.is_none() || actor.force {
-            return Ok(());
-        }
-        Err(Error::NoState {
-            iface: iface.name.clone(),
-            dir: self.dir.display().to_string(),
-        })
-    }
-
-    /// The map `name` (by its name in the component's object) of component
-    /// `id` of the recorded chain on `iface`, from its pin.
-    pub(crate) fn pinned_map(&self, iface: &Interface, id: u32, name: &str) -> Result<OwnedFd> {
-        let st = inspect::status(iface)?;
-        if st.libxdp_version.is_some() {
-            return Err(Error::Unsupported(
-                "the maps of programs in libxdp's layout are not pinned by libxdpchain".into(),
-            ));
-        }
-        let dir = self.netns_dir()?.join(iface.index.to_string());
-        let record = read_record(&dir.join(STATE))
-            .ok()
-            .filter(|r| r.prog_id == st.program_id)
-            .ok_or_else(|| Error::NoState {
-                iface: iface.name.clone(),
-                dir: self.dir.display().to_string(),
-            })?;
-        let e = record
-            .entries
-            .iter()
-            .find(|e| e.id == id)
-            .ok_or_else(|| Error::UnknownComponent(id.to_string()))?;
-        let unknown = || Error::UnknownMap {
-            component: e.program.clone(),
-            map: name.to_string(),
-        };
-        // Only names a map can have: no path, none of our own pins.
-        if name.is_empty()
-            || name.contains('/')
-            || [OBJECT, PROG].contains(&name)
-            || name.starts_with(LINK_PREFIX)
-        {
-            return Err(unknown());
-        }
-        obj_get(&dir.join(format!("c{}", e.tag)).join(name.replace('.', "%")))
-            .map_err(|_| unknown())
-    }
-
-    /// The owners recorded for the programs of the libxdp dispatcher on
-    /// `iface`, by program id.
-    fn libxdp_owners(&self, iface: &Interface) -> Result<HashMap<u32, Stamp>> {
-        Ok(read_libxdp_owners(
-            &self.netns_dir()?.join(iface.index.to_string()),
-        ))
-    }
-
-    /// Records the owners of a libxdp dispatcher that now runs programs
-    /// `ids`: those known stay, and `new` is added.
-    fn update_libxdp_owners(
-        &self,
-        iface: &Interface,
-        ids: &[u32],
-        new: Option<(u32, &Actor)>,
-    ) -> Result<()> {
-        let (dir, _) = self.open_chain(iface)?;
-        let mut owners = read_libxdp_owners(&dir);
-        owners.retain(|id, _| ids.contains(id));
-        if let Some((id, actor)) = new {
-            owners.insert(id, actor.stamp.clone());
-        }
-        write_libxdp_owners(&dir, owners)
-    }
-
-    /// Creates (0700) and locks the directory, refusing one that another
-    /// user could have planted or changed.
-    fn lock(&self) -> Result<Lock> {
-        let path = &self.dir;
-        let shown = || path.display().to_string();
-        if let (false, Some(parent)) = (path.exists(), path.parent()) {
-            crate::sys::check_bpffs(&parent.display().to_string())?;
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::BpffsNotMounted { path: shown() })
-            }
-            Err(e) => return Err(Error::os(format!("create {}", shown()), e)),
-        }
-        let file = crate::sys::open_dir_nofollow(path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePinDir {
-                path: shown(),
-                reason: "not a directory (a symlink?)".into(),
-            },
-            _ => Error::os(format!("open {}", shown()), e),
-        })?;
-        crate::sys::check_own_dir(&file, &shown(), 0o077, "ours and 0700")?;
-        crate::sys::check_bpffs(&shown())?;
-        crate::sys::flock_exclusive(&file).map_err(|e| Error::os("lock pin directory", e))?;
-        Ok(Lock { _dir: file })
-    }
-
-    fn netns_dir(&self) -> Result<PathBuf> {
-        let meta = std::fs::metadata("/proc/thread-self/ns/net")
-            .map_err(|e| Error::os("read network namespace", e))?;
-        Ok(self.dir.join(meta.ino().to_string()))
-    }
-
-    /// The interface's directory, created (0700) if missing, and its record
-    /// once whatever a killed operation left is settled. Sweeps the stale
-    /// records of this namespace's other interfaces on the way.
-    fn open_chain(&self, iface: &Interface) -> Result<(PathBuf, Option<Record>)> {
-        let dir = self.netns_dir()?.join(iface.index.to_string());
-        self.sweep(Some(&dir), false)?;
-        mkdirs(&dir)?;
-        let record = self.recover(&dir, iface)?;
-        Ok((dir, record))
-    }
-
-    /// Removes the records of this namespace's chains that no longer run
-    /// (but `except`'s), and with `gone_namespaces` those of namespaces that
-    /// no longer exist.
-    fn sweep(&self, except: Option<&Path>, gone_namespaces: bool) -> Result<Vec<PathBuf>> {
-        let own = self.netns_dir()?;
-        let mut removed = Vec::new();
-        // Interfaces of this namespace whose chain no longer runs.
-        for e in std::fs::read_dir(&own).into_iter().flatten().flatten() {
-            let dir = e.path();
-            if Some(dir.as_path()) == except {
-                continue;
-            }
-            let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
-            let live = match index.map(|i| Interface::resolve(&i.to_string())) {
-                Some(Ok(iface)) => {
-                    self.recover(&dir, &iface)?.is_some() || dir.join(LIBXDP_OWNERS).exists()
-                }
-                _ => false,
-            };
-            if !live {
+    // Namespaces that are gone, and their interfaces with them. Only on
+    // request: a namespace this process cannot see (held only by another
+    // mount namespace) would look gone.
+    let others: Vec<(u64, PathBuf)> = std::fs::read_dir(store)
+        .map_err(|e| Error::os(format!("list {}", store.display()), e))?
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .filter(|(_, p)| *p != own)
+        .collect();
+    if gone_namespaces && !others.is_empty() {
+        let live = live_netns();
+        for (ino, dir) in others {
+            if !live.contains(&ino) {
                 remove_tree(&dir)?;
                 removed.push(dir);
             }
         }
-        // Namespaces that are gone, and their interfaces with them. Only on
-        // request: a namespace this process cannot see (held only by another
-        // mount namespace) would look gone.
-        let others: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)
-            .map_err(|e| Error::os(format!("list {}", self.dir.display()), e))?
-            .flatten()
-            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
-            .filter(|(_, p)| *p != own)
-            .collect();
-        if gone_namespaces && !others.is_empty() {
-            let live = live_netns();
-            for (ino, dir) in others {
-                if !live.contains(&ino) {
-                    remove_tree(&dir)?;
-                    removed.push(dir);
+    }
+    // Fails while it holds a chain; the next operation recreates it.
+    let _ = std::fs::remove_dir(&own);
+    Ok(removed)
+}
+
+/// Settles what a killed operation left: the record that names the
+/// program on the interface is the true one; any other, and anything
+/// only it referred to, is unpinned. None if no chain of ours runs there.
+pub(crate) fn recover(dir: &Path, iface: &Interface) -> Result<Option<Record>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    let attached = attach::attached(iface)?.map(|(id, _)| id);
+    if let Some(id) = attached {
+        if crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
+            // libxdp's pins hold its chain; ours, only who added what.
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_name() != LIBXDP_OWNERS {
+                    remove_tree(&e.path())?;
                 }
             }
-        }
-        // Fails while it holds a chain; the next operation recreates it.
-        let _ = std::fs::remove_dir(&own);
-        Ok(removed)
-    }
-
-    /// Settles what a killed operation left: the record that names the
-    /// program on the interface is the true one; any other, and anything
-    /// only it referred to, is unpinned. None if no chain of ours runs there.
-    fn recover(&self, dir: &Path, iface: &Interface) -> Result<Option<Record>> {
-        if !dir.exists() {
             return Ok(None);
         }
-        let attached = attach::attached(iface)?.map(|(id, _)| id);
-        if let Some(id) = attached {
-            if crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
-                // libxdp's pins hold its chain; ours, only who added what.
-                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                    if e.file_name() != LIBXDP_OWNERS {
-                        remove_tree(&e.path())?;
-                    }
-                }
-                return Ok(None);
-            }
-        }
-        let new = dir.join(STATE_NEW);
-        if new.exists() {
-            let promote = read_record(&new)
-                .ok()
-                .is_some_and(|r| Some(r.prog_id) == attached);
-            // An operation stopped between the swap and the rename (promote),
-            // or before the swap.
-            log::info!(
-                "{}: settling an interrupted operation ({})",
-                iface.name,
-                if promote {
-                    "its chain runs"
-                } else {
-                    "its chain never ran"
-                }
-            );
-            if promote {
-                std::fs::rename(&new, dir.join(STATE))
-                    .map_err(|e| Error::os("promote state", e))?;
-            } else {
-                remove_tree(&new)?;
-            }
-        }
-        let record = read_record(&dir.join(STATE))
+    }
+    let new = dir.join(STATE_NEW);
+    if new.exists() {
+        let promote = read_record(&new)
             .ok()
-            .filter(|r| Some(r.prog_id) == attached);
-        let Some(record) = record else {
-            log::debug!(
-                "{}: the recorded chain no longer runs; its record goes",
-                iface.name
-            );
-            remove_tree(dir)?;
-            return Ok(None);
-        };
-        let keep: HashSet<String> = record
-            .entries
-            .iter()
-            .map(|e| format!("c{}", e.tag))
-            .collect();
-        let live_link = format!("{LINK_PREFIX}{}", record.prog_id);
-        for e in std::fs::read_dir(dir)
-            .map_err(|e| Error::os("list pins", e))?
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if (name.starts_with('c') && !keep.contains(&name)) || name == LIBXDP_OWNERS {
-                remove_tree(&e.path())?;
-            } else if keep.contains(&name) {
-                // Links into dispatchers no longer attached.
-                for pin in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                    let pin_name = pin.file_name().to_string_lossy().into_owned();
-                    if pin_name.starts_with(LINK_PREFIX) && pin_name != live_link {
-                        remove_tree(&pin.path())?;
-                    }
-                }
-            }
-        }
-        Ok(Some(record))
-    }
-
-    /// The recorded components, read back from their pinned objects.
-    fn members(&self, dir: &Path, record: &Record) -> Result<Vec<Member>> {
-        record
-            .entries
-            .iter()
-            .map(|e| {
-                let bytes = read_object(&dir.join(format!("c{}", e.tag)).join(OBJECT), e.size)?;
-                let component = Component::from_bytes(bytes, &e.source, Some(&e.program))?
-                    .with_priority(e.priority)
-                    .with_continue_on(e.continue_on);
-                Ok(Member {
-                    id: ComponentId(e.id),
-                    tag: e.tag,
-                    component,
-                })
-            })
-            .collect()
-    }
-
-    /// Loads `members`, pins what is new, swaps the chain in for `current`
-    /// and settles the record. On error, what this call pinned is unpinned
-    /// and the interface keeps what it ran. `stamps` says who added each
-    /// member, by tag.
-    #[allow(clippy::too_many_arguments)]
-    fn commit(
-        &self,
-        dir: &Path,
-        iface: &Interface,
-        old: Option<&Record>,
-        members: &[Member],
-        settings: Settings,
-        current: Option<inspect::Current>,
-        stamps: &HashMap<u64, Stamp>,
-    ) -> Result<()> {
-        let old_tags: HashSet<u64> =
-            old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
-        let reuse = reuse_from_pins(dir, members, &old_tags, settings.kind)?;
-        let build = Build {
-            counting: settings.counting,
-            pin_root: crate::ns::bpffs().into(),
-            spare: None,
-        };
-        let progs = pinned_progs(dir, &old_tags, settings.kind)?;
-        log::debug!(
-            "{}: loading a {} chain of {} components ({} new)",
-            iface.name,
-            settings.kind.name(),
-            members.len(),
-            members
-                .iter()
-                .filter(|m| !old_tags.contains(&m.tag))
-                .count()
-        );
-        let (loaded, extensions) = match settings.kind {
-            Mode::Dynamic => {
-                let progs = progs.iter().map(|(tag, fd)| (*tag, fd.as_fd())).collect();
-                load_dynamic(members, &build, &reuse, &progs)?
-            }
-            _ => (load_static(members, &build, &reuse)?, HashMap::new()),
-        };
-        let (_, prog_id, _) = crate::sys::prog_info(loaded.prog())?;
-        let record = Record {
-            prog_id,
-            settings,
-            entries: members
-                .iter()
-                .map(|m| Entry {
-                    id: m.id.0,
-                    tag: m.tag,
-                    priority: m.component.priority(),
-                    continue_on: m.component.continue_on(),
-                    size: m.component.bytes.len(),
-                    stamp: stamps
-                        .get(&m.tag)
-                        .cloned()
-                        .expect("every member of a shared chain has an owner"),
-                    program: m.component.program().to_string(),
-                    source: m.component.source().to_string(),
-                })
-                .collect(),
-        };
-        let mut created = Vec::new();
-        let res = (|| {
-            for m in members.iter().filter(|m| !old_tags.contains(&m.tag)) {
-                let cdir = dir.join(format!("c{}", m.tag));
-                mkdirs(&cdir)?;
-                created.push(cdir.clone());
-                pin(
-                    frozen_map("xdpc_object", &m.component.bytes, CHUNK)?.as_fd(),
-                    &cdir.join(OBJECT),
-                )?;
-                for (name, fd) in loaded.maps_of(m) {
-                    pin(fd, &cdir.join(name.replace('.', "%")))?;
-                }
-                if let Some(ext) = extensions.get(&m.tag) {
-                    pin(ext.prog(), &cdir.join(PROG))?;
-                    for (name, fd) in ext.maps() {
-                        pin(fd, &cdir.join(name.replace('.', "%")))?;
-                    }
-                }
-            }
-            // Links keep the extensions in the new dispatcher once this
-            // process is gone; recovery unpins those of other dispatchers.
-            for (tag, link) in loaded.links() {
-                let path = dir.join(format!("c{tag}/{LINK_PREFIX}{prog_id}"));
-                pin(link, &path)?;
-                created.push(path);
-            }
-            let stats = dir.join(STATS);
-            if !stats.exists() {
-                pin(loaded.stats(), &stats)?;
-                created.push(stats);
-            }
-            let text = record.to_text();
-            let new = dir.join(STATE_NEW);
-            pin(
-                frozen_map("xdpc_state", text.as_bytes(), text.len())?.as_fd(),
-                &new,
-            )?;
-            created.push(new.clone());
-            attach::replace(
-                iface,
-                settings.mode,
-                Some(loaded.prog()),
-                current.as_ref().map(|c| c.fd.as_fd()),
-            )?;
-            created.clear();
-            std::fs::rename(&new, dir.join(STATE)).map_err(|e| Error::os("promote state", e))
-        })();
-        for path in created {
-            // Best effort: the next operation's recovery removes what stays.
-            let _ = remove_tree(&path);
-        }
-        res?;
+            .is_some_and(|r| Some(r.prog_id) == attached);
+        // An operation stopped between the swap and the rename (promote),
+        // or before the swap.
         log::info!(
-            "{}: chain prog id {prog_id} attached ({} mode): {}",
+            "{}: settling an interrupted operation ({})",
             iface.name,
-            settings.mode.name(),
-            plan::ordered(members)
-                .iter()
-                .map(|m| m.component.program())
-                .collect::<Vec<_>>()
-                .join(", ")
+            if promote {
+                "its chain runs"
+            } else {
+                "its chain never ran"
+            }
         );
-        self.recover(dir, iface)?;
-        Ok(())
+        if promote {
+            std::fs::rename(&new, dir.join(STATE)).map_err(|e| Error::os("promote state", e))?;
+        } else {
+            remove_tree(&new)?;
+        }
     }
-}
-
-/// The libxdp dispatcher on `iface`, with libxdp's lock held, if one runs
-/// there. Chains of ours never take libxdp's lock.
-fn libxdp_running(iface: &Interface) -> Result<Option<(libxdp::Lock, libxdp::Running)>> {
-    let Some((id, _)) = attach::attached(iface)? else {
+    let record = read_record(&dir.join(STATE))
+        .ok()
+        .filter(|r| Some(r.prog_id) == attached);
+    let Some(record) = record else {
+        log::debug!(
+            "{}: the recorded chain no longer runs; its record goes",
+            iface.name
+        );
+        remove_tree(dir)?;
         return Ok(None);
     };
-    let (name, _, _) = crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?;
-    if name != libxdp::PROG_NAME {
-        return Ok(None);
+    let keep: HashSet<String> = record
+        .entries
+        .iter()
+        .map(|e| format!("c{}", e.tag))
+        .collect();
+    let live_link = format!("{LINK_PREFIX}{}", record.prog_id);
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| Error::os("list pins", e))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if (name.starts_with('c') && !keep.contains(&name)) || name == LIBXDP_OWNERS {
+            remove_tree(&e.path())?;
+        } else if keep.contains(&name) {
+            // Links into dispatchers no longer attached.
+            for pin in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                let pin_name = pin.file_name().to_string_lossy().into_owned();
+                if pin_name.starts_with(LINK_PREFIX) && pin_name != live_link {
+                    remove_tree(&pin.path())?;
+                }
+            }
+        }
     }
-    let lock = libxdp::lock()?;
-    Ok(libxdp::running(iface)?.map(|r| (lock, r)))
+    Ok(Some(record))
 }
 
-impl Record {
-    fn to_text(&self) -> String {
-        let mut s = format!(
-            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\n",
-            self.prog_id,
-            self.settings.mode.name(),
-            self.settings.kind.name(),
-            self.settings.counting as u8,
-            self.settings.next_tag
-        );
-        for e in &self.entries {
-            s += &format!(
-                "component {} {} {} {} {} {} {} {} {} {}\n",
-                e.id,
-                e.tag,
-                e.priority,
-                e.continue_on.bits(),
-                e.size,
-                e.stamp.owner.name(),
-                e.stamp.owner.pid(),
-                e.stamp.token,
-                e.program,
-                e.source.replace('\n', " ")
-            );
-        }
-        s
-    }
-
-    fn parse(text: &str) -> Option<Record> {
-        let mut lines = text.lines();
-        if lines.next()? != MAGIC {
-            return None;
-        }
-        let mut field = |key: &str| {
-            lines
-                .next()?
-                .strip_prefix(key)?
-                .strip_prefix(' ')
-                .map(str::to_string)
-        };
-        let prog_id = field("prog")?.parse().ok()?;
-        let mode = match field("mode")?.as_str() {
-            "skb" => AttachMode::Skb,
-            _ => AttachMode::Native,
-        };
-        let kind = Mode::parse(&field("kind")?).ok()?;
-        let counting = field("counting")? == "1";
-        let next_tag = field("next-tag")?.parse().ok()?;
-        let entries = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("component "))
-            .map(|l| {
-                let mut p = l.splitn(10, ' ');
-                Some(Entry {
-                    id: p.next()?.parse().ok()?,
-                    tag: p.next()?.parse().ok()?,
-                    priority: p.next()?.parse().ok()?,
-                    continue_on: Verdicts::from_bits(p.next()?.parse().ok()?),
-                    size: p.next()?.parse().ok()?,
-                    stamp: Stamp {
-                        owner: Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?),
-                        token: p.next()?.parse().ok()?,
-                    },
-                    program: p.next()?.to_string(),
-                    source: p.next()?.to_string(),
-                })
+/// The recorded components, read back from their pinned objects.
+pub(crate) fn members(dir: &Path, record: &Record) -> Result<Vec<Member>> {
+    record
+        .entries
+        .iter()
+        .map(|e| {
+            let bytes = read_object(&dir.join(format!("c{}", e.tag)).join(OBJECT), e.size)?;
+            let component = Component::from_bytes(bytes, &e.source, Some(&e.program))?
+                .with_priority(e.priority)
+                .with_continue_on(e.continue_on);
+            Ok(Member {
+                id: ComponentId(e.id),
+                tag: e.tag,
+                component,
             })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Record {
-            prog_id,
-            settings: Settings {
-                mode,
-                kind,
-                counting,
-                next_tag,
-            },
-            entries,
-        })
-    }
-}
-
-/// A libxdp program as ownership errors name it, with its recorded owner.
-fn described<'a>(
-    p: &libxdp::Program,
-    owners: &'a HashMap<u32, Stamp>,
-) -> (String, Option<&'a Stamp>) {
-    (format!("{} (program {})", p.name, p.id), owners.get(&p.id))
-}
-
-/// Who added each member of the chain `record` describes, by tag.
-fn stamps_by_tag(record: Option<&Record>) -> HashMap<u64, Stamp> {
-    record.map_or_else(HashMap::new, |r| {
-        r.entries.iter().map(|e| (e.tag, e.stamp.clone())).collect()
-    })
-}
-
-/// The owners recorded in `dir` for the programs of a libxdp dispatcher
-/// (none if the record is missing or unreadable).
-fn read_libxdp_owners(dir: &Path) -> HashMap<u32, Stamp> {
-    let Ok(fd) = obj_get(&dir.join(LIBXDP_OWNERS)) else {
-        return HashMap::new();
-    };
-    let text = read_map_bytes(fd.as_fd(), None).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let mut lines = text.trim_end_matches('\0').lines();
-    if lines.next() != Some(OWNERS_MAGIC) {
-        return HashMap::new();
-    }
-    lines
-        .filter_map(|l| {
-            let mut p = l.split(' ');
-            let id = p.next()?.parse().ok()?;
-            let owner = Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?);
-            let token = p.next()?.parse().ok()?;
-            Some((id, Stamp { owner, token }))
         })
         .collect()
 }
 
+/// The owners recorded in `dir` for the programs of a libxdp dispatcher
+/// (none if the record is missing or unreadable).
+pub(crate) fn read_libxdp_owners(dir: &Path) -> HashMap<u32, Stamp> {
+    let Ok(fd) = obj_get(&dir.join(LIBXDP_OWNERS)) else {
+        return HashMap::new();
+    };
+    let text = read_map_bytes(fd.as_fd(), None).unwrap_or_default();
+    parse_owners(&String::from_utf8_lossy(&text))
+}
+
 /// Replaces the owners recorded in `dir` (created if missing) with
 /// `owners`, atomically.
-fn write_libxdp_owners(dir: &Path, owners: HashMap<u32, Stamp>) -> Result<()> {
+pub(crate) fn write_libxdp_owners(dir: &Path, owners: HashMap<u32, Stamp>) -> Result<()> {
     mkdirs(dir)?;
-    let mut text = format!("{OWNERS_MAGIC}\n");
-    for (id, s) in owners {
-        text += &format!("{id} {} {} {}\n", s.owner.name(), s.owner.pid(), s.token);
-    }
+    let text = owners_text(&owners);
     let new = dir.join(format!("{LIBXDP_OWNERS}_new"));
     let _ = remove_tree(&new);
     pin(
@@ -1266,7 +269,11 @@ fn write_libxdp_owners(dir: &Path, owners: HashMap<u32, Stamp>) -> Result<()> {
 
 /// The pinned extension programs of the components that stay in a dynamic
 /// chain, by tag.
-fn pinned_progs(dir: &Path, old_tags: &HashSet<u64>, kind: Mode) -> Result<HashMap<u64, OwnedFd>> {
+pub(crate) fn pinned_progs(
+    dir: &Path,
+    old_tags: &HashSet<u64>,
+    kind: Mode,
+) -> Result<HashMap<u64, OwnedFd>> {
     if kind != Mode::Dynamic {
         return Ok(HashMap::new());
     }
@@ -1279,7 +286,7 @@ fn pinned_progs(dir: &Path, old_tags: &HashSet<u64>, kind: Mode) -> Result<HashM
 /// Network namespaces that still exist, as far as this process can see:
 /// those of processes, those held open by processes, and those bind-mounted
 /// (`ip netns add`) in this mount namespace.
-fn live_netns() -> HashSet<u64> {
+pub(crate) fn live_netns() -> HashSet<u64> {
     fn ns_ino(link: &str) -> Option<u64> {
         link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
     }
@@ -1312,7 +319,7 @@ fn live_netns() -> HashSet<u64> {
 
 /// The pinned maps of the components that stay (of a static chain: a
 /// dynamic one keeps them with its extension programs), and the counters.
-fn reuse_from_pins(
+pub(crate) fn reuse_from_pins(
     dir: &Path,
     members: &[Member],
     old_tags: &HashSet<u64>,
@@ -1344,7 +351,7 @@ fn reuse_from_pins(
     Ok(reuse)
 }
 
-fn mkdirs(dir: &Path) -> Result<()> {
+pub(crate) fn mkdirs(dir: &Path) -> Result<()> {
     std::fs::DirBuilder::new()
         .mode(0o700)
         .recursive(true)
@@ -1352,7 +359,7 @@ fn mkdirs(dir: &Path) -> Result<()> {
         .map_err(|e| Error::os(format!("create {}", dir.display()), e))
 }
 
-fn remove_tree(path: &Path) -> Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> Result<()> {
     let res = if path.is_dir() {
         std::fs::remove_dir_all(path)
     } else {
@@ -1368,7 +375,7 @@ fn remove_tree(path: &Path) -> Result<()> {
 
 /// An array map holding `data` in `chunk`-byte values, frozen so that no
 /// one changes it once written.
-fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
+pub(crate) fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
     let chunk = chunk.max(1);
     let entries = data.len().div_ceil(chunk).max(1);
     let fd = crate::sys::array_map(name, chunk as u32, entries as u32)?;
@@ -1384,7 +391,7 @@ fn frozen_map(name: &str, data: &[u8], chunk: usize) -> Result<OwnedFd> {
 }
 
 /// The bytes a [`frozen_map`] holds, `len` of them.
-fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
+pub(crate) fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
     let info = crate::sys::map_info(fd)?;
     let chunk = info.value_size as usize;
     let mut out = Vec::with_capacity(chunk * info.max_entries as usize);
@@ -1405,48 +412,14 @@ fn read_map_bytes(fd: BorrowedFd<'_>, len: Option<usize>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn read_object(path: &Path, len: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_object(path: &Path, len: usize) -> Result<Vec<u8>> {
     read_map_bytes(obj_get(path)?.as_fd(), Some(len))
 }
 
-fn read_record(path: &Path) -> Result<Record> {
+pub(crate) fn read_record(path: &Path) -> Result<Record> {
     let bytes = read_map_bytes(obj_get(path)?.as_fd(), None)?;
     Record::parse(&String::from_utf8_lossy(&bytes)).ok_or_else(|| Error::Malformed {
         name: path.display().to_string(),
         reason: "not a chain record".into(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_round_trips_through_text() {
-        let r = Record {
-            prog_id: 42,
-            settings: Settings {
-                mode: AttachMode::Skb,
-                kind: Mode::Dynamic,
-                counting: false,
-                next_tag: 7,
-            },
-            entries: vec![Entry {
-                id: 3,
-                tag: 6,
-                priority: -5,
-                continue_on: Verdicts::from_bits(0b10100),
-                size: 1234,
-                stamp: Stamp {
-                    owner: Owner::recorded("fw-daemon".into(), 4321),
-                    token: 99,
-                },
-                program: "xdp_fw".into(),
-                source: "/opt/my objects/fw.o".into(),
-            }],
-        };
-        let back = Record::parse(&r.to_text()).unwrap();
-        assert_eq!(format!("{back:?}"), format!("{r:?}"));
-        assert!(Record::parse("something else\n").is_none());
-    }
 }

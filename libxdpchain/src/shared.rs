@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::ns::{self, Netns};
 use crate::owner::{new_token, Actor, Owner, Stamp};
-use crate::pins::{Store, Which};
 use crate::plan::{ComponentId, Mode};
 use crate::status::ChainStatus;
+use crate::store::{Store, Which};
 
 /// How [`Store::open`] opens the chain of an interface.
 #[derive(Clone, Debug)]
