@@ -1,7 +1,7 @@
 //! Attaching to interfaces: name resolution, what runs there, and atomic
 //! replacement through netlink with the expected old program.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use libbpf_sys::{
     XDP_FLAGS_DRV_MODE, XDP_FLAGS_REPLACE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
@@ -70,6 +70,27 @@ pub(crate) fn attached(iface: &Interface) -> Result<Option<(u32, AttachMode)>> {
         (0, id) => Some((id, AttachMode::Skb)),
         (id, _) => Some((id, AttachMode::Native)),
     })
+}
+
+/// The program on an interface, as an operation saw it.
+pub(crate) struct Seen {
+    pub id: u32,
+    pub mode: AttachMode,
+    pub fd: OwnedFd,
+    /// Its name as the kernel keeps it (cut at 15 characters).
+    pub name: String,
+}
+
+/// What runs on `iface` now, if anything. An operation looks once, under
+/// the lock of the state it changes; the swap that ends it replaces
+/// exactly the program seen, or fails.
+pub(crate) fn observe(iface: &Interface) -> Result<Option<Seen>> {
+    let Some((id, mode)) = attached(iface)? else {
+        return Ok(None);
+    };
+    let fd = sys::prog_fd(id)?;
+    let (name, _, _) = sys::prog_info(fd.as_fd())?;
+    Ok(Some(Seen { id, mode, fd, name }))
 }
 
 /// Puts `new` (or nothing) on the interface, replacing exactly `old`: if

@@ -313,7 +313,7 @@ impl Chain {
             self.load()?;
         }
         let loaded = self.loaded.as_ref().expect("loaded above");
-        let old = inspect::current(&iface, opts.force)?;
+        let old = inspect::replaceable(&iface, attach::observe(&iface)?, opts.force)?;
         if let Some(c) = &old {
             if !opts.force && inspect::config_of(c.fd.as_fd())?.is_some() {
                 return Err(Error::NotOwner {
@@ -321,7 +321,7 @@ impl Chain {
                     owner: "this chain".into(),
                     others: format!(
                         "the chain there (program {}) with all its components",
-                        crate::sys::prog_info(c.fd.as_fd())?.1
+                        c.id
                     ),
                 });
             }

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::attach::{self, AttachMode, Interface};
+use crate::attach::{self, Interface, Seen};
 use crate::counters;
 use crate::dynamic;
 use crate::error::{Error, Result};
@@ -100,23 +100,18 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
 /// The chain attached to `iface`, as the kernel runs it.
 pub(crate) fn status(iface: &Interface) -> Result<ChainStatus> {
     let iface = iface.clone();
-    let Some((id, mode)) = attach::attached(&iface)? else {
+    let Some(seen) = attach::observe(&iface)? else {
         return Err(Error::NoChain(iface.name));
     };
-    let fd = crate::sys::prog_fd(id)?;
-    let mut st = match status_of(fd.as_fd())? {
+    let mut st = match status_of(seen.fd.as_fd())? {
         Some(st) => st,
-        None => {
-            let _lock = libxdp::lock()?;
-            let running = libxdp::running(&iface)?;
-            running
-                .as_ref()
-                .map(libxdp::status)
-                .ok_or_else(|| Error::NoChain(iface.name.clone()))?
-        }
+        None if seen.name == libxdp::PROG_NAME => libxdp::running(&iface)?
+            .map(|(_lock, r)| libxdp::status(&r))
+            .ok_or_else(|| Error::NoChain(iface.name.clone()))?,
+        None => return Err(Error::NoChain(iface.name)),
     };
     st.interface = Some(iface);
-    st.mode = Some(mode);
+    st.mode = Some(seen.mode);
     Ok(st)
 }
 
@@ -125,35 +120,32 @@ pub(crate) fn interfaces() -> Result<Vec<u32>> {
     crate::sys::if_indexes().map_err(|e| Error::os("list interfaces", e))
 }
 
-/// What runs on an interface, as far as replacing it goes.
-pub(crate) struct Current {
-    pub fd: OwnedFd,
-    pub mode: AttachMode,
-}
-
-/// The program on `iface`, if a chain may replace it: a chain always, the
-/// program of another loader only with `force`, a libxdp dispatcher never
-/// (its programs live in libxdp's pins; [`crate::Store`] joins it instead).
-pub(crate) fn current(iface: &Interface, force: bool) -> Result<Option<Current>> {
-    let Some((id, mode)) = attach::attached(iface)? else {
+/// The program `seen` on `iface`, if a chain may replace it: a chain
+/// always, the program of another loader only with `force`, a libxdp
+/// dispatcher never (its programs live in libxdp's pins; [`crate::Store`]
+/// joins it instead).
+pub(crate) fn replaceable(
+    iface: &Interface,
+    seen: Option<Seen>,
+    force: bool,
+) -> Result<Option<Seen>> {
+    let Some(seen) = seen else {
         return Ok(None);
     };
-    let fd = crate::sys::prog_fd(id)?;
-    if config_of(fd.as_fd())?.is_none() {
-        let (name, _, _) = crate::sys::prog_info(fd.as_fd())?;
-        if name == libxdp::PROG_NAME {
+    if config_of(seen.fd.as_fd())?.is_none() {
+        if seen.name == libxdp::PROG_NAME {
             return Err(Error::LibxdpDispatcher {
                 iface: iface.name.clone(),
-                prog_id: id,
+                prog_id: seen.id,
             });
         }
         if !force {
             return Err(Error::ForeignProgram {
                 iface: iface.name.clone(),
-                prog_id: id,
-                name,
+                prog_id: seen.id,
+                name: seen.name,
             });
         }
     }
-    Ok(Some(Current { fd, mode }))
+    Ok(Some(seen))
 }

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::attach::{self, AttachMode, Interface};
+use crate::attach::{self, AttachMode, Interface, Seen};
 use crate::btf::{Btf, Kind};
 use crate::component::{Component, Verdicts};
 use crate::dynamic::{self, Extension};
@@ -247,17 +247,24 @@ impl Running {
     }
 }
 
-/// The libxdp dispatcher on `iface`, if one runs there. Call under [`lock`]:
-/// its programs are read from pins that libxdp users change under it.
-pub(crate) fn running(iface: &Interface) -> Result<Option<Running>> {
-    let Some((id, mode)) = attach::attached(iface)? else {
+/// The libxdp dispatcher on `iface`, with libxdp's lock held, if one runs
+/// there. The interface is looked at under the lock: libxdp users change
+/// the dispatcher and its pins under it, not under ours.
+pub(crate) fn running(iface: &Interface) -> Result<Option<(Lock, Running)>> {
+    let lock = lock()?;
+    let Some(seen) = attach::observe(iface)? else {
         return Ok(None);
     };
-    let fd = crate::sys::prog_fd(id)?;
-    let (name, _, map_ids) = crate::sys::prog_info(fd.as_fd())?;
-    if name != PROG_NAME {
+    Ok(dispatcher(iface, seen)?.map(|r| (lock, r)))
+}
+
+/// The libxdp dispatcher that `seen` is, if it is one.
+fn dispatcher(iface: &Interface, seen: Seen) -> Result<Option<Running>> {
+    if seen.name != PROG_NAME {
         return Ok(None);
     }
+    let Seen { id, mode, fd, .. } = seen;
+    let (_, _, map_ids) = crate::sys::prog_info(fd.as_fd())?;
     let malformed = |reason: String| Error::Malformed {
         name: format!("libxdp dispatcher (program {id}) on {}", iface.name),
         reason,

@@ -35,7 +35,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::attach::{self, Interface};
+use crate::attach::{self, Interface, Seen};
 use crate::component::Component;
 use crate::error::{Error, Result};
 use crate::libxdp;
@@ -115,7 +115,10 @@ pub(crate) fn sweep(
         }
         let index = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
         let live = match index.map(|i| Interface::resolve(&i.to_string())) {
-            Some(Ok(iface)) => recover(&dir, &iface)?.is_some() || dir.join(LIBXDP_OWNERS).exists(),
+            Some(Ok(iface)) => {
+                let running = Running::of(attach::observe(&iface)?.as_ref());
+                recover(&dir, &iface, running)?.is_some() || dir.join(LIBXDP_OWNERS).exists()
+            }
             _ => false,
         };
         if !live {
@@ -146,16 +149,37 @@ pub(crate) fn sweep(
     Ok(removed)
 }
 
+/// What an interface runs, as far as recovery goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Running {
+    Nothing,
+    /// A libxdp dispatcher.
+    Libxdp,
+    /// Any other program, by id.
+    Program(u32),
+}
+
+impl Running {
+    pub(crate) fn of(seen: Option<&Seen>) -> Running {
+        match seen {
+            None => Running::Nothing,
+            Some(s) if s.name == libxdp::PROG_NAME => Running::Libxdp,
+            Some(s) => Running::Program(s.id),
+        }
+    }
+}
+
 /// Settles what a killed operation left: the record that names the
 /// program on the interface is the true one; any other, and anything
 /// only it referred to, is unpinned. None if no chain of ours runs there.
-pub(crate) fn recover(dir: &Path, iface: &Interface) -> Result<Option<Record>> {
+pub(crate) fn recover(dir: &Path, iface: &Interface, running: Running) -> Result<Option<Record>> {
     if !dir.exists() {
         return Ok(None);
     }
-    let attached = attach::attached(iface)?.map(|(id, _)| id);
-    if let Some(id) = attached {
-        if crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?.0 == libxdp::PROG_NAME {
+    let attached = match running {
+        Running::Nothing => None,
+        Running::Program(id) => Some(id),
+        Running::Libxdp => {
             // libxdp's pins hold its chain; ours, only who added what.
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if e.file_name() != LIBXDP_OWNERS {
@@ -164,7 +188,7 @@ pub(crate) fn recover(dir: &Path, iface: &Interface) -> Result<Option<Record>> {
             }
             return Ok(None);
         }
-    }
+    };
     let new = dir.join(STATE_NEW);
     if new.exists() {
         let promote = read_record(&new)

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::attach::{self, AttachOptions, Interface};
+use crate::attach::{self, AttachOptions, Interface, Seen};
 use crate::component::Component;
 use crate::error::{Error, Result};
 use crate::features;
@@ -18,8 +18,8 @@ use crate::loaded::{load_dynamic, load_static};
 use crate::owner::{Actor, Stamp};
 use crate::pins::{
     self, frozen_map, mkdirs, pinned_progs, read_libxdp_owners, read_record, remove_tree,
-    reuse_from_pins, write_libxdp_owners, CHUNK, LINK_PREFIX, OBJECT, PROG, STATE, STATE_NEW,
-    STATS,
+    reuse_from_pins, write_libxdp_owners, Running, CHUNK, LINK_PREFIX, OBJECT, PROG, STATE,
+    STATE_NEW, STATS,
 };
 use crate::plan::{self, Build, ComponentId, Member, Mode};
 use crate::record::{Entry, Record, Settings};
@@ -249,7 +249,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<Vec<ComponentId>> {
         let _lock = pins::lock(&self.dir)?;
-        let (dir, old) = self.open_chain(iface)?;
+        let seen = attach::observe(iface)?;
+        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
         let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
         let mut members = Vec::new();
         for c in components {
@@ -257,7 +258,7 @@ impl Store {
             next_tag += 1;
         }
         let kind = self.kind_for(&members)?;
-        let running = libxdp_running(iface)?;
+        let running = libxdp_running(iface, seen.as_ref())?;
         match (&old, &running) {
             (Some(r), _) => actor.may_change(
                 &iface.name,
@@ -270,7 +271,7 @@ impl Store {
                     r.programs.iter().map(|p| described(p, &owners)),
                 )?
             }
-            (None, None) => self.refuse_unrecorded(iface, actor)?,
+            (None, None) => self.refuse_unrecorded(iface, seen.as_ref(), actor)?,
         }
         // Replacing a libxdp dispatcher keeps its version unless told otherwise.
         let version = match (&running, self.layout) {
@@ -284,7 +285,7 @@ impl Store {
             };
             let current = match running {
                 Some(_) => None,
-                None => inspect::current(iface, opts.force)?,
+                None => inspect::replaceable(iface, seen, opts.force)?,
             };
             let planned: Vec<_> = members.iter().map(|m| Planned::New(&m.component)).collect();
             let target = libxdp::Target {
@@ -313,7 +314,7 @@ impl Store {
             counting,
             next_tag,
         };
-        let current = inspect::current(iface, opts.force)?;
+        let current = inspect::replaceable(iface, seen, opts.force)?;
         let stamps = members
             .iter()
             .map(|m| (m.tag, actor.stamp.clone()))
@@ -366,7 +367,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<ComponentId> {
         let _lock = pins::lock(&self.dir)?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
+        let seen = attach::observe(iface)?;
+        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
             let mut planned: Vec<_> = r.programs.iter().map(Planned::Loaded).collect();
             planned.push(Planned::New(&component));
             let ids = libxdp::commit(&r.target(iface), &planned)?;
@@ -374,10 +376,12 @@ impl Store {
             self.update_libxdp_owners(iface, &ids, Some((id, actor)))?;
             return Ok(ComponentId(id));
         }
-        let (dir, old) = self.open_chain(iface)?;
-        let current = inspect::current(iface, opts.force)?;
+        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
         if old.is_none() {
-            self.refuse_unrecorded(iface, actor)?;
+            self.refuse_unrecorded(iface, seen.as_ref(), actor)?;
+        }
+        let current = inspect::replaceable(iface, seen, opts.force)?;
+        if old.is_none() {
             let one = plan::with_added(&[], component.clone(), 0)?.0;
             if let Some(version) = self.libxdp_version(self.kind_for(&one)?, counting, 1)? {
                 let _lock = libxdp::lock()?;
@@ -435,7 +439,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<usize> {
         let _lock = pins::lock(&self.dir)?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
+        let seen = attach::observe(iface)?;
+        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
             let owners = self.libxdp_owners(iface)?;
             let gone: Vec<usize> = match which {
                 Which::Key(key) => vec![r.find(key)?],
@@ -469,7 +474,7 @@ impl Store {
             self.update_libxdp_owners(iface, &ids, None)?;
             return Ok(gone.len());
         }
-        let (dir, old, members, current) = match self.open_recorded(iface) {
+        let (dir, old, members, current) = match self.open_recorded(iface, seen) {
             Err(Error::NoChain(_)) if matches!(which, Which::Own) => {
                 return Err(Error::NotAttached)
             }
@@ -524,7 +529,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<()> {
         let _lock = pins::lock(&self.dir)?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
+        let seen = attach::observe(iface)?;
+        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
             let owners = self.libxdp_owners(iface)?;
             let at = r.find(key)?;
             let p = &r.programs[at];
@@ -542,7 +548,7 @@ impl Store {
             let ids = libxdp::commit(&r.target(iface), &planned)?;
             return self.update_libxdp_owners(iface, &ids, Some((ids[at], actor)));
         }
-        let (dir, old, members, current) = self.open_recorded(iface)?;
+        let (dir, old, members, current) = self.open_recorded(iface, seen)?;
         let mut settings = old.settings;
         let id = plan::find_member(&members, key)?;
         let entry = old
@@ -569,7 +575,8 @@ impl Store {
     /// Detaches the chain on `iface` whole, for `actor`.
     pub(crate) fn detach_all(&self, iface: &Interface, actor: &Actor) -> Result<()> {
         let _lock = pins::lock(&self.dir)?;
-        if let Some((_lock, r)) = libxdp_running(iface)? {
+        let seen = attach::observe(iface)?;
+        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
             let owners = self.libxdp_owners(iface)?;
             actor.may_change(
                 &iface.name,
@@ -579,15 +586,15 @@ impl Store {
             let dir = pins::netns_dir(&self.dir)?.join(iface.index.to_string());
             return self.detach_locked(&dir, iface, None);
         }
-        let (dir, old) = self.open_chain(iface)?;
+        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
         match &old {
             Some(r) => actor.may_change(
                 &iface.name,
                 r.entries.iter().map(|e| (e.describe(), Some(&e.stamp))),
             )?,
-            None => self.refuse_unrecorded(iface, actor)?,
+            None => self.refuse_unrecorded(iface, seen.as_ref(), actor)?,
         }
-        let current = inspect::current(iface, actor.force)?;
+        let current = inspect::replaceable(iface, seen, actor.force)?;
         if current.is_none() {
             return Err(Error::NoChain(iface.name.clone()));
         }
@@ -607,9 +614,10 @@ impl Store {
     fn open_recorded(
         &self,
         iface: &Interface,
-    ) -> Result<(PathBuf, Record, Vec<Member>, Option<inspect::Current>)> {
-        let (dir, old) = self.open_chain(iface)?;
-        let current = inspect::current(iface, false)?;
+        seen: Option<Seen>,
+    ) -> Result<(PathBuf, Record, Vec<Member>, Option<Seen>)> {
+        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
+        let current = inspect::replaceable(iface, seen, false)?;
         let Some(old) = old else {
             if current.is_some() {
                 return Err(Error::NoState {
@@ -623,12 +631,7 @@ impl Store {
         Ok((dir, old, members, current))
     }
 
-    fn detach_locked(
-        &self,
-        dir: &Path,
-        iface: &Interface,
-        current: Option<inspect::Current>,
-    ) -> Result<()> {
+    fn detach_locked(&self, dir: &Path, iface: &Interface, current: Option<Seen>) -> Result<()> {
         if let Some(c) = current {
             attach::replace(iface, c.mode, None, Some(c.fd.as_fd()))?;
         }
@@ -643,11 +646,16 @@ impl Store {
     /// A chain of ours without a record cannot be rebuilt (its objects are
     /// gone with the process that built it), and its components are not
     /// `actor`'s: only force replaces it.
-    fn refuse_unrecorded(&self, iface: &Interface, actor: &Actor) -> Result<()> {
-        let Some((id, _)) = attach::attached(iface)? else {
+    fn refuse_unrecorded(
+        &self,
+        iface: &Interface,
+        seen: Option<&Seen>,
+        actor: &Actor,
+    ) -> Result<()> {
+        let Some(seen) = seen else {
             return Ok(());
         };
-        if inspect::config_of(crate::sys::prog_fd(id)?.as_fd())?.is_none() || actor.force {
+        if inspect::config_of(seen.fd.as_fd())?.is_none() || actor.force {
             return Ok(());
         }
         Err(Error::NoState {
@@ -710,7 +718,7 @@ impl Store {
         ids: &[u32],
         new: Option<(u32, &Actor)>,
     ) -> Result<()> {
-        let (dir, _) = self.open_chain(iface)?;
+        let (dir, _) = self.open_chain(iface, Running::Libxdp)?;
         let mut owners = read_libxdp_owners(&dir);
         owners.retain(|id, _| ids.contains(id));
         if let Some((id, actor)) = new {
@@ -720,13 +728,14 @@ impl Store {
     }
 
     /// The interface's directory, created (0700) if missing, and its record
-    /// once whatever a killed operation left is settled. Sweeps the stale
-    /// records of this namespace's other interfaces on the way.
-    fn open_chain(&self, iface: &Interface) -> Result<(PathBuf, Option<Record>)> {
+    /// once whatever a killed operation left is settled, by what `running`
+    /// there. Sweeps the stale records of this namespace's other interfaces
+    /// on the way.
+    fn open_chain(&self, iface: &Interface, running: Running) -> Result<(PathBuf, Option<Record>)> {
         let dir = pins::netns_dir(&self.dir)?.join(iface.index.to_string());
         pins::sweep(&self.dir, Some(&dir), false)?;
         mkdirs(&dir)?;
-        let record = pins::recover(&dir, iface)?;
+        let record = pins::recover(&dir, iface, running)?;
         Ok((dir, record))
     }
 
@@ -742,7 +751,7 @@ impl Store {
         old: Option<&Record>,
         members: &[Member],
         settings: Settings,
-        current: Option<inspect::Current>,
+        current: Option<Seen>,
         stamps: &HashMap<u64, Stamp>,
     ) -> Result<()> {
         let old_tags: HashSet<u64> =
@@ -855,23 +864,22 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        pins::recover(dir, iface)?;
+        // What runs now is what this call attached.
+        pins::recover(dir, iface, Running::Program(prog_id))?;
         Ok(())
     }
 }
 
-/// The libxdp dispatcher on `iface`, with libxdp's lock held, if one runs
-/// there. Chains of ours never take libxdp's lock.
-fn libxdp_running(iface: &Interface) -> Result<Option<(libxdp::Lock, libxdp::Running)>> {
-    let Some((id, _)) = attach::attached(iface)? else {
-        return Ok(None);
-    };
-    let (name, _, _) = crate::sys::prog_info(crate::sys::prog_fd(id)?.as_fd())?;
-    if name != libxdp::PROG_NAME {
-        return Ok(None);
+/// The libxdp dispatcher on `iface`, with libxdp's lock held, if `seen`
+/// is one. Chains of ours never take libxdp's lock.
+fn libxdp_running(
+    iface: &Interface,
+    seen: Option<&Seen>,
+) -> Result<Option<(libxdp::Lock, libxdp::Running)>> {
+    match seen {
+        Some(s) if s.name == libxdp::PROG_NAME => libxdp::running(iface),
+        _ => Ok(None),
     }
-    let lock = libxdp::lock()?;
-    Ok(libxdp::running(iface)?.map(|r| (lock, r)))
 }
 
 /// A libxdp program as ownership errors name it, with its recorded owner.

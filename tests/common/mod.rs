@@ -133,7 +133,7 @@ pub fn ping_in_background(ns: &str, count: u32, interval: &str) -> std::thread::
 
 /// Two namespaces joined by a veth pair, 198.18.0.1 (a) and 198.18.0.2 (b),
 /// named uniquely per test and removed on drop, also when the test fails;
-/// without IPv6 link-local addresses, whose neighbour discovery would add
+/// without IPv6, whose neighbour discovery and multicast reports would add
 /// packets to the counters that tests read.
 pub struct VethPair {
     pub ns_a: String,
@@ -161,8 +161,9 @@ impl VethPair {
             "ip netns add {a} && ip netns add {b} && \
              ip link add {da} netns {a} type veth peer name {db} netns {b} && \
              ip -n {a} addr add 198.18.0.1/24 dev {da} && ip -n {b} addr add 198.18.0.2/24 dev {db} && \
-             ip -n {a} link set {da} addrgenmode none up && \
-             ip -n {b} link set {db} addrgenmode none up && \
+             ip netns exec {a} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/{da}/disable_ipv6' && \
+             ip netns exec {b} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/{db}/disable_ipv6' && \
+             ip -n {a} link set {da} up && ip -n {b} link set {db} up && \
              ip -n {a} link set lo up && ip -n {b} link set lo up",
             a = v.ns_a, b = v.ns_b, da = v.dev_a, db = v.dev_b
         ));
