@@ -548,3 +548,34 @@ fn too_many_components() {
     assert_eq!(verdict(&chain, &udp_packet(1)), Verdict::Pass as u32);
     assert_eq!(chain.status().unwrap().components.len(), 64);
 }
+
+#[test]
+fn old_section_names_load_as_xdp() {
+    // One program in a section libbpf 1.x no longer types: it is the one.
+    let one = comp(&obj("oldsec"), None);
+    assert_eq!(one.program(), "xdp_patch_ports_prog");
+    // Two: named, either runs; unnamed, the choice is the user's.
+    let two = compile("oldsec", "_two", &["-g", "-DTWO"]);
+    match Component::from_file(&two, None) {
+        Err(Error::AmbiguousProgram { mut available, .. }) => {
+            available.sort();
+            assert_eq!(available, ["xdp_patch_ports_prog", "xdp_prog_simple"]);
+        }
+        other => panic!(
+            "expected AmbiguousProgram, got {:?}",
+            other.map(|c| c.program().to_string())
+        ),
+    }
+    // After a counter, in this test's mode: TX from the old-style program;
+    // the other program of its object, in a section of its own, stays out.
+    let mut chain = Chain::new();
+    chain.add(comp(&obj("counter"), None)).unwrap();
+    let ports = chain.add(comp(&two, Some("xdp_patch_ports_prog"))).unwrap();
+    chain.load().unwrap();
+    assert_eq!(verdict(&chain, &udp_packet(53)), Verdict::Tx as u32);
+    assert_eq!(read_u64(chain.map_fd(ports, ".bss").unwrap(), 0), 1);
+    let mut alone = Chain::new();
+    alone.add(comp(&two, Some("xdp_prog_simple"))).unwrap();
+    alone.load().unwrap();
+    assert_eq!(verdict(&alone, &udp_packet(53)), Verdict::Drop as u32);
+}

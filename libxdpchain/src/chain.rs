@@ -319,10 +319,7 @@ impl Chain {
                 return Err(Error::NotOwner {
                     iface: iface.name.clone(),
                     owner: "this chain".into(),
-                    others: format!(
-                        "the chain there (program {}) with all its components",
-                        c.id
-                    ),
+                    others: format!("the chain there (program {}) with all its components", c.id),
                 });
             }
         }

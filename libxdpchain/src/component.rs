@@ -172,11 +172,16 @@ impl Component {
                 reason: format!("libbpf cannot open it ({e}): {}", log.trim()),
             }
         })?;
-        let available: Vec<String> = obj
-            .programs()
-            .filter(|p| p.is_xdp())
-            .map(|p| p.name())
-            .collect();
+        // XDP programs by their section names; failing those, programs in
+        // sections libbpf no longer types, which older loaders load as XDP.
+        let names = |f: fn(&sys::Program<'_>) -> bool| -> Vec<String> {
+            obj.programs().filter(|p| f(p)).map(|p| p.name()).collect()
+        };
+        let mut available = names(|p| p.is_xdp());
+        let untyped = names(|p| p.is_untyped());
+        if available.is_empty() || program.is_some_and(|p| untyped.iter().any(|u| u == p)) {
+            available.extend(untyped);
+        }
         let program = match (program, available.as_slice()) {
             (_, []) => return Err(Error::NoXdpProgram { name }),
             (Some(p), _) if available.iter().any(|a| a == p) => p.to_string(),

@@ -59,7 +59,11 @@ impl Extension {
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
-        prog.make_extension(target, slot_fn)
+        // Untyped programs (old section names) that it may tail-call are
+        // loaded with it: as XDP.
+        object
+            .untyped_as_xdp()
+            .and_then(|()| prog.make_extension(target, slot_fn))
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         let maps = map_names(&object, component);
         crate::sys::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;

@@ -141,6 +141,10 @@ pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Li
             log.trim()
         ))
     })?;
+    // Tail-call targets of components, kept in their own sections.
+    object
+        .untyped_as_xdp()
+        .map_err(|e| Error::os("type programs as XDP", e))?;
 
     let mut maps = HashMap::new();
     let mut by_name = Vec::new();

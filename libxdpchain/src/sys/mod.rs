@@ -20,7 +20,7 @@ pub(crate) use fs::*;
 pub(crate) use linker::link;
 pub(crate) use log::with_libbpf_log;
 pub(crate) use net::*;
-pub(crate) use object::{pin_by_name, Object};
+pub(crate) use object::{pin_by_name, Object, Program};
 
 pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::InvalidArgument(format!("{what} contains a NUL byte")))

@@ -105,6 +105,14 @@ impl Object {
         self.programs().find(|p| p.name() == name)
     }
 
+    /// Types the programs that libbpf could not ([`Program::is_untyped`])
+    /// as XDP, as libxdp, bpftool's "type xdp" and iproute2 load them.
+    pub fn untyped_as_xdp(&self) -> io::Result<()> {
+        self.programs()
+            .filter(|p| p.is_untyped())
+            .try_for_each(|p| p.make_xdp())
+    }
+
     /// The BTF id of the function `name` in this loaded object's BTF.
     pub fn btf_func_id(&self, name: &str) -> io::Result<u32> {
         let c = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -175,6 +183,29 @@ impl<'a> Program<'a> {
                 && sys::bpf_program__expected_attach_type(self.as_ptr()) == sys::BPF_XDP
         }
     }
+    /// A program whose section name told libbpf no type: libbpf 1.x no
+    /// longer knows the names older loaders used (`xdp_sock`, `prog`, ...).
+    pub fn is_untyped(&self) -> bool {
+        // SAFETY: the program belongs to a live object.
+        unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_UNSPEC }
+    }
+
+    /// Makes this program of an open object an XDP program for interfaces.
+    pub fn make_xdp(&self) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        unsafe {
+            check(sys::bpf_program__set_type(
+                self.as_ptr(),
+                sys::BPF_PROG_TYPE_XDP,
+            ))?;
+            check(sys::bpf_program__set_expected_attach_type(
+                self.as_ptr(),
+                sys::BPF_XDP,
+            ))?;
+        }
+        Ok(())
+    }
+
     /// Makes this program of an open object an extension (freplace) of
     /// the global function `func` of the loaded program `target`.
     pub fn make_extension(&self, target: BorrowedFd<'_>, func: &str) -> io::Result<()> {
