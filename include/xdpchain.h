@@ -146,6 +146,24 @@ struct xdpchain_open_opts {
 };
 
 /**
+ * A global variable's value: `size` bytes at `value`, exactly the
+ * variable's size (little-endian for integers).
+ */
+struct xdpchain_global {
+  const char *name;
+  const void *value;
+  size_t size;
+};
+
+/**
+ * A map's size (max_entries).
+ */
+struct xdpchain_map_size {
+  const char *name;
+  uint32_t max_entries;
+};
+
+/**
  * A component to add: an object file, or an object in memory.
  */
 struct xdpchain_program_opts {
@@ -187,6 +205,18 @@ struct xdpchain_program_opts {
    * XDPCHAIN_VERDICT() bits; 0: the object's own (else XDP_PASS).
    */
   uint32_t continue_on;
+  /**
+   * Values of the object's global variables (`const volatile` ones in
+   * .rodata above all), set before loading as its own loader would:
+   * `globals_cnt` of them.
+   */
+  const struct xdpchain_global *globals;
+  size_t globals_cnt;
+  /**
+   * Sizes of the object's maps: `map_sizes_cnt` of them.
+   */
+  const struct xdpchain_map_size *map_sizes;
+  size_t map_sizes_cnt;
 };
 
 /**

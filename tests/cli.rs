@@ -207,3 +207,41 @@ fn bpffs_not_mounted() {
         "{err}"
     );
 }
+
+#[test]
+fn add_configures_the_program_first() {
+    let net = VethPair::new();
+    let configured = obj("configured");
+    let add = |extra: &[&str]| {
+        let mut args = vec![BIN, "add", &net.dev_b];
+        let path = path(&configured);
+        args.push(path);
+        args.extend_from_slice(extra);
+        exit(&mut in_ns(&net.ns_b, &args))
+    };
+    // Unconfigured, its map has no size: refused, nothing attached.
+    let (code, err) = add(&[]);
+    assert!(code != 0 && err.lines().count() == 1, "{err}");
+    let (code, err) = add(&["--set", "cfg_verdict=0x10000000000", "--map-size", "hits=4"]);
+    assert!(code == 65 && err.contains("does not fit"), "{err}");
+    let (code, err) = add(&["--set", "cfg_verdict", "--map-size", "hits=4"]);
+    assert!(code == 2 && err.contains("NAME=VALUE"), "{err}");
+    let (code, err) = add(&[
+        "--set",
+        "cfg_verdict=1",
+        "--set",
+        "cfg_slot=hex:0300",
+        "--map-size",
+        "hits=4",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let verdict = in_netns(&net.ns_b, || {
+        xdpchain::Store::new()
+            .open(&net.dev_b, xdpchain::OpenOptions::default())
+            .and_then(|c| c.test_run(&udp_packet(53), 1))
+            .unwrap()
+            .0
+    });
+    assert_eq!(verdict, xdpchain::Verdict::Drop as u32);
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+}

@@ -86,6 +86,8 @@ enum Command {
         #[arg(long, value_name = "pass,drop,...", value_parser = |s: &str| Verdicts::parse(s).map_err(|e| e.to_string()))]
         continue_on: Option<Verdicts>,
         #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
         new: NewChain,
         #[command(flatten)]
         owner: OwnerArgs,
@@ -108,6 +110,8 @@ enum Command {
         #[arg(value_name = "FILE[:PROG]")]
         program: String,
         #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
         owner: OwnerArgs,
     },
     /// Show the chains attached (or the one on IFACE) and their counters
@@ -127,6 +131,63 @@ enum Command {
     },
     /// Remove the records of chains that no longer run
     Clean,
+}
+
+/// How the program is configured before it loads, as its own loader would.
+#[derive(Args)]
+struct Config {
+    /// Sets the global variable NAME (a `const volatile` one in .rodata, or
+    /// any with initial data): an integer (decimal, or 0x hex) that fits it,
+    /// or bytes as hex:0a0b...
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = assignment)]
+    globals: Vec<(String, String)>,
+    /// Sets the size (max_entries) of map NAME
+    #[arg(long = "map-size", value_name = "NAME=N", value_parser = assignment)]
+    map_sizes: Vec<(String, String)>,
+}
+
+fn assignment(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
+}
+
+impl Config {
+    fn apply(&self, mut c: Component) -> Result<Component, Error> {
+        let bad = |what: &str, v: &str| Error::InvalidArgument(format!("{what} '{v}'"));
+        for (name, v) in &self.globals {
+            c = match v.strip_prefix("hex:") {
+                Some(hex) => {
+                    c.with_global(name, &parse_hex(hex).ok_or_else(|| bad("bad hex", v))?)?
+                }
+                None => {
+                    c.with_global_int(name, parse_int(v).ok_or_else(|| bad("bad integer", v))?)?
+                }
+            };
+        }
+        for (name, v) in &self.map_sizes {
+            c = c.with_map_size(name, v.parse().map_err(|_| bad("bad map size", v))?)?;
+        }
+        Ok(c)
+    }
+}
+
+fn parse_int(v: &str) -> Option<i128> {
+    let (neg, digits) = v.strip_prefix('-').map_or((false, v), |d| (true, d));
+    let n = match digits.strip_prefix("0x") {
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => digits.parse().ok()?,
+    };
+    Some(if neg { -n } else { n })
+}
+
+fn parse_hex(hex: &str) -> Option<Vec<u8>> {
+    (hex.len() % 2 == 0).then_some(())?;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// How a chain that the command creates is made.
@@ -239,10 +300,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             program,
             priority,
             continue_on,
+            config,
             new,
             owner,
         } => {
-            let mut c = component(&program)?;
+            let mut c = config.apply(component(&program)?)?;
             if let Some(p) = priority {
                 c = c.with_priority(p);
             }
@@ -262,10 +324,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             iface,
             component: key,
             program,
+            config,
             owner,
         } => owner
             .open(&iface, None, true)?
-            .replace(&key, component(&program)?),
+            .replace(&key, config.apply(component(&program)?)?),
         Command::Status { iface, json } => {
             let chains = match iface {
                 Some(iface) => vec![xdpchain::status(&iface)?],

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1-only OR BSD-2-Clause)
 /*
- * Probes whether the kernel returns to the chain after a tail call made
- * inside a component: chained as [probe_caller, probe_marker], the chain
- * must return XDP_TX. Linux 6.1 returns from the root at once instead.
+ * Probes whether the verifier keeps a chain going after a component linked
+ * as a static subprogram makes a tail call: chained so, as [probe_caller,
+ * probe_marker], the chain must return XDP_TX. Before Linux commit
+ * e3245f899043 (6.1 and 6.12 lack it) the verifier takes probe_caller to
+ * return its fall-through XDP_ABORTED, and drops the rest of the chain.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -266,6 +266,12 @@ impl Btf {
             .collect()
     }
 
+    /// Sets the number of elements of an ARRAY type.
+    pub fn set_array_len(&mut self, t: &TypeRef, n: u32) {
+        debug_assert_eq!(t.kind, Kind::Array);
+        wr32(&mut self.types, t.off + 20, n);
+    }
+
     /// Number of elements of an ARRAY type.
     pub fn array_len(&self, t: &TypeRef) -> Option<u32> {
         (t.kind == Kind::Array).then(|| rd32(&self.types, t.off + 20).unwrap_or(0))

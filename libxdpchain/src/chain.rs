@@ -61,6 +61,7 @@ impl Chain {
                 counting: true,
                 pin_root: crate::ns::bpffs().into(),
                 spare: None,
+                static_tail_callers: false,
             },
             mode: None,
             loaded: None,
@@ -235,7 +236,6 @@ impl Chain {
                     .into(),
             ));
         }
-        features::check(std::slice::from_ref(member))?;
         let loaded = self.loaded.as_ref().expect("checked by the callers");
         let Body::Static(Linked { object, .. }) = &loaded.body else {
             unreachable!("checked by the callers");

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use object::{Object as _, ObjectSection as _};
 
 use crate::btf::{Btf, Kind};
+use crate::configure;
 use crate::error::{Error, Result};
 use crate::insn;
 use crate::sys;
@@ -230,6 +231,44 @@ impl Component {
             has_func_info,
             tail_calls,
         })
+    }
+
+    /// Sets the global variable `name` (a `const volatile` one in `.rodata`,
+    /// or any with initial data) to `value`, its exact size, as the
+    /// program's own loader would before loading it.
+    pub fn with_global(self, name: &str, value: &[u8]) -> Result<Self> {
+        let bytes = configure::set_global(&self.bytes, name, value).map_err(|r| self.refused(r))?;
+        Ok(self.with_bytes(bytes))
+    }
+
+    /// [`Component::with_global`] with an integer, which must fit the
+    /// variable's size (stored little-endian).
+    pub fn with_global_int(self, name: &str, value: i128) -> Result<Self> {
+        let size = configure::global_size(&self.bytes, name).map_err(|r| self.refused(r))?;
+        let bytes = configure::int_bytes(value, size)
+            .ok_or_else(|| self.refused(format!("{value} does not fit '{name}' ({size} bytes)")))?;
+        self.with_global(name, &bytes)
+    }
+
+    /// Sets the size (max_entries) of the component's map `name`.
+    pub fn with_map_size(self, name: &str, entries: u32) -> Result<Self> {
+        let bytes =
+            configure::set_map_size(&self.bytes, name, entries).map_err(|r| self.refused(r))?;
+        Ok(self.with_bytes(bytes))
+    }
+
+    fn with_bytes(mut self, bytes: Vec<u8>) -> Self {
+        self.bytes = bytes.into();
+        self
+    }
+
+    fn refused(&self, reason: impl ToString) -> Error {
+        Error::InvalidArgument(format!(
+            "{}:{}: {}",
+            self.source,
+            self.program,
+            reason.to_string()
+        ))
     }
 
     pub fn with_priority(mut self, priority: i32) -> Self {

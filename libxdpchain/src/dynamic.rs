@@ -59,10 +59,12 @@ impl Extension {
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
-        // Untyped programs (old section names) that it may tail-call are
-        // loaded with it: as XDP.
+        // The object's other programs load with it, as XDP programs it may
+        // tail-call (old section names included).
         object
-            .untyped_as_xdp()
+            .programs()
+            .filter(|p| p.name() != component.program())
+            .try_for_each(|p| p.make_tail_target())
             .and_then(|()| prog.make_extension(target, slot_fn))
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         let maps = map_names(&object, component);
@@ -165,6 +167,7 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
     let slots = rewrite::Slots {
         prefix: SLOT_PREFIX,
         used: config.slots.len(),
+        global: Vec::new(),
     };
     let bytes = rewrite::prepare_root(OBJECT, &config.to_bytes(), &slots, false)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {

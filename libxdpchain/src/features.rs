@@ -15,8 +15,13 @@ static PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe_tailcall.b
 /// Kernel capabilities that change what a chain can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features {
-    /// The chain goes on after a component that made a tail call. Linux 6.1
-    /// returns from the whole chain instead.
+    /// The verifier keeps the chain going after a component linked as a
+    /// static subprogram makes a tail call. Before Linux commit
+    /// e3245f899043 ("bpf: properly verify tail call behavior"; 6.1 and
+    /// 6.12 lack it) it takes such a subprogram to return its fall-through
+    /// value and drops the rest of the chain. Static chains therefore link
+    /// tail-calling components as global functions on every kernel; the
+    /// kernel itself returns to the chain after a tail call either way.
     pub tail_calls_in_components: bool,
     /// Extension programs (freplace) can fill a dispatcher's slots, as
     /// dynamic chains need. Some kernels (locked down, or whose JIT lacks
@@ -50,6 +55,7 @@ fn probe_tail_calls() -> Result<bool> {
         counting: false,
         pin_root: String::new(),
         spare: None,
+        static_tail_callers: true,
     };
     let linked = linked::load(&members, &build, &Reuse::default())?;
     let (verdict, _) = test_run(linked.prog(), &[0u8; 64], 1)?;
@@ -68,16 +74,21 @@ fn probe_member(id: u32, program: &str) -> Result<Member> {
     })
 }
 
-/// Refuses what this kernel would run wrongly.
-pub(crate) fn check(members: &[Member]) -> Result<()> {
-    if let Some(m) = members.iter().find(|m| m.component.tail_calls) {
-        if !features()?.tail_calls_in_components {
-            return Err(Error::Unsupported(format!(
-                "component {}:{} makes tail calls, and this kernel does not return to the chain after a tail call made inside a component (Linux 6.1 does not)",
-                m.component.source(),
-                m.component.program()
-            )));
-        }
+/// Refuses a static chain that no kernel loads: a tail-calling component
+/// beside one without BTF func info (built without -g). Then no component
+/// keeps its func info, and the kernel allows tail calls in subprograms only
+/// with it ("tail_call is not allowed in subprogs without BTF").
+pub(crate) fn check_static(members: &[Member]) -> Result<()> {
+    let bare = members.iter().find(|m| !m.component.has_func_info);
+    let caller = members.iter().find(|m| m.component.tail_calls);
+    if let (Some(bare), Some(caller)) = (bare, caller) {
+        return Err(Error::Unsupported(format!(
+            "component {}:{} makes tail calls, which the kernel allows in a linked chain only with BTF func info in every component, and {}:{} has none (built without -g); build it with -g, or use a dynamic chain",
+            caller.component.source(),
+            caller.component.program(),
+            bare.component.source(),
+            bare.component.program()
+        )));
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ mod attach;
 mod btf;
 mod chain;
 mod component;
+mod configure;
 mod counters;
 mod dynamic;
 mod error;

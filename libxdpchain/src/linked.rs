@@ -95,9 +95,22 @@ pub(crate) fn build(
             m.component.program()
         )));
     }
+    // A component that makes tail calls runs as a global function, whose
+    // result the verifier takes as unknown: before Linux commit
+    // e3245f899043 ("bpf: properly verify tail call behavior"; 6.1 and
+    // 6.12 lack it) the verifier takes a static subprogram that tail-calls
+    // to return its fall-through value, and with the frozen config drops
+    // the rest of the chain. Global functions need BTF func info in all.
+    let global: Vec<usize> = match (opts.spare, opts.static_tail_callers || strip) {
+        (None, false) => (0..order.len())
+            .filter(|&i| order[i].component.tail_calls)
+            .collect(),
+        _ => Vec::new(),
+    };
     let slots = Slots {
         prefix: root::SLOT_PREFIX,
         used: order.len() + spare,
+        global,
     };
     let object = match opts.spare {
         Some(_) => root::OBJECT_OPEN,
@@ -119,7 +132,7 @@ pub(crate) fn build(
             entry_as: &root::slot_function(slot),
             tag: &format!("c{}", m.tag),
             strip_debug_info: strip,
-            hidden: opts.spare.is_none(),
+            hidden: opts.spare.is_none() && !slots.global.contains(&slot),
         };
         let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
         rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
@@ -132,7 +145,8 @@ pub(crate) fn build(
 
 /// Builds and loads `members`, taking over the maps in `reuse`. What this
 /// kernel would run wrongly is the caller's to refuse first
-/// (features::check): the probes of what it runs load through here too.
+/// (features::check_static): the probes of what it runs load through here
+/// too.
 pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Linked> {
     let (bytes, renames) = build(members, opts)?;
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {

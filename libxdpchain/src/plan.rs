@@ -59,6 +59,9 @@ pub(crate) struct Build {
     pub pin_root: String,
     /// Static chains: None, sealed; Some(n), open, with n spare slots.
     pub spare: Option<usize>,
+    /// Link tail-calling components as static subprograms too, as the
+    /// probe of the verifier's judgement of them needs (see linked.rs).
+    pub static_tail_callers: bool,
 }
 
 #[derive(Clone)]

@@ -526,6 +526,14 @@ pub(crate) fn prepare_root(
     let data = readable(bytes);
     let mut b = open(&data, name)?;
     drop_unused_slot_calls(&mut b, slots, name)?;
+    for sym in b.symbols.iter_mut() {
+        if slots
+            .number(&sym.name)
+            .is_some_and(|k| slots.global.contains(&k))
+        {
+            sym.st_other = sym.st_other.with_visibility(elf::STV_DEFAULT);
+        }
+    }
     let sec = b
         .sections
         .iter_mut()
@@ -550,10 +558,20 @@ pub(crate) fn prepare_root(
 }
 
 /// A root program's slot functions: `prefix` then the slot number; the
-/// first `used` run components.
+/// first `used` run components; those in `global` are made global
+/// functions (default visibility), which the verifier checks on their own.
 pub(crate) struct Slots<'a> {
     pub prefix: &'a str,
     pub used: usize,
+    pub global: Vec<usize>,
+}
+
+impl Slots<'_> {
+    fn number(&self, symbol: &[u8]) -> Option<usize> {
+        String::from_utf8_lossy(symbol)
+            .strip_prefix(self.prefix)
+            .and_then(|k| k.parse().ok())
+    }
 }
 
 /// Turns the root's calls of unused slots into `r0 = XDP_PASS`. The config
@@ -565,12 +583,7 @@ fn drop_unused_slot_calls(b: &mut Builder<'_>, slots: &Slots<'_>, name: &str) ->
     let unused: HashSet<usize> = b
         .symbols
         .iter()
-        .filter(|y| {
-            String::from_utf8_lossy(&y.name)
-                .strip_prefix(slots.prefix)
-                .and_then(|k| k.parse::<usize>().ok())
-                .is_some_and(|k| k >= slots.used)
-        })
+        .filter(|y| slots.number(&y.name).is_some_and(|k| k >= slots.used))
         .map(|y| y.id().index())
         .collect();
     let rels: Vec<SectionId> = b

@@ -761,6 +761,7 @@ impl Store {
             counting: settings.counting,
             pin_root: crate::ns::bpffs().into(),
             spare: None,
+            static_tail_callers: false,
         };
         let progs = pinned_progs(dir, &old_tags, settings.kind)?;
         log::debug!(

@@ -395,6 +395,52 @@ static void two_owners(const char *iface)
 
 /* Option structs: bytes past the last known field must be zero, padding
  * included; XDPCHAIN_OPTS zeroes it. */
+/* A program its loader must configure: a read-only verdict, a map of no
+ * size. Set before loading, as its own loader would. */
+static void configured(const char *iface)
+{
+	struct xdpchain *c = NULL;
+	unsigned int verdict = XDP_TX;
+	unsigned short slot = 1;
+	struct xdpchain_global globals[] = {
+		{ .name = "cfg_verdict", .value = &verdict, .size = sizeof(verdict) },
+		{ .name = "cfg_slot", .value = &slot, .size = sizeof(slot) },
+	};
+	struct xdpchain_map_size sizes[] = { { .name = "hits", .max_entries = 2 } };
+
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .owner = "configured");
+		CHECK(xdpchain__open(&oo, &c) == 0);
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("configured"), .globals = globals,
+			      .globals_cnt = 2, .map_sizes = NULL, .map_sizes_cnt = 1);
+		FAILS(xdpchain__add_program(c, &p, NULL), -EINVAL, "map_sizes is NULL");
+	}
+	{
+		struct xdpchain_global short_one = { .name = "cfg_verdict", .value = &slot,
+						     .size = sizeof(slot) };
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("configured"),
+			      .globals = &short_one, .globals_cnt = 1);
+		FAILS(xdpchain__add_program(c, &p, NULL), -EINVAL, "4 bytes");
+	}
+	{
+		struct xdpchain_map_size none = { .name = "no_such_map", .max_entries = 1 };
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("configured"), .map_sizes = &none,
+			      .map_sizes_cnt = 1);
+		FAILS(xdpchain__add_program(c, &p, NULL), -EINVAL, "no_such_map");
+	}
+	CHECK(xdpchain__component_count(c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("configured"), .globals = globals,
+			      .globals_cnt = 2, .map_sizes = sizes, .map_sizes_cnt = 1);
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	}
+	CHECK(verdict_for(c, 53) == XDP_TX);
+	CHECK(xdpchain__detach(c) == 0);
+	xdpchain__free(c);
+}
+
 static void option_padding(const char *iface)
 {
 	struct xdpchain *c = NULL;
@@ -493,6 +539,7 @@ int main(int argc, char **argv)
 	on_interface(argv[2]);
 	two_owners(argv[2]);
 	option_padding(argv[2]);
+	configured(argv[2]);
 	unprivileged(argv[2]);
 	dynamic(argv[2]);
 	printf("%d passed, 0 failed\n", passed);

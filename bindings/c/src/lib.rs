@@ -102,6 +102,32 @@ pub struct xdpchain_program_opts {
     /// Verdicts on which the chain goes on after this component, as
     /// XDPCHAIN_VERDICT() bits; 0: the object's own (else XDP_PASS).
     pub continue_on: u32,
+    /// Values of the object's global variables (`const volatile` ones in
+    /// .rodata above all), set before loading as its own loader would:
+    /// `globals_cnt` of them.
+    pub globals: *const xdpchain_global,
+    pub globals_cnt: usize,
+    /// Sizes of the object's maps: `map_sizes_cnt` of them.
+    pub map_sizes: *const xdpchain_map_size,
+    pub map_sizes_cnt: usize,
+}
+
+/// A global variable's value: `size` bytes at `value`, exactly the
+/// variable's size (little-endian for integers).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct xdpchain_global {
+    pub name: *const c_char,
+    pub value: *const c_void,
+    pub size: usize,
+}
+
+/// A map's size (max_entries).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct xdpchain_map_size {
+    pub name: *const c_char,
+    pub max_entries: u32,
 }
 
 /// Options of xdpchain__attach().
@@ -183,7 +209,7 @@ macro_rules! known_until {
 }
 
 known_until!(xdpchain_open_opts, force: bool);
-known_until!(xdpchain_program_opts, continue_on: u32);
+known_until!(xdpchain_program_opts, map_sizes_cnt: usize);
 known_until!(xdpchain_attach_opts, force: bool);
 known_until!(xdpchain_link_opts, force: bool);
 
@@ -347,7 +373,31 @@ fn component(opts: *const xdpchain_program_opts) -> Result<Component, Fail> {
     if o.continue_on != 0 {
         c = c.with_continue_on(Verdicts::from_bits(o.continue_on));
     }
+    for g in array(o.globals, o.globals_cnt, "globals")? {
+        let name =
+            opt_str(g.name, "global name")?.ok_or_else(|| invalid("a global's name is NULL"))?;
+        if g.value.is_null() {
+            return Err(invalid(format!("global {name}: value is NULL")));
+        }
+        // SAFETY: the caller promises `size` readable bytes at `value`.
+        let value = unsafe { std::slice::from_raw_parts(g.value.cast::<u8>(), g.size) };
+        c = c.with_global(name, value)?;
+    }
+    for m in array(o.map_sizes, o.map_sizes_cnt, "map_sizes")? {
+        let name = opt_str(m.name, "map name")?.ok_or_else(|| invalid("a map's name is NULL"))?;
+        c = c.with_map_size(name, m.max_entries)?;
+    }
     Ok(c)
+}
+
+/// The `cnt` elements at `p` (none if `cnt` is 0).
+fn array<'a, T>(p: *const T, cnt: usize, what: &str) -> Result<&'a [T], Fail> {
+    match (p.is_null(), cnt) {
+        (_, 0) => Ok(&[]),
+        (true, _) => Err(invalid(format!("{what} is NULL with a count of {cnt}"))),
+        // SAFETY: the caller promises `cnt` elements at `p`, live for the call.
+        (false, _) => Ok(unsafe { std::slice::from_raw_parts(p, cnt) }),
+    }
 }
 
 /// Opens a chain in `*chain`.

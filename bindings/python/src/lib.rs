@@ -96,12 +96,16 @@ fn verdicts(names: Option<&Bound<'_, PyAny>>) -> PyResult<Option<xc::Verdicts>> 
     Ok(Some(v))
 }
 
-/// A component from a path (str or os.PathLike) or from bytes.
+/// A component from a path (str or os.PathLike) or from bytes, configured
+/// as `rodata` (global name to int or bytes) and `map_sizes` (map name to
+/// max_entries) say.
 fn component(
     obj: &Bound<'_, PyAny>,
     program: Option<&str>,
     priority: Option<i32>,
     continue_on: Option<&Bound<'_, PyAny>>,
+    rodata: Option<&Bound<'_, PyDict>>,
+    map_sizes: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<xc::Component> {
     let c = if let Ok(b) = obj.downcast::<PyBytes>() {
         xc::Component::from_bytes(b.as_bytes().to_vec(), "<bytes>", program)
@@ -115,6 +119,19 @@ fn component(
     }
     if let Some(v) = verdicts(continue_on)? {
         c = c.with_continue_on(v);
+    }
+    for (name, value) in rodata.into_iter().flat_map(|d| d.iter()) {
+        let name: String = name.extract()?;
+        c = match value.downcast::<PyBytes>() {
+            Ok(b) => c.with_global(&name, b.as_bytes()),
+            Err(_) => c.with_global_int(&name, value.extract()?),
+        }
+        .map_err(py_err)?;
+    }
+    for (name, entries) in map_sizes.into_iter().flat_map(|d| d.iter()) {
+        c = c
+            .with_map_size(&name.extract::<String>()?, entries.extract()?)
+            .map_err(py_err)?;
     }
     Ok(c)
 }
@@ -373,8 +390,11 @@ impl Chain {
     }
 
     /// Adds a component (on an interface: it runs once this returns);
-    /// returns its id.
-    #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None))]
+    /// returns its id. `rodata` sets global variables (name to int or
+    /// bytes) and `map_sizes` map sizes before loading, as the program's
+    /// own loader would.
+    #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None, rodata=None, map_sizes=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_program(
         &self,
         py: Python<'_>,
@@ -382,8 +402,10 @@ impl Chain {
         program: Option<&str>,
         priority: Option<i32>,
         continue_on: Option<&Bound<'_, PyAny>>,
+        rodata: Option<&Bound<'_, PyDict>>,
+        map_sizes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<u32> {
-        let c = component(obj, program, priority, continue_on)?;
+        let c = component(obj, program, priority, continue_on, rodata, map_sizes)?;
         let inner = &mut *self.lock()?;
         released(py, || match inner {
             Inner::Builder(chain) => chain.add(c),
@@ -404,7 +426,8 @@ impl Chain {
     }
 
     /// Puts another program in run-order position `slot`, atomically.
-    #[pyo3(signature = (slot, obj, *, program=None, continue_on=None))]
+    #[pyo3(signature = (slot, obj, *, program=None, continue_on=None, rodata=None, map_sizes=None))]
+    #[allow(clippy::too_many_arguments)]
     fn replace_slot(
         &self,
         py: Python<'_>,
@@ -412,8 +435,10 @@ impl Chain {
         obj: &Bound<'_, PyAny>,
         program: Option<&str>,
         continue_on: Option<&Bound<'_, PyAny>>,
+        rodata: Option<&Bound<'_, PyDict>>,
+        map_sizes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let c = component(obj, program, None, continue_on)?;
+        let c = component(obj, program, None, continue_on, rodata, map_sizes)?;
         let inner = &mut *self.lock()?;
         released(py, || match inner {
             Inner::Builder(chain) => {

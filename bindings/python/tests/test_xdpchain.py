@@ -225,6 +225,24 @@ def test_permission_error_without_privileges(ns):
     assert not ns.xdp_attached()
 
 
+def test_programs_are_configured_before_loading(ns):
+    with xdpchain.Chain.open(ns.dev, owner="configured") as chain:
+        # As shipped its map has no size, which the kernel refuses.
+        with pytest.raises(OSError):
+            chain.add_program(obj("configured"))
+        with pytest.raises(ValueError, match="does not fit"):
+            chain.add_program(obj("configured"), rodata={"cfg_slot": 1 << 16},
+                              map_sizes={"hits": 2})
+        with pytest.raises(ValueError, match="no map 'nope'"):
+            chain.add_program(obj("configured"), map_sizes={"nope": 2})
+        assert chain.components == []
+        chain.add_program(obj("configured"),
+                          rodata={"cfg_verdict": XDP_DROP, "cfg_slot": b"\x01\x00"},
+                          map_sizes={"hits": 2})
+        assert chain.test_run(udp_packet(53)) == XDP_DROP
+    assert not ns.xdp_attached()
+
+
 def test_messages_go_to_logging(ns, caplog):
     chain = xdpchain.Chain.open(ns.dev, owner="logger")
     # Below the logger's level, nothing is even queued.

@@ -206,6 +206,21 @@ impl<'a> Program<'a> {
         Ok(())
     }
 
+    /// Makes this program of an open object an XDP program that an
+    /// extension tail-calls: of the extension's expected attach type (none),
+    /// as kernels that check a prog array's users against each other want.
+    pub fn make_tail_target(&self) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        unsafe {
+            check(sys::bpf_program__set_type(
+                self.as_ptr(),
+                sys::BPF_PROG_TYPE_XDP,
+            ))?;
+            check(sys::bpf_program__set_expected_attach_type(self.as_ptr(), 0))?;
+        }
+        Ok(())
+    }
+
     /// Makes this program of an open object an extension (freplace) of
     /// the global function `func` of the loaded program `target`.
     pub fn make_extension(&self, target: BorrowedFd<'_>, func: &str) -> io::Result<()> {

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Dict, FrozenSet, Iterable, List, Optional, Type, Union
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Type, Union
 
 MAX_COMPONENTS: int
 
@@ -91,9 +91,13 @@ class Chain:
         program: Optional[str] = None,
         priority: Optional[int] = None,
         continue_on: Optional[Iterable[str]] = None,
+        rodata: Optional[Mapping[str, Union[int, bytes]]] = None,
+        map_sizes: Optional[Mapping[str, int]] = None,
     ) -> int:
         """Adds a component and returns its id; on an interface it runs
-        once this returns (the chain is rebuilt and swapped atomically)."""
+        once this returns (the chain is rebuilt and swapped atomically).
+        ``rodata`` sets global variables and ``map_sizes`` map sizes before
+        loading, as the program's own loader would."""
     def remove(self, id: int) -> None:
         """Removes the component ``id`` (another owner's only with force)."""
     def replace_slot(
@@ -103,6 +107,8 @@ class Chain:
         *,
         program: Optional[str] = None,
         continue_on: Optional[Iterable[str]] = None,
+        rodata: Optional[Mapping[str, Union[int, bytes]]] = None,
+        map_sizes: Optional[Mapping[str, int]] = None,
     ) -> None:
         """Puts another program in run-order position ``slot``, atomically."""
     def attach(self, *, skb: bool = False) -> None:
