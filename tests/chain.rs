@@ -654,3 +654,43 @@ fn tail_calls_return_to_the_chain() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }
+
+#[test]
+fn a_gpl_only_helper_and_a_non_gpl_licence_do_not_link() {
+    let gpl = || comp(&obj("gplonly"), None);
+    let prop = || comp(&obj("proprietary"), None);
+    // Linked, the chain has one licence, Proprietary: refused before the
+    // kernel sees it, naming both components and the way out.
+    let mut chain = Chain::new();
+    chain.set_mode(Mode::Static);
+    chain.add(gpl()).unwrap();
+    chain.add(prop()).unwrap();
+    match chain.link() {
+        Err(e @ Error::Unsupported(_)) => {
+            let e = e.to_string();
+            for part in [
+                "gplonly.o:xdp_printk",
+                "bpf_trace_printk",
+                "proprietary.o:xdp_prop",
+                "dynamic",
+            ] {
+                assert!(e.contains(part), "{part} not in: {e}");
+            }
+        }
+        other => panic!("expected Unsupported, got {:?}", other.map(|b| b.len())),
+    }
+    // Each alone links and runs; a dynamic chain keeps each licence.
+    let mut alone = Chain::new();
+    alone.set_mode(Mode::Static);
+    alone.add(gpl()).unwrap();
+    alone.load().unwrap();
+    assert_eq!(verdict(&alone, &udp_packet(53)), Verdict::Pass as u32);
+    if xdpchain::features().unwrap().freplace {
+        let mut dynamic = Chain::new();
+        dynamic.set_mode(Mode::Dynamic);
+        dynamic.add(gpl()).unwrap();
+        dynamic.add(prop()).unwrap();
+        dynamic.load().unwrap();
+        assert_eq!(verdict(&dynamic, &udp_packet(53)), Verdict::Pass as u32);
+    }
+}

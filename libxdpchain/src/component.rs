@@ -6,12 +6,13 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use object::{Object as _, ObjectSection as _};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
 use crate::btf::{Btf, Kind};
 use crate::configure;
 use crate::error::{Error, Result};
 use crate::insn;
+use crate::license;
 use crate::sys;
 
 /// An XDP verdict, as a program returns it.
@@ -119,6 +120,8 @@ pub struct Component {
     pub(crate) has_func_info: bool,
     /// Some code in the object calls bpf_tail_call.
     pub(crate) tail_calls: bool,
+    /// The GPL-only helpers that the program and its subprograms call.
+    pub(crate) gpl_only_helpers: Vec<&'static str>,
 }
 
 impl fmt::Debug for Component {
@@ -221,6 +224,24 @@ impl Component {
             .filter(|s| s.kind() == object::SectionKind::Text)
             .filter_map(|s| s.data().ok())
             .any(calls_tail_call);
+        // The code that a chain links: the program and the subprograms.
+        let entry = file
+            .symbols()
+            .find(|s| s.kind() == object::SymbolKind::Text && s.name() == Ok(program.as_str()))
+            .and_then(|s| {
+                let code = file
+                    .section_by_index(s.section_index()?)
+                    .ok()?
+                    .data()
+                    .ok()?;
+                code.get(s.address() as usize..s.address().checked_add(s.size())? as usize)
+            });
+        let mut gpl_only_helpers = license::gpl_only_calls(entry.unwrap_or_default());
+        gpl_only_helpers.extend(license::gpl_only_calls(
+            section(".text").unwrap_or_default(),
+        ));
+        gpl_only_helpers.sort_unstable();
+        gpl_only_helpers.dedup();
         Ok(Component {
             bytes,
             source: name,
@@ -230,6 +251,7 @@ impl Component {
             license,
             has_func_info,
             tail_calls,
+            gpl_only_helpers,
         })
     }
 

@@ -28,6 +28,7 @@ mod features;
 mod insn;
 mod inspect;
 mod libxdp;
+mod license;
 mod linked;
 mod loaded;
 mod ns;

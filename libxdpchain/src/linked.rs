@@ -6,19 +6,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::counters;
 use crate::error::{Error, Result};
+use crate::license;
 use crate::plan::{config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
 use crate::sys::{pin_by_name, Object};
-
-const GPL_COMPATIBLE: [&str; 6] = [
-    "GPL",
-    "GPL v2",
-    "GPL and additional rights",
-    "Dual BSD/GPL",
-    "Dual MIT/GPL",
-    "Dual MPL/GPL",
-];
 
 /// One of a component's maps in a linked chain.
 #[derive(Clone, Debug)]
@@ -57,18 +49,32 @@ impl Linked {
     }
 }
 
-fn chain_license(members: &[&Member]) -> String {
-    let licenses: Vec<&str> = members.iter().map(|m| m.component.license()).collect();
-    match licenses.iter().find(|l| !GPL_COMPATIBLE.contains(l)) {
-        // A non-GPL component makes the whole chain non-GPL, so the kernel
-        // holds it to what that component may do; no component is promoted.
-        Some(&"") => "Proprietary".into(),
-        Some(l) => l.to_string(),
-        None if licenses.windows(2).all(|w| w[0] == w[1]) && !licenses.is_empty() => {
-            licenses[0].into()
-        }
-        None => "GPL".into(),
+/// The chain's one licence; refused if the kernel would refuse a component
+/// under it, naming the components that conflict.
+fn chain_license(members: &[&Member]) -> Result<String> {
+    let chain = license::of_chain(members.iter().map(|m| m.component.license()));
+    if license::gpl_compatible(&chain) {
+        return Ok(chain);
     }
+    if let Some(gpl) = members
+        .iter()
+        .find(|m| !m.component.gpl_only_helpers.is_empty())
+    {
+        let other = members
+            .iter()
+            .find(|m| !license::gpl_compatible(m.component.license()))
+            .expect("a component gave the chain its licence");
+        return Err(Error::Unsupported(format!(
+            "component {}:{} calls {}, which the kernel allows GPL-compatible programs only, and {}:{} is licensed '{}', which makes the linked chain non-GPL (a linked chain has one licence); use a dynamic chain, where each component keeps its own",
+            gpl.component.source(),
+            gpl.component.program(),
+            gpl.component.gpl_only_helpers.join(", "),
+            other.component.source(),
+            other.component.program(),
+            chain
+        )));
+    }
+    Ok(chain)
 }
 
 /// Rewrites and links `members`: the object, and what each component's names became.
@@ -122,7 +128,7 @@ pub(crate) fn build(
         &slots,
         strip,
     )?;
-    let license = rewrite::license_object(&chain_license(&order))?;
+    let license = rewrite::license_object(&chain_license(&order)?)?;
     let mut rewritten = Vec::new();
     let mut renames = HashMap::new();
     for (slot, m) in order.iter().enumerate() {
