@@ -48,9 +48,9 @@ header:
 	XDPCHAIN_WRITE_HEADER=1 $(CARGO) test -p xdpchain-c --test header
 
 # Every test on this machine's kernel (Rust, the library's unit tests again
-# as an unprivileged user, C, Python), then every test
-# again in a qemu guest running Debian's 6.1 kernel (which has freplace);
-# see tests/vm/run.sh.
+# as an unprivileged user, C, Python), then every test again in qemu guests
+# running Debian's 6.1 and 6.12 kernels (which have freplace); see
+# tests/vm/run.sh.
 test: deps
 	$(CARGO) test --workspace
 	tests/unprivileged.sh

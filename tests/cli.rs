@@ -56,6 +56,28 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
     assert!(ping.contains("2 received"), "{ping}");
 }
 
+/// Maps pinned by name keep their names in a linked file, and components
+/// that pin the same name share one map there, as loaded one by one.
+#[test]
+fn linked_files_keep_the_names_of_pinned_maps() {
+    let pinned = compile("pinned", "_lk", &["-g", "-DPIN_NAME=xdpc_lk_hits"]);
+    let out = repo().join(format!("target/test-bpf/pinned.{}.o", std::process::id()));
+    let (ok, _, err) = xdpchain(&["link", "-o", path(&out), path(&pinned), path(&pinned)]);
+    assert!(ok, "{err}");
+    let prog = format!("/sys/fs/bpf/xdpchain-test-lk-{}", std::process::id());
+    let map = "/sys/fs/bpf/xdpc_lk_hits";
+    let maps = sh(&format!(
+        "rm -f {map}; bpftool prog load {} {prog} && test -e {map} && bpftool -j prog show pinned {prog}; rc=$?; rm -f {prog} {map}; exit $rc",
+        out.display()
+    ));
+    // The chain's program uses its config, its counters and one shared map.
+    let ids = maps
+        .split("\"map_ids\":[")
+        .nth(1)
+        .and_then(|s| s.split(']').next());
+    assert_eq!(ids.map(|s| s.split(',').count()), Some(3), "{maps}");
+}
+
 #[test]
 fn attach_status_detach() {
     let net = VethPair::new();

@@ -1,7 +1,7 @@
 //! Static chains: the components rewritten and linked with the root program
 //! into one BPF program, loaded with the maps of the components that stay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::counters;
@@ -168,6 +168,8 @@ pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Li
 
     let mut maps = HashMap::new();
     let mut by_name = Vec::new();
+    // A map that components pinning the same name share is set up once.
+    let mut done = HashSet::new();
     for m in members {
         let kept = reuse.maps.get(&m.tag);
         let r = &renames[&m.id];
@@ -178,6 +180,7 @@ pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Li
             };
             let map = object.map_at(index).expect("just found");
             match kept.and_then(|k| k.get(orig)) {
+                _ if !done.insert(index) => {}
                 Some(fd) => map.reuse_fd(fd.as_fd(), new)?,
                 None => by_name.push((map, orig.clone())),
             }

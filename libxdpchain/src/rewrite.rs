@@ -234,6 +234,7 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         .iter()
         .find(|s| s.name.as_slice() == b".maps")
         .map(|s| s.id());
+    let pinned = pinned_by_name(&b, name)?;
     for sym in b.symbols.iter_mut() {
         if sym.section.is_none() || sym.st_bind() == elf::STB_LOCAL || sym.name.is_empty() {
             continue;
@@ -248,6 +249,13 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         let old = String::from_utf8_lossy(&sym.name).into_owned();
         let new = if sym.id() == entry_sym {
             spec.entry_as.to_string()
+        } else if sym.section == maps_sec && pinned.contains(&old) {
+            // Pinned by name: the name is what loaders share it by, in this
+            // chain and outside. Weak, so that components declaring the
+            // same map link to one, as they would share its pin.
+            let st_type = sym.st_type();
+            sym.set_st_info(elf::STB_WEAK, st_type);
+            old.clone()
         } else {
             format!("{}_{old}", spec.tag)
         };
@@ -422,6 +430,41 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         btf.data = SectionData::Data(Btf::entry_only(spec.entry_as).into());
     }
     Ok((finish(b, name)?, renames))
+}
+
+/// The maps of `.maps` that their definitions pin by name
+/// (`__uint(pinning, LIBBPF_PIN_BY_NAME)`), by name.
+fn pinned_by_name(b: &Builder<'_>, name: &str) -> Result<HashSet<String>> {
+    const LIBBPF_PIN_BY_NAME: u32 = 1;
+    let Some(sec) = b.sections.iter().find(|s| s.name.as_slice() == b".BTF") else {
+        return Ok(HashSet::new());
+    };
+    let btf = Btf::parse(section_bytes(sec)).map_err(|e| malformed(name, e))?;
+    let Some(maps) = btf
+        .types()
+        .find(|t| t.kind == Kind::Datasec && btf.name(t) == ".maps")
+    else {
+        return Ok(HashSet::new());
+    };
+    Ok(btf
+        .datasec_vars(&maps)
+        .into_iter()
+        .filter_map(|(id, _, _)| btf.type_by_id(id))
+        .filter(|var| {
+            let Some(def) = btf.skip_mods(var.size_type) else {
+                return false;
+            };
+            btf.members(&def).into_iter().any(|(n, ty)| {
+                btf.str_at(n) == "pinning"
+                    && btf
+                        .type_by_id(ty)
+                        .and_then(|p| btf.type_by_id(p.size_type))
+                        .and_then(|a| btf.array_len(&a))
+                        == Some(LIBBPF_PIN_BY_NAME)
+            })
+        })
+        .map(|var| btf.name(&var).to_string())
+        .collect())
 }
 
 /// Function symbols that a relocation outside code points at.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs the test binaries inside a qemu guest booted with Debian's 6.1 cloud
-# kernel, which allows freplace (this machine's kernel does not). Builds the
-# initramfs from busybox, the test binaries, the tools they call and the
-# shared libraries those need; reports pass or fail per test binary; fails
-# if any fails, if the guest panics, or if it runs past the timeout.
+# Runs the test binaries inside qemu guests booted with Debian's cloud
+# kernels, which allow freplace (this machine's kernel does not): 6.1 and
+# 6.12 ($XDPCHAIN_VM_KERNELS). Builds the initramfs from busybox, the test
+# binaries, the tools they call and the shared libraries those need;
+# reports pass or fail per kernel and test; fails if any fails, if a guest
+# panics, or if one runs past the timeout.
 #
 #   tests/vm/run.sh [NAME...]   test binaries, c-shared (tests/c/shared.sh)
 #                               and python (the pytest suite); default: all
-#   tests/vm/run.sh --bench                 (the benchmark instead; its table
-#                                            goes to bench/results/vm.txt)
+#   tests/vm/run.sh --bench     (the benchmark instead, on the first kernel;
+#                                its table goes to bench/results/vm.txt)
 set -euo pipefail
 bench=0
 if [ "${1:-}" = --bench ]; then bench=1; shift; fi
@@ -18,17 +19,22 @@ timeout_s=${XDPCHAIN_VM_TIMEOUT:-2400}
 mkdir -p "$out"
 cd "$repo"
 
-# --- the kernel: the newest 6.1 cloud kernel Debian offers -----------------
-if [ ! -d "$out/kernel/boot" ]; then
-  pkg=$(apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1)
-  [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1); }
-  [ -n "$pkg" ] || { echo "vm: no Debian 6.1 cloud kernel package found" >&2; exit 1; }
+# --- the kernels: the newest cloud kernel of each series Debian offers --------
+read -r -a kernels <<<"${XDPCHAIN_VM_KERNELS:-6.1 6.12}"
+[ $bench = 0 ] || kernels=("${kernels[0]}")
+fetch_kernel() {
+  local series=$1 dir=$out/kernel-$1 pattern pkg
+  [ -d "$dir/boot" ] && return
+  # 6.1's packages are named 6.1.0-N-cloud-amd64, 6.12's 6.12.N+debV-cloud-amd64.
+  pattern="^linux-image-${series//./\\.}[.][0-9]+[-+][0-9a-z+]*-cloud-amd64-unsigned$"
+  pkg=$(apt-cache search "$pattern" | awk '{print $1}' | sort -V | tail -1)
+  [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache search "$pattern" | awk '{print $1}' | sort -V | tail -1); }
+  [ -n "$pkg" ] || { echo "vm: no Debian $series cloud kernel package found" >&2; exit 1; }
   rm -rf "$out/dl" && mkdir -p "$out/dl"
   (cd "$out/dl" && apt-get download -qq "$pkg" >/dev/null 2>&1)
-  rm -rf "$out/kernel.tmp" && dpkg -x "$out"/dl/*.deb "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
-fi
-vmlinuz=$(ls "$out"/kernel/boot/vmlinuz-* | head -1)
-veth=$(find "$out/kernel/lib/modules" -name veth.ko | head -1)
+  rm -rf "$dir.tmp" && dpkg -x "$out"/dl/*.deb "$dir.tmp" && mv "$dir.tmp" "$dir"
+}
+for k in "${kernels[@]}"; do fetch_kernel "$k"; done
 
 # --- what runs in the guest ------------------------------------------------
 if [ $bench = 1 ]; then
@@ -159,7 +165,6 @@ fi
 mkdir -p "$root$repo/target/test-bpf" "$root$repo/target/bench"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
 [ $bench = 0 ] || cp target/bench/*.o "$root$repo/target/bench/"
-cp "$veth" "$root/lib/modules/veth.ko"
 # xdp-tools' objects (tests chain them) and dispatcher.
 bpfobj=/usr/lib/$(uname -m)-linux-gnu/bpf
 mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
@@ -200,25 +205,7 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
   echo 'poweroff -f'
 } > "$root/init"
 chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.gz"
-
-# --- boot ------------------------------------------------------------------------
-log=$out/console.log
-echo "vm: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#scripts[@]} scripts ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
-set +e
-timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot \
-  -kernel "$vmlinuz" -initrd "$out/initrd.gz" \
-  -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null >"$log" 2>&1
-qrc=$?
-set -e
-tr -d '\r' <"$log" >"$log.txt"
-
-fail=0
-if [ $bench = 1 ]; then
-  sed -n '/XDPCHAIN-BENCH-BEGIN/,/XDPCHAIN-BENCH-END/p' "$log.txt" | sed '1d;$d' | grep -v '^XDPCHAIN-TEST' > bench/results/vm.txt
-  cat bench/results/vm.txt
-  grep -q "XDPCHAIN-TEST bench rc=0" "$log.txt" || fail=1
-fi
+# --- boot each kernel ----------------------------------------------------------
 results=()
 if [ $bench = 0 ]; then
   for mode in auto static; do
@@ -226,17 +213,46 @@ if [ $bench = 0 ]; then
   done
   results+=("${scripts[@]}")
 fi
-for name in "${results[@]}"; do
-  rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
-  if [ "$rc" = 0 ]; then echo "vm: $name passed"; else echo "vm: $name FAILED (rc=${rc:-none})"; fail=1; fi
+fail=0
+for k in "${kernels[@]}"; do
+  vmlinuz=$(ls "$out/kernel-$k"/boot/vmlinuz-* | head -1)
+  veth=$(find "$out/kernel-$k/lib/modules" -name 'veth.ko*' | head -1)
+  # busybox's insmod takes modules uncompressed (6.12's ship as .ko.xz).
+  case $veth in
+    *.xz) xz -dc "$veth" >"$root/lib/modules/veth.ko" ;;
+    *) cp "$veth" "$root/lib/modules/veth.ko" ;;
+  esac
+  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd-$k.gz"
+  log=$out/console-$k.log
+  echo "vm: $k: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#scripts[@]} scripts ($(du -h "$out/initrd-$k.gz" | cut -f1) initramfs)"
+  set +e
+  timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 2 -nographic -no-reboot \
+    -kernel "$vmlinuz" -initrd "$out/initrd-$k.gz" \
+    -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null >"$log" 2>&1
+  qrc=$?
+  set -e
+  tr -d '\r' <"$log" >"$log.txt"
+
+  kfail=0
+  if [ $bench = 1 ]; then
+    sed -n '/XDPCHAIN-BENCH-BEGIN/,/XDPCHAIN-BENCH-END/p' "$log.txt" | sed '1d;$d' | grep -v '^XDPCHAIN-TEST' > bench/results/vm.txt
+    cat bench/results/vm.txt
+    grep -q "XDPCHAIN-TEST bench rc=0" "$log.txt" || kfail=1
+  fi
+  for name in "${results[@]}"; do
+    rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
+    if [ "$rc" = 0 ]; then echo "vm: $k: $name passed"; else echo "vm: $k: $name FAILED (rc=${rc:-none})"; kfail=1; fi
+  done
+  if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
+    echo "vm: $k: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; kfail=1
+  fi
+  if grep -q "Kernel panic" "$log.txt"; then echo "vm: $k: the guest kernel panicked"; kfail=1; fi
+  if [ $kfail != 0 ]; then
+    echo "vm: $k: console log in $log.txt; its end:"
+    tail -60 "$log.txt"
+    fail=1
+  else
+    echo "vm: $k: all passed on $(grep -o 'XDPCHAIN-VM-KERNEL .*' "$log.txt" | cut -d' ' -f2)"
+  fi
 done
-if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
-  echo "vm: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; fail=1
-fi
-if grep -q "Kernel panic" "$log.txt"; then echo "vm: the guest kernel panicked"; fail=1; fi
-if [ $fail != 0 ]; then
-  echo "vm: console log in $log.txt; its end:"
-  tail -60 "$log.txt"
-  exit 1
-fi
-echo "vm: all passed on $(grep -o 'XDPCHAIN-VM-KERNEL .*' "$log.txt" | cut -d' ' -f2)"
+exit $fail
