@@ -184,3 +184,39 @@ fn skb_mode() {
     assert!(sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("xdpgeneric"));
     net.in_b(|| chain.detach()).unwrap();
 }
+
+#[test]
+fn jumbo_frames_need_multi_buffer_components() {
+    let net = VethPair::new();
+    // veth takes a program without multi-buffer support only while its
+    // peer's MTU keeps packets within a page.
+    sh(&format!("ip -n {} link set {} mtu 9000", net.ns_a, net.dev_a));
+    sh(&format!("ip -n {} link set {} mtu 9000", net.ns_b, net.dev_b));
+    let frags = || Component::from_file(obj("frags"), None).unwrap();
+
+    let mut mixed = Chain::new();
+    mixed.add(frags()).unwrap();
+    mixed.add(comp("counter")).unwrap();
+    match net.in_b(|| mixed.attach(&net.dev_b, AttachOptions::default())) {
+        Err(e @ Error::NeedsFrags { .. }) => {
+            let e = e.to_string();
+            assert!(e.contains("counter.o:xdp_count") && !e.contains("xdp_frags"), "{e}");
+        }
+        other => panic!("expected NeedsFrags, got {other:?}"),
+    }
+    assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
+
+    // All multi-buffer aware: the chain is too, and sees jumbo frames.
+    let mut chain = Chain::new();
+    let a = chain.add(frags()).unwrap();
+    chain.add(frags().with_priority(60)).unwrap();
+    net.in_b(|| chain.attach(&net.dev_b, AttachOptions::default()))
+        .unwrap();
+    let ping = sh(&format!(
+        "ip netns exec {} ping -c 3 -i 0.05 -W 2 -s 8000 198.18.0.2",
+        net.ns_a
+    ));
+    assert!(ping.contains("3 received"), "{ping}");
+    assert!(read_u64(chain.map_fd(a, ".bss").unwrap(), 0) >= 3);
+    net.in_b(|| chain.detach()).unwrap();
+}

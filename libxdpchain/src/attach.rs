@@ -111,6 +111,12 @@ pub(crate) fn replace(
             iface: iface.name.clone(),
         },
         Some(libc::ENODEV) => Error::UnknownInterface(iface.name.clone()),
+        // The driver refuses a program without multi-buffer support where
+        // packets can exceed a page.
+        Some(libc::ERANGE) => Error::NeedsFrags {
+            iface: iface.name.clone(),
+            without: Vec::new(),
+        },
         _ => Error::os(
             format!("attach XDP to {} ({} mode)", iface.name, mode.name()),
             e,

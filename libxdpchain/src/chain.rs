@@ -18,7 +18,7 @@ use crate::inspect;
 use crate::linked::{self, Linked};
 use crate::loaded::{load_dynamic, load_static, Body, Loaded};
 use crate::plan::{
-    find_member, ordered, spare_ids, with_added, with_replaced, without, Build, ComponentId,
+    self, find_member, ordered, spare_ids, with_added, with_replaced, without, Build, ComponentId,
     Member, Mode, Reuse,
 };
 use crate::root::{self, MAX_COMPONENTS};
@@ -328,7 +328,8 @@ impl Chain {
             opts.mode,
             Some(loaded.prog()),
             old.as_ref().map(|c| c.fd.as_fd()),
-        )?;
+        )
+        .map_err(|e| plan::name_frags(e, &loaded.members))?;
         self.attachment = Some((iface, opts.mode));
         Ok(())
     }
@@ -494,7 +495,8 @@ impl Chain {
             _ => (load_static(&members, &self.build, &reuse)?, HashMap::new()),
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
-            attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))?;
+            attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))
+                .map_err(|e| plan::name_frags(e, &members))?;
         }
         self.extensions.extend(new_extensions);
         // A rebuild links in what was plugged.

@@ -122,6 +122,8 @@ pub struct Component {
     pub(crate) tail_calls: bool,
     /// The GPL-only helpers that the program and its subprograms call.
     pub(crate) gpl_only_helpers: Vec<&'static str>,
+    /// Multi-buffer aware (`SEC("xdp.frags")`).
+    pub(crate) frags: bool,
 }
 
 impl fmt::Debug for Component {
@@ -199,6 +201,7 @@ impl Component {
             (None, [only]) => only.clone(),
             (None, _) => return Err(Error::AmbiguousProgram { name, available }),
         };
+        let frags = obj.program(&program).is_some_and(|p| p.has_frags());
         drop(obj);
 
         let section = |n: &str| file.section_by_name(n).and_then(|s| s.data().ok());
@@ -252,6 +255,7 @@ impl Component {
             has_func_info,
             tail_calls,
             gpl_only_helpers,
+            frags,
         })
     }
 

@@ -158,8 +158,9 @@ impl Dispatcher {
     }
 }
 
-/// Loads a dispatcher for `config`, keeping the counters in `reuse`.
-fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
+/// Loads a dispatcher for `config`, keeping the counters in `reuse`;
+/// multi-buffer aware with `frags`.
+fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object> {
     let config = Config {
         always_continue: 1 << root::EMPTY_SLOT_VERDICT,
         ..config.clone()
@@ -179,6 +180,13 @@ fn load_dispatcher(config: &Config, reuse: &Reuse) -> Result<Object> {
     if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
         map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
     }
+    if frags {
+        object
+            .program(PROG_NAME)
+            .expect("the dispatcher has its program")
+            .set_frags()
+            .map_err(|e| Error::os("make the dispatcher multi-buffer aware", e))?;
+    }
     object
         .load()
         .map_err(|(errno, log)| Error::refused("load the dispatcher", None, errno, &log))?;
@@ -195,7 +203,8 @@ pub(crate) fn load(
     reuse: &Reuse,
     loaded: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
-    let object = load_dispatcher(config, reuse)?;
+    let frags = !order.is_empty() && order.iter().all(|m| m.component.frags);
+    let object = load_dispatcher(config, reuse, frags)?;
     let mut new = HashMap::new();
     let mut links = Vec::new();
     for (slot, m) in order.iter().enumerate() {
@@ -235,7 +244,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
         }],
         always_continue: 0,
     };
-    let object = load_dispatcher(&config, &Reuse::default())?;
+    let object = load_dispatcher(&config, &Reuse::default(), false)?;
     let target = object.loaded_prog(PROG_NAME);
     let slot_fn = slot_function(0);
     let Ok(ext) = Extension::load(&marker.component, target, &slot_fn, crate::ns::bpffs()) else {

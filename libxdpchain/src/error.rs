@@ -102,6 +102,9 @@ pub enum Error {
     #[error("not supported by this kernel: {0}")]
     Unsupported(String),
 
+    #[error("{iface}: its MTU lets packets exceed a page, which only multi-buffer XDP programs (SEC(\"xdp.frags\")) may see; a chain is multi-buffer aware when all its components are{}", if without.is_empty() { String::new() } else { format!(", and {} are not", without.join(", ")) })]
+    NeedsFrags { iface: String, without: Vec<String> },
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -167,6 +170,7 @@ impl Error {
             | Error::UnknownMap { .. } => libc::ENOENT,
             Error::TooManyComponents { .. } => libc::E2BIG,
             Error::Unsupported(_) => libc::EOPNOTSUPP,
+            Error::NeedsFrags { .. } => libc::ERANGE,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         }
     }

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use crate::counters;
 use crate::error::{Error, Result};
 use crate::license;
-use crate::plan::{config, ordered, Build, ComponentId, Member, Reuse};
+use crate::plan::{self, config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
 use crate::sys::{pin_by_name, Object};
@@ -165,6 +165,13 @@ pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Li
     object
         .untyped_as_xdp()
         .map_err(|e| Error::os("type programs as XDP", e))?;
+    if plan::frags(members) {
+        object
+            .program(root::PROG_NAME)
+            .expect("the root has its program")
+            .set_frags()
+            .map_err(|e| Error::os("make the chain multi-buffer aware", e))?;
+    }
 
     let mut maps = HashMap::new();
     let mut by_name = Vec::new();

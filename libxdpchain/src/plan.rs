@@ -137,6 +137,28 @@ pub(crate) fn find_member(members: &[Member], key: &str) -> Result<ComponentId> 
     }
 }
 
+/// Whether a chain of `members` runs multi-buffer aware: only if all are,
+/// as libxdp decides for its dispatcher.
+pub(crate) fn frags(members: &[Member]) -> bool {
+    !members.is_empty() && members.iter().all(|m| m.component.frags)
+}
+
+/// An error that says which of `members` lack multi-buffer support, if it
+/// is about that.
+pub(crate) fn name_frags(e: Error, members: &[Member]) -> Error {
+    match e {
+        Error::NeedsFrags { iface, .. } => Error::NeedsFrags {
+            iface,
+            without: members
+                .iter()
+                .filter(|m| !m.component.frags)
+                .map(|m| format!("{}:{}", m.component.source(), m.component.program()))
+                .collect(),
+        },
+        e => e,
+    }
+}
+
 /// Run order: priority, then program name, then the order of adding.
 pub(crate) fn ordered(members: &[Member]) -> Vec<&Member> {
     let mut v: Vec<&Member> = members.iter().collect();

@@ -846,7 +846,8 @@ impl Store {
                 settings.mode,
                 Some(loaded.prog()),
                 current.as_ref().map(|c| c.fd.as_fd()),
-            )?;
+            )
+            .map_err(|e| plan::name_frags(e, members))?;
             created.clear();
             std::fs::rename(&new, dir.join(STATE)).map_err(|e| Error::os("promote state", e))
         })();

@@ -190,6 +190,26 @@ impl<'a> Program<'a> {
         unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_UNSPEC }
     }
 
+    /// Declared multi-buffer aware (`SEC("xdp.frags")`): it handles packets
+    /// larger than a page, split in fragments.
+    /// (libbpf sets the flag from the section name only when loading.)
+    pub fn has_frags(&self) -> bool {
+        // SAFETY: the program belongs to a live object.
+        let section = owned_str(unsafe { sys::bpf_program__section_name(self.as_ptr()) });
+        section == "xdp.frags" || section.starts_with("xdp.frags/")
+    }
+
+    /// Loads this program of an open object multi-buffer aware.
+    pub fn set_frags(&self) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        let flags = unsafe { sys::bpf_program__flags(self.as_ptr()) };
+        // SAFETY: as above.
+        check(unsafe {
+            sys::bpf_program__set_flags(self.as_ptr(), flags | sys::BPF_F_XDP_HAS_FRAGS)
+        })
+        .map(drop)
+    }
+
     /// Makes this program of an open object an XDP program for interfaces.
     pub fn make_xdp(&self) -> io::Result<()> {
         // SAFETY: the program belongs to an open object.
