@@ -190,8 +190,14 @@ fn jumbo_frames_need_multi_buffer_components() {
     let net = VethPair::new();
     // veth takes a program without multi-buffer support only while its
     // peer's MTU keeps packets within a page.
-    sh(&format!("ip -n {} link set {} mtu 9000", net.ns_a, net.dev_a));
-    sh(&format!("ip -n {} link set {} mtu 9000", net.ns_b, net.dev_b));
+    sh(&format!(
+        "ip -n {} link set {} mtu 9000",
+        net.ns_a, net.dev_a
+    ));
+    sh(&format!(
+        "ip -n {} link set {} mtu 9000",
+        net.ns_b, net.dev_b
+    ));
     let frags = || Component::from_file(obj("frags"), None).unwrap();
 
     let mut mixed = Chain::new();
@@ -200,7 +206,10 @@ fn jumbo_frames_need_multi_buffer_components() {
     match net.in_b(|| mixed.attach(&net.dev_b, AttachOptions::default())) {
         Err(e @ Error::NeedsFrags { .. }) => {
             let e = e.to_string();
-            assert!(e.contains("counter.o:xdp_count") && !e.contains("xdp_frags"), "{e}");
+            assert!(
+                e.contains("counter.o:xdp_count") && !e.contains("xdp_frags"),
+                "{e}"
+            );
         }
         other => panic!("expected NeedsFrags, got {other:?}"),
     }

@@ -694,3 +694,56 @@ fn a_gpl_only_helper_and_a_non_gpl_licence_do_not_link() {
         assert_eq!(verdict(&dynamic, &udp_packet(53)), Verdict::Pass as u32);
     }
 }
+
+/// Every XDP program that Debian's xdp-tools and libxdp packages ship
+/// (installed by `make deps`), chained after a counter: each gives the
+/// verdicts it gives alone, as its own loader would run it. The two objects
+/// that cannot be chained say why.
+#[test]
+fn debian_shipped_programs_chain_as_they_run_alone() {
+    let dir = std::path::Path::new("/usr/lib/x86_64-linux-gnu/bpf");
+    let pin_dir = PinDir::new("corpus");
+    let packets = [udp_packet(53), udp_packet(7777), ipv6_packet()];
+    let mut chained = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match name.as_str() {
+            // libxdp's own dispatcher: its programs are the protocol's, not
+            // a component (we speak its protocol instead; see libxdp.rs).
+            "xdp-dispatcher.o" => {
+                assert!(matches!(
+                    Component::from_file(&path, None),
+                    Err(Error::AmbiguousProgram { .. })
+                ));
+                continue;
+            }
+            // xdpdump's tracing programs (fentry/fexit), no XDP program.
+            "xdpdump_bpf.o" => {
+                assert!(matches!(
+                    Component::from_file(&path, None),
+                    Err(Error::NoXdpProgram { .. })
+                ));
+                continue;
+            }
+            _ => {}
+        }
+        let mut chain = Chain::new();
+        chain.set_pin_root(&pin_dir.0);
+        chain.add(comp(&obj("counter"), None)).unwrap();
+        chain.add(comp(&path, None).with_priority(90)).unwrap();
+        chain
+            .load()
+            .unwrap_or_else(|e| panic!("{name} does not chain: {e}"));
+        for (i, p) in packets.iter().enumerate() {
+            let alone = verdict_alone(&path, p, &pin_dir.0);
+            assert_eq!(verdict(&chain, p), alone, "{name}, packet {i}");
+        }
+        chained += 1;
+    }
+    assert!(
+        chained >= 12,
+        "only {chained} programs found in {}",
+        dir.display()
+    );
+}
