@@ -11,10 +11,37 @@ use libbpf_sys as sys;
 use super::{check, cstring};
 use crate::error::{Error, Result};
 
-/// Reads element `key` of the map `fd` into `value`, which must be the
-/// map's value size (times the number of possible CPUs for per-CPU maps).
+/// Checks that `bytes` hold a value of the map `fd` with a u32 key: its
+/// value size, per possible CPU in per-CPU maps (each rounded up to 8), as
+/// the kernel reads or writes it whole.
+fn check_value(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let info = map_info(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    let per_cpu = [
+        sys::BPF_MAP_TYPE_PERCPU_ARRAY,
+        sys::BPF_MAP_TYPE_PERCPU_HASH,
+        sys::BPF_MAP_TYPE_LRU_PERCPU_HASH,
+        sys::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+    ]
+    .contains(&info.type_);
+    let need = match per_cpu {
+        true => {
+            (info.value_size as usize).next_multiple_of(8)
+                * possible_cpus().map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?
+        }
+        false => info.value_size as usize,
+    };
+    if info.key_size != 4 || bytes < need {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(())
+}
+
+/// Reads element `key` of the map `fd` into `value`: the map's value size
+/// (times the number of possible CPUs for per-CPU maps), checked.
 pub(crate) fn map_lookup<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &mut [T]) -> io::Result<()> {
-    // SAFETY: key and value are valid for the sizes the map has, per contract.
+    check_value(fd, std::mem::size_of_val(value))?;
+    // SAFETY: the key is a u32 and value holds what the kernel writes, both
+    // checked against the map's own sizes above.
     check(unsafe {
         sys::bpf_map_lookup_elem(
             fd.as_raw_fd(),
@@ -27,7 +54,8 @@ pub(crate) fn map_lookup<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &mut [T])
 
 /// Writes element `key` of the map `fd`, as for [`map_lookup`].
 pub(crate) fn map_update<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &[T]) -> io::Result<()> {
-    // SAFETY: as in map_lookup.
+    check_value(fd, std::mem::size_of_val(value))?;
+    // SAFETY: as in map_lookup: the kernel reads what was checked above.
     check(unsafe {
         sys::bpf_map_update_elem(
             fd.as_raw_fd(),
