@@ -210,35 +210,26 @@ impl<'a> Program<'a> {
         .map(drop)
     }
 
+    /// Sets the type and expected attach type this program of an open
+    /// object loads with.
+    fn retype(&self, ty: sys::bpf_prog_type, attach: sys::bpf_attach_type) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        check(unsafe { sys::bpf_program__set_type(self.as_ptr(), ty) })?;
+        // SAFETY: as above.
+        check(unsafe { sys::bpf_program__set_expected_attach_type(self.as_ptr(), attach) })
+            .map(drop)
+    }
+
     /// Makes this program of an open object an XDP program for interfaces.
     pub fn make_xdp(&self) -> io::Result<()> {
-        // SAFETY: the program belongs to an open object.
-        unsafe {
-            check(sys::bpf_program__set_type(
-                self.as_ptr(),
-                sys::BPF_PROG_TYPE_XDP,
-            ))?;
-            check(sys::bpf_program__set_expected_attach_type(
-                self.as_ptr(),
-                sys::BPF_XDP,
-            ))?;
-        }
-        Ok(())
+        self.retype(sys::BPF_PROG_TYPE_XDP, sys::BPF_XDP)
     }
 
     /// Makes this program of an open object an XDP program that an
     /// extension tail-calls: of the extension's expected attach type (none),
     /// as kernels that check a prog array's users against each other want.
     pub fn make_tail_target(&self) -> io::Result<()> {
-        // SAFETY: the program belongs to an open object.
-        unsafe {
-            check(sys::bpf_program__set_type(
-                self.as_ptr(),
-                sys::BPF_PROG_TYPE_XDP,
-            ))?;
-            check(sys::bpf_program__set_expected_attach_type(self.as_ptr(), 0))?;
-        }
-        Ok(())
+        self.retype(sys::BPF_PROG_TYPE_XDP, 0)
     }
 
     /// Makes this program of an open object an extension (freplace) of
@@ -247,21 +238,13 @@ impl<'a> Program<'a> {
         let func = CString::new(func).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         // An extension has no expected attach type: the one the `xdp`
         // section gave it makes the kernel refuse the EXT program.
-        // SAFETY: the program belongs to an open object; func outlives the
-        // calls (libbpf copies it).
-        unsafe {
-            check(sys::bpf_program__set_type(
-                self.as_ptr(),
-                sys::BPF_PROG_TYPE_EXT,
-            ))?;
-            check(sys::bpf_program__set_expected_attach_type(self.as_ptr(), 0))?;
-            check(sys::bpf_program__set_attach_target(
-                self.as_ptr(),
-                target.as_raw_fd(),
-                func.as_ptr(),
-            ))?;
-        }
-        Ok(())
+        self.retype(sys::BPF_PROG_TYPE_EXT, 0)?;
+        // SAFETY: the program belongs to an open object; target is a loaded
+        // program; libbpf copies func.
+        check(unsafe {
+            sys::bpf_program__set_attach_target(self.as_ptr(), target.as_raw_fd(), func.as_ptr())
+        })
+        .map(drop)
     }
 
     pub fn fd(&self) -> Option<BorrowedFd<'a>> {
