@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::component::Component;
 use crate::counters;
 use crate::error::{Error, Result};
-use crate::plan::{Member, Reuse};
+use crate::plan::{self, Member, Reuse};
 use crate::rewrite;
 use crate::root::{self, Config};
 use crate::sys::Object;
@@ -99,10 +99,7 @@ impl Extension {
     }
 
     pub(crate) fn prog(&self) -> BorrowedFd<'_> {
-        self.object
-            .program(&self.entry)
-            .and_then(|p| p.fd())
-            .expect("a loaded extension has its program")
+        self.object.loaded_prog(&self.entry)
     }
 }
 
@@ -203,7 +200,7 @@ pub(crate) fn load(
     reuse: &Reuse,
     loaded: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
-    let frags = !order.is_empty() && order.iter().all(|m| m.component.frags);
+    let frags = plan::frags(order.iter().copied());
     let object = load_dispatcher(config, reuse, frags)?;
     let mut new = HashMap::new();
     let mut links = Vec::new();
@@ -221,10 +218,7 @@ pub(crate) fn load(
             attach(prog, &object, PROG_NAME, &slot_function(slot))?,
         ));
     }
-    let stats = object
-        .map(root::STATS_MAP)
-        .and_then(|m| m.fd())
-        .expect("loaded above");
+    let stats = object.loaded_map(root::STATS_MAP);
     for m in order.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
         counters::clear(stats, m.id.0)?;
     }

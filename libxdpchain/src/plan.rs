@@ -139,8 +139,9 @@ pub(crate) fn find_member(members: &[Member], key: &str) -> Result<ComponentId> 
 
 /// Whether a chain of `members` runs multi-buffer aware: only if all are,
 /// as libxdp decides for its dispatcher.
-pub(crate) fn frags(members: &[Member]) -> bool {
-    !members.is_empty() && members.iter().all(|m| m.component.frags)
+pub(crate) fn frags<'a>(members: impl IntoIterator<Item = &'a Member>) -> bool {
+    let mut members = members.into_iter().peekable();
+    members.peek().is_some() && members.all(|m| m.component.frags)
 }
 
 /// An error that says which of `members` lack multi-buffer support, if it
