@@ -115,7 +115,9 @@ struct xdpchain_open_opts {
   uint32_t mode;
   /**
    * A chain this handle creates leaves out the per-component counters
-   * (and all counting code).
+   * (and all counting code). With neither this nor `counters`, a chain
+   * counts unless it takes libxdp's layout (a dynamic chain of at most
+   * ten components, which xdp-loader and every libxdp user can join).
    */
   bool no_counters;
   /**
@@ -143,6 +145,11 @@ struct xdpchain_open_opts {
    * and replace an XDP program of another loader.
    */
   bool force;
+  /**
+   * A chain this handle creates counts packets per component, in
+   * xdpchain's layout: libxdp's has no room for counters.
+   */
+  bool counters;
 };
 
 /**

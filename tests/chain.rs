@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use xdpchain::{Chain, Component, Error, Mode, Verdict, Verdicts};
 
 fn comp(path: &std::path::Path, prog: Option<&str>) -> Component {
@@ -62,7 +63,7 @@ fn two_filters_with_clashing_names_link_and_run() {
 /// verdict that running each alone (as its own loader would) predicts.
 #[test]
 fn real_xdp_filter_objects_chain() {
-    let dir = std::path::Path::new("/usr/lib/x86_64-linux-gnu/bpf");
+    let dir = corpus().join("libxdp1");
     let files = [
         "xdpfilt_dny_udp.o",
         "xdpfilt_dny_tcp.o",
@@ -78,7 +79,7 @@ fn real_xdp_filter_objects_chain() {
         .map(|f| {
             packets
                 .iter()
-                .map(|p| verdict_alone(&dir.join(f), p, &pins))
+                .map(|p| run_alone(&dir.join(f), None, p, &pins).0)
                 .collect()
         })
         .collect();
@@ -105,8 +106,14 @@ fn real_xdp_filter_objects_chain() {
     assert!(std::path::Path::new(&pins).join("filter_ports").exists());
 }
 
-/// The verdict of the object's only program, loaded alone by libbpf.
-fn verdict_alone(path: &std::path::Path, packet: &[u8], pin_root: &str) -> u32 {
+/// The verdict and output packet of the object's program `prog` (None:
+/// its first), loaded alone by libbpf as its own loader would.
+fn run_alone(
+    path: &std::path::Path,
+    prog: Option<&str>,
+    packet: &[u8],
+    pin_root: &str,
+) -> (u32, Vec<u8>) {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
     let root = std::ffi::CString::new(pin_root).unwrap();
     let opts = libbpf_sys::bpf_object_open_opts {
@@ -118,11 +125,18 @@ fn verdict_alone(path: &std::path::Path, packet: &[u8], pin_root: &str) -> u32 {
         let obj = libbpf_sys::bpf_object__open_file(c.as_ptr(), &opts);
         assert!(!obj.is_null());
         assert_eq!(libbpf_sys::bpf_object__load(obj), 0, "{}", path.display());
-        let prog = libbpf_sys::bpf_object__next_program(obj, std::ptr::null_mut());
-        let fd = std::os::fd::BorrowedFd::borrow_raw(libbpf_sys::bpf_program__fd(prog));
-        let v = xdpchain::test_run(fd, packet, 1).unwrap().0;
+        let p = match prog {
+            Some(name) => {
+                let name = std::ffi::CString::new(name).unwrap();
+                libbpf_sys::bpf_object__find_program_by_name(obj, name.as_ptr())
+            }
+            None => libbpf_sys::bpf_object__next_program(obj, std::ptr::null_mut()),
+        };
+        assert!(!p.is_null(), "{} has no program {prog:?}", path.display());
+        let fd = std::os::fd::BorrowedFd::borrow_raw(libbpf_sys::bpf_program__fd(p));
+        let out = run_packet(fd, packet);
         libbpf_sys::bpf_object__close(obj);
-        v
+        out
     }
 }
 
@@ -695,55 +709,70 @@ fn a_gpl_only_helper_and_a_non_gpl_licence_do_not_link() {
     }
 }
 
-/// Every XDP program that Debian's xdp-tools and libxdp packages ship
-/// (installed by `make deps`), chained after a counter: each gives the
-/// verdicts it gives alone, as its own loader would run it. The two objects
-/// that cannot be chained say why.
+/// Every XDP program in the objects that Debian's packages ship (libxdp1:
+/// xdp-filter's, xdpdump's, AF_XDP's default program; xdp-tests: its test
+/// programs), fetched by tests/corpus/fetch.sh, each chained between two
+/// counters: on every test packet it gives the verdict and leaves the
+/// packet that it gives and leaves alone, as its own loader would run it.
+/// The two objects that cannot be chained say why.
 #[test]
 fn debian_shipped_programs_chain_as_they_run_alone() {
-    let dir = std::path::Path::new("/usr/lib/x86_64-linux-gnu/bpf");
     let pin_dir = PinDir::new("corpus");
-    let packets = [udp_packet(53), udp_packet(7777), ipv6_packet()];
-    let mut chained = 0;
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = e.path();
+    let mut tcp = udp_packet(80);
+    tcp[23] = 6;
+    let mut arp = udp_packet(0);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let packets = [udp_packet(53), udp_packet(7777), tcp, arp, ipv6_packet()];
+    let mut chained = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(corpus())
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        match name.as_str() {
+        let programs = match (name.as_str(), Component::from_file(&path, None)) {
             // libxdp's own dispatcher: its programs are the protocol's, not
             // a component (we speak its protocol instead; see libxdp.rs).
-            "xdp-dispatcher.o" => {
-                assert!(matches!(
-                    Component::from_file(&path, None),
-                    Err(Error::AmbiguousProgram { .. })
-                ));
-                continue;
-            }
+            ("xdp-dispatcher.o", Err(Error::AmbiguousProgram { .. })) => continue,
             // xdpdump's tracing programs (fentry/fexit), no XDP program.
-            "xdpdump_bpf.o" => {
-                assert!(matches!(
-                    Component::from_file(&path, None),
-                    Err(Error::NoXdpProgram { .. })
-                ));
-                continue;
+            ("xdpdump_bpf.o", Err(Error::NoXdpProgram { .. })) => continue,
+            (_, Ok(c)) => vec![c.program().to_string()],
+            (_, Err(Error::AmbiguousProgram { available, .. })) => available,
+            (_, Err(e)) => panic!("{name}: {e}"),
+        };
+        for prog in programs {
+            let mut chain = Chain::new();
+            chain.set_pin_root(&pin_dir.0);
+            chain.add(comp(&obj("counter"), None)).unwrap();
+            let c = Component::from_file(&path, Some(&prog)).unwrap();
+            chain.add(c.with_priority(50)).unwrap();
+            chain
+                .add(comp(&obj("counter"), None).with_priority(90))
+                .unwrap();
+            chain
+                .load()
+                .unwrap_or_else(|e| panic!("{name}:{prog} does not chain: {e}"));
+            let id = chain.status().unwrap().program_id;
+            let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+            assert!(fd >= 0);
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            for (i, p) in packets.iter().enumerate() {
+                let alone = run_alone(&path, Some(&prog), p, &pin_dir.0);
+                let (verdict, out) = run_packet(fd.as_fd(), p);
+                // A pass goes on to the last counter, which passes too.
+                assert_eq!(verdict, alone.0, "{name}:{prog}, packet {i}");
+                assert_eq!(out, alone.1, "{name}:{prog}, packet {i}");
             }
-            _ => {}
+            chained.push(format!("{name}:{prog}"));
         }
-        let mut chain = Chain::new();
-        chain.set_pin_root(&pin_dir.0);
-        chain.add(comp(&obj("counter"), None)).unwrap();
-        chain.add(comp(&path, None).with_priority(90)).unwrap();
-        chain
-            .load()
-            .unwrap_or_else(|e| panic!("{name} does not chain: {e}"));
-        for (i, p) in packets.iter().enumerate() {
-            let alone = verdict_alone(&path, p, &pin_dir.0);
-            assert_eq!(verdict(&chain, p), alone, "{name}, packet {i}");
-        }
-        chained += 1;
     }
     assert!(
-        chained >= 12,
-        "only {chained} programs found in {}",
-        dir.display()
+        chained.len() >= 16,
+        "only {} programs found: {chained:?}",
+        chained.len()
     );
 }

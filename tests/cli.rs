@@ -54,6 +54,7 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
         net.ns_a
     ));
     assert!(ping.contains("2 received"), "{ping}");
+    std::fs::remove_file(&out).unwrap();
 }
 
 /// Maps pinned by name keep their names in a linked file, and components
@@ -257,6 +258,67 @@ fn add_configures_the_program_first() {
         "hits=4",
     ]);
     assert_eq!(code, 0, "{err}");
+    let verdict = in_netns(&net.ns_b, || {
+        xdpchain::Store::new()
+            .open(&net.dev_b, xdpchain::OpenOptions::default())
+            .and_then(|c| c.test_run(&udp_packet(53), 1))
+            .unwrap()
+            .0
+    });
+    assert_eq!(verdict, xdpchain::Verdict::Drop as u32);
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+}
+
+/// With several programs, link and attach configure each that an
+/// assignment names (PROG:NAME=VALUE); one naming no program, or none of
+/// those given, is refused before anything loads.
+#[test]
+fn link_and_attach_configure_each_program() {
+    let (counter, configured) = (obj("counter"), obj("configured"));
+    let programs = [path(&counter), path(&configured)];
+    let set = [
+        "--set",
+        "xdp_configured:cfg_verdict=1",
+        "--map-size",
+        "xdp_configured:hits=4",
+    ];
+    let out = repo().join(format!(
+        "target/test-bpf/configured-link.{}.o",
+        std::process::id()
+    ));
+    let (ok, _, err) = xdpchain(&[&["link", "-o", path(&out)][..], &programs, &set].concat());
+    assert!(ok, "{err}");
+    // The file runs configured: the second program drops.
+    let mut linked = xdpchain::Chain::new();
+    linked
+        .add(xdpchain::Component::from_file(&out, None).unwrap())
+        .unwrap();
+    linked.load().unwrap();
+    assert_eq!(
+        linked.test_run(&udp_packet(53), 1).unwrap().0,
+        xdpchain::Verdict::Drop as u32
+    );
+    std::fs::remove_file(&out).unwrap();
+
+    let net = VethPair::new();
+    let attach = [&["attach", &net.dev_b][..], &programs].concat();
+    for (extra, code, want) in [
+        (
+            &["--set", "cfg_verdict=1"][..],
+            65,
+            "name one, as PROG:cfg_verdict=",
+        ),
+        (&["--map-size", "nope:hits=4"][..], 65, "no program nope"),
+        (&["--set", ":cfg_verdict=1"][..], 2, "[PROG:]NAME=VALUE"),
+    ] {
+        let (got, err) = exit(&mut in_ns(
+            &net.ns_b,
+            &[&[BIN][..], &attach, extra].concat(),
+        ));
+        assert!(got == code && err.contains(want), "{extra:?}: {got} {err}");
+    }
+    assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
+    xdpchain_ok(BIN, &net.ns_b, &[&attach[..], &set].concat());
     let verdict = in_netns(&net.ns_b, || {
         xdpchain::Store::new()
             .open(&net.dev_b, xdpchain::OpenOptions::default())

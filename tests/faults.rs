@@ -87,7 +87,20 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
     {
         let net = VethPair::new();
         let (ns, dev) = (net.ns_b.clone(), net.dev_b.clone());
-        let (ok, _, err) = xdpchain_in(BIN, &ns, &["attach", &dev, counter.to_str().unwrap()], &[]);
+        // Our layout, whose record in bpffs recovery settles (libxdp's
+        // keeps its own state; see tests/libxdp.rs).
+        let (ok, _, err) = xdpchain_in(
+            BIN,
+            &ns,
+            &[
+                "attach",
+                &dev,
+                counter.to_str().unwrap(),
+                "--layout",
+                "xdpchain",
+            ],
+            &[],
+        );
         assert!(ok, "{err}");
 
         // Watches the interface the whole time: a root program must be

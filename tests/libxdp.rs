@@ -307,23 +307,133 @@ fn versions_limits_and_the_default_layout() {
     run(ns, &["detach", dev]);
     assert!(!dir.exists());
 
-    // Auto: libxdp's layout (the installed version) for a dynamic chain
-    // without counters, ours with them.
+    // Auto: libxdp's layout (the installed version) for a dynamic chain,
+    // with or without --no-counters; ours when counters are asked for,
+    // which libxdp's layout cannot have.
+    for extra in [&[][..], &["--no-counters"]] {
+        let args = [
+            &["attach", dev, p(&o.pass_a), "--mode", "dynamic"][..],
+            extra,
+        ]
+        .concat();
+        run(ns, &args);
+        assert_eq!(ours(ns, dev).0, "libxdp v2");
+        run(ns, &["detach", dev]);
+    }
     run(
         ns,
         &[
             "attach",
             dev,
             p(&o.pass_a),
-            "--no-counters",
             "--mode",
             "dynamic",
+            "--counters",
         ],
     );
-    assert_eq!(ours(ns, dev).0, "libxdp v2");
+    let st = in_netns(ns, || xdpchain::status(dev).unwrap());
+    assert_eq!(st.layout(), "xdpchain");
+    assert!(st.components[0].counters.is_some() && st.counters_off().is_none());
     run(ns, &["detach", dev]);
-    run(ns, &["attach", dev, p(&o.pass_a), "--mode", "dynamic"]);
-    assert_eq!(ours(ns, dev).0, "xdpchain");
+    let err = fails(
+        ns,
+        &[
+            "attach",
+            dev,
+            p(&o.pass_a),
+            "--layout",
+            "libxdp",
+            "--counters",
+        ],
+    );
+    assert!(err.contains("libxdp's layout has no counters"), "{err}");
+    assert!(no_xdp(ns, dev));
+}
+
+/// On an interface with jumbo frames, a chain in libxdp's layout is
+/// multi-buffer aware when all its programs are (the dispatcher says so in
+/// its config, as libxdp's does), stays so as programs join, and refuses a
+/// program that is not, naming it, without a change.
+#[test]
+fn jumbo_frames_in_libxdps_layout() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let frags = obj("frags");
+    let attach = [
+        "attach",
+        dev,
+        p(&frags),
+        "--layout",
+        "libxdp",
+        "--mode",
+        "dynamic",
+    ];
+    if !freplace() {
+        let err = fails(ns, &attach);
+        assert!(err.contains("freplace"), "{err}");
+        return;
+    }
+    sh(&format!(
+        "ip -n {} link set {} mtu 9000",
+        net.ns_a, net.dev_a
+    ));
+    sh(&format!("ip -n {ns} link set {dev} mtu 9000"));
+    run(ns, &attach);
+    run(ns, &["add", dev, p(&frags), "--priority", "60"]);
+    let before = ours(ns, dev);
+    assert_eq!(before.0, "libxdp v2");
+    assert_eq!(before.1.len(), 2);
+    let ping = sh(&format!(
+        "ip netns exec {} ping -c 3 -i 0.05 -W 2 -s 8000 198.18.0.2",
+        net.ns_a
+    ));
+    assert!(ping.contains("3 received"), "{ping}");
+    let err = fails(ns, &["add", dev, p(&obj("counter"))]);
+    assert!(
+        err.contains("counter.o:xdp_count") && !err.contains("frags.o"),
+        "{err}"
+    );
+    assert_eq!(ours(ns, dev), before);
     run(ns, &["detach", dev]);
+    assert!(no_xdp(ns, dev));
+}
+
+/// With every default, a chain is one that xdp-loader joins wherever libxdp
+/// can share it (a dynamic chain), and status says why it has no counters.
+/// A static chain (this machine's kernel, or XDPCHAIN_MODE=static) is ours
+/// and counted; xdp-loader cannot join it, and changes nothing.
+#[test]
+fn with_every_default_xdp_loader_joins_the_chain() {
+    let o = objects();
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    run(ns, &["attach", dev, p(&o.pass_a)]);
+    let st = in_netns(ns, || xdpchain::status(dev).unwrap());
+    if st.kind == xdpchain::Mode::Dynamic {
+        assert!(freplace());
+        assert_eq!(st.layout(), "libxdp v2");
+        let why = st.counters_off().unwrap();
+        assert!(why.contains("libxdp's dispatcher"), "{why}");
+        let table = run(ns, &["status", dev]);
+        assert!(table.contains(&format!("counters off: {why}")), "{table}");
+        let json = run(ns, &["status", dev, "--json"]);
+        assert!(json.contains("\"counters_off\":\"libxdp's"), "{json}");
+        loader_ok(ns, &["load", dev, p(&o.tx_b)]);
+        assert_eq!(names(ns, dev), ["xdp_pass_a", "xdp_tx_b"]);
+        assert_eq!(verdict(ns, dev), TX);
+    } else {
+        assert_ne!(
+            expected_kind(),
+            Some("dynamic"),
+            "a static chain where dynamic was due"
+        );
+        assert_eq!(st.layout(), "xdpchain");
+        assert!(st.components[0].counters.is_some() && st.counters_off().is_none());
+        let before = ours(ns, dev);
+        let (ok, _, _) = loader(ns, &["load", dev, p(&o.tx_b)]);
+        assert!(!ok, "xdp-loader cannot join a static chain");
+        assert_eq!(ours(ns, dev), before);
+    }
+    run(ns, &["detach", dev, "--force"]);
     assert!(no_xdp(ns, dev));
 }

@@ -10,12 +10,19 @@ use std::path::Path;
 const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 const ROOT: &str = xdpchain::DEFAULT_PIN_DIR;
 
+/// These tests are about our record in bpffs: their chains take our layout,
+/// not libxdp's (the default for dynamic chains; see tests/libxdp.rs).
+const OURS: (&str, &str) = ("XDPCHAIN_LAYOUT", "xdpchain");
+
 fn run(ns: &str, args: &[&str]) -> String {
-    xdpchain_ok(BIN, ns, args)
+    let (ok, out, err) = xdpchain_in(BIN, ns, args, &[OURS]);
+    assert!(ok, "xdpchain {args:?}: {err}");
+    out
 }
 
 fn fails(ns: &str, args: &[&str], env: &[(&str, &str)]) -> String {
-    let (ok, _, err) = xdpchain_in(BIN, ns, args, env);
+    let env: Vec<_> = env.iter().copied().chain([OURS]).collect();
+    let (ok, _, err) = xdpchain_in(BIN, ns, args, &env);
     assert!(!ok, "xdpchain {args:?} should fail");
     assert_eq!(err.lines().count(), 1, "{err}");
     err
@@ -149,7 +156,7 @@ fn eight_processes_add_at_once_and_none_is_lost() {
                         "--priority",
                         &(20 + i).to_string(),
                     ],
-                    &[],
+                    &[OURS],
                 )
             })
         })
@@ -314,7 +321,7 @@ fn the_store_api_and_a_directory_of_ones_own() {
     let net = VethPair::new();
     let root_dir = PinDir::new("api");
     let root = format!("{}/store", root_dir.0);
-    let store = xdpchain::Store::at(&root);
+    let store = xdpchain::Store::at(&root).with_layout(xdpchain::Layout::Xdpchain);
     let counter = xdpchain::Component::from_file(obj("counter"), None).unwrap();
     let verdict = xdpchain::Component::from_file(obj("verdict"), None).unwrap();
     net.in_b(|| {

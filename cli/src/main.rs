@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, Error, Layout, Mode, Netns, OpenOptions,
+    AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode, Netns, OpenOptions,
     SharedChain, Store, Verdicts,
 };
 
@@ -58,6 +58,8 @@ enum Command {
         /// The programs, in their run order unless priorities say otherwise
         #[arg(required = true, value_name = "FILE[:PROG]")]
         programs: Vec<String>,
+        #[command(flatten)]
+        config: Config,
     },
     /// Make these programs the interface's chain, replacing what runs there
     Attach {
@@ -65,9 +67,8 @@ enum Command {
         iface: String,
         #[arg(required = true, value_name = "FILE[:PROG]")]
         programs: Vec<String>,
-        /// Leave the per-component counters (and all counting code) out
-        #[arg(long)]
-        no_counters: bool,
+        #[command(flatten)]
+        config: Config,
         #[command(flatten)]
         new: NewChain,
         #[command(flatten)]
@@ -133,30 +134,85 @@ enum Command {
     Clean,
 }
 
-/// How the program is configured before it loads, as its own loader would.
+/// How the programs are configured before they load, as their own loaders
+/// would.
 #[derive(Args)]
 struct Config {
     /// Sets the global variable NAME (a `const volatile` one in .rodata, or
-    /// any with initial data): an integer (decimal, or 0x hex) that fits it,
-    /// or bytes as hex:0a0b...
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = assignment)]
-    globals: Vec<(String, String)>,
-    /// Sets the size (max_entries) of map NAME
-    #[arg(long = "map-size", value_name = "NAME=N", value_parser = assignment)]
-    map_sizes: Vec<(String, String)>,
+    /// any with initial data) of program PROG (needed where several are
+    /// given): an integer (decimal, or 0x hex) that fits it, or bytes as
+    /// hex:0a0b...
+    #[arg(long = "set", value_name = "[PROG:]NAME=VALUE", value_parser = assignment)]
+    globals: Vec<Assignment>,
+    /// Sets the size (max_entries) of map NAME of program PROG (needed where
+    /// several are given)
+    #[arg(long = "map-size", value_name = "[PROG:]NAME=N", value_parser = assignment)]
+    map_sizes: Vec<Assignment>,
 }
 
-fn assignment(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .filter(|(n, _)| !n.is_empty())
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
+/// [PROG:]NAME=VALUE
+#[derive(Clone)]
+struct Assignment {
+    prog: Option<String>,
+    name: String,
+    value: String,
+}
+
+fn assignment(s: &str) -> Result<Assignment, String> {
+    let (target, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not [PROG:]NAME=VALUE"))?;
+    let (prog, name) = match target.split_once(':') {
+        Some((p, n)) => (Some(p.to_string()), n),
+        None => (None, target),
+    };
+    if name.is_empty() || prog.as_deref() == Some("") {
+        return Err(format!("'{s}' is not [PROG:]NAME=VALUE"));
+    }
+    Ok(Assignment {
+        prog,
+        name: name.to_string(),
+        value: value.to_string(),
+    })
 }
 
 impl Config {
-    fn apply(&self, mut c: Component) -> Result<Component, Error> {
+    /// `components` configured: each assignment goes to the program it names,
+    /// which must be among them; one without a name only where there is one.
+    fn apply(&self, components: Vec<Component>) -> Result<Vec<Component>, Error> {
+        for a in self.globals.iter().chain(&self.map_sizes) {
+            match &a.prog {
+                None if components.len() > 1 => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{}: several programs are given; name one, as PROG:{}=...",
+                        a.name, a.name
+                    )))
+                }
+                Some(p) if !components.iter().any(|c| c.program() == p) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{p}:{}: no program {p} among those given",
+                        a.name
+                    )))
+                }
+                _ => {}
+            }
+        }
+        components.into_iter().map(|c| self.configure(c)).collect()
+    }
+
+    /// One program configured, as [`Config::apply`] checks names.
+    fn one(&self, c: Component) -> Result<Component, Error> {
+        Ok(self.apply(vec![c])?.remove(0))
+    }
+
+    fn configure(&self, mut c: Component) -> Result<Component, Error> {
         let bad = |what: &str, v: &str| Error::InvalidArgument(format!("{what} '{v}'"));
-        for (name, v) in &self.globals {
+        let mine = |a: &&Assignment| a.prog.as_deref().is_none_or(|p| p == c.program());
+        let (globals, sizes): (Vec<_>, Vec<_>) = (
+            self.globals.iter().filter(mine).cloned().collect(),
+            self.map_sizes.iter().filter(mine).cloned().collect(),
+        );
+        for Assignment { name, value: v, .. } in &globals {
             c = match v.strip_prefix("hex:") {
                 Some(hex) => {
                     c.with_global(name, &parse_hex(hex).ok_or_else(|| bad("bad hex", v))?)?
@@ -166,7 +222,7 @@ impl Config {
                 }
             };
         }
-        for (name, v) in &self.map_sizes {
+        for Assignment { name, value: v, .. } in &sizes {
             c = c.with_map_size(name, v.parse().map_err(|_| bad("bad map size", v))?)?;
         }
         Ok(c)
@@ -201,11 +257,29 @@ struct NewChain {
     #[arg(long, value_name = "auto|static|dynamic", value_parser = |s: &str| Mode::parse(s).map_err(|e| e.to_string()))]
     mode: Option<Mode>,
     /// Whose layout a new chain takes: auto (libxdp's for a dynamic chain of
-    /// at most ten components without counters, ours otherwise), xdpchain,
-    /// libxdp or libxdp:VERSION (2 or 3; default: the installed libxdp's,
-    /// else 3). A libxdp dispatcher already there is always joined.
+    /// at most ten components unless --counters, so that xdp-loader can
+    /// join it; ours otherwise), xdpchain, libxdp or libxdp:VERSION (2 or 3;
+    /// default: the installed libxdp's, else 3). A libxdp dispatcher
+    /// already there is always joined.
     #[arg(long, value_name = "LAYOUT", value_parser = |s: &str| Layout::parse(s).map_err(|e| e.to_string()))]
     layout: Option<Layout>,
+    /// Count packets per component, in our layout (libxdp's has no room for
+    /// counters). Default: count unless the chain takes libxdp's layout
+    #[arg(long, conflicts_with = "no_counters")]
+    counters: bool,
+    /// Leave the per-component counters (and all counting code) out
+    #[arg(long)]
+    no_counters: bool,
+}
+
+impl NewChain {
+    fn counting(&self) -> Counting {
+        match (self.counters, self.no_counters) {
+            (true, _) => Counting::On,
+            (_, true) => Counting::Off,
+            _ => Counting::Auto,
+        }
+    }
 }
 
 /// Who acts on the chain.
@@ -222,12 +296,7 @@ struct OwnerArgs {
 
 impl OwnerArgs {
     /// The chain of `iface`, opened as this owner.
-    fn open(
-        &self,
-        iface: &str,
-        new: Option<&NewChain>,
-        counting: bool,
-    ) -> Result<SharedChain, Error> {
+    fn open(&self, iface: &str, new: Option<&NewChain>) -> Result<SharedChain, Error> {
         let mut store = Store::new();
         if let Some(m) = new.and_then(|n| n.mode) {
             store = store.with_mode(m);
@@ -244,7 +313,7 @@ impl OwnerArgs {
                 },
                 force: self.force,
             },
-            counting,
+            counting: new.map_or(Counting::Auto, NewChain::counting),
             netns: None,
         };
         store.open(iface, opts)
@@ -273,10 +342,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             out,
             no_counters,
             programs,
+            config,
         } => {
             let mut chain = Chain::new();
             chain.set_counting(!no_counters);
-            for c in components(&programs)? {
+            for c in config.apply(components(&programs)?)? {
                 chain.add(c)?;
             }
             chain.write(out)
@@ -284,14 +354,12 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Attach {
             iface,
             programs,
-            no_counters,
+            config,
             new,
             owner,
         } => {
-            let components = components(&programs)?;
-            owner
-                .open(&iface, Some(&new), !no_counters)?
-                .replace_all(components)?;
+            let components = config.apply(components(&programs)?)?;
+            owner.open(&iface, Some(&new))?.replace_all(components)?;
             print!("{}", report::status(&[xdpchain::status(&iface)?], false));
             Ok(())
         }
@@ -304,14 +372,14 @@ fn run(cli: Cli) -> Result<(), Error> {
             new,
             owner,
         } => {
-            let mut c = config.apply(component(&program)?)?;
+            let mut c = config.one(component(&program)?)?;
             if let Some(p) = priority {
                 c = c.with_priority(p);
             }
             if let Some(v) = continue_on {
                 c = c.with_continue_on(v);
             }
-            let id = owner.open(&iface, Some(&new), true)?.add(c)?;
+            let id = owner.open(&iface, Some(&new))?.add(c)?;
             println!("added component {}", id.0);
             Ok(())
         }
@@ -319,7 +387,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             iface,
             component,
             owner,
-        } => owner.open(&iface, None, true)?.remove(&component),
+        } => owner.open(&iface, None)?.remove(&component),
         Command::Replace {
             iface,
             component: key,
@@ -327,8 +395,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             config,
             owner,
         } => owner
-            .open(&iface, None, true)?
-            .replace(&key, config.apply(component(&program)?)?),
+            .open(&iface, None)?
+            .replace(&key, config.one(component(&program)?)?),
         Command::Status { iface, json } => {
             let chains = match iface {
                 Some(iface) => vec![xdpchain::status(&iface)?],
@@ -337,7 +405,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             print!("{}", report::status(&chains, json));
             Ok(())
         }
-        Command::Detach { iface, owner } => owner.open(&iface, None, true)?.detach_all(),
+        Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
         Command::Clean => {
             for dir in Store::new().clean()? {
                 println!("removed stale {}", dir.display());

@@ -36,6 +36,9 @@ fn table(out: &mut String, st: &ChainStatus) {
         st.components.len()
     )
     .expect("writing to a String");
+    if let Some(why) = st.counters_off() {
+        writeln!(out, "  counters off: {why}").expect("writing to a String");
+    }
     writeln!(
         out,
         "  {:>3} {:>4} {:<24} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
@@ -120,6 +123,7 @@ fn to_json(chains: &[ChainStatus]) -> String {
                 "mode": st.mode.map(|m| m.name()),
                 "kind": st.kind.name(),
                 "layout": st.layout(),
+                "counters_off": st.counters_off(),
                 "program_id": st.program_id,
                 "components": components,
             })

@@ -5,9 +5,11 @@
  * chain, and takes its own programs out again when its standard input
  * ends; with -k it leaves them. -o names the owner recorded with them
  * (default: the program's name), -n the interface's network namespace,
- * -m how a chain it creates joins its components (auto, static, dynamic).
+ * -m how a chain it creates joins its components (auto, static, dynamic),
+ * -c that such a chain counts packets per component, in xdpchain's layout
+ * (by default a dynamic chain takes libxdp's, which xdp-loader can join).
  *
- *   xdpchain-load [-k] [-o OWNER] [-n NETNS] [-m MODE] IFACE FILE[:PROG]...
+ *   xdpchain-load [-k] [-c] [-o OWNER] [-n NETNS] [-m MODE] IFACE FILE[:PROG]...
  *
  * Build it against the installed library:
  *   cc -o xdpchain-load xdpchain-load.c $(pkg-config --cflags --libs xdpchain)
@@ -55,12 +57,13 @@ int main(int argc, char **argv)
 	/* In the order of enum xdpchain_mode. */
 	static const char *modes[] = { "auto", "static", "dynamic" };
 	const char *owner = NULL, *netns = NULL;
-	int keep = 0, mode = -1, opt, err;
+	int keep = 0, counters = 0, mode = -1, opt, err;
 	char c;
 
-	while ((opt = getopt(argc, argv, "+ko:n:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "+kco:n:m:")) != -1) {
 		switch (opt) {
 		case 'k': keep = 1; break;
+		case 'c': counters = 1; break;
 		case 'o': owner = optarg; break;
 		case 'n': netns = optarg; break;
 		case 'm':
@@ -75,7 +78,8 @@ int main(int argc, char **argv)
 	if (argc - optind < 2)
 		goto usage;
 	XDPCHAIN_OPTS(xdpchain_open_opts, opts, .ifname = argv[optind], .owner = owner,
-		      .netns = netns, .mode = mode < 0 ? XDPCHAIN_MODE_AUTO : (uint32_t)mode);
+		      .netns = netns, .mode = mode < 0 ? XDPCHAIN_MODE_AUTO : (uint32_t)mode,
+		      .counters = counters);
 	err = xdpchain__open(&opts, &chain);
 	if (err)
 		return fail(argv[optind], err);
@@ -110,7 +114,7 @@ int main(int argc, char **argv)
 	xdpchain__free(chain);
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s [-k] [-o OWNER] [-n NETNS] [-m auto|static|dynamic] IFACE FILE[:PROG]...\n",
+	fprintf(stderr, "usage: %s [-k] [-c] [-o OWNER] [-n NETNS] [-m auto|static|dynamic] IFACE FILE[:PROG]...\n",
 		argv[0]);
 	return 2;
 }

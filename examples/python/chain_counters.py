@@ -21,7 +21,7 @@ def main():
     parser.add_argument("--watch", type=float, default=10, metavar="SECONDS")
     args = parser.parse_args()
 
-    with xdpchain.Chain.open(args.iface) as chain:
+    with xdpchain.Chain.open(args.iface, counters=True) as chain:
         for spec in args.objects:
             path, _, prog = spec.partition(":")
             chain.add_program(path, program=prog or None)

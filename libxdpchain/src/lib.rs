@@ -52,7 +52,7 @@ pub use features::{features, Features};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
-pub use plan::{ComponentId, Mode};
+pub use plan::{ComponentId, Counting, Mode};
 pub use root::MAX_COMPONENTS;
 pub use shared::{OpenOptions, SharedChain};
 pub use status::{ChainStatus, ComponentStatus, Counters};

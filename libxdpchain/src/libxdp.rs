@@ -81,11 +81,14 @@ struct DispatcherConfig {
     is_xdp_devbound: u8,
 }
 
-/// A dispatcher's config: its protocol version and its slots in run order.
+/// A dispatcher's config: its protocol version, its slots in run order, and
+/// whether it was loaded multi-buffer aware (which libxdp does, and says
+/// here, when all its programs are).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     pub version: u8,
     pub slots: Vec<Slot>,
+    pub frags: bool,
 }
 
 impl Config {
@@ -109,6 +112,7 @@ impl Config {
         b[offset_of!(DispatcherConfig, magic)] = MAGIC;
         b[offset_of!(DispatcherConfig, dispatcher_version)] = self.version;
         b[offset_of!(DispatcherConfig, num_progs_enabled)] = self.slots.len() as u8;
+        b[offset_of!(DispatcherConfig, is_xdp_frags)] = self.frags.into();
         for (i, s) in self.slots.iter().enumerate() {
             for (array, v) in Config::SLOT_ARRAYS
                 .into_iter()
@@ -144,7 +148,11 @@ impl Config {
                 flags: word(flags, i),
             })
             .collect();
-        Some(Config { version, slots })
+        Some(Config {
+            version,
+            slots,
+            frags: *b.get(offset_of!(DispatcherConfig, is_xdp_frags))? != 0,
+        })
     }
 }
 
@@ -394,6 +402,15 @@ impl Planned<'_> {
         }
     }
 
+    /// Multi-buffer aware: a new component if it says so; a loaded program
+    /// if the dispatcher it ran in was (libxdp's only record of it).
+    fn frags(&self, old: Option<&Running>) -> bool {
+        match self {
+            Planned::Loaded(_) => old.is_some_and(|r| r.config.frags),
+            Planned::New(c) => c.frags,
+        }
+    }
+
     fn slot(&self) -> Result<Slot> {
         match self {
             Planned::Loaded(p) => Ok(p.slot),
@@ -449,6 +466,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
     let config = Config {
         version: target.version,
         slots: order.iter().map(|(_, s)| *s).collect(),
+        frags: !planned.is_empty() && planned.iter().all(|p| p.frags(target.old)),
     };
     let dispatcher = load_dispatcher(&config)?;
     let prog = dispatcher.loaded_prog(PROG_NAME);
@@ -475,7 +493,20 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
         .and_then(|()| attach::replace(target.iface, target.mode, Some(prog), target.replacing));
     if let Err(e) = pinned {
         remove_dir(&dir);
-        return Err(e);
+        return Err(match e {
+            Error::NeedsFrags { iface, .. } => Error::NeedsFrags {
+                iface,
+                without: planned
+                    .iter()
+                    .filter(|p| !p.frags(target.old))
+                    .map(|p| match p {
+                        Planned::Loaded(p) => p.name.clone(),
+                        Planned::New(c) => format!("{}:{}", c.source(), c.program()),
+                    })
+                    .collect(),
+            },
+            e => e,
+        });
     }
     if let Some(old) = target.old {
         remove_dir(&pin_dir(target.iface, old.id));
@@ -507,6 +538,13 @@ fn load_dispatcher(config: &Config) -> Result<Object> {
     rodata
         .set_initial_value(&bytes)
         .map_err(|e| Error::os("set the libxdp dispatcher's config", e))?;
+    if config.frags {
+        object
+            .program(PROG_NAME)
+            .expect("the dispatcher has its program")
+            .set_frags()
+            .map_err(|e| Error::os("make the libxdp dispatcher multi-buffer aware", e))?;
+    }
     object
         .load()
         .map_err(|(errno, log)| Error::refused("load the libxdp dispatcher", None, errno, &log))?;
@@ -560,10 +598,11 @@ mod tests {
                         flags: 0,
                     },
                 ],
+                frags: version == 3,
             };
             let b = c.to_bytes();
             assert_eq!(b.len(), if version == 2 { 124 } else { 128 });
-            assert_eq!(&b[..4], &[236, version, 2, 0]);
+            assert_eq!(&b[..4], &[236, version, 2, (version == 3).into()]);
             // run_prios start after the ten chain-call words.
             assert_eq!(u32::from_ne_bytes(b[44..48].try_into().unwrap()), 10);
             assert_eq!(Config::parse(&b), Some(c));

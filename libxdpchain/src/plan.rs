@@ -50,6 +50,22 @@ impl Mode {
     }
 }
 
+/// Whether a chain that a store creates counts packets per component.
+/// libxdp's dispatcher has no room for our counters map, so counting and
+/// sharing the chain with libxdp's users exclude each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Counting {
+    /// Count unless the chain takes libxdp's layout, which the default
+    /// layout chooses where it can, so that xdp-loader and every libxdp
+    /// user can join the chain.
+    #[default]
+    Auto,
+    /// Count: the chain takes our layout.
+    On,
+    /// Leave the counters, and all counting code, out.
+    Off,
+}
+
 /// How a chain is built, besides its members.
 #[derive(Clone, Debug)]
 pub(crate) struct Build {

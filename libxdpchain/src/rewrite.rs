@@ -68,10 +68,14 @@ fn is_dropped(name: &[u8]) -> bool {
 /// `.data.TAG_bss[.X]`: libbpf before 1.2 (iproute2's and bpftool's on
 /// Debian 12) knows custom `.data.*` sections but no custom `.bss.*`.
 /// `license` moves aside, kept but unread: the linker accepts only one
-/// license text, and the chain's comes from its own object.
+/// license text, and the chain's comes from its own object. So do those
+/// that a linked chain, chained again, moved aside before.
 fn section_rename(name: &str, tag: &str) -> Option<String> {
     if name == "license" {
         return Some(format!(".xdpchain.license.{tag}"));
+    }
+    if let Some(rest) = name.strip_prefix(".xdpchain.license.") {
+        return Some(format!(".xdpchain.license.{tag}.{rest}"));
     }
     for (base, to) in [
         (".data", format!(".data.{tag}")),
@@ -769,6 +773,20 @@ mod tests {
     fn btf_of(bytes: &[u8]) -> Btf {
         let file = object::File::parse(bytes).unwrap();
         Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sections_move_aside_under_the_tag_also_when_moved_before() {
+        for (from, to) in [
+            ("license", Some(".xdpchain.license.c3")),
+            (".xdpchain.license.c0", Some(".xdpchain.license.c3.c0")),
+            (".data", Some(".data.c3")),
+            (".bss.x", Some(".data.c3_bss.x")),
+            (".rodata", None),
+            (".database", None),
+        ] {
+            assert_eq!(section_rename(from, "c3").as_deref(), to, "{from}");
+        }
     }
 
     #[test]

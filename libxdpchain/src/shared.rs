@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::ns::{self, Netns};
 use crate::owner::{new_token, Actor, Owner, Stamp};
-use crate::plan::{ComponentId, Mode};
+use crate::plan::{ComponentId, Counting, Mode};
 use crate::status::ChainStatus;
 use crate::store::{Store, Which};
 
@@ -26,7 +26,7 @@ pub struct OpenOptions {
     /// program of another loader).
     pub attach: AttachOptions,
     /// Whether a chain this handle creates counts packets per component.
-    pub counting: bool,
+    pub counting: Counting,
     /// The network namespace of the interface (a name in /run/netns, or a
     /// path); None: the calling thread's.
     pub netns: Option<String>,
@@ -37,7 +37,7 @@ impl Default for OpenOptions {
         OpenOptions {
             owner: None,
             attach: AttachOptions::default(),
-            counting: true,
+            counting: Counting::Auto,
             netns: None,
         }
     }
@@ -52,7 +52,7 @@ pub struct SharedChain {
     iface: Interface,
     actor: Actor,
     attach: AttachOptions,
-    counting: bool,
+    counting: Counting,
     netns: Option<Netns>,
     /// Maps handed out by [`SharedChain::map_fd`], valid while the handle is.
     maps: HashMap<(u32, String), OwnedFd>,

@@ -67,4 +67,18 @@ impl ChainStatus {
             None => "xdpchain".into(),
         }
     }
+
+    /// Why its components show no counters, where they show none.
+    pub fn counters_off(&self) -> Option<&'static str> {
+        if self.libxdp_version.is_some() {
+            Some(
+                "libxdp's dispatcher has no room for counters; \
+                 a chain in xdpchain's layout counts (attach with counters on)",
+            )
+        } else if self.components.iter().any(|c| c.counters.is_none()) {
+            Some("the chain was made with counting off")
+        } else {
+            None
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::pins::{
     reuse_from_pins, write_libxdp_owners, Running, CHUNK, LINK_PREFIX, OBJECT, PROG, STATE,
     STATE_NEW, STATS,
 };
-use crate::plan::{self, Build, ComponentId, Member, Mode};
+use crate::plan::{self, Build, ComponentId, Counting, Member, Mode};
 use crate::record::{Entry, Record, Settings};
 use crate::status::ChainStatus;
 use crate::sys::{obj_get, pin};
@@ -41,15 +41,19 @@ pub struct Store {
     dir: PathBuf,
     /// For new chains; None: `$XDPCHAIN_MODE`, else auto.
     mode: Option<Mode>,
-    layout: Layout,
+    /// For new chains; None: `$XDPCHAIN_LAYOUT`, else auto.
+    layout: Option<Layout>,
 }
 
-/// Whose layout a new chain takes. Whatever the choice, a store joins the
-/// libxdp dispatcher it finds on an interface, at that dispatcher's version.
+/// Whose layout a new chain takes (`$XDPCHAIN_LAYOUT` changes the default).
+/// Whatever the choice, a store joins the libxdp dispatcher it finds on an
+/// interface, at that dispatcher's version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Layout {
-    /// libxdp's for a dynamic chain of at most ten components without
-    /// counters (which libxdp's dispatcher has no room for); ours otherwise.
+    /// libxdp's for a dynamic chain of at most ten components, so that
+    /// xdp-loader and every libxdp user can join it, unless counters are
+    /// asked for ([`crate::Counting::On`]), which libxdp's dispatcher has no
+    /// room for; ours otherwise.
     #[default]
     Auto,
     /// Ours: counters, up to [`crate::MAX_COMPONENTS`] components, static
@@ -76,6 +80,10 @@ impl Layout {
             Some(("libxdp", v)) => Ok(Layout::Libxdp(Some(v.parse().map_err(|_| bad())?))),
             _ => Err(bad()),
         }
+    }
+
+    fn from_env() -> Result<Layout> {
+        std::env::var("XDPCHAIN_LAYOUT").map_or(Ok(Layout::Auto), |l| Layout::parse(&l))
     }
 }
 
@@ -109,7 +117,7 @@ impl Store {
         Store {
             dir: dir.into(),
             mode: None,
-            layout: Layout::Auto,
+            layout: None,
         }
     }
 
@@ -122,13 +130,17 @@ impl Store {
 
     /// Whose layout the chains this store creates take.
     pub fn with_layout(mut self, layout: Layout) -> Store {
-        self.layout = layout;
+        self.layout = Some(layout);
         self
     }
 
     /// The mode asked for new chains.
     pub(crate) fn new_mode(&self) -> Result<Mode> {
         self.mode.map_or_else(Mode::from_env, Ok)
+    }
+
+    fn new_layout(&self) -> Result<Layout> {
+        self.layout.map_or_else(Layout::from_env, Ok)
     }
 
     /// Static or Dynamic, for a new chain of `members`.
@@ -147,7 +159,7 @@ impl Store {
         iface: &str,
         components: Vec<Component>,
         opts: AttachOptions,
-        counting: bool,
+        counting: Counting,
     ) -> Result<()> {
         let iface = Interface::resolve(iface)?;
         self.replace_all(
@@ -169,7 +181,13 @@ impl Store {
         opts: AttachOptions,
     ) -> Result<ComponentId> {
         let iface = Interface::resolve(iface)?;
-        self.add_to(&iface, component, opts, true, &Actor::process(opts.force))
+        self.add_to(
+            &iface,
+            component,
+            opts,
+            Counting::Auto,
+            &Actor::process(opts.force),
+        )
     }
 
     /// Removes the component `key` (its id, or its program name) from the
@@ -245,7 +263,7 @@ impl Store {
         iface: &Interface,
         components: Vec<Component>,
         opts: AttachOptions,
-        counting: bool,
+        counting: Counting,
         actor: &Actor,
     ) -> Result<Vec<ComponentId>> {
         let _lock = pins::lock(&self.dir)?;
@@ -274,7 +292,7 @@ impl Store {
             (None, None) => self.refuse_unrecorded(iface, seen.as_ref(), actor)?,
         }
         // Replacing a libxdp dispatcher keeps its version unless told otherwise.
-        let version = match (&running, self.layout) {
+        let version = match (&running, self.new_layout()?) {
             (Some((_, r)), Layout::Auto) => Some(r.config.version),
             _ => self.libxdp_version(kind, counting, members.len())?,
         };
@@ -311,7 +329,7 @@ impl Store {
         let settings = Settings {
             mode: opts.mode,
             kind,
-            counting,
+            counting: counting != Counting::Off,
             next_tag,
         };
         let current = inspect::replaceable(iface, seen, opts.force)?;
@@ -332,11 +350,11 @@ impl Store {
     }
 
     /// The libxdp version a new chain takes, if it takes libxdp's layout.
-    fn libxdp_version(&self, kind: Mode, counting: bool, count: usize) -> Result<Option<u8>> {
-        match self.layout {
+    fn libxdp_version(&self, kind: Mode, counting: Counting, count: usize) -> Result<Option<u8>> {
+        match self.new_layout()? {
             Layout::Xdpchain => Ok(None),
             Layout::Auto => Ok((kind == Mode::Dynamic
-                && !counting
+                && counting != Counting::On
                 && count <= libxdp::MAX_PROGRAMS)
                 .then(libxdp::default_version)),
             Layout::Libxdp(version) => {
@@ -351,6 +369,14 @@ impl Store {
                         "libxdp's layout needs a dynamic chain (freplace), not a static one".into(),
                     ));
                 }
+                if counting == Counting::On {
+                    return Err(Error::InvalidArgument(
+                        "libxdp's layout has no counters: its dispatcher has no room for our \
+                         counters map; count with xdpchain's layout, or share with libxdp \
+                         without counters"
+                            .into(),
+                    ));
+                }
                 Ok(Some(version.unwrap_or_else(libxdp::default_version)))
             }
         }
@@ -363,7 +389,7 @@ impl Store {
         iface: &Interface,
         component: Component,
         opts: AttachOptions,
-        counting: bool,
+        counting: Counting,
         actor: &Actor,
     ) -> Result<ComponentId> {
         let _lock = pins::lock(&self.dir)?;
@@ -411,7 +437,7 @@ impl Store {
                 None => Settings {
                     mode: opts.mode,
                     kind: self.kind_for(&members)?,
-                    counting,
+                    counting: counting != Counting::Off,
                     next_tag,
                 },
             }

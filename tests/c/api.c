@@ -143,6 +143,11 @@ static void opening(const char *iface)
 		FAILS(xdpchain__open(&o, &c), -EINVAL, "mode 7");
 	}
 	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, o, .ifname = iface, .counters = true,
+			      .no_counters = true);
+		FAILS(xdpchain__open(&o, &c), -EINVAL, "contradict");
+	}
+	{
 		struct xdpchain_open_opts o = { .sz = 2 };
 		FAILS(xdpchain__open(&o, &c), -EINVAL, "too small");
 	}

@@ -5,10 +5,11 @@
 # chain of the kind asked for; another owner's program goes only by force;
 # the chain leaves with the last one. Runs on the host and in the guest.
 #
-#   tests/c/shared.sh static|dynamic|libxdp
+#   tests/c/shared.sh static|dynamic|counting
 #
-# libxdp: the command creates the chain in libxdp's layout, the loaders join
-# its dispatcher (one after another, then both at once).
+# dynamic: with their defaults, whichever comes first makes a chain in
+# libxdp's layout, and the others join its dispatcher. counting: all ask
+# for counters, so the chain is dynamic in our layout.
 set -euo pipefail
 kind=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,11 +26,12 @@ ip -n "$ns_b" link set $ifc addrgenmode none up
 ip -n "$ns_a" link set xsa$tag addrgenmode none up
 
 case $kind in
-  static|dynamic) mode=$kind want_layout=xdpchain; cli_opts=(--mode "$kind") ;;
-  libxdp) mode=dynamic want_layout="libxdp v"; cli_opts=(--mode dynamic --layout libxdp) ;;
-  *) echo "usage: $0 static|dynamic|libxdp" >&2; exit 2 ;;
+  static) mode=static want_layout=xdpchain cli_opts=(--mode static) load_opts=() ;;
+  dynamic) mode=dynamic want_layout="libxdp v" cli_opts=(--mode dynamic) load_opts=() ;;
+  counting) mode=dynamic want_layout=xdpchain cli_opts=(--mode dynamic --counters) load_opts=(-c) ;;
+  *) echo "usage: $0 static|dynamic|counting" >&2; exit 2 ;;
 esac
-load() { LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/xdpchain-load" -k -m $mode -n "$ns_b" "$@" >/dev/null; }
+load() { LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/xdpchain-load" -k -m $mode "${load_opts[@]}" -n "$ns_b" "$@" >/dev/null; }
 ops() { "$cli" -n "$ns_b" add $ifc "$objs/verdict.o" --owner ops "${cli_opts[@]}" >/dev/null; }
 json() { "$cli" -n "$ns_b" status $ifc --json; }
 field() { grep -o "\"$1\":\"[^\"]*\"" | cut -d'"' -f4 | sort | tr '\n' ' '; }
@@ -41,9 +43,8 @@ for round in sequential concurrent; do
     ops && load -o fw $ifc "$objs/filter.o:xdpfilt_udp" && load -o probe $ifc "$objs/counter.o" ||
       fail "$round: an add failed"
   else
-    # libxdp's layout is the command's choice: it goes first there.
     pids=()
-    if [ $kind = libxdp ]; then ops || fail "$round: the command failed"; else ops & pids+=($!); fi
+    ops & pids+=($!)
     load -o fw $ifc "$objs/filter.o:xdpfilt_udp" & pids+=($!)
     load -o probe $ifc "$objs/counter.o" & pids+=($!)
     for p in "${pids[@]}"; do wait "$p" || fail "$round: an add failed"; done

@@ -83,6 +83,46 @@ pub fn obj(name: &str) -> PathBuf {
     compile(name, "", &["-g"])
 }
 
+/// target/corpus/PACKAGE/: the BPF objects that Debian packages ship,
+/// fetched by tests/corpus/fetch.sh (once; the guest harness brings them).
+pub fn corpus() -> PathBuf {
+    static FETCH: std::sync::Once = std::sync::Once::new();
+    let dir = repo().join("target/corpus");
+    FETCH.call_once(|| {
+        if !dir.join(".complete").exists() {
+            let fetch = repo().join("tests/corpus/fetch.sh");
+            let ok = Command::new(&fetch).status().unwrap().success();
+            assert!(ok, "{} failed", fetch.display());
+        }
+    });
+    dir
+}
+
+/// One BPF_PROG_TEST_RUN of `prog` on `packet`: its verdict, and the packet
+/// as it left the program.
+pub fn run_packet(prog: std::os::fd::BorrowedFd<'_>, packet: &[u8]) -> (u32, Vec<u8>) {
+    use std::os::fd::AsRawFd;
+    let mut out = vec![0u8; packet.len() + 512];
+    let mut opts = libbpf_sys::bpf_test_run_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
+        data_in: packet.as_ptr().cast(),
+        data_size_in: packet.len() as u32,
+        data_out: out.as_mut_ptr().cast(),
+        data_size_out: out.len() as u32,
+        repeat: 1,
+        ..Default::default()
+    };
+    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) };
+    assert_eq!(
+        rc,
+        0,
+        "BPF_PROG_TEST_RUN: {}",
+        std::io::Error::last_os_error()
+    );
+    out.truncate(opts.data_size_out as usize);
+    (opts.retval, out)
+}
+
 /// Ethernet + IPv4 + UDP to `dport`, 64 bytes or more.
 pub fn udp_packet(dport: u16) -> Vec<u8> {
     let mut p = vec![0u8; 14 + 20 + 8 + 22];

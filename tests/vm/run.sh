@@ -65,7 +65,7 @@ names="$*"
 wants() { [ $bench = 0 ] && { [ -z "$names" ] || [[ " $names " == *" $1 "* ]]; }; }
 venv=$repo/target/py-venv
 if wants c-shared; then
-  for kind in dynamic static libxdp; do
+  for kind in dynamic counting static; do
     scripts+=("c-shared/$kind") cmds+=("bash tests/c/shared.sh $kind")
   done
 fi
@@ -92,6 +92,8 @@ for src in tests/bpf/*.bpf.c; do
   o=target/test-bpf/$(basename "$src" .bpf.c).o
   [ "$o" -nt "$src" ] || clang -O2 -g -target bpf -Wall -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu -c "$src" -o "$o"
 done
+# ...and has no network: the objects Debian ships come along.
+tests/corpus/fetch.sh
 
 # --- the initramfs ------------------------------------------------------------
 root=$out/root
@@ -165,7 +167,8 @@ fi
 mkdir -p "$root$repo/target/test-bpf" "$root$repo/target/bench"
 cp target/test-bpf/*.o "$root$repo/target/test-bpf/"
 [ $bench = 0 ] || cp target/bench/*.o "$root$repo/target/bench/"
-# xdp-tools' objects (tests chain them) and dispatcher.
+cp -r target/corpus "$root$repo/target/"
+# The installed libxdp's objects: xdp-loader loads its dispatcher from there.
 bpfobj=/usr/lib/$(uname -m)-linux-gnu/bpf
 mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
 

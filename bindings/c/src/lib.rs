@@ -18,7 +18,7 @@ mod print;
 pub use print::{xdpchain_print_fn, xdpchain_print_level, xdpchain_set_print};
 
 use ::xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, ComponentId, Error, Mode, OpenOptions,
+    AttachMode, AttachOptions, Chain, Component, ComponentId, Counting, Error, Mode, OpenOptions,
     SharedChain, Store, Verdicts,
 };
 
@@ -59,7 +59,9 @@ pub struct xdpchain_open_opts {
     /// xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
     pub mode: u32,
     /// A chain this handle creates leaves out the per-component counters
-    /// (and all counting code).
+    /// (and all counting code). With neither this nor `counters`, a chain
+    /// counts unless it takes libxdp's layout (a dynamic chain of at most
+    /// ten components, which xdp-loader and every libxdp user can join).
     pub no_counters: bool,
     /// Without `ifname`: where maps that their objects pin by name go;
     /// NULL: /sys/fs/bpf. Chains of interfaces always use the shared bpffs.
@@ -76,6 +78,9 @@ pub struct xdpchain_open_opts {
     /// Let this handle replace or remove the components of other owners,
     /// and replace an XDP program of another loader.
     pub force: bool,
+    /// A chain this handle creates counts packets per component, in
+    /// xdpchain's layout: libxdp's has no room for counters.
+    pub counters: bool,
 }
 
 /// A component to add: an object file, or an object in memory.
@@ -208,7 +213,7 @@ macro_rules! known_until {
     };
 }
 
-known_until!(xdpchain_open_opts, force: bool);
+known_until!(xdpchain_open_opts, counters: bool);
 known_until!(xdpchain_program_opts, map_sizes_cnt: usize);
 known_until!(xdpchain_attach_opts, force: bool);
 known_until!(xdpchain_link_opts, force: bool);
@@ -346,6 +351,15 @@ fn mode_of(v: u32) -> Result<Mode, Fail> {
     }
 }
 
+fn counting_of(o: &xdpchain_open_opts) -> Result<Counting, Fail> {
+    match (o.counters, o.no_counters) {
+        (true, true) => Err(invalid("counters and no_counters contradict")),
+        (true, false) => Ok(Counting::On),
+        (false, true) => Ok(Counting::Off),
+        (false, false) => Ok(Counting::Auto),
+    }
+}
+
 fn attach_mode_of(v: u32) -> Result<AttachMode, Fail> {
     match v {
         0 => Ok(AttachMode::Native),
@@ -440,7 +454,7 @@ pub extern "C" fn xdpchain__open(
                         mode: attach_mode_of(o.attach_mode)?,
                         force: o.force,
                     },
-                    counting: !o.no_counters,
+                    counting: counting_of(&o)?,
                     netns: opt_str(o.netns, "netns")?.map(str::to_string),
                 };
                 Inner::Shared(store.open(ifname, opts)?)
@@ -454,7 +468,7 @@ pub extern "C" fn xdpchain__open(
                         ));
                     }
                     c.set_mode(mode_of(o.mode)?);
-                    c.set_counting(!o.no_counters);
+                    c.set_counting(counting_of(&o)? != Counting::Off);
                     if let Some(root) = opt_str(o.pin_root, "pin_root")? {
                         c.set_pin_root(root);
                     }

@@ -218,6 +218,8 @@ struct ChainStatus {
     kind: &'static str,
     /// "xdpchain", or "libxdp vN".
     layout: String,
+    /// Why the components show no counters, where they show none.
+    counters_off: Option<&'static str>,
     program_id: u32,
     components: Vec<Py<Component>>,
 }
@@ -242,6 +244,7 @@ fn chain_status(py: Python<'_>, st: &xc::ChainStatus) -> PyResult<ChainStatus> {
         mode: st.mode.map(|m| m.name()),
         kind: st.kind.name(),
         layout: st.layout(),
+        counters_off: st.counters_off(),
         program_id: st.program_id,
         components: st
             .components
@@ -305,13 +308,13 @@ impl Chain {
 #[pymethods]
 impl Chain {
     #[new]
-    #[pyo3(signature = (ifname=None, *, mode=None, counters=true, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         ifname: Option<String>,
         mode: Option<&str>,
-        counters: bool,
+        counters: Option<bool>,
         pin_root: Option<String>,
         owner: Option<String>,
         netns: Option<String>,
@@ -340,7 +343,11 @@ impl Chain {
                         },
                         force,
                     },
-                    counting: counters,
+                    counting: match counters {
+                        None => xc::Counting::Auto,
+                        Some(true) => xc::Counting::On,
+                        Some(false) => xc::Counting::Off,
+                    },
                     netns,
                 };
                 Inner::Shared(released(py, || store.open(name, opts)).map_err(py_err)?)
@@ -355,7 +362,7 @@ impl Chain {
                 if let Some(m) = mode {
                     chain.set_mode(m);
                 }
-                chain.set_counting(counters);
+                chain.set_counting(counters.unwrap_or(true));
                 if let Some(root) = pin_root {
                     chain.set_pin_root(root);
                 }
@@ -368,16 +375,16 @@ impl Chain {
         })
     }
 
-    /// Chain.open(ifname=None, *, mode=None, counters=True, pin_root=None,
+    /// Chain.open(ifname=None, *, mode=None, counters=None, pin_root=None,
     /// owner=None, netns=None, skb=False, force=False)
     #[staticmethod]
-    #[pyo3(signature = (ifname=None, *, mode=None, counters=true, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         ifname: Option<String>,
         mode: Option<&str>,
-        counters: bool,
+        counters: Option<bool>,
         pin_root: Option<String>,
         owner: Option<String>,
         netns: Option<String>,

@@ -146,7 +146,8 @@ def test_components_and_counters(ns):
 
 
 def test_replace_remove_and_link_to_a_file(ns, tmp_path):
-    chain = xdpchain.Chain.open(ns.dev)
+    # With counters, in our layout, ids stay with their slots.
+    chain = xdpchain.Chain.open(ns.dev, counters=True)
     chain.add_program(obj("counter"))
     fw = chain.add_program(obj("filter"), priority=60)
     chain.attach()
@@ -324,6 +325,31 @@ def test_example_prints_the_counters(ns):
     assert not ns.xdp_attached()
 
 
+def test_the_default_chain_is_one_xdp_loader_joins(ns):
+    """With every default, a dynamic chain takes libxdp's layout, which
+    xdp-loader joins, and says why it has no counters; a static chain (where
+    the kernel has no freplace) is ours, counted, and xdp-loader leaves it
+    be."""
+    chain = xdpchain.Chain.open(ns.dev)
+    chain.add_program(obj("counter"))
+    [st] = xdpchain.status(ns.dev)
+    load = subprocess.run(["ip", "netns", "exec", ns.name, "xdp-loader", "load", ns.dev,
+                           obj("verdict")], capture_output=True, text=True)
+    after = [c.name for c in xdpchain.status(ns.dev)[0].components]
+    if st.kind == "dynamic":
+        assert st.layout.startswith("libxdp v") and "libxdp" in st.counters_off
+        assert st.components[0].counters is None
+        assert load.returncode == 0, load.stderr
+        assert after == ["xdp_count", "xdp_verdict"]
+    else:
+        assert st.layout == "xdpchain" and st.counters_off is None
+        assert st.components[0].counters is not None
+        assert load.returncode != 0 and after == ["xdp_count"]
+    chain.close()
+    subprocess.run([CLI, "detach", ns.dev, "--force"], capture_output=True)
+    assert not ns.xdp_attached()
+
+
 def test_a_with_block_removes_only_its_own_component(ns):
     subprocess.run([CLI, "add", ns.dev, obj("verdict"), "--owner", "ops"], check=True,
                    capture_output=True)
@@ -429,7 +455,8 @@ def test_killed_c_and_python_front_ends_leave_a_chain_and_nothing_behind(ns):
     print(f"fault injection seed {seed}")
     rng = random.Random(seed)
     env, (c_add, py_add, cli_add) = front_ends(ns.name, ns.dev)
-    subprocess.run(cli_add, env=env, check=True, capture_output=True)
+    # Our layout, whose record in bpffs the next operation settles.
+    subprocess.run(cli_add + ["--layout", "xdpchain"], env=env, check=True, capture_output=True)
     chain = xdpchain.Chain.open(ns.dev)
     stop, failures, looks = threading.Event(), [], [0]
 

@@ -19,6 +19,7 @@ def _table(chain):
     lines = [
         f"{iface}: chain prog id {chain.program_id}, {chain.mode or '-'} mode, "
         f"{chain.kind}, {chain.layout} layout, {len(chain.components)} components",
+        *([f"  counters off: {chain.counters_off}"] if chain.counters_off else []),
         _ROW.format("id", "slot", "name", "owner", "priority", "continue on", "packets",
                     *VERDICTS, "other"),
     ]
@@ -39,6 +40,7 @@ def _as_dict(chain):
         "mode": chain.mode,
         "kind": chain.kind,
         "layout": chain.layout,
+        "counters_off": chain.counters_off,
         "program_id": chain.program_id,
         "components": [
             {

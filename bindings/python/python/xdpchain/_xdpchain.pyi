@@ -45,6 +45,8 @@ class ChainStatus:
     mode: Optional[str]
     kind: str
     layout: str
+    counters_off: Optional[str]
+    """Why the components show no counters, where they show none."""
     program_id: int
     components: List[Component]
 
@@ -61,7 +63,7 @@ class Chain:
         ifname: Optional[str] = None,
         *,
         mode: Optional[str] = None,
-        counters: bool = True,
+        counters: Optional[bool] = None,
         pin_root: Optional[str] = None,
         owner: Optional[str] = None,
         netns: Optional[str] = None,
@@ -73,7 +75,7 @@ class Chain:
         ifname: Optional[str] = None,
         *,
         mode: Optional[str] = None,
-        counters: bool = True,
+        counters: Optional[bool] = None,
         pin_root: Optional[str] = None,
         owner: Optional[str] = None,
         netns: Optional[str] = None,
@@ -83,7 +85,10 @@ class Chain:
         """The chain of ``ifname`` (in ``netns``), as ``owner`` (default: the
         program's name); ``mode``, ``counters`` and ``skb`` apply to a chain
         this object creates; ``force`` lets it change other owners'
-        components."""
+        components. ``counters``: None counts unless the chain takes
+        libxdp's layout (a dynamic chain of at most ten components, which
+        xdp-loader and every libxdp user can join); True counts, in
+        xdpchain's layout; False leaves counting out."""
     def add_program(
         self,
         obj: Source,
