@@ -446,6 +446,46 @@ static void configured(const char *iface)
 	xdpchain__free(c);
 }
 
+/* Programs as older sources and other licences ship them. */
+static void shipped(const char *iface, const char *tmp)
+{
+	struct xdpchain *c = NULL;
+	char out[512];
+
+	{
+		XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .owner = "shipped");
+		CHECK(xdpchain__open(&oo, &c) == 0);
+	}
+	{
+		/* SEC("xdp_patch_ports"), which libbpf 1.x no longer types. */
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("oldsec"));
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	}
+	CHECK(verdict_for(c, 53) == XDP_TX);
+	CHECK(xdpchain__detach(c) == 0);
+	xdpchain__free(c);
+
+	/* One licence per linked chain: a GPL-only helper and a proprietary
+	 * licence do not link, and nothing is written. */
+	CHECK(xdpchain__open(NULL, &c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("gplonly"));
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("proprietary"));
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	}
+	snprintf(out, sizeof(out), "%s/licences.o", tmp);
+	{
+		XDPCHAIN_OPTS(xdpchain_link_opts, l, .path = out);
+		FAILS(xdpchain__link_static(c, &l), -EOPNOTSUPP, "proprietary.o:xdp_prop");
+		CHECK(strstr(xdpchain_last_error(), "gplonly.o:xdp_printk") != NULL);
+	}
+	CHECK(access(out, F_OK) != 0);
+	xdpchain__free(c);
+}
+
 static void option_padding(const char *iface)
 {
 	struct xdpchain *c = NULL;
@@ -545,6 +585,7 @@ int main(int argc, char **argv)
 	two_owners(argv[2]);
 	option_padding(argv[2]);
 	configured(argv[2]);
+	shipped(argv[2], argv[3]);
 	unprivileged(argv[2]);
 	dynamic(argv[2]);
 	printf("%d passed, 0 failed\n", passed);

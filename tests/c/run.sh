@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 objs=$repo/target/test-bpf
-for o in counter filter verdict bad configured; do
+for o in counter filter verdict bad configured oldsec gplonly proprietary; do
   [ -e "$objs/$o.o" ] || { echo "c: $objs/$o.o missing (run cargo test first)" >&2; exit 1; }
 done
 

@@ -325,6 +325,38 @@ def test_example_prints_the_counters(ns):
     assert not ns.xdp_attached()
 
 
+def test_programs_as_their_loaders_ship_them(ns, tmp_path):
+    """An old section name loads as XDP; a GPL-only helper beside a non-GPL
+    licence does not link, and the error names both; on jumbo frames a chain
+    is multi-buffer aware when all its programs are, and a program that is
+    not is named and changes nothing."""
+    with xdpchain.Chain.open(ns.dev, owner="shipped") as chain:
+        chain.add_program(obj("oldsec"))
+        assert [c.name for c in chain.components] == ["xdp_patch_ports_prog"]
+        assert chain.test_run(udp_packet(53)) == XDP_TX
+    assert not ns.xdp_attached()
+
+    linked = xdpchain.Chain(mode="static")
+    linked.add_program(obj("gplonly"))
+    linked.add_program(obj("proprietary"))
+    with pytest.raises(xdpchain.Error) as e:
+        linked.link_static(tmp_path / "chain.o")
+    assert e.value.errno == errno.EOPNOTSUPP
+    for part in ("gplonly.o:xdp_printk", "proprietary.o:xdp_prop", "dynamic"):
+        assert part in str(e.value)
+    assert not (tmp_path / "chain.o").exists()
+
+    for netns, dev in ((ns.name, ns.dev), (ns.peer, ns.dev + "p")):
+        sh("ip", "-n", netns, "link", "set", dev, "mtu", "9000")
+    with xdpchain.Chain.open(ns.dev) as chain:
+        chain.add_program(obj("frags"))
+        with pytest.raises(xdpchain.Error) as e:
+            chain.add_program(obj("counter"))
+        assert e.value.errno == errno.ERANGE and "counter.o:xdp_count" in str(e.value)
+        assert [c.name for c in chain.components] == ["xdp_frags"]
+    assert not ns.xdp_attached()
+
+
 def test_the_default_chain_is_one_xdp_loader_joins(ns):
     """With every default, a dynamic chain takes libxdp's layout, which
     xdp-loader joins, and says why it has no counters; a static chain (where
