@@ -343,6 +343,8 @@ fn versions_limits_and_the_default_layout() {
             p(&o.pass_a),
             "--layout",
             "libxdp",
+            "--mode",
+            "dynamic",
             "--counters",
         ],
     );
