@@ -16,7 +16,7 @@
 #ifndef NOMAP
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 16);
+	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u64);
 } hits SEC(".maps");
@@ -51,7 +51,7 @@ int bench_inline(struct xdp_md *ctx)
 #elif defined(TAIL)
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 16);
+	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u32);
 } next SEC(".maps");
@@ -67,6 +67,9 @@ struct {
 		return XDP_PASS;                        \
 	}
 STAGE(0) STAGE(1) STAGE(2) STAGE(3) STAGE(4) STAGE(5) STAGE(6) STAGE(7) STAGE(8) STAGE(9)
+STAGE(10) STAGE(11) STAGE(12) STAGE(13) STAGE(14) STAGE(15) STAGE(16) STAGE(17) STAGE(18) STAGE(19)
+STAGE(20) STAGE(21) STAGE(22) STAGE(23) STAGE(24) STAGE(25) STAGE(26) STAGE(27) STAGE(28) STAGE(29)
+STAGE(30) STAGE(31)
 #else
 SEC("xdp")
 int bench_component(struct xdp_md *ctx)

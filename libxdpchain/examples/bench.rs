@@ -1,9 +1,11 @@
 //! `make bench`: per-packet cost (BPF_PROG_TEST_RUN, 64-byte packet) and
 //! the cost of changing a chain, measured in one run:
-//! - K = 1, 5, 10 components: a static chain against one program with the K
-//!   bodies inlined and a tail-call chain of them; where the kernel has
-//!   freplace (the VM), also a dynamic chain and libxdp's dispatcher
-//!   (xdp-loader);
+//! - K = 1, 5, 10, 32 components: a static chain (its generated root, the
+//!   default) and the same chain as linked (its compiled root, inlining
+//!   off) against one program with the K bodies inlined by clang (the
+//!   floor) and a tail-call chain of them; where the kernel has freplace
+//!   (the VM), also a dynamic chain and libxdp's dispatcher (xdp-loader,
+//!   K <= 10);
 //! - the time to add one component to a chain of K, static, dynamic and
 //!   with xdp-loader where it can (K < 10);
 //! - the time to link, load and attach a chain of 10.
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 use libbpf_sys as sys;
 use xdpchain::{AttachOptions, Chain, Component, Mode};
 
-const REPEAT: u32 = 1_000_000;
-const RUNS: usize = 5;
+const REPEAT: u32 = 200_000;
+const KS: [usize; 4] = [1, 5, 10, 32];
+const RUNS: usize = 25;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,9 +47,9 @@ fn build_objects() {
     let mut variants: Vec<(String, Vec<String>)> = vec![
         ("component".into(), vec![]),
         ("nomap".into(), vec!["-DNOMAP".into()]),
-        ("tail".into(), vec!["-DTAIL=10".into()]),
+        ("tail".into(), vec!["-DTAIL=32".into()]),
     ];
-    for k in [1, 5, 10] {
+    for k in KS {
         variants.push((format!("inline{k}"), vec![format!("-DINLINE={k}")]));
     }
     for (name, flags) in variants {
@@ -76,10 +79,19 @@ fn packet() -> Vec<u8> {
 
 /// Best of RUNS mean ns/packet.
 fn cost(fd: BorrowedFd<'_>) -> u32 {
-    (0..RUNS)
-        .map(|_| xdpchain::test_run(fd, &packet(), REPEAT).unwrap().1)
-        .min()
-        .unwrap()
+    costs(&[fd])[0]
+}
+
+/// Best of RUNS mean ns/packet of each program, measured in turn round after
+/// round, so that what else the machine does weighs on all alike.
+fn costs(fds: &[BorrowedFd<'_>]) -> Vec<u32> {
+    let mut best = vec![u32::MAX; fds.len()];
+    for _ in 0..RUNS {
+        for (b, fd) in best.iter_mut().zip(fds) {
+            *b = (*b).min(xdpchain::test_run(*fd, &packet(), REPEAT).unwrap().1);
+        }
+    }
+    best
 }
 
 /// Loads a plain object with libbpf; returns it and the fd of `entry`.
@@ -103,14 +115,15 @@ fn mapless() -> Component {
     Component::from_file(objects().join("nomap.o"), None).unwrap()
 }
 
-fn chain(mode: Mode, k: usize) -> Chain {
-    chain_of(mode, k, component)
+fn chain(mode: Mode, k: usize, inline: bool) -> Chain {
+    chain_of(mode, k, component, inline)
 }
 
-fn chain_of(mode: Mode, k: usize, make: fn() -> Component) -> Chain {
+fn chain_of(mode: Mode, k: usize, make: fn() -> Component, inline: bool) -> Chain {
     let mut chain = Chain::new();
     chain.set_mode(mode);
     chain.set_counting(false);
+    chain.set_inlining(inline);
     for _ in 0..k {
         chain.add(make()).unwrap();
     }
@@ -188,11 +201,11 @@ fn main() {
     let libxdp = features.freplace && Command::new("xdp-loader").arg("help").output().is_ok();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut table = String::new();
-    writeln!(table, "kernel {}, one run; ns per packet (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} x {REPEAT}), counters off", kernel.trim()).unwrap();
+    writeln!(table, "kernel {}, one run; ns per packet (BPF_PROG_TEST_RUN, 64 B, best of {RUNS} interleaved rounds of {REPEAT}), counters off", kernel.trim()).unwrap();
     write!(
         table,
-        "{:>3} {:>8} {:>9} {:>7}",
-        "K", "inlined", "tailcall", "static"
+        "{:>3} {:>8} {:>9} {:>7} {:>7}",
+        "K", "floor", "tailcall", "static", "linked"
     )
     .unwrap();
     if features.freplace {
@@ -201,11 +214,15 @@ fn main() {
     if libxdp {
         write!(table, " {:>7}", "libxdp").unwrap();
     }
-    writeln!(table, " {:>15} {:>15}", "static/inlined", "(static-inl)/K").unwrap();
+    writeln!(
+        table,
+        " {:>12} {:>12} {:>14} {:>14}",
+        "static/floor", "linked/floor", "tailcall/floor", "(static-fl)/K"
+    )
+    .unwrap();
     let veth = libxdp.then(Veth::new);
-    for k in [1usize, 5, 10] {
+    for k in KS {
         let (o1, fd1) = load_plain(&objects().join(format!("inline{k}.o")), "bench_inline");
-        let inlined = cost(unsafe { BorrowedFd::borrow_raw(fd1) });
         let (o2, fd2) = load_plain(&objects().join("tail.o"), "bench_tail_0");
         unsafe {
             let m = sys::bpf_object__find_map_by_name(o2, c"next".as_ptr());
@@ -224,21 +241,42 @@ fn main() {
                 );
             }
         }
-        let tailcall = cost(unsafe { BorrowedFd::borrow_raw(fd2) });
-        let stat = cost(chain(Mode::Static, k).program_fd().unwrap());
-        write!(table, "{k:>3} {inlined:>8} {tailcall:>9} {stat:>7}").unwrap();
+        let generated = chain(Mode::Static, k, true);
+        let st = generated.status().unwrap();
+        assert!(st.components.iter().all(|c| c.inlined == Some(true)));
+        let compiled = chain(Mode::Static, k, false);
+        let [inlined, tailcall, stat, linked] = costs(&[
+            unsafe { BorrowedFd::borrow_raw(fd1) },
+            unsafe { BorrowedFd::borrow_raw(fd2) },
+            generated.program_fd().unwrap(),
+            compiled.program_fd().unwrap(),
+        ])[..] else {
+            unreachable!("four programs")
+        };
+        write!(
+            table,
+            "{k:>3} {inlined:>8} {tailcall:>9} {stat:>7} {linked:>7}"
+        )
+        .unwrap();
         if features.freplace {
-            let dynamic = cost(chain(Mode::Dynamic, k).program_fd().unwrap());
+            let dynamic = cost(chain(Mode::Dynamic, k, false).program_fd().unwrap());
             write!(table, " {dynamic:>8}").unwrap();
         }
-        if let Some(v) = &veth {
-            let (fd, _) = xdp_loader(&v.0, k, "component");
-            write!(table, " {:>7}", cost(std::os::fd::AsFd::as_fd(&fd))).unwrap();
+        match &veth {
+            Some(v) if k <= 10 => {
+                let (fd, _) = xdp_loader(&v.0, k, "component");
+                write!(table, " {:>7}", cost(std::os::fd::AsFd::as_fd(&fd))).unwrap();
+            }
+            Some(_) => write!(table, " {:>7}", "-").unwrap(),
+            None => {}
         }
+        let ratio = |x: u32| x as f64 / inlined as f64;
         writeln!(
             table,
-            " {:>15.2} {:>15.2}",
-            stat as f64 / inlined as f64,
+            " {:>12.2} {:>12.2} {:>14.2} {:>14.2}",
+            ratio(stat),
+            ratio(linked),
+            ratio(tailcall),
             (stat as f64 - inlined as f64) / k as f64
         )
         .unwrap();
@@ -263,7 +301,7 @@ fn main() {
     writeln!(table).unwrap();
     for k in [1usize, 2, 4, 8, 9, 16, 32, 63] {
         let add = |mode| {
-            let mut c = chain_of(mode, k, mapless);
+            let mut c = chain_of(mode, k, mapless, true);
             let t = Instant::now();
             c.add(mapless()).unwrap();
             ms(t.elapsed())

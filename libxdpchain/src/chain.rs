@@ -57,12 +57,7 @@ impl Chain {
         Chain {
             members: Vec::new(),
             next_tag: 0,
-            build: Build {
-                counting: true,
-                pin_root: crate::ns::bpffs().into(),
-                spare: None,
-                static_tail_callers: false,
-            },
+            build: Build::new(true),
             mode: None,
             loaded: None,
             extensions: HashMap::new(),
@@ -96,6 +91,15 @@ impl Chain {
     /// program carries no counting code at all. Applies at the next build.
     pub fn set_counting(&mut self, on: bool) {
         self.build.counting = on;
+    }
+
+    /// Whether a sealed static chain runs a root generated for it, with its
+    /// components' code copied in where that is safe (on by default;
+    /// `$XDPCHAIN_INLINE=0` changes the default): the cost of chaining
+    /// mostly goes. A chain whose generated root the kernel refuses runs
+    /// its compiled root, as with this off. Applies at the next build.
+    pub fn set_inlining(&mut self, on: bool) {
+        self.build.inline = on;
     }
 
     /// Makes static chains open (`Some(n)`): every component is linked as a
@@ -370,6 +374,15 @@ impl Chain {
             }
         }
         if let Body::Static(Linked {
+            generated: Some((_, inlined)),
+            ..
+        }) = &loaded.body
+        {
+            for c in st.components.iter_mut() {
+                c.inlined = inlined.get(c.slot).copied();
+            }
+        }
+        if let Body::Static(Linked {
             spare: Some(spare), ..
         }) = &loaded.body
         {
@@ -393,6 +406,7 @@ impl Chain {
                         None => None,
                     },
                     owner: None,
+                    inlined: None,
                 });
             }
         }

@@ -50,12 +50,13 @@ fn probe_tail_calls() -> Result<bool> {
         probe_member(0, "probe_caller")?,
         probe_member(1, "probe_marker")?,
     ];
-    // The probe pins no maps.
+    // The probe pins no maps, and asks the verifier about the compiled
+    // root's calls.
     let build = Build {
-        counting: false,
         pin_root: String::new(),
-        spare: None,
         static_tail_callers: true,
+        inline: false,
+        ..Build::new(false)
     };
     let linked = linked::load(&members, &build, &Reuse::default())?;
     let (verdict, _) = test_run(linked.prog(), &[0u8; 64], 1)?;

@@ -1,5 +1,6 @@
 //! BPF instructions, as far as the object layer reads and writes them: the
-//! 8-byte `struct bpf_insn` of linux/bpf.h, little-endian.
+//! 8-byte `struct bpf_insn` of linux/bpf.h, little-endian, and the records
+//! that tie them to BTF (func_info) and to source lines (line_info).
 
 /// linux/bpf_common.h and linux/bpf.h opcode parts.
 const BPF_ALU64: u8 = 0x07;
@@ -62,6 +63,24 @@ impl Insn {
     pub fn calls_helper(&self, helper: i32) -> bool {
         self.code == BPF_JMP | BPF_CALL && self.src != BPF_PSEUDO_CALL && self.imm == helper
     }
+}
+
+/// `struct bpf_func_info`: a function's first instruction and BTF type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct FuncInfo {
+    pub insn_off: u32,
+    pub type_id: u32,
+}
+
+/// `struct bpf_line_info`: the source line of an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct LineInfo {
+    pub insn_off: u32,
+    pub file_name_off: u32,
+    pub line_off: u32,
+    pub line_col: u32,
 }
 
 /// The instructions of `code`; a trailing partial one is left out.

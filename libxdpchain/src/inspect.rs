@@ -85,6 +85,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             counters,
             program_id: (kind == Mode::Static).then_some(program_id),
             owner: None,
+            inlined: None,
         });
     }
     Ok(Some(ChainStatus {

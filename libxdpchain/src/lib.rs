@@ -25,6 +25,7 @@ mod counters;
 mod dynamic;
 mod error;
 mod features;
+mod inline;
 mod insn;
 mod inspect;
 mod libxdp;

@@ -339,6 +339,7 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
                 counters: None,
                 program_id: Some(p.id),
                 owner: None,
+                inlined: None,
             })
             .collect(),
     }

@@ -2,15 +2,17 @@
 //! into one BPF program, loaded with the maps of the components that stay.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use crate::btf::{Btf, Linkage};
 use crate::counters;
 use crate::error::{Error, Result};
+use crate::inline;
 use crate::license;
 use crate::plan::{self, config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
 use crate::root::{self, MAX_COMPONENTS};
-use crate::sys::{pin_by_name, Object};
+use crate::sys::{bind_map, load_xdp, pin_by_name, Object, XdpProgram};
 
 /// One of a component's maps in a linked chain.
 #[derive(Clone, Debug)]
@@ -29,11 +31,17 @@ pub(crate) struct Linked {
     pub maps: HashMap<ComponentId, Vec<ComponentMap>>,
     /// Spare slots of an open chain (None: sealed).
     pub spare: Option<usize>,
+    /// The root generated for the chain, with each slot's code copied in
+    /// where it could be (inline.rs); None: the compiled root runs.
+    pub generated: Option<(OwnedFd, Vec<bool>)>,
 }
 
 impl Linked {
     pub(crate) fn prog(&self) -> BorrowedFd<'_> {
-        self.object.loaded_prog(root::PROG_NAME)
+        match &self.generated {
+            Some((fd, _)) => fd.as_fd(),
+            None => self.object.loaded_prog(root::PROG_NAME),
+        }
     }
 
     pub(crate) fn stats(&self) -> BorrowedFd<'_> {
@@ -152,9 +160,41 @@ pub(crate) fn build(
 /// Builds and loads `members`, taking over the maps in `reuse`. What this
 /// kernel would run wrongly is the caller's to refuse first
 /// (features::check_static): the probes of what it runs load through here
-/// too.
+/// too. A sealed chain runs a root generated for it, its components copied
+/// in, unless that fails to load, when it runs as linked.
 pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Linked> {
     let (bytes, renames) = build(members, opts)?;
+    if opts.inline && opts.spare.is_none() {
+        match load_generated(&bytes, members, &renames, opts, reuse) {
+            Ok(linked) => return Ok(linked),
+            Err(why) => log::info!("the chain runs as linked, without a generated root: {why}"),
+        }
+    }
+    let (object, maps) = open(bytes, members, &renames, opts, reuse)?;
+    if let Err((errno, log)) = object.load() {
+        return Err(blame(members, opts, errno, &log));
+    }
+    finish(
+        Linked {
+            object,
+            maps,
+            spare: opts.spare,
+            generated: None,
+        },
+        members,
+        reuse,
+    )
+}
+
+/// Opens the linked object, taking over the maps in `reuse` and pinning
+/// what its components pin by name.
+fn open(
+    bytes: Vec<u8>,
+    members: &[Member],
+    renames: &HashMap<ComponentId, Renames>,
+    opts: &Build,
+    reuse: &Reuse,
+) -> Result<(Object, HashMap<ComponentId, Vec<ComponentMap>>)> {
     let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
         Error::Link(format!(
             "libbpf cannot open the linked chain ({e}): {}",
@@ -202,20 +242,114 @@ pub(crate) fn load(members: &[Member], opts: &Build, reuse: &Reuse) -> Result<Li
         map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
     }
     pin_by_name(by_name, &opts.pin_root)?;
+    Ok((object, maps))
+}
 
-    if let Err((errno, log)) = object.load() {
-        return Err(blame(members, opts, errno, &log));
-    }
-    let linked = Linked {
-        object,
-        maps,
-        spare: opts.spare,
-    };
-    // Rows of new components may hold counts of components gone before.
+/// Rows of new components may hold counts of components gone before.
+fn finish(linked: Linked, members: &[Member], reuse: &Reuse) -> Result<Linked> {
     for m in members.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
         counters::clear(linked.stats(), m.id.0)?;
     }
     Ok(linked)
+}
+
+/// Loads the linked chain with a root generated for it (inline.rs) in
+/// place of the compiled one; Err says why not, and leaves nothing loaded.
+fn load_generated(
+    bytes: &[u8],
+    members: &[Member],
+    renames: &HashMap<ComponentId, Renames>,
+    opts: &Build,
+    reuse: &Reuse,
+) -> std::result::Result<Linked, String> {
+    let (object, maps) =
+        open(bytes.to_vec(), members, renames, opts, reuse).map_err(|e| e.to_string())?;
+    object
+        .prepare()
+        .map_err(|(e, log)| format!("libbpf cannot prepare it ({e}): {}", log.trim()))?;
+    let prog = object
+        .program(root::PROG_NAME)
+        .expect("the root has its program");
+    let insns = prog.insns();
+    let (func_info, line_info) = prog.btf_ext_info();
+    let (btf_fd, btf) = object.btf().ok_or("the chain has no BTF")?;
+    let btf = Btf::parse(&btf).map_err(|e| e.to_string())?;
+    let order = ordered(members);
+    let config = config(&order, opts.counting, 0);
+    let slots = config
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let name = root::slot_function(n);
+            let (start, linkage) = func_info
+                .iter()
+                .find_map(|f| {
+                    let t = btf.type_by_id(f.type_id)?;
+                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
+                })
+                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
+            Ok(inline::Slot {
+                start,
+                continue_on: s.continue_on.bits() | config.always_continue,
+                stat_index: s.stat_index,
+                copyable: linkage == Some(Linkage::Static),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let stats = object.map(root::STATS_MAP).and_then(|m| m.fd());
+    let program = inline::Program {
+        insns: &insns,
+        func_info: &func_info,
+        line_info: &line_info,
+    };
+    let counting = stats.filter(|_| opts.counting).map(|fd| fd.as_raw_fd());
+    let generated = inline::generate(&program, &slots, counting)?;
+    let flags = prog.flags();
+    prog.set_autoload(false)
+        .map_err(|e| format!("libbpf keeps the compiled root: {e}"))?;
+    object.load().map_err(|(e, log)| {
+        format!(
+            "the chain's other programs do not load ({e}): {}",
+            log.trim()
+        )
+    })?;
+    let license = chain_license(&order).map_err(|e| e.to_string())?;
+    let fd = load_xdp(&XdpProgram {
+        name: root::PROG_NAME,
+        insns: &generated.insns,
+        license: &license,
+        btf: btf_fd,
+        func_info: &generated.func_info,
+        line_info: &generated.line_info,
+        flags,
+    })
+    .map_err(|(e, log)| format!("the generated root does not load ({e}): {}", log.trim()))?;
+    // status and other processes find the config and the counters among
+    // the root's maps.
+    for name in [root::CONFIG_SECTION, root::STATS_MAP] {
+        let map = object.find_map(name).and_then(|m| m.fd());
+        let map = map.ok_or_else(|| format!("no map {name}"))?;
+        bind_map(fd.as_fd(), map).map_err(|e| format!("cannot bind {name} to the root: {e}"))?;
+    }
+    let inlined = generated.inlined;
+    log::info!(
+        "generated root: {} instructions, {} of {} components copied in",
+        generated.insns.len(),
+        inlined.iter().filter(|i| **i).count(),
+        inlined.len()
+    );
+    finish(
+        Linked {
+            object,
+            maps,
+            spare: None,
+            generated: Some((fd, inlined)),
+        },
+        members,
+        reuse,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Tells which component the kernel refused: each is loaded alone under the

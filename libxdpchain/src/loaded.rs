@@ -10,7 +10,7 @@ use crate::features;
 use crate::linked::{self, Linked};
 use crate::plan::{config, ordered, Build, Member, Reuse};
 use crate::root;
-use crate::sys::{dup, Object};
+use crate::sys::dup;
 
 pub(crate) struct Loaded {
     pub members: Vec<Member>,
@@ -25,20 +25,18 @@ pub(crate) enum Body {
 }
 
 impl Loaded {
-    fn root(&self) -> (&Object, &str) {
+    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
         match &self.body {
-            Body::Static(linked) => (&linked.object, root::PROG_NAME),
-            Body::Dynamic(d) => (d.object(), dynamic::PROG_NAME),
+            Body::Static(linked) => linked.prog(),
+            Body::Dynamic(d) => d.object().loaded_prog(dynamic::PROG_NAME),
         }
     }
 
-    pub(crate) fn prog(&self) -> BorrowedFd<'_> {
-        let (object, name) = self.root();
-        object.loaded_prog(name)
-    }
-
     pub(crate) fn stats(&self) -> BorrowedFd<'_> {
-        self.root().0.loaded_map(root::STATS_MAP)
+        match &self.body {
+            Body::Static(linked) => linked.stats(),
+            Body::Dynamic(d) => d.object().loaded_map(root::STATS_MAP),
+        }
     }
 
     /// A member's maps in a static chain, by their names in the member's

@@ -78,6 +78,23 @@ pub(crate) struct Build {
     /// Link tail-calling components as static subprograms too, as the
     /// probe of the verifier's judgement of them needs (see linked.rs).
     pub static_tail_callers: bool,
+    /// Sealed static chains: run a root generated for the chain, the
+    /// components' code copied in (inline.rs), rather than the compiled one.
+    pub inline: bool,
+}
+
+impl Build {
+    /// How chains are built unless told otherwise: counting, inlined
+    /// (`$XDPCHAIN_INLINE=0` keeps compiled roots), sealed.
+    pub fn new(counting: bool) -> Build {
+        Build {
+            counting,
+            pin_root: crate::ns::bpffs().into(),
+            spare: None,
+            static_tail_callers: false,
+            inline: std::env::var("XDPCHAIN_INLINE").map_or(true, |v| v != "0"),
+        }
+    }
 }
 
 #[derive(Clone)]

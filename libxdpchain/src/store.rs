@@ -783,12 +783,7 @@ impl Store {
         let old_tags: HashSet<u64> =
             old.map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
         let reuse = reuse_from_pins(dir, members, &old_tags, settings.kind)?;
-        let build = Build {
-            counting: settings.counting,
-            pin_root: crate::ns::bpffs().into(),
-            spare: None,
-            static_tail_callers: false,
-        };
+        let build = Build::new(settings.counting);
         let progs = pinned_progs(dir, &old_tags, settings.kind)?;
         log::debug!(
             "{}: loading a {} chain of {} components ({} new)",

@@ -365,8 +365,9 @@ def test_the_default_chain_is_one_xdp_loader_joins(ns):
     chain = xdpchain.Chain.open(ns.dev)
     chain.add_program(obj("counter"))
     [st] = xdpchain.status(ns.dev)
-    load = subprocess.run(["ip", "netns", "exec", ns.name, "xdp-loader", "load", ns.dev,
-                           obj("verdict")], capture_output=True, text=True)
+    # nsenter, not ip netns exec, which hides bpffs from xdp-loader.
+    load = subprocess.run(["nsenter", f"--net=/run/netns/{ns.name}", "xdp-loader", "load",
+                           ns.dev, obj("verdict")], capture_output=True, text=True)
     after = [c.name for c in xdpchain.status(ns.dev)[0].components]
     if st.kind == "dynamic":
         assert st.layout.startswith("libxdp v") and "libxdp" in st.counters_off

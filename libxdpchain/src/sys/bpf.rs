@@ -10,6 +10,7 @@ use libbpf_sys as sys;
 
 use super::{check, cstring};
 use crate::error::{Error, Result};
+use crate::insn::{self, FuncInfo, Insn, LineInfo};
 
 /// Checks that `bytes` hold a value of the map `fd` with a u32 key: its
 /// value size, per possible CPU in per-CPU maps (each rounded up to 8), as
@@ -92,6 +93,75 @@ pub(crate) fn obj_get(path: &Path) -> Result<OwnedFd> {
 
 pub(crate) fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
     fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))
+}
+
+/// An XDP program made here rather than by libbpf, with what it loads with.
+pub(crate) struct XdpProgram<'a> {
+    pub name: &'a str,
+    pub insns: &'a [Insn],
+    pub license: &'a str,
+    /// The BTF that func_info and line_info refer to.
+    pub btf: BorrowedFd<'a>,
+    pub func_info: &'a [FuncInfo],
+    pub line_info: &'a [LineInfo],
+    pub flags: u32,
+}
+
+/// Loads `p` for interfaces (expected attach type BPF_XDP); on failure, the
+/// errno and the verifier's log (asked for only then, as libbpf does).
+pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, (io::Error, String)> {
+    let bytes: Vec<[u8; insn::SIZE]> = p.insns.iter().map(|i| i.encode()).collect();
+    let bad = |_| (io::Error::from_raw_os_error(libc::EINVAL), String::new());
+    let name = CString::new(p.name).map_err(bad)?;
+    let license = CString::new(p.license).map_err(bad)?;
+    let attempt = |log: &mut [u8]| {
+        let mut opts = sys::bpf_prog_load_opts {
+            sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
+            expected_attach_type: sys::BPF_XDP,
+            prog_flags: p.flags,
+            prog_btf_fd: p.btf.as_raw_fd() as u32,
+            func_info: p.func_info.as_ptr().cast(),
+            func_info_cnt: p.func_info.len() as u32,
+            func_info_rec_size: std::mem::size_of::<FuncInfo>() as u32,
+            line_info: p.line_info.as_ptr().cast(),
+            line_info_cnt: p.line_info.len() as u32,
+            line_info_rec_size: std::mem::size_of::<LineInfo>() as u32,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: log.as_mut_ptr().cast(),
+            ..Default::default()
+        };
+        // SAFETY: every pointer is valid for the count given beside it, and
+        // FuncInfo and LineInfo have the kernel's record layouts; the fd is
+        // owned from here.
+        check(unsafe {
+            sys::bpf_prog_load(
+                sys::BPF_PROG_TYPE_XDP,
+                name.as_ptr(),
+                license.as_ptr(),
+                bytes.as_ptr().cast(),
+                bytes.len() as u64,
+                &mut opts,
+            )
+        })
+        // SAFETY: the kernel just gave us this fd.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    attempt(&mut []).or_else(|_| {
+        let mut log = vec![0u8; 16 << 20];
+        attempt(&mut log).map_err(|e| {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            (e, String::from_utf8_lossy(&log[..end]).into_owned())
+        })
+    })
+}
+
+/// Binds the map `map` to the program `prog`, as libbpf binds .rodata: the
+/// program holds it, and lists it among its maps, without using it.
+pub(crate) fn bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall wrapper on two valid fds; NULL opts are allowed.
+    check(unsafe { sys::bpf_prog_bind_map(prog.as_raw_fd(), map.as_raw_fd(), std::ptr::null()) })
+        .map(drop)
 }
 
 /// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).

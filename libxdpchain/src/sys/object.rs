@@ -9,6 +9,11 @@ use libbpf_sys as sys;
 
 use super::{check, check_bpffs, cstring, with_libbpf_log};
 use crate::error::{Error, Result};
+use crate::insn::{self, FuncInfo, Insn, LineInfo};
+
+// The records libbpf hands out are read as ours.
+const _: () = assert!(std::mem::size_of::<FuncInfo>() == std::mem::size_of::<sys::bpf_func_info>());
+const _: () = assert!(std::mem::size_of::<LineInfo>() == std::mem::size_of::<sys::bpf_line_info>());
 
 /// An opened (and maybe loaded) libbpf object. It owns the bytes it was
 /// opened from, since libbpf keeps pointing into them until it is closed.
@@ -49,6 +54,37 @@ impl Object {
         // SAFETY: the object is open and owned by self.
         let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(self.as_ptr()) }));
         res.map(drop).map_err(|e| (e, log))
+    }
+
+    /// Relocates the object and creates its maps, loading no program: its
+    /// programs' instructions are then final ([`Program::insns`]).
+    pub fn prepare(&self) -> Result<(), (io::Error, String)> {
+        // SAFETY: the object is open and owned by self.
+        let (res, log) =
+            with_libbpf_log(|| check(unsafe { sys::bpf_object__prepare(self.as_ptr()) }));
+        res.map(drop).map_err(|e| (e, log))
+    }
+
+    /// The object's BTF as libbpf loaded it (after [`Object::prepare`]):
+    /// its fd, and its bytes.
+    pub fn btf(&self) -> Option<(BorrowedFd<'_>, Vec<u8>)> {
+        // SAFETY: the object is alive and owns its BTF.
+        let btf = unsafe { sys::bpf_object__btf(self.as_ptr()) };
+        if btf.is_null() {
+            return None;
+        }
+        // SAFETY: btf is the object's; the fd lives as long as the object.
+        let fd = unsafe { sys::btf__fd(btf) };
+        let mut size = 0u32;
+        // SAFETY: as above; libbpf returns its own buffer of `size` bytes.
+        let data = unsafe { sys::btf__raw_data(btf, &mut size) };
+        if fd < 0 || data.is_null() {
+            return None;
+        }
+        // SAFETY: data holds size bytes while the object lives; copied now.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) };
+        // SAFETY: the fd is owned by the object, which outlives the borrow.
+        Some((unsafe { BorrowedFd::borrow_raw(fd) }, bytes.to_vec()))
     }
 
     pub fn programs(&self) -> impl Iterator<Item = Program<'_>> + '_ {
@@ -245,6 +281,59 @@ impl<'a> Program<'a> {
             sys::bpf_program__set_attach_target(self.as_ptr(), target.as_raw_fd(), func.as_ptr())
         })
         .map(drop)
+    }
+
+    /// Its instructions, final once the object is prepared.
+    pub fn insns(&self) -> Vec<Insn> {
+        // SAFETY: the program belongs to a live object; libbpf returns its
+        // array of insn_cnt 8-byte instructions.
+        let (p, n) = unsafe {
+            (
+                sys::bpf_program__insns(self.as_ptr()),
+                sys::bpf_program__insn_cnt(self.as_ptr()),
+            )
+        };
+        if p.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: as above; struct bpf_insn is 8 bytes, read as raw bytes.
+        let raw = unsafe { std::slice::from_raw_parts(p.cast::<[u8; insn::SIZE]>(), n as usize) };
+        raw.iter().map(|b| Insn::decode(*b)).collect()
+    }
+
+    /// Its func_info and line_info, as libbpf would pass them when loading
+    /// (after [`Object::prepare`]).
+    pub fn btf_ext_info(&self) -> (Vec<FuncInfo>, Vec<LineInfo>) {
+        // SAFETY: the program belongs to a live object; libbpf returns
+        // arrays of the given counts (records of its struct sizes, which
+        // FuncInfo and LineInfo mirror), or NULL.
+        unsafe {
+            let f = sys::bpf_program__func_info(self.as_ptr());
+            let fc = sys::bpf_program__func_info_cnt(self.as_ptr()) as usize;
+            let l = sys::bpf_program__line_info(self.as_ptr());
+            let lc = sys::bpf_program__line_info_cnt(self.as_ptr()) as usize;
+            let funcs = match f.is_null() {
+                true => Vec::new(),
+                false => std::slice::from_raw_parts(f.cast::<FuncInfo>(), fc).to_vec(),
+            };
+            let lines = match l.is_null() {
+                true => Vec::new(),
+                false => std::slice::from_raw_parts(l.cast::<LineInfo>(), lc).to_vec(),
+            };
+            (funcs, lines)
+        }
+    }
+
+    /// Leaves this program of an open object out of its loading.
+    pub fn set_autoload(&self, on: bool) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        check(unsafe { sys::bpf_program__set_autoload(self.as_ptr(), on) }).map(drop)
+    }
+
+    /// The program flags it loads with.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: the program belongs to a live object.
+        unsafe { sys::bpf_program__flags(self.as_ptr()) }
     }
 
     pub fn fd(&self) -> Option<BorrowedFd<'a>> {

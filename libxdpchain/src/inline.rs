@@ -1,0 +1,779 @@
+//! Inlined static chains: once libbpf has relocated a linked chain, its root
+//! is generated for that chain instead of run as compiled. The generated
+//! root keeps ctx in one stack slot, copies each component's code in place
+//! of its call (an `exit` becomes a jump to what follows), tests the
+//! verdict against the slot's continue set as an immediate, and counts
+//! inline. Components it cannot prove safe to copy stay calls. See
+//! ../shared/notes/inlining.md for where the cost of a call goes.
+//!
+//! Everything here is pure: instructions, func_info and line_info in,
+//! instructions, func_info and line_info out.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::insn::{FuncInfo, Insn, LineInfo};
+
+// linux/bpf_common.h and linux/bpf.h.
+const CLASS_LD: u8 = 0x00;
+const CLASS_LDX: u8 = 0x01;
+const CLASS_ST: u8 = 0x02;
+const CLASS_STX: u8 = 0x03;
+const CLASS_ALU: u8 = 0x04;
+const CLASS_JMP: u8 = 0x05;
+const CLASS_JMP32: u8 = 0x06;
+const CLASS_ALU64: u8 = 0x07;
+const OP_JA: u8 = 0x00;
+const OP_JEQ: u8 = 0x10;
+const OP_JGT: u8 = 0x20;
+const OP_JNE: u8 = 0x50;
+const OP_JLE: u8 = 0xb0;
+const OP_CALL: u8 = 0x80;
+const OP_EXIT: u8 = 0x90;
+const OP_ADD: u8 = 0x00;
+const OP_RSH: u8 = 0x70;
+const OP_AND: u8 = 0x50;
+const OP_LSH: u8 = 0x60;
+const OP_MOV: u8 = 0xb0;
+const SRC_X: u8 = 0x08;
+const MODE_IMM: u8 = 0x00;
+const MODE_MEM: u8 = 0x60;
+const SIZE_W: u8 = 0x00;
+const SIZE_DW: u8 = 0x18;
+const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
+const PSEUDO_MAP_FD: u8 = 1;
+const PSEUDO_CALL: u8 = 1;
+const PSEUDO_KFUNC_CALL: u8 = 2;
+const PSEUDO_FUNC: u8 = 4;
+const PSEUDO_MAP_IDX: u8 = 5;
+const PSEUDO_MAP_IDX_VALUE: u8 = 6;
+const HELPER_MAP_LOOKUP: i32 = 1;
+const HELPER_TAIL_CALL: i32 = 12;
+const FP: u8 = 10;
+const XDP_PASS: i32 = 2;
+/// Verdicts above this count as "other" (chain.h's XDPCHAIN_OTHER).
+const XDP_REDIRECT: i32 = 4;
+
+/// The relocated root program, as libbpf would load it.
+pub(crate) struct Program<'a> {
+    pub insns: &'a [Insn],
+    pub func_info: &'a [FuncInfo],
+    pub line_info: &'a [LineInfo],
+}
+
+/// One slot of the chain, in run order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    /// The first instruction of the slot's function in the program.
+    pub start: usize,
+    /// Verdicts (bit v: verdict v) on which the chain goes on after it.
+    pub continue_on: u32,
+    /// Its row in the counters.
+    pub stat_index: u32,
+    /// Whether the function may be copied at all (a static function; global
+    /// ones are freplace targets and whole functions to the verifier).
+    pub copyable: bool,
+}
+
+/// The generated root.
+#[derive(Debug)]
+pub(crate) struct Generated {
+    pub insns: Vec<Insn>,
+    pub func_info: Vec<FuncInfo>,
+    pub line_info: Vec<LineInfo>,
+    /// Per slot, whether its code was copied in (else it is called). Slots
+    /// after one that never lets the chain go on cannot run: they are left
+    /// out, and count as copied.
+    pub inlined: Vec<bool>,
+}
+
+fn class(i: &Insn) -> u8 {
+    i.code & 0x07
+}
+
+fn op(i: &Insn) -> u8 {
+    i.code & 0xf0
+}
+
+fn is_jump(i: &Insn) -> bool {
+    matches!(class(i), CLASS_JMP | CLASS_JMP32) && !matches!(op(i), OP_CALL | OP_EXIT)
+}
+
+/// `gotol`: a JMP32 JA whose offset is in imm.
+fn is_gotol(i: &Insn) -> bool {
+    i.code == CLASS_JMP32 | OP_JA
+}
+
+fn is_exit(i: &Insn) -> bool {
+    i.code == CLASS_JMP | OP_EXIT
+}
+
+fn is_pseudo_call(i: &Insn) -> bool {
+    i.code == CLASS_JMP | OP_CALL && i.src == PSEUDO_CALL
+}
+
+/// Where a jump, pseudo call or pseudo func at `pc` goes.
+fn target(pc: usize, i: &Insn) -> Option<usize> {
+    let delta = if is_gotol(i) || code_ref(i) {
+        i.imm as i64
+    } else {
+        i.off as i64
+    };
+    usize::try_from(pc as i64 + delta + 1).ok()
+}
+
+/// Whether `i` refers to code by a pc-relative imm: a call of a function
+/// of the program, or a callback's address (bpf_loop, timers, ...).
+fn code_ref(i: &Insn) -> bool {
+    is_pseudo_call(i) || (i.code == LD_IMM64 && i.src == PSEUDO_FUNC)
+}
+
+fn width(i: &Insn) -> usize {
+    if i.code == LD_IMM64 {
+        2
+    } else {
+        1
+    }
+}
+
+/// The instructions of `range` with their indices, an ld_imm64 once.
+fn walk(insns: &[Insn], range: std::ops::Range<usize>) -> impl Iterator<Item = (usize, Insn)> + '_ {
+    let mut pc = range.start;
+    std::iter::from_fn(move || {
+        let i = *insns.get(pc).filter(|_| pc < range.end)?;
+        let at = pc;
+        pc += width(&i);
+        Some((at, i))
+    })
+}
+
+/// Why the function `range` is called rather than copied, if it must be.
+fn not_copyable(insns: &[Insn], range: std::ops::Range<usize>) -> Option<String> {
+    let start = range.start;
+    walk(insns, range).find_map(|(pc, i)| {
+        let why = match class(&i) {
+            _ if i.code == LD_IMM64 => matches!(i.src, PSEUDO_MAP_IDX | PSEUDO_MAP_IDX_VALUE)
+                .then_some("maps by fd_array index"),
+            CLASS_LD => Some("LD_ABS/LD_IND"),
+            CLASS_JMP if i.code == CLASS_JMP | OP_CALL => match i.src {
+                0 if i.imm == HELPER_TAIL_CALL => Some("a tail call, which would end the chain"),
+                PSEUDO_KFUNC_CALL if i.off != 0 => Some("a kfunc of a module (fd_array)"),
+                _ => None,
+            },
+            // Loads and stores based on the frame pointer, and copies of
+            // it, are rebased; any other use of it (stored, compared,
+            // computed on) is not.
+            CLASS_LDX | CLASS_ST | CLASS_STX if i.dst == FP && class(&i) == CLASS_LDX => {
+                Some("a write to r10")
+            }
+            CLASS_STX if i.src == FP => Some("r10 stored"),
+            CLASS_LDX | CLASS_ST | CLASS_STX => None,
+            _ if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP => {
+                (i.dst == FP).then_some("a write to r10")
+            }
+            CLASS_ALU | CLASS_ALU64 | CLASS_JMP | CLASS_JMP32 => {
+                let reads = i.code & SRC_X != 0 && i.src == FP;
+                (reads || i.dst == FP).then_some("r10 used as a value")
+            }
+            _ => None,
+        };
+        why.map(|why| format!("{why} at instruction {}", pc - start))
+    })
+}
+
+/// How deep below r10 the function `range` reaches, as far as its own
+/// accesses and pointers (`rX = r10; rX += K`) tell.
+fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
+    let code: Vec<(usize, Insn)> = walk(insns, range).collect();
+    let below = |off: i64| usize::try_from(-off).unwrap_or(0);
+    code.iter()
+        .enumerate()
+        .map(|(k, (_, i))| match class(i) {
+            CLASS_LDX if i.src == FP => below(i.off.into()),
+            CLASS_ST | CLASS_STX if i.dst == FP => below(i.off.into()),
+            _ if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP => match code.get(k + 1) {
+                Some((_, a)) if a.code == CLASS_ALU64 | OP_ADD && a.dst == i.dst => {
+                    below(a.imm.into())
+                }
+                _ => 0,
+            },
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The verifier allows tail calls only below frames of less than 256
+/// bytes in all (each rounded up to 32).
+const TAIL_CALL_FRAMES: usize = 224;
+
+fn raw(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        dst,
+        src,
+        off,
+        imm,
+    }
+}
+
+/// What is emitted, before jump and call targets are known.
+enum Emit {
+    Insn(Insn),
+    /// An ld_imm64, both halves.
+    Wide(Insn, Insn),
+    /// A jump (or gotol) to a label.
+    Jump(Insn, Label),
+    /// A pseudo call, or a pseudo func with its second half, to the
+    /// function that started at an old index.
+    Code(Insn, Option<Insn>, usize),
+}
+
+impl Emit {
+    fn width(&self) -> usize {
+        match self {
+            Emit::Wide(..) | Emit::Code(_, Some(_), _) => 2,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Label {
+    /// Old instruction `pc` as copied for slot `slot`.
+    Old { slot: usize, pc: usize },
+    /// After slot `n` ran.
+    Cont(usize),
+    /// After slot `n` counted.
+    Counted(usize),
+    /// The exit, with the verdict in r0.
+    Out,
+}
+
+#[derive(Default)]
+struct Builder {
+    code: Vec<Emit>,
+    len: usize,
+    labels: HashMap<Label, usize>,
+}
+
+impl Builder {
+    fn emit(&mut self, e: Emit) {
+        self.len += e.width();
+        self.code.push(e);
+    }
+
+    fn insn(&mut self, i: Insn) {
+        self.emit(Emit::Insn(i));
+    }
+
+    fn jump(&mut self, code: u8, dst: u8, imm: i32, to: Label) {
+        self.emit(Emit::Jump(raw(code, dst, 0, 0, imm), to));
+    }
+
+    fn label(&mut self, l: Label) {
+        self.labels.insert(l, self.len);
+    }
+
+    /// Copies the function `range` of `insns` as slot `slot`'s body, its
+    /// frame `shift` bytes further down, its exits jumping to the slot's
+    /// continuation.
+    fn copy_body(
+        &mut self,
+        insns: &[Insn],
+        range: std::ops::Range<usize>,
+        slot: usize,
+        shift: i16,
+    ) -> Result<(), String> {
+        for (pc, mut i) in walk(insns, range.clone()) {
+            self.label(Label::Old { slot, pc });
+            if is_exit(&i) {
+                self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Cont(slot));
+            } else if is_jump(&i) {
+                let to = target(pc, &i).filter(|t| range.contains(t));
+                let to = to.ok_or_else(|| format!("a jump out of its function at {pc}"))?;
+                self.emit(Emit::Jump(i, Label::Old { slot, pc: to }));
+            } else if code_ref(&i) {
+                let to = target(pc, &i).ok_or("a reference before the program")?;
+                let second = (i.code == LD_IMM64).then(|| insns[pc + 1]);
+                self.emit(Emit::Code(i, second, to));
+            } else if i.code == LD_IMM64 {
+                self.emit(Emit::Wide(i, insns[pc + 1]));
+            } else if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP {
+                self.insn(i);
+                self.insn(raw(CLASS_ALU64 | OP_ADD, i.dst, 0, 0, -(shift as i32)));
+            } else {
+                let fp_based = match class(&i) {
+                    CLASS_LDX => i.src == FP,
+                    CLASS_ST | CLASS_STX => i.dst == FP,
+                    _ => false,
+                };
+                if fp_based {
+                    i.off = i
+                        .off
+                        .checked_sub(shift)
+                        .ok_or_else(|| format!("a stack offset out of range at {pc}"))?;
+                }
+                self.insn(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the verdict in r0 to slot `n`'s row `stat_index` of the
+    /// counters (chain.h's count(), with the key at r10-16).
+    fn count(&mut self, stats_fd: i32, stat_index: u32, n: usize) {
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 6, 0, 0, 0));
+        self.insn(raw(
+            CLASS_ST | MODE_MEM | SIZE_W,
+            FP,
+            0,
+            -16,
+            stat_index as i32,
+        ));
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 2, FP, 0, 0));
+        self.insn(raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -16));
+        self.emit(Emit::Wide(
+            raw(LD_IMM64, 1, PSEUDO_MAP_FD, 0, stats_fd),
+            raw(0, 0, 0, 0, 0),
+        ));
+        self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_MAP_LOOKUP));
+        self.jump(CLASS_JMP | OP_JEQ, 0, 0, Label::Counted(n));
+        // idx = verdict <= XDP_REDIRECT ? verdict : other, masked as the
+        // verifier needs it.
+        self.insn(raw(CLASS_ALU | OP_MOV | SRC_X, 1, 6, 0, 0));
+        self.insn(raw(CLASS_JMP32 | OP_JLE, 1, 0, 1, XDP_REDIRECT));
+        self.insn(raw(CLASS_ALU | OP_MOV, 1, 0, 0, XDP_REDIRECT + 1));
+        self.insn(raw(CLASS_ALU64 | OP_AND, 1, 0, 0, 7));
+        self.insn(raw(CLASS_ALU64 | OP_LSH, 1, 0, 0, 3));
+        self.insn(raw(CLASS_ALU64 | OP_ADD | SRC_X, 0, 1, 0, 0));
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, 0, 0, 0));
+        self.insn(raw(CLASS_ALU64 | OP_ADD, 1, 0, 0, 1));
+        self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, 0, 1, 0, 0));
+        self.label(Label::Counted(n));
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 0, 6, 0, 0));
+    }
+
+    /// Goes on only if the verdict in r0 is in `mask`, else to the exit.
+    fn continue_check(&mut self, mask: u32) {
+        match mask.count_ones() {
+            0 => self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Out),
+            1 => self.jump(
+                CLASS_JMP32 | OP_JNE,
+                0,
+                mask.trailing_zeros() as i32,
+                Label::Out,
+            ),
+            _ => {
+                self.insn(raw(CLASS_ALU | OP_MOV | SRC_X, 1, 0, 0, 0));
+                self.jump(CLASS_JMP32 | OP_JGT, 1, 31, Label::Out);
+                self.insn(raw(CLASS_ALU | OP_MOV, 2, 0, 0, mask as i32));
+                self.insn(raw(CLASS_ALU | OP_RSH | SRC_X, 2, 1, 0, 0));
+                self.insn(raw(CLASS_ALU | OP_AND, 2, 0, 0, 1));
+                self.jump(CLASS_JMP32 | OP_JEQ, 2, 0, Label::Out);
+            }
+        }
+    }
+}
+
+/// The functions of `p`: each one's [start, end), in order.
+fn functions(p: &Program<'_>) -> Vec<std::ops::Range<usize>> {
+    let mut starts: Vec<usize> = p.func_info.iter().map(|f| f.insn_off as usize).collect();
+    starts.push(p.insns.len());
+    starts.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+/// Generates the root for `slots` (in run order) over the relocated program
+/// `p`, whose first function is the compiled root that this replaces.
+/// `stats_fd`: the counters map, when the chain counts. Err says why no
+/// root could be generated; a slot that cannot be copied is called.
+pub(crate) fn generate(
+    p: &Program<'_>,
+    slots: &[Slot],
+    stats_fd: Option<i32>,
+) -> Result<Generated, String> {
+    let funcs = functions(p);
+    if funcs.first().map(|f| f.start) != Some(0) || funcs.iter().any(|f| f.is_empty()) {
+        return Err("func_info does not describe the program".into());
+    }
+    let func_at = |start: usize| funcs.iter().position(|f| f.start == start);
+    // References to functions from code that stays: all but the compiled
+    // root, which goes.
+    let mut referenced = BTreeSet::new();
+    for f in &funcs[1..] {
+        for (pc, i) in walk(p.insns, f.clone()).filter(|(_, i)| code_ref(i)) {
+            referenced.insert(target(pc, &i).ok_or("a reference before the program")?);
+        }
+    }
+    // ctx at r10-8; with counting, the counters' key at r10-16.
+    let shift: i16 = if stats_fd.is_some() { 16 } else { 8 };
+    // Copied code's frame becomes the root's, above any tail call.
+    let tail_calls = funcs[1..].iter().any(|f| {
+        walk(p.insns, f.clone())
+            .any(|(_, i)| i.code == CLASS_JMP | OP_CALL && i.src == 0 && i.imm == HELPER_TAIL_CALL)
+    });
+    // After a slot that never lets the chain go on, nothing runs: the
+    // kernel refuses code that no path reaches.
+    let reached = slots
+        .iter()
+        .position(|s| s.continue_on == 0)
+        .map_or(slots.len(), |n| n + 1);
+    let mut inlined = vec![true; slots.len()];
+    for (n, s) in slots[..reached].iter().enumerate() {
+        let f = func_at(s.start).ok_or_else(|| format!("slot {n} is no function"))?;
+        let why = match () {
+            _ if f == 0 => Some("the root itself".to_string()),
+            _ if !s.copyable => Some("a global function".to_string()),
+            _ if referenced.contains(&s.start) => Some("called from elsewhere too".to_string()),
+            _ if tail_calls
+                && shift as usize + frame_depth(p.insns, funcs[f].clone()) > TAIL_CALL_FRAMES =>
+            {
+                Some("its frame, in the root's, would exceed what tail calls allow".to_string())
+            }
+            _ => not_copyable(p.insns, funcs[f].clone()),
+        };
+        if let Some(why) = &why {
+            log::debug!("slot {n} stays a call: {why}");
+        }
+        inlined[n] = why.is_none();
+    }
+
+    let mut b = Builder::default();
+    b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, -8, 0));
+    for (n, s) in slots[..reached].iter().enumerate() {
+        b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
+        match inlined[n] {
+            true => {
+                let f = func_at(s.start).expect("checked above");
+                b.copy_body(p.insns, funcs[f].clone(), n, shift)?;
+            }
+            false => b.emit(Emit::Code(
+                raw(CLASS_JMP | OP_CALL, 0, PSEUDO_CALL, 0, 0),
+                None,
+                s.start,
+            )),
+        }
+        b.label(Label::Cont(n));
+        if let Some(fd) = stats_fd {
+            b.count(fd, s.stat_index, n);
+        }
+        b.continue_check(s.continue_on);
+    }
+    if reached == slots.len() && slots.last().is_none_or(|s| s.continue_on != 0) {
+        b.insn(Insn::mov64_imm(0, XDP_PASS));
+    }
+    b.label(Label::Out);
+    b.insn(raw(CLASS_JMP | OP_EXIT, 0, 0, 0, 0));
+
+    // The functions that stay: those that the new code reaches.
+    let mut keep = BTreeSet::new();
+    let mut work: Vec<usize> = b
+        .code
+        .iter()
+        .filter_map(|e| match e {
+            Emit::Code(_, _, to) => Some(*to),
+            _ => None,
+        })
+        .collect();
+    while let Some(start) = work.pop() {
+        let f = func_at(start).ok_or_else(|| format!("a reference into a function at {start}"))?;
+        if f == 0 {
+            return Err("a reference to the compiled root".into());
+        }
+        if keep.insert(f) {
+            for (pc, i) in walk(p.insns, funcs[f].clone()).filter(|(_, i)| code_ref(i)) {
+                work.push(target(pc, &i).expect("checked above"));
+            }
+        }
+    }
+    let mut moved = HashMap::new();
+    let mut at = b.len;
+    for &f in &keep {
+        moved.insert(funcs[f].start, at);
+        at += funcs[f].len();
+    }
+
+    let rel = |from: usize, to: usize| i64::try_from(to).unwrap_or(i64::MAX) - from as i64 - 1;
+    let mut insns = Vec::with_capacity(at);
+    for e in &b.code {
+        let pc = insns.len();
+        match *e {
+            Emit::Insn(i) => insns.push(i),
+            Emit::Wide(a, z) => insns.extend([a, z]),
+            Emit::Jump(mut i, to) => {
+                let delta = rel(pc, b.labels[&to]);
+                if is_gotol(&i) {
+                    i.imm = i32::try_from(delta).map_err(|_| "a jump out of range")?;
+                } else {
+                    i.off = i16::try_from(delta).map_err(|_| "a jump out of range")?;
+                }
+                insns.push(i);
+            }
+            Emit::Code(mut i, second, to) => {
+                let dest = moved
+                    .get(&to)
+                    .ok_or("a reference to a function that went")?;
+                i.imm = i32::try_from(rel(pc, *dest)).map_err(|_| "a call out of range")?;
+                insns.push(i);
+                insns.extend(second);
+            }
+        }
+    }
+    let mut func_info = vec![FuncInfo {
+        insn_off: 0,
+        type_id: p.func_info[0].type_id,
+    }];
+    for &f in &keep {
+        let (old, new) = (funcs[f].start, moved[&funcs[f].start]);
+        func_info.push(FuncInfo {
+            insn_off: new as u32,
+            type_id: p.func_info[f].type_id,
+        });
+        for pc in funcs[f].clone() {
+            let mut i = p.insns[pc];
+            // A second half has code 0: never taken for a reference.
+            if code_ref(&i) {
+                let dest = moved[&target(pc, &i).expect("checked above")];
+                i.imm = i32::try_from(rel(new + pc - old, dest)).map_err(|_| "too far")?;
+            }
+            insns.push(i);
+        }
+    }
+
+    // Lines: the root's first; copied code's where it went; kept functions'
+    // moved with them.
+    let slot_of: HashMap<usize, usize> = slots
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| inlined[*n])
+        .map(|(n, s)| (s.start, n))
+        .collect();
+    let mut line_info: Vec<LineInfo> = p
+        .line_info
+        .iter()
+        .filter_map(|l| {
+            let old = l.insn_off as usize;
+            let f = funcs.iter().position(|f| f.contains(&old))?;
+            let start = funcs[f].start;
+            let new = match (f, moved.get(&start), slot_of.get(&start)) {
+                (0, _, _) => (old == 0).then_some(0)?,
+                (_, Some(new), _) => new + old - start,
+                (_, None, Some(&slot)) => *b.labels.get(&Label::Old { slot, pc: old })?,
+                _ => return None,
+            };
+            Some(LineInfo {
+                insn_off: new as u32,
+                ..*l
+            })
+        })
+        .collect();
+    line_info.sort_by_key(|l| l.insn_off);
+    line_info.dedup_by_key(|l| l.insn_off);
+    Ok(Generated {
+        insns,
+        func_info,
+        line_info,
+        inlined,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXIT: Insn = Insn {
+        code: CLASS_JMP | OP_EXIT,
+        dst: 0,
+        src: 0,
+        off: 0,
+        imm: 0,
+    };
+
+    fn call(rel: i32) -> Insn {
+        raw(CLASS_JMP | OP_CALL, 0, PSEUDO_CALL, 0, rel)
+    }
+
+    /// root: calls both slots. slot0 (3..10): a pointer into its frame, a
+    /// store, a jump over an exit, a nested call. slot1 (10..13): a jump.
+    /// nested (13..17): a callback's address. callback (17..19).
+    fn program() -> (Vec<Insn>, Vec<FuncInfo>, Vec<LineInfo>) {
+        let insns = vec![
+            call(2),
+            call(8),
+            EXIT,
+            raw(CLASS_ALU64 | OP_MOV | SRC_X, 2, FP, 0, 0),
+            raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -4),
+            raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -4, 0),
+            raw(CLASS_JMP | OP_JEQ, 1, 0, 1, 0),
+            EXIT,
+            call(4),
+            EXIT,
+            Insn::mov64_imm(0, 1),
+            raw(CLASS_JMP | OP_JA, 0, 0, 0, 0),
+            EXIT,
+            raw(LD_IMM64, 1, PSEUDO_FUNC, 0, 3),
+            raw(0, 0, 0, 0, 0),
+            Insn::mov64_imm(0, 0),
+            EXIT,
+            Insn::mov64_imm(0, 0),
+            EXIT,
+        ];
+        let funcs = [0, 3, 10, 13, 17]
+            .iter()
+            .enumerate()
+            .map(|(t, &o)| FuncInfo {
+                insn_off: o,
+                type_id: t as u32 + 1,
+            })
+            .collect();
+        let lines = [0, 3, 6, 8, 10, 13, 17]
+            .iter()
+            .map(|&o| LineInfo {
+                insn_off: o,
+                file_name_off: 1,
+                line_off: 2,
+                line_col: o,
+            })
+            .collect();
+        (insns, funcs, lines)
+    }
+
+    fn slots(copyable: bool) -> Vec<Slot> {
+        vec![
+            Slot {
+                start: 3,
+                continue_on: 1 << 2,
+                stat_index: 0,
+                copyable,
+            },
+            Slot {
+                start: 10,
+                continue_on: 1 << 2 | 1 << 3,
+                stat_index: 1,
+                copyable,
+            },
+        ]
+    }
+
+    fn gen(insns: &[Insn], funcs: &[FuncInfo], lines: &[LineInfo], slots: &[Slot]) -> Generated {
+        let p = Program {
+            insns,
+            func_info: funcs,
+            line_info: lines,
+        };
+        generate(&p, slots, None).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_copied_with_frames_jumps_calls_and_lines_moved() {
+        let (insns, funcs, lines) = program();
+        let g = gen(&insns, &funcs, &lines, &slots(true));
+        assert_eq!(g.inlined, [true, true]);
+        let i = &g.insns;
+        // ctx saved, then reloaded before each slot.
+        assert_eq!(i[0], raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, -8, 0));
+        assert_eq!(i[1], raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
+        // slot0: r2 = r10 rebased below ctx, then its own add; the store
+        // moved down by as much.
+        assert_eq!(i[2], raw(CLASS_ALU64 | OP_MOV | SRC_X, 2, FP, 0, 0));
+        assert_eq!(i[3], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -8));
+        assert_eq!(i[4], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -4));
+        assert_eq!(i[5], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -12, 0));
+        // The jump still skips the (former) exit; exits go to the check.
+        assert_eq!(i[6], raw(CLASS_JMP | OP_JEQ, 1, 0, 1, 0));
+        assert_eq!(i[7], raw(CLASS_JMP | OP_JA, 0, 0, 2, 0));
+        // The nested call reaches the nested function, moved after the glue.
+        assert_eq!(i[8], call(23 - 8 - 1));
+        assert_eq!(i[9], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        // One verdict goes on: an immediate test; the exit is at 22.
+        assert_eq!(i[10], raw(CLASS_JMP32 | OP_JNE, 0, 0, 11, 2));
+        assert_eq!(i[11], raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
+        assert_eq!(i[12], Insn::mov64_imm(0, 1));
+        assert_eq!(i[13], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        assert_eq!(i[14], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        // Two verdicts: a shift of the mask.
+        assert_eq!(i[16], raw(CLASS_JMP32 | OP_JGT, 1, 0, 5, 31));
+        assert_eq!(i[17], raw(CLASS_ALU | OP_MOV, 2, 0, 0, 12));
+        assert_eq!(i[20], raw(CLASS_JMP32 | OP_JEQ, 2, 0, 1, 0));
+        assert_eq!(i[21], Insn::mov64_imm(0, XDP_PASS));
+        assert_eq!(i[22], EXIT);
+        // The nested function and its callback stay functions; the
+        // callback's address follows them.
+        assert_eq!(i[23], raw(LD_IMM64, 1, PSEUDO_FUNC, 0, 27 - 23 - 1));
+        assert_eq!(i.len(), 29);
+        let offs = |v: &[FuncInfo]| {
+            v.iter()
+                .map(|f| (f.insn_off, f.type_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(offs(&g.func_info), [(0, 1), (23, 4), (27, 5)]);
+        let lines: Vec<(u32, u32)> = g
+            .line_info
+            .iter()
+            .map(|l| (l.insn_off, l.line_col))
+            .collect();
+        assert_eq!(
+            lines,
+            [(0, 0), (2, 3), (6, 6), (8, 8), (12, 10), (23, 13), (27, 17)]
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_copied_is_called() {
+        let (mut insns, funcs, lines) = program();
+        // Global functions stay calls, and stay functions.
+        let g = gen(&insns, &funcs, &lines, &slots(false));
+        assert_eq!(g.inlined, [false, false]);
+        assert_eq!(g.insns[2], call(g.func_info[1].insn_off as i32 - 3));
+        assert_eq!(g.func_info.len(), 5);
+        // A tail call, or r10 stored, keeps slot1 a call (slot0 copied).
+        for bad in [
+            raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_TAIL_CALL),
+            raw(CLASS_STX | MODE_MEM | SIZE_DW, 1, FP, 0, 0),
+            raw(CLASS_JMP | OP_JEQ | SRC_X, 1, FP, 0, 0),
+        ] {
+            insns[11] = bad;
+            let g = gen(&insns, &funcs, &lines, &slots(true));
+            assert_eq!(g.inlined, [true, false], "{bad:?}");
+        }
+        // A slot that another function calls too stays a call.
+        let (mut insns, funcs, lines) = program();
+        insns[15] = call(10 - 15 - 1);
+        let g = gen(&insns, &funcs, &lines, &slots(true));
+        assert_eq!(g.inlined, [true, false]);
+        // After a slot that never goes on, nothing is emitted.
+        let (insns, funcs, lines) = program();
+        let mut s = slots(true);
+        s[0].continue_on = 0;
+        let g = gen(&insns, &funcs, &lines, &s);
+        assert_eq!(g.inlined, [true, true]);
+        assert_eq!(g.insns[10], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        assert_eq!(g.insns[11], EXIT);
+    }
+
+    #[test]
+    fn counting_counts_inline() {
+        let (insns, funcs, lines) = program();
+        let p = Program {
+            insns: &insns,
+            func_info: &funcs,
+            line_info: &lines,
+        };
+        let g = generate(&p, &slots(true), Some(77)).unwrap();
+        // The frame moves down by 16: the counters' key is at r10-16.
+        assert_eq!(g.insns[5], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -20, 0));
+        let maps: Vec<_> = g
+            .insns
+            .iter()
+            .filter(|i| i.code == LD_IMM64 && i.src == PSEUDO_MAP_FD)
+            .collect();
+        assert_eq!(maps.len(), 2);
+        assert!(maps.iter().all(|i| i.imm == 77 && i.dst == 1));
+        let keys: Vec<i32> = g
+            .insns
+            .iter()
+            .filter(|i| i.code == CLASS_ST | MODE_MEM | SIZE_W && i.off == -16)
+            .map(|i| i.imm)
+            .collect();
+        assert_eq!(keys, [0, 1]);
+    }
+}

@@ -1,0 +1,215 @@
+//! Inlined static chains (Chain::set_inlining): random chains of the test
+//! components run with a generated root and with the compiled one, side by
+//! side, and must agree on every packet's verdict and output, on every
+//! component's maps and on the counters.
+mod common;
+
+use common::*;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use xdpchain::{Chain, Component, Mode, Verdict, Verdicts};
+
+/// (object, program, maps to compare by their names in the object)
+fn pool() -> Vec<(
+    std::path::PathBuf,
+    Option<&'static str>,
+    &'static [&'static str],
+)> {
+    let inliner = obj("inliner");
+    vec![
+        (obj("counter"), None, &["echo_requests", ".bss"][..]),
+        (obj("filter"), None, &["xdp_stats_map", ".bss", ".data"][..]),
+        (obj("verdict"), None, &[".bss", ".data"][..]),
+        (obj("adjust"), None, &[][..]),
+        (inliner.clone(), Some("xdp_stack"), &[".bss"][..]),
+        (inliner, Some("xdp_loop"), &[".bss"][..]),
+        (obj("tailcall"), Some("xdp_jumper"), &[".bss"][..]),
+    ]
+}
+
+/// Every element of the map `fd`: its keys are u32 from 0 (arrays).
+fn dump(fd: BorrowedFd<'_>) -> Vec<u8> {
+    let mut info = libbpf_sys::bpf_map_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    let rc = unsafe {
+        libbpf_sys::bpf_map_get_info_by_fd(
+            fd.as_raw_fd(),
+            (&mut info as *mut libbpf_sys::bpf_map_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0);
+    let per_cpu = info.type_ == libbpf_sys::BPF_MAP_TYPE_PERCPU_ARRAY;
+    let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() } as usize;
+    let size = match per_cpu {
+        true => (info.value_size as usize).next_multiple_of(8) * cpus,
+        false => info.value_size as usize,
+    };
+    let mut out = Vec::new();
+    for key in 0..info.max_entries {
+        let mut v = vec![0u8; size];
+        let rc = unsafe {
+            libbpf_sys::bpf_map_lookup_elem(
+                fd.as_raw_fd(),
+                (&key as *const u32).cast(),
+                v.as_mut_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "lookup of key {key}");
+        out.extend(v);
+    }
+    out
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn packets() -> Vec<Vec<u8>> {
+    let mut out = vec![
+        udp_packet(53),
+        udp_packet(9999),
+        udp_packet(7777),
+        vec![0u8; 14],
+    ];
+    let mut tcp = udp_packet(80);
+    tcp[23] = 6;
+    out.push(tcp);
+    let mut v6 = vec![0u8; 90];
+    v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    out.push(v6);
+    let mut long = udp_packet(1234);
+    long.resize(700, 0xab);
+    out.push(long);
+    out
+}
+
+fn prog_fd(chain: &Chain) -> OwnedFd {
+    let id = chain.status().unwrap().program_id;
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    assert!(fd >= 0);
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[test]
+fn inlined_chains_run_as_linked_ones() {
+    let seed = std::env::var("XDPCHAIN_INLINE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("inline differential seed {seed}");
+    let mut rng = Rng(seed);
+    let pool = pool();
+    let packets = packets();
+    let pins = PinDir::new("inline");
+    for round in 0..16 {
+        // A random subset in a random order, random continue sets (empty
+        // and all among them), counting on or off.
+        let count = 1 + rng.next(pool.len() as u64) as usize;
+        let mut picks: Vec<usize> = (0..pool.len()).collect();
+        for i in (1..picks.len()).rev() {
+            picks.swap(i, rng.next(i as u64 + 1) as usize);
+        }
+        picks.truncate(count);
+        let sets: Vec<Verdicts> = picks
+            .iter()
+            .map(|_| match rng.next(4) {
+                0 => Verdicts::default(),
+                1 => Verdicts::parse("aborted,drop,pass,tx,redirect").unwrap(),
+                _ => Verdict::ALL
+                    .iter()
+                    .filter(|_| rng.next(2) == 1)
+                    .fold(Verdicts::default(), |s, v| s.with(*v)),
+            })
+            .collect();
+        let counting = rng.next(2) == 1;
+        let what = format!("round {round}: {picks:?} {sets:?} counting {counting}");
+        let build = |inline: bool| {
+            let mut chain = Chain::new();
+            chain.set_mode(Mode::Static);
+            chain.set_counting(counting);
+            chain.set_inlining(inline);
+            chain.set_pin_root(&pins.0);
+            let ids: Vec<_> = picks
+                .iter()
+                .zip(&sets)
+                .enumerate()
+                .map(|(i, (&p, set))| {
+                    let (path, prog, _) = &pool[p];
+                    let c = Component::from_file(path, *prog).unwrap();
+                    chain
+                        .add(c.with_priority(i as i32).with_continue_on(*set))
+                        .unwrap()
+                })
+                .collect();
+            chain.load().unwrap_or_else(|e| panic!("{what}: {e}"));
+            (chain, ids)
+        };
+        let (inlined, ids) = build(true);
+        let (linked, _) = build(false);
+        // Every component is copied in but the tail caller, and a frame
+        // too deep to sit above its tail call. Those after a component that
+        // never lets the chain go on cannot run: left out, they count as in.
+        let st = inlined.status().unwrap();
+        let tail_calls = picks.iter().any(|&p| pool[p].1 == Some("xdp_jumper"));
+        let reached = sets
+            .iter()
+            .position(|s| *s == Verdicts::default())
+            .map_or(picks.len(), |n| n + 1);
+        for (n, (c, &p)) in st.components.iter().zip(&picks).enumerate() {
+            let called = match pool[p].1 {
+                Some("xdp_jumper") => true,
+                Some("xdp_stack") => tail_calls,
+                _ => false,
+            };
+            assert_eq!(
+                c.inlined,
+                Some(n >= reached || !called),
+                "{what}: {}",
+                c.name
+            );
+        }
+        assert!(linked
+            .status()
+            .unwrap()
+            .components
+            .iter()
+            .all(|c| c.inlined.is_none()));
+        let (fa, fb) = (prog_fd(&inlined), prog_fd(&linked));
+        for (i, p) in packets.iter().enumerate() {
+            assert_eq!(
+                run_packet(fa.as_fd(), p),
+                run_packet(fb.as_fd(), p),
+                "{what}, packet {i}"
+            );
+        }
+        for (id, &p) in ids.iter().zip(&picks) {
+            for map in pool[p].2 {
+                assert_eq!(
+                    dump(inlined.map_fd(*id, map).unwrap()),
+                    dump(linked.map_fd(*id, map).unwrap()),
+                    "{what}: map {map} of {:?}",
+                    pool[p].1
+                );
+            }
+            assert_eq!(
+                inlined.counters(*id).unwrap(),
+                linked.counters(*id).unwrap(),
+                "{what}: counters of {:?}",
+                pool[p].1
+            );
+        }
+    }
+}
