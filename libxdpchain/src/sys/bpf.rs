@@ -128,7 +128,11 @@ pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, (io::Error, String
             line_info_rec_size: std::mem::size_of::<LineInfo>() as u32,
             log_level: u32::from(!log.is_empty()),
             log_size: log.len() as u32,
-            log_buf: log.as_mut_ptr().cast(),
+            // The kernel refuses a buffer without a log level.
+            log_buf: match log.is_empty() {
+                true => std::ptr::null_mut(),
+                false => log.as_mut_ptr().cast(),
+            },
             ..Default::default()
         };
         // SAFETY: every pointer is valid for the count given beside it, and
