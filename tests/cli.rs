@@ -329,3 +329,36 @@ fn link_and_attach_configure_each_program() {
     assert_eq!(verdict, xdpchain::Verdict::Drop as u32);
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
 }
+
+/// Old section names link as XDP; a GPL-only helper beside a non-GPL
+/// licence does not, naming both, and writes nothing.
+#[test]
+fn old_section_names_and_licences_through_the_command() {
+    let dir = repo().join("target/test-bpf");
+    let out = dir.join(format!("oldsec-link.{}.o", std::process::id()));
+    let (ok, _, err) = xdpchain(&["link", "-o", path(&out), path(&obj("oldsec"))]);
+    assert!(ok, "{err}");
+    let linked = xdpchain::Component::from_file(&out, None).unwrap();
+    assert_eq!(linked.program(), "xdpchain_root");
+    let mut chain = xdpchain::Chain::new();
+    chain.add(linked).unwrap();
+    chain.load().unwrap();
+    assert_eq!(
+        chain.test_run(&udp_packet(53), 1).unwrap().0,
+        xdpchain::Verdict::Tx as u32
+    );
+    std::fs::remove_file(&out).unwrap();
+    let (code, err) = exit(Command::new(BIN).args([
+        "link",
+        "-o",
+        path(&out),
+        path(&obj("gplonly")),
+        path(&obj("proprietary")),
+    ]));
+    assert_eq!(code, 69, "{err}");
+    assert!(
+        err.contains("gplonly.o:xdp_printk") && err.contains("proprietary.o:xdp_prop"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
