@@ -202,8 +202,9 @@ fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
         .unwrap_or(0)
 }
 
-/// The verifier allows tail calls only below frames of less than 256
-/// bytes in all (each rounded up to 32).
+/// A BPF frame's size (MAX_BPF_STACK); the verifier allows tail calls only
+/// below frames of less than 256 bytes in all (each rounded up to 32).
+const MAX_FRAME: usize = 512;
 const TAIL_CALL_FRAMES: usize = 224;
 
 fn raw(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
@@ -424,10 +425,14 @@ pub(crate) fn generate(
             _ if f == 0 => Some("the root itself".to_string()),
             _ if !s.copyable => Some("a global function".to_string()),
             _ if referenced.contains(&s.start) => Some("called from elsewhere too".to_string()),
-            _ if tail_calls
-                && shift as usize + frame_depth(p.insns, funcs[f].clone()) > TAIL_CALL_FRAMES =>
+            _ if shift as usize + frame_depth(p.insns, funcs[f].clone())
+                > if tail_calls {
+                    TAIL_CALL_FRAMES
+                } else {
+                    MAX_FRAME
+                } =>
             {
-                Some("its frame, in the root's, would exceed what tail calls allow".to_string())
+                Some("its frame, below the root's own, would be too deep".to_string())
             }
             _ => not_copyable(p.insns, funcs[f].clone()),
         };
@@ -734,6 +739,22 @@ mod tests {
             insns[11] = bad;
             let g = gen(&insns, &funcs, &lines, &slots(true));
             assert_eq!(g.inlined, [true, false], "{bad:?}");
+        }
+        // A frame that would reach past 512 bytes below the root's stays
+        // a call; so does one past 224 where a function tail-calls.
+        for (depth, tail, copied) in [
+            (504, false, true),
+            (505, false, false),
+            (216, true, true),
+            (217, true, false),
+        ] {
+            let (mut insns, funcs, lines) = program();
+            insns[5].off = -(depth as i16);
+            if tail {
+                insns[16] = raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_TAIL_CALL);
+            }
+            let g = gen(&insns, &funcs, &lines, &slots(true));
+            assert_eq!(g.inlined[0], copied, "depth {depth}, tail calls {tail}");
         }
         // A slot that another function calls too stays a call.
         let (mut insns, funcs, lines) = program();
