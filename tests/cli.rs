@@ -103,6 +103,11 @@ fn attach_status_detach() {
         json.contains("\"continue_on\":[\"drop\",\"pass\"]"),
         "{json}"
     );
+    // Static: copied into a root generated for the chain; dynamic: unknown.
+    assert!(
+        json.contains("\"inlined\":true") || json.contains("\"kind\":\"dynamic\""),
+        "{json}"
+    );
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
     assert_eq!(
         xdpchain_ok(BIN, &net.ns_b, &["status"]).trim(),

@@ -113,6 +113,7 @@ fn to_json(chains: &[ChainStatus]) -> String {
                         "owner_pid": c.owner.as_ref().map(|o| o.pid()),
                         "priority": c.priority,
                         "continue_on": c.continue_on.iter().map(Verdict::name).collect::<Vec<_>>(),
+                        "inlined": c.inlined,
                         "counters": counters,
                     })
                 })

@@ -374,15 +374,6 @@ impl Chain {
             }
         }
         if let Body::Static(Linked {
-            generated: Some((_, inlined)),
-            ..
-        }) = &loaded.body
-        {
-            for c in st.components.iter_mut() {
-                c.inlined = inlined.get(c.slot).copied();
-            }
-        }
-        if let Body::Static(Linked {
             spare: Some(spare), ..
         }) = &loaded.body
         {

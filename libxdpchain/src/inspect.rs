@@ -2,9 +2,11 @@
 //! which order, its stats map what each component returned. Works for the
 //! process that built the chain and for any other alike.
 
+use std::collections::HashSet;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::attach::{self, Interface, Seen};
+use crate::btf::Btf;
 use crate::counters;
 use crate::dynamic;
 use crate::error::{Error, Result};
@@ -54,6 +56,23 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
     }))
 }
 
+/// The slot functions that the static root `prog` still calls, by the
+/// functions its func_info lists: a slot whose code was copied into a
+/// generated root (or cannot run) has none. None where the kernel does
+/// not tell.
+fn called_slots(prog: BorrowedFd<'_>) -> Option<HashSet<String>> {
+    let (types, bytes) = crate::sys::prog_functions(prog).ok()?;
+    let btf = Btf::parse(&bytes).ok()?;
+    Some(
+        types
+            .into_iter()
+            .filter_map(|id| btf.type_by_id(id))
+            .map(|t| btf.name(&t).to_string())
+            .filter(|n| n.starts_with(root::SLOT_PREFIX))
+            .collect(),
+    )
+}
+
 pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
     let Some(Found {
         id: program_id,
@@ -63,6 +82,10 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
     }) = config_of(prog)?
     else {
         return Ok(None);
+    };
+    let called = match kind {
+        Mode::Static => called_slots(prog),
+        _ => None,
     };
     let mut components = Vec::new();
     // Unnamed slots are an open chain's spare ones.
@@ -85,7 +108,9 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             counters,
             program_id: (kind == Mode::Static).then_some(program_id),
             owner: None,
-            inlined: None,
+            inlined: called
+                .as_ref()
+                .map(|c| !c.contains(&root::slot_function(slot))),
         });
     }
     Ok(Some(ChainStatus {

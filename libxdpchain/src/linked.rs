@@ -31,15 +31,15 @@ pub(crate) struct Linked {
     pub maps: HashMap<ComponentId, Vec<ComponentMap>>,
     /// Spare slots of an open chain (None: sealed).
     pub spare: Option<usize>,
-    /// The root generated for the chain, with each slot's code copied in
-    /// where it could be (inline.rs); None: the compiled root runs.
-    pub generated: Option<(OwnedFd, Vec<bool>)>,
+    /// The root generated for the chain, each slot's code copied in where
+    /// it could be (inline.rs); None: the compiled root runs.
+    pub generated: Option<OwnedFd>,
 }
 
 impl Linked {
     pub(crate) fn prog(&self) -> BorrowedFd<'_> {
         match &self.generated {
-            Some((fd, _)) => fd.as_fd(),
+            Some(fd) => fd.as_fd(),
             None => self.object.loaded_prog(root::PROG_NAME),
         }
     }
@@ -332,19 +332,18 @@ fn load_generated(
         let map = map.ok_or_else(|| format!("no map {name}"))?;
         bind_map(fd.as_fd(), map).map_err(|e| format!("cannot bind {name} to the root: {e}"))?;
     }
-    let inlined = generated.inlined;
     log::info!(
         "generated root: {} instructions, {} of {} components copied in",
         generated.insns.len(),
-        inlined.iter().filter(|i| **i).count(),
-        inlined.len()
+        generated.inlined.iter().filter(|i| **i).count(),
+        generated.inlined.len()
     );
     finish(
         Linked {
             object,
             maps,
             spare: None,
-            generated: Some((fd, inlined)),
+            generated: Some(fd),
         },
         members,
         reuse,

@@ -43,9 +43,10 @@ pub struct ComponentStatus {
     /// Who added it to a shared chain; None where no record says (a chain
     /// built in one process, programs that xdp-loader added).
     pub owner: Option<Owner>,
-    /// Whether its code was copied into a root generated for the chain
-    /// ([`crate::Chain::set_inlining`]), rather than called; None where
-    /// this process cannot tell.
+    /// Whether a static chain runs it without a call: its code copied into
+    /// a root generated for the chain ([`crate::Chain::set_inlining`]), or
+    /// left out where no verdict lets the chain reach it. None for other
+    /// chains, and where the kernel does not tell.
     pub inlined: Option<bool>,
 }
 

@@ -162,6 +162,9 @@ struct Component {
     pid: Option<u32>,
     /// Whether this Chain object added it.
     own: bool,
+    /// Whether a static chain runs it without a call (its code copied into
+    /// a root generated for the chain); None for other chains.
+    inlined: Option<bool>,
 }
 
 #[pymethods]
@@ -204,6 +207,7 @@ fn component_of(py: Python<'_>, c: &xc::ComponentStatus, own: bool) -> PyResult<
         owner: c.owner.as_ref().map(|o| o.name().to_string()),
         pid: c.owner.as_ref().map(|o| o.pid()),
         own,
+        inlined: c.inlined,
     })
 }
 
@@ -562,6 +566,7 @@ impl Chain {
                         owner: None,
                         pid: None,
                         own: true,
+                        inlined: None,
                     })
                 })
                 .collect(),

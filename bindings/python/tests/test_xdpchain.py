@@ -135,6 +135,8 @@ def test_components_and_counters(ns):
     assert (b.id, b.slot, b.priority, b.continue_on) == (fw, 1, 60, frozenset({"pass", "tx"}))
     assert a.program_id == b.program_id and a.program_id > 0
     assert a.counters["pass"] == 2 and a.counters["other"] == 0
+    # A static chain runs them copied into a root generated for it.
+    assert a.inlined is True and b.inlined is True
     assert b.counters == {"aborted": 0, "drop": 1, "pass": 1, "tx": 0, "redirect": 0, "other": 0}
     # Its global variables, read through the map's fd.
     fd = chain.map_fd(counter, ".bss")

@@ -168,6 +168,53 @@ pub(crate) fn bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> io::Result<
         .map(drop)
 }
 
+/// The functions of the loaded program `prog`, as its func_info and BTF
+/// name them: (BTF type id, BTF bytes). Empty without BTF.
+pub(crate) fn prog_functions(prog: BorrowedFd<'_>) -> io::Result<(Vec<u32>, Vec<u8>)> {
+    let mut info = sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: info is writable for len bytes.
+    check(unsafe { sys::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) })?;
+    if info.btf_id == 0 || info.nr_func_info == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut funcs = vec![
+        FuncInfo {
+            insn_off: 0,
+            type_id: 0
+        };
+        info.nr_func_info as usize
+    ];
+    let mut info = sys::bpf_prog_info {
+        nr_func_info: funcs.len() as u32,
+        func_info_rec_size: std::mem::size_of::<FuncInfo>() as u32,
+        func_info: funcs.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: func_info holds nr_func_info records of the kernel's layout.
+    check(unsafe { sys::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) })?;
+    funcs.truncate(info.nr_func_info as usize);
+    // SAFETY: plain syscall wrapper; the fd is owned right away.
+    let btf = check(unsafe { sys::bpf_btf_get_fd_by_id(info.btf_id) })?;
+    // SAFETY: the kernel just gave us this fd.
+    let btf = unsafe { OwnedFd::from_raw_fd(btf) };
+    let mut binfo = sys::bpf_btf_info::default();
+    let mut len = std::mem::size_of_val(&binfo) as u32;
+    // SAFETY: binfo is writable for len bytes.
+    check(unsafe { sys::bpf_btf_get_info_by_fd(btf.as_raw_fd(), &mut binfo, &mut len) })?;
+    let mut bytes = vec![0u8; binfo.btf_size as usize];
+    let mut binfo = sys::bpf_btf_info {
+        btf: bytes.as_mut_ptr() as u64,
+        btf_size: bytes.len() as u32,
+        ..Default::default()
+    };
+    let mut len = std::mem::size_of_val(&binfo) as u32;
+    // SAFETY: btf points to btf_size writable bytes.
+    check(unsafe { sys::bpf_btf_get_info_by_fd(btf.as_raw_fd(), &mut binfo, &mut len) })?;
+    Ok((funcs.iter().map(|f| f.type_id).collect(), bytes))
+}
+
 /// One BPF_PROG_TEST_RUN: (verdict, mean duration in ns).
 pub fn test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> Result<(u32, u32)> {
     let mut out = vec![0u8; packet.len() + 256];

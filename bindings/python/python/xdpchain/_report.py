@@ -51,6 +51,7 @@ def _as_dict(chain):
                 "owner_pid": c.pid,
                 "priority": c.priority,
                 "continue_on": _continue_on(c),
+                "inlined": c.inlined,
                 "counters": None if c.counters is None else {
                     "packets": sum(c.counters.values()),
                     **{v: c.counters[v] for v in VERDICTS},

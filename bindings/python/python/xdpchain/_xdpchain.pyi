@@ -36,6 +36,9 @@ class Component:
     """The process that added it (it may have exited since)."""
     own: bool
     """Whether the Chain object asked added it."""
+    inlined: Optional[bool]
+    """Whether a static chain runs it without a call (its code copied into
+    a root generated for the chain); None for other chains."""
 
 class ChainStatus:
     """The chain on one interface."""
