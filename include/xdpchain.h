@@ -325,6 +325,15 @@ struct xdpchain_component_info {
    * Whether this handle added it (what xdpchain__detach() takes out).
    */
   bool own;
+  /**
+   * Whether `inlined` is known: a static chain, loaded.
+   */
+  bool has_inlined;
+  /**
+   * Whether the chain runs it without a call: its code copied into a
+   * root generated for the chain.
+   */
+  bool inlined;
 };
 
 /**

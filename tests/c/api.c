@@ -287,6 +287,8 @@ static void on_interface(const char *iface)
 	CHECK(info.id == fw && info.priority == 60 && !strcmp(info.name, "xdpfilt_udp"));
 	CHECK(info.has_counters);
 	CHECK(info.counters[XDP_DROP] == 1 && info.counters[XDP_PASS] == 1);
+	/* A static chain runs it copied into a root generated for the chain. */
+	CHECK(xdpchain__mode(c) != XDPCHAIN_MODE_STATIC || (info.has_inlined && info.inlined));
 	FAILS(xdpchain__component(c, 2, &info), -EINVAL, "out of range");
 	FAILS(xdpchain__component(c, 0, NULL), -EINVAL, "NULL");
 	info.sz = 1;

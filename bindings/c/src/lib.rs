@@ -196,6 +196,11 @@ pub struct xdpchain_component_info {
     pub pid: u32,
     /// Whether this handle added it (what xdpchain__detach() takes out).
     pub own: bool,
+    /// Whether `inlined` is known: a static chain, loaded.
+    pub has_inlined: bool,
+    /// Whether the chain runs it without a call: its code copied into a
+    /// root generated for the chain.
+    pub inlined: bool,
 }
 
 /// Where an option struct's known fields end: bytes past it, up to the
@@ -748,6 +753,10 @@ pub extern "C" fn xdpchain__component(
                     out.pid = o.pid();
                 }
                 out.own = shared.own()?.contains(&c.id);
+                if let Some(inlined) = c.inlined {
+                    out.has_inlined = true;
+                    out.inlined = inlined;
+                }
             }
         }
         let n = sz.min(size_of::<xdpchain_component_info>());
