@@ -344,8 +344,7 @@ impl Component {
 
 /// Whether BPF code calls the bpf_tail_call helper.
 fn calls_tail_call(code: &[u8]) -> bool {
-    const BPF_FUNC_TAIL_CALL: i32 = 12;
-    insn::decode_all(code).any(|i| i.calls_helper(BPF_FUNC_TAIL_CALL))
+    insn::decode_all(code).any(|i| i.calls_helper(insn::HELPER_TAIL_CALL))
 }
 
 /// The ELF header's e_machine, of either class; BPF objects are

@@ -11,43 +11,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::insn::{FuncInfo, Insn, LineInfo};
+use crate::insn::*;
 
-// linux/bpf_common.h and linux/bpf.h.
-const CLASS_LD: u8 = 0x00;
-const CLASS_LDX: u8 = 0x01;
-const CLASS_ST: u8 = 0x02;
-const CLASS_STX: u8 = 0x03;
-const CLASS_ALU: u8 = 0x04;
-const CLASS_JMP: u8 = 0x05;
-const CLASS_JMP32: u8 = 0x06;
-const CLASS_ALU64: u8 = 0x07;
-const OP_JA: u8 = 0x00;
-const OP_JEQ: u8 = 0x10;
-const OP_JGT: u8 = 0x20;
-const OP_JNE: u8 = 0x50;
-const OP_JLE: u8 = 0xb0;
-const OP_CALL: u8 = 0x80;
-const OP_EXIT: u8 = 0x90;
-const OP_ADD: u8 = 0x00;
-const OP_RSH: u8 = 0x70;
-const OP_AND: u8 = 0x50;
-const OP_LSH: u8 = 0x60;
-const OP_MOV: u8 = 0xb0;
-const SRC_X: u8 = 0x08;
-const MODE_IMM: u8 = 0x00;
-const MODE_MEM: u8 = 0x60;
-const SIZE_W: u8 = 0x00;
-const SIZE_DW: u8 = 0x18;
-const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
-const PSEUDO_MAP_FD: u8 = 1;
-const PSEUDO_CALL: u8 = 1;
-const PSEUDO_KFUNC_CALL: u8 = 2;
-const PSEUDO_FUNC: u8 = 4;
-const PSEUDO_MAP_IDX: u8 = 5;
-const PSEUDO_MAP_IDX_VALUE: u8 = 6;
-const HELPER_MAP_LOOKUP: i32 = 1;
-const HELPER_TAIL_CALL: i32 = 12;
 const FP: u8 = 10;
 const XDP_PASS: i32 = 2;
 /// Verdicts above this count as "other" (chain.h's XDPCHAIN_OTHER).
@@ -155,7 +120,9 @@ fn not_copyable(insns: &[Insn], range: std::ops::Range<usize>) -> Option<String>
                 .then_some("maps by fd_array index"),
             CLASS_LD => Some("LD_ABS/LD_IND"),
             CLASS_JMP if i.code == CLASS_JMP | OP_CALL => match i.src {
-                0 if i.imm == HELPER_TAIL_CALL => Some("a tail call, which would end the chain"),
+                0 if i.calls_helper(HELPER_TAIL_CALL) => {
+                    Some("a tail call, which would end the chain")
+                }
                 PSEUDO_KFUNC_CALL if i.off != 0 => Some("a kfunc of a module (fd_array)"),
                 _ => None,
             },
@@ -408,10 +375,9 @@ pub(crate) fn generate(
     // ctx at r10-8; with counting, the counters' key at r10-16.
     let shift: i16 = if stats_fd.is_some() { 16 } else { 8 };
     // Copied code's frame becomes the root's, above any tail call.
-    let tail_calls = funcs[1..].iter().any(|f| {
-        walk(p.insns, f.clone())
-            .any(|(_, i)| i.code == CLASS_JMP | OP_CALL && i.src == 0 && i.imm == HELPER_TAIL_CALL)
-    });
+    let tail_calls = funcs[1..]
+        .iter()
+        .any(|f| walk(p.insns, f.clone()).any(|(_, i)| i.calls_helper(HELPER_TAIL_CALL)));
     // After a slot that never lets the chain go on, nothing runs: the
     // kernel refuses code that no path reaches.
     let reached = slots

@@ -2,14 +2,45 @@
 //! 8-byte `struct bpf_insn` of linux/bpf.h, little-endian, and the records
 //! that tie them to BTF (func_info) and to source lines (line_info).
 
-/// linux/bpf_common.h and linux/bpf.h opcode parts.
-const BPF_ALU64: u8 = 0x07;
-const BPF_JMP: u8 = 0x05;
-const BPF_MOV: u8 = 0xb0;
-const BPF_CALL: u8 = 0x80;
-const BPF_K: u8 = 0x00;
-/// `src_reg` of a call to a function of the same program (not a helper).
-const BPF_PSEUDO_CALL: u8 = 1;
+// linux/bpf_common.h and linux/bpf.h: opcode parts (class, operation,
+// source, mode, size) and the pseudo `src_reg` values.
+pub(crate) const CLASS_LD: u8 = 0x00;
+pub(crate) const CLASS_LDX: u8 = 0x01;
+pub(crate) const CLASS_ST: u8 = 0x02;
+pub(crate) const CLASS_STX: u8 = 0x03;
+pub(crate) const CLASS_ALU: u8 = 0x04;
+pub(crate) const CLASS_JMP: u8 = 0x05;
+pub(crate) const CLASS_JMP32: u8 = 0x06;
+pub(crate) const CLASS_ALU64: u8 = 0x07;
+pub(crate) const OP_JA: u8 = 0x00;
+pub(crate) const OP_JEQ: u8 = 0x10;
+pub(crate) const OP_JGT: u8 = 0x20;
+pub(crate) const OP_JNE: u8 = 0x50;
+pub(crate) const OP_JLE: u8 = 0xb0;
+pub(crate) const OP_CALL: u8 = 0x80;
+pub(crate) const OP_EXIT: u8 = 0x90;
+pub(crate) const OP_ADD: u8 = 0x00;
+pub(crate) const OP_RSH: u8 = 0x70;
+pub(crate) const OP_AND: u8 = 0x50;
+pub(crate) const OP_LSH: u8 = 0x60;
+pub(crate) const OP_MOV: u8 = 0xb0;
+pub(crate) const SRC_K: u8 = 0x00;
+pub(crate) const SRC_X: u8 = 0x08;
+pub(crate) const MODE_IMM: u8 = 0x00;
+pub(crate) const MODE_MEM: u8 = 0x60;
+pub(crate) const SIZE_W: u8 = 0x00;
+pub(crate) const SIZE_DW: u8 = 0x18;
+pub(crate) const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
+pub(crate) const PSEUDO_MAP_FD: u8 = 1;
+/// A call of a function of the same program (not a helper).
+pub(crate) const PSEUDO_CALL: u8 = 1;
+pub(crate) const PSEUDO_KFUNC_CALL: u8 = 2;
+/// A function's address (a callback's).
+pub(crate) const PSEUDO_FUNC: u8 = 4;
+pub(crate) const PSEUDO_MAP_IDX: u8 = 5;
+pub(crate) const PSEUDO_MAP_IDX_VALUE: u8 = 6;
+pub(crate) const HELPER_MAP_LOOKUP: i32 = 1;
+pub(crate) const HELPER_TAIL_CALL: i32 = 12;
 
 pub(crate) const SIZE: usize = 8;
 
@@ -51,7 +82,7 @@ impl Insn {
     /// `dst = imm` (64-bit move of a constant).
     pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
         Insn {
-            code: BPF_ALU64 | BPF_MOV | BPF_K,
+            code: CLASS_ALU64 | OP_MOV | SRC_K,
             dst,
             src: 0,
             off: 0,
@@ -61,7 +92,7 @@ impl Insn {
 
     /// Whether this calls the helper numbered `helper`.
     pub fn calls_helper(&self, helper: i32) -> bool {
-        self.code == BPF_JMP | BPF_CALL && self.src != BPF_PSEUDO_CALL && self.imm == helper
+        self.code == CLASS_JMP | OP_CALL && self.src == 0 && self.imm == helper
     }
 }
 
@@ -97,10 +128,12 @@ mod tests {
     fn round_trips_and_matches_clang() {
         // r0 = 2, as clang emits `return XDP_PASS`.
         assert_eq!(Insn::mov64_imm(0, 2).encode(), [0xb7, 0, 0, 0, 2, 0, 0, 0]);
-        // call bpf_tail_call (helper 12); a subprogram call (src 1) is not one.
+        // call bpf_tail_call (helper 12); a subprogram call (src 1) or a
+        // kfunc call (src 2) is not one.
         let call = Insn::decode([0x85, 0, 0, 0, 12, 0, 0, 0]);
         assert!(call.calls_helper(12) && !call.calls_helper(1));
         assert!(!Insn::decode([0x85, 0x10, 0, 0, 12, 0, 0, 0]).calls_helper(12));
+        assert!(!Insn::decode([0x85, 0x20, 0, 0, 12, 0, 0, 0]).calls_helper(12));
         let odd = Insn {
             code: 0x61,
             dst: 3,
