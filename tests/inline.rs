@@ -201,3 +201,41 @@ fn inlined_chains_run_as_linked_ones() {
         }
     }
 }
+
+/// Adding, replacing and removing components rebuild an inlined chain:
+/// the components that stay keep their maps and counters, and run copied in.
+#[test]
+fn rebuilds_keep_maps_and_counters() {
+    let mut chain = Chain::new();
+    chain.set_mode(Mode::Static);
+    let counter = chain
+        .add(Component::from_file(obj("counter"), None).unwrap())
+        .unwrap();
+    chain.load().unwrap();
+    let fd = prog_fd(&chain);
+    for _ in 0..3 {
+        run_packet(fd.as_fd(), &udp_packet(53));
+    }
+    let packets = |c: &Chain| read_u64(c.map_fd(counter, ".bss").unwrap(), 0);
+    assert_eq!(packets(&chain), 3);
+    let verdict = chain
+        .add(
+            Component::from_file(obj("verdict"), None)
+                .unwrap()
+                .with_priority(60),
+        )
+        .unwrap();
+    chain
+        .replace_slot(verdict, Component::from_file(obj("adjust"), None).unwrap())
+        .unwrap();
+    run_packet(prog_fd(&chain).as_fd(), &udp_packet(53));
+    assert_eq!(packets(&chain), 4);
+    assert_eq!(chain.counters(counter).unwrap().packets(), 4);
+    chain.remove(verdict).unwrap();
+    run_packet(prog_fd(&chain).as_fd(), &udp_packet(53));
+    assert_eq!(packets(&chain), 5);
+    assert_eq!(chain.counters(counter).unwrap().packets(), 5);
+    let st = chain.status().unwrap();
+    assert_eq!(st.components.len(), 1);
+    assert_eq!(st.components[0].inlined, Some(true));
+}
