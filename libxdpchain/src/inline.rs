@@ -252,9 +252,28 @@ impl Builder {
         slot: usize,
         shift: i16,
     ) -> Result<(), String> {
+        let targets: BTreeSet<usize> = walk(insns, range.clone())
+            .filter(|(_, i)| is_jump(i))
+            .filter_map(|(pc, i)| target(pc, &i))
+            .collect();
+        // `rX = r10; rX += K` becomes `rX = r10; rX += K - shift` where no
+        // jump lands between the two.
+        let folds = |pc: usize, i: &Insn| {
+            let next = insns.get(pc + 1).filter(|_| range.contains(&(pc + 1)));
+            next.is_some_and(|a| {
+                a.code == CLASS_ALU64 | OP_ADD && a.dst == i.dst && !targets.contains(&(pc + 1))
+            })
+        };
+        let mut folded = None;
         for (pc, mut i) in walk(insns, range.clone()) {
             self.label(Label::Old { slot, pc });
-            if is_exit(&i) {
+            if folded == Some(pc) {
+                i.imm = i
+                    .imm
+                    .checked_sub(shift.into())
+                    .ok_or_else(|| format!("a stack offset out of range at {pc}"))?;
+                self.insn(i);
+            } else if is_exit(&i) {
                 self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Cont(slot));
             } else if is_jump(&i) {
                 let to = target(pc, &i).filter(|t| range.contains(t));
@@ -268,7 +287,10 @@ impl Builder {
                 self.emit(Emit::Wide(i, insns[pc + 1]));
             } else if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP {
                 self.insn(i);
-                self.insn(raw(CLASS_ALU64 | OP_ADD, i.dst, 0, 0, -(shift as i32)));
+                match folds(pc, &i) {
+                    true => folded = Some(pc + 1),
+                    false => self.insn(raw(CLASS_ALU64 | OP_ADD, i.dst, 0, 0, -(shift as i32))),
+                }
             } else {
                 let fp_based = match class(&i) {
                     CLASS_LDX => i.src == FP,
@@ -596,7 +618,11 @@ mod tests {
                 type_id: t as u32 + 1,
             })
             .collect();
-        let lines = [0, 3, 6, 8, 10, 13, 17]
+        (insns, funcs, lines())
+    }
+
+    fn lines() -> Vec<LineInfo> {
+        [0, 3, 6, 8, 10, 13, 17]
             .iter()
             .map(|&o| LineInfo {
                 insn_off: o,
@@ -604,8 +630,7 @@ mod tests {
                 line_off: 2,
                 line_col: o,
             })
-            .collect();
-        (insns, funcs, lines)
+            .collect()
     }
 
     fn slots(copyable: bool) -> Vec<Slot> {
@@ -643,49 +668,55 @@ mod tests {
         // ctx saved, then reloaded before each slot.
         assert_eq!(i[0], raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, -8, 0));
         assert_eq!(i[1], raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
-        // slot0: r2 = r10 rebased below ctx, then its own add; the store
-        // moved down by as much.
+        // slot0: r2 = r10 and its add folded into one pointer below ctx;
+        // the store moved down by as much.
         assert_eq!(i[2], raw(CLASS_ALU64 | OP_MOV | SRC_X, 2, FP, 0, 0));
-        assert_eq!(i[3], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -8));
-        assert_eq!(i[4], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -4));
-        assert_eq!(i[5], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -12, 0));
+        assert_eq!(i[3], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -12));
+        assert_eq!(i[4], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -12, 0));
         // The jump still skips the (former) exit; exits go to the check.
-        assert_eq!(i[6], raw(CLASS_JMP | OP_JEQ, 1, 0, 1, 0));
-        assert_eq!(i[7], raw(CLASS_JMP | OP_JA, 0, 0, 2, 0));
+        assert_eq!(i[5], raw(CLASS_JMP | OP_JEQ, 1, 0, 1, 0));
+        assert_eq!(i[6], raw(CLASS_JMP | OP_JA, 0, 0, 2, 0));
         // The nested call reaches the nested function, moved after the glue.
-        assert_eq!(i[8], call(23 - 8 - 1));
-        assert_eq!(i[9], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
-        // One verdict goes on: an immediate test; the exit is at 22.
-        assert_eq!(i[10], raw(CLASS_JMP32 | OP_JNE, 0, 0, 11, 2));
-        assert_eq!(i[11], raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
-        assert_eq!(i[12], Insn::mov64_imm(0, 1));
+        assert_eq!(i[7], call(22 - 7 - 1));
+        assert_eq!(i[8], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        // One verdict goes on: an immediate test; the exit is at 21.
+        assert_eq!(i[9], raw(CLASS_JMP32 | OP_JNE, 0, 0, 11, 2));
+        assert_eq!(i[10], raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
+        assert_eq!(i[11], Insn::mov64_imm(0, 1));
+        assert_eq!(i[12], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
         assert_eq!(i[13], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
-        assert_eq!(i[14], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
         // Two verdicts: a shift of the mask.
-        assert_eq!(i[16], raw(CLASS_JMP32 | OP_JGT, 1, 0, 5, 31));
-        assert_eq!(i[17], raw(CLASS_ALU | OP_MOV, 2, 0, 0, 12));
-        assert_eq!(i[20], raw(CLASS_JMP32 | OP_JEQ, 2, 0, 1, 0));
-        assert_eq!(i[21], Insn::mov64_imm(0, XDP_PASS));
-        assert_eq!(i[22], EXIT);
+        assert_eq!(i[15], raw(CLASS_JMP32 | OP_JGT, 1, 0, 5, 31));
+        assert_eq!(i[16], raw(CLASS_ALU | OP_MOV, 2, 0, 0, 12));
+        assert_eq!(i[19], raw(CLASS_JMP32 | OP_JEQ, 2, 0, 1, 0));
+        assert_eq!(i[20], Insn::mov64_imm(0, XDP_PASS));
+        assert_eq!(i[21], EXIT);
         // The nested function and its callback stay functions; the
         // callback's address follows them.
-        assert_eq!(i[23], raw(LD_IMM64, 1, PSEUDO_FUNC, 0, 27 - 23 - 1));
-        assert_eq!(i.len(), 29);
+        assert_eq!(i[22], raw(LD_IMM64, 1, PSEUDO_FUNC, 0, 26 - 22 - 1));
+        assert_eq!(i.len(), 28);
         let offs = |v: &[FuncInfo]| {
             v.iter()
                 .map(|f| (f.insn_off, f.type_id))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(offs(&g.func_info), [(0, 1), (23, 4), (27, 5)]);
-        let lines: Vec<(u32, u32)> = g
+        assert_eq!(offs(&g.func_info), [(0, 1), (22, 4), (26, 5)]);
+        let got: Vec<(u32, u32)> = g
             .line_info
             .iter()
             .map(|l| (l.insn_off, l.line_col))
             .collect();
         assert_eq!(
-            lines,
-            [(0, 0), (2, 3), (6, 6), (8, 8), (12, 10), (23, 13), (27, 17)]
+            got,
+            [(0, 0), (2, 3), (5, 6), (7, 8), (11, 10), (22, 13), (26, 17)]
         );
+
+        // Where a jump lands on the add, the pointer is rebased on its own.
+        let mut looped = insns.clone();
+        looped[6].off = 4 - 6 - 1;
+        let g = gen(&looped, &funcs, &lines, &slots(true));
+        assert_eq!(g.insns[3], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -8));
+        assert_eq!(g.insns[4], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -4));
     }
 
     #[test]
@@ -733,8 +764,8 @@ mod tests {
         s[0].continue_on = 0;
         let g = gen(&insns, &funcs, &lines, &s);
         assert_eq!(g.inlined, [true, true]);
-        assert_eq!(g.insns[10], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
-        assert_eq!(g.insns[11], EXIT);
+        assert_eq!(g.insns[9], raw(CLASS_JMP | OP_JA, 0, 0, 0, 0));
+        assert_eq!(g.insns[10], EXIT);
     }
 
     #[test]
@@ -747,7 +778,7 @@ mod tests {
         };
         let g = generate(&p, &slots(true), Some(77)).unwrap();
         // The frame moves down by 16: the counters' key is at r10-16.
-        assert_eq!(g.insns[5], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -20, 0));
+        assert_eq!(g.insns[4], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -20, 0));
         let maps: Vec<_> = g
             .insns
             .iter()
