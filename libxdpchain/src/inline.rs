@@ -365,6 +365,23 @@ impl Builder {
     }
 }
 
+/// Of the slots that `inlined` says were copied, the one whose frame goes
+/// deepest, if any has a frame.
+pub(crate) fn deepest(p: &Program<'_>, slots: &[Slot], inlined: &[bool]) -> Option<usize> {
+    let funcs = functions(p);
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| inlined[*n])
+        .filter_map(|(n, s)| {
+            let f = funcs.iter().find(|f| f.start == s.start)?;
+            Some((frame_depth(p.insns, f.clone()), n))
+        })
+        .filter(|(depth, _)| *depth > 0)
+        .max()
+        .map(|(_, n)| n)
+}
+
 /// The functions of `p`: each one's [start, end), in order.
 fn functions(p: &Program<'_>) -> Vec<std::ops::Range<usize>> {
     let mut starts: Vec<usize> = p.func_info.iter().map(|f| f.insn_off as usize).collect();
@@ -753,6 +770,15 @@ mod tests {
             let g = gen(&insns, &funcs, &lines, &slots(true));
             assert_eq!(g.inlined[0], copied, "depth {depth}, tail calls {tail}");
         }
+        // The deepest copy is the one with a frame.
+        let (insns, funcs, lines) = program();
+        let p = Program {
+            insns: &insns,
+            func_info: &funcs,
+            line_info: &lines,
+        };
+        assert_eq!(deepest(&p, &slots(true), &[true, true]), Some(0));
+        assert_eq!(deepest(&p, &slots(true), &[false, true]), None);
         // A slot that another function calls too stays a call.
         let (mut insns, funcs, lines) = program();
         insns[15] = call(10 - 15 - 1);

@@ -304,7 +304,7 @@ fn load_generated(
         line_info: &line_info,
     };
     let counting = stats.filter(|_| opts.counting).map(|fd| fd.as_raw_fd());
-    let generated = inline::generate(&program, &slots, counting)?;
+    let mut slots = slots;
     let flags = prog.flags();
     prog.set_autoload(false)
         .map_err(|e| format!("libbpf keeps the compiled root: {e}"))?;
@@ -315,16 +315,37 @@ fn load_generated(
         )
     })?;
     let license = chain_license(&order).map_err(|e| e.to_string())?;
-    let fd = load_xdp(&XdpProgram {
-        name: root::PROG_NAME,
-        insns: &generated.insns,
-        license: &license,
-        btf: btf_fd,
-        func_info: &generated.func_info,
-        line_info: &generated.line_info,
-        flags,
-    })
-    .map_err(|(e, log)| format!("the generated root does not load ({e}): {}", log.trim()))?;
+    // The copied frames share the root's, which the frames of what it
+    // calls (and the kernel's own use of it, as for bpf_loop) add to: where
+    // the kernel finds the sum too deep, the deepest copy becomes a call.
+    let (fd, generated) = loop {
+        let generated = inline::generate(&program, &slots, counting)?;
+        let loaded = load_xdp(&XdpProgram {
+            name: root::PROG_NAME,
+            insns: &generated.insns,
+            license: &license,
+            btf: btf_fd,
+            func_info: &generated.func_info,
+            line_info: &generated.line_info,
+            flags,
+        });
+        match (
+            loaded,
+            inline::deepest(&program, &slots, &generated.inlined),
+        ) {
+            (Ok(fd), _) => break (fd, generated),
+            (Err((_, log)), Some(n)) if log.contains("stack") => {
+                log::debug!("slot {n} stays a call: the root's frame is too deep with it");
+                slots[n].copyable = false;
+            }
+            (Err((e, log)), _) => {
+                return Err(format!(
+                    "the generated root does not load ({e}): {}",
+                    log.trim()
+                ))
+            }
+        }
+    };
     // status and other processes find the config and the counters among
     // the root's maps.
     for name in [root::CONFIG_SECTION, root::STATS_MAP] {
