@@ -8,6 +8,29 @@ use common::*;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use xdpchain::{Chain, Component, Mode, Verdict, Verdicts};
 
+/// The library's messages on stderr, which the test harness shows when a
+/// test fails: why a root was not generated, or a slot stays a call.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target().starts_with("xdpchain") && m.level() <= log::Level::Debug
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{}: {}", r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn show_log() {
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
 /// (object, program, maps to compare by their names in the object)
 fn pool() -> Vec<(
     std::path::PathBuf,
@@ -100,6 +123,7 @@ fn prog_fd(chain: &Chain) -> OwnedFd {
 
 #[test]
 fn inlined_chains_run_as_linked_ones() {
+    show_log();
     let seed = std::env::var("XDPCHAIN_INLINE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -201,6 +225,7 @@ fn inlined_chains_run_as_linked_ones() {
 /// the components that stay keep their maps and counters, and run copied in.
 #[test]
 fn rebuilds_keep_maps_and_counters() {
+    show_log();
     let mut chain = Chain::new();
     chain.set_mode(Mode::Static);
     let counter = chain
