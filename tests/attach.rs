@@ -71,7 +71,7 @@ fn replacement_is_atomic_under_traffic() {
     let counter = chain.add(comp("counter")).unwrap();
     net.in_b(|| chain.attach(&net.dev_b, AttachOptions::default()))
         .unwrap();
-    let pinger = ping_in_background(&net.ns_a, 600, "0.002");
+    let pinger = ping_in_background(&net.ns_a, 1500, "0.002");
     let verdict = obj("verdict");
     let mut swaps = 0;
     while !pinger.is_finished() {
