@@ -8,6 +8,7 @@ use crate::btf::{Btf, Linkage};
 use crate::counters;
 use crate::error::{Error, Result};
 use crate::inline;
+use crate::insn::FuncInfo;
 use crate::license;
 use crate::plan::{self, config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
@@ -276,27 +277,7 @@ fn load_generated(
     let btf = Btf::parse(&btf).map_err(|e| e.to_string())?;
     let order = ordered(members);
     let config = config(&order, opts.counting, 0);
-    let slots = config
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(n, s)| {
-            let name = root::slot_function(n);
-            let (start, linkage) = func_info
-                .iter()
-                .find_map(|f| {
-                    let t = btf.type_by_id(f.type_id)?;
-                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
-                })
-                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
-            Ok(inline::Slot {
-                start,
-                continue_on: s.continue_on.bits() | config.always_continue,
-                stat_index: s.stat_index,
-                copyable: linkage == Some(Linkage::Static),
-            })
-        })
-        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let mut slots = slots_of(&config, &func_info, &btf)?;
     let stats = object.map(root::STATS_MAP).and_then(|m| m.fd());
     let program = inline::Program {
         insns: &insns,
@@ -304,7 +285,6 @@ fn load_generated(
         line_info: &line_info,
     };
     let counting = stats.filter(|_| opts.counting).map(|fd| fd.as_raw_fd());
-    let mut slots = slots;
     let flags = prog.flags();
     prog.set_autoload(false)
         .map_err(|e| format!("libbpf keeps the compiled root: {e}"))?;
@@ -370,6 +350,36 @@ fn load_generated(
         reuse,
     )
     .map_err(|e| e.to_string())
+}
+
+/// Where each slot's function starts in the root, and what the generated
+/// root checks after it.
+fn slots_of(
+    config: &root::Config,
+    func_info: &[FuncInfo],
+    btf: &Btf,
+) -> std::result::Result<Vec<inline::Slot>, String> {
+    config
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let name = root::slot_function(n);
+            let (start, linkage) = func_info
+                .iter()
+                .find_map(|f| {
+                    let t = btf.type_by_id(f.type_id)?;
+                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
+                })
+                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
+            Ok(inline::Slot {
+                start,
+                continue_on: s.continue_on.bits() | config.always_continue,
+                stat_index: s.stat_index,
+                copyable: linkage == Some(Linkage::Static),
+            })
+        })
+        .collect()
 }
 
 /// Tells which component the kernel refused: each is loaded alone under the
