@@ -207,12 +207,9 @@ impl Config {
 
     fn configure(&self, mut c: Component) -> Result<Component, Error> {
         let bad = |what: &str, v: &str| Error::InvalidArgument(format!("{what} '{v}'"));
-        let mine = |a: &&Assignment| a.prog.as_deref().is_none_or(|p| p == c.program());
-        let (globals, sizes): (Vec<_>, Vec<_>) = (
-            self.globals.iter().filter(mine).cloned().collect(),
-            self.map_sizes.iter().filter(mine).cloned().collect(),
-        );
-        for Assignment { name, value: v, .. } in &globals {
+        let program = c.program().to_string();
+        let mine = |a: &&Assignment| a.prog.as_ref().is_none_or(|p| *p == program);
+        for Assignment { name, value: v, .. } in self.globals.iter().filter(mine) {
             c = match v.strip_prefix("hex:") {
                 Some(hex) => {
                     c.with_global(name, &parse_hex(hex).ok_or_else(|| bad("bad hex", v))?)?
@@ -222,7 +219,7 @@ impl Config {
                 }
             };
         }
-        for Assignment { name, value: v, .. } in &sizes {
+        for Assignment { name, value: v, .. } in self.map_sizes.iter().filter(mine) {
             c = c.with_map_size(name, v.parse().map_err(|_| bad("bad map size", v))?)?;
         }
         Ok(c)
