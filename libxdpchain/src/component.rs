@@ -315,6 +315,11 @@ impl Component {
     pub fn program(&self) -> &str {
         &self.program
     }
+
+    /// `FILE:PROG`, as messages name it.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.source(), self.program())
+    }
     pub fn priority(&self) -> i32 {
         self.priority
     }

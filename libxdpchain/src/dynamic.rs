@@ -44,7 +44,7 @@ impl Extension {
         slot_fn: &str,
         pin_root: &str,
     ) -> Result<Extension> {
-        let name = format!("{}:{}", component.source(), component.program());
+        let name = component.label();
         if !component.has_func_info {
             return Err(Error::Unsupported(format!(
                 "component {name} has no BTF (built without -g), which an extension program needs; use a static chain"

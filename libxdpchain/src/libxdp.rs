@@ -502,7 +502,7 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
                     .filter(|p| !p.frags(target.old))
                     .map(|p| match p {
                         Planned::Loaded(p) => p.name.clone(),
-                        Planned::New(c) => format!("{}:{}", c.source(), c.program()),
+                        Planned::New(c) => c.label(),
                     })
                     .collect(),
             },

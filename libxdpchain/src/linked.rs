@@ -150,7 +150,7 @@ pub(crate) fn build(
             hidden: opts.spare.is_none() && !slots.global.contains(&slot),
         };
         let (bytes, r) = rewrite::rewrite(&c.bytes, c.source(), &spec)?;
-        rewritten.push((format!("{}:{}", c.source(), c.program()), bytes));
+        rewritten.push((c.label(), bytes));
         renames.insert(m.id, r);
     }
     let mut inputs: Vec<(&str, &[u8])> = vec![("license", &license), ("root", &root)];
@@ -395,9 +395,9 @@ fn blame(members: &[Member], opts: &Build, errno: std::io::Error, log: &str) -> 
         }
     }
     let component = match members {
-        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => Some(
-            format!("{}:{}", m.component.source(), m.component.program()),
-        ),
+        [m] if log.contains("PROG LOAD LOG") || errno.raw_os_error() == Some(libc::EACCES) => {
+            Some(m.component.label())
+        }
         _ => None,
     };
     Error::refused("load the chain", component, errno, log)

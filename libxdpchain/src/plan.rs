@@ -186,7 +186,7 @@ pub(crate) fn name_frags(e: Error, members: &[Member]) -> Error {
             without: members
                 .iter()
                 .filter(|m| !m.component.frags)
-                .map(|m| format!("{}:{}", m.component.source(), m.component.program()))
+                .map(|m| m.component.label())
                 .collect(),
         },
         e => e,
