@@ -129,9 +129,7 @@ fn not_copyable(insns: &[Insn], range: std::ops::Range<usize>) -> Option<String>
             // Loads and stores based on the frame pointer, and copies of
             // it, are rebased; any other use of it (stored, compared,
             // computed on) is not.
-            CLASS_LDX | CLASS_ST | CLASS_STX if i.dst == FP && class(&i) == CLASS_LDX => {
-                Some("a write to r10")
-            }
+            CLASS_LDX if i.dst == FP => Some("a write to r10"),
             CLASS_STX if i.src == FP => Some("r10 stored"),
             CLASS_LDX | CLASS_ST | CLASS_STX => None,
             _ if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP => {
