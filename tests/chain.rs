@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use xdpchain::{Chain, Component, Error, Mode, Verdict, Verdicts};
 
 fn comp(path: &std::path::Path, prog: Option<&str>) -> Component {
@@ -756,13 +755,10 @@ fn debian_shipped_programs_chain_as_they_run_alone() {
             chain
                 .load()
                 .unwrap_or_else(|e| panic!("{name}:{prog} does not chain: {e}"));
-            let id = chain.status().unwrap().program_id;
-            let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
-            assert!(fd >= 0);
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let fd = chain.program_fd().unwrap();
             for (i, p) in packets.iter().enumerate() {
                 let alone = run_alone(&path, Some(&prog), p, &pin_dir.0);
-                let (verdict, out) = run_packet(fd.as_fd(), p);
+                let (verdict, out) = run_packet(fd, p);
                 // A pass goes on to the last counter, which passes too.
                 assert_eq!(verdict, alone.0, "{name}:{prog}, packet {i}");
                 assert_eq!(out, alone.1, "{name}:{prog}, packet {i}");

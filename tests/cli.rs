@@ -21,6 +21,17 @@ fn path(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The verdict of the chain on `net`'s second end for a UDP packet.
+fn verdict_on(net: &VethPair) -> u32 {
+    in_netns(&net.ns_b, || {
+        xdpchain::Store::new()
+            .open(&net.dev_b, xdpchain::OpenOptions::default())
+            .and_then(|c| c.test_run(&udp_packet(53), 1))
+            .unwrap()
+            .0
+    })
+}
+
 #[test]
 fn linked_object_loads_in_bpftool_and_iproute2() {
     let a = compile("filter", "_c1", &["-g", "-DFILTER_PORT=1"]);
@@ -263,14 +274,7 @@ fn add_configures_the_program_first() {
         "hits=4",
     ]);
     assert_eq!(code, 0, "{err}");
-    let verdict = in_netns(&net.ns_b, || {
-        xdpchain::Store::new()
-            .open(&net.dev_b, xdpchain::OpenOptions::default())
-            .and_then(|c| c.test_run(&udp_packet(53), 1))
-            .unwrap()
-            .0
-    });
-    assert_eq!(verdict, xdpchain::Verdict::Drop as u32);
+    assert_eq!(verdict_on(&net), xdpchain::Verdict::Drop as u32);
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
 }
 
@@ -324,14 +328,7 @@ fn link_and_attach_configure_each_program() {
     }
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
     xdpchain_ok(BIN, &net.ns_b, &[&attach[..], &set].concat());
-    let verdict = in_netns(&net.ns_b, || {
-        xdpchain::Store::new()
-            .open(&net.dev_b, xdpchain::OpenOptions::default())
-            .and_then(|c| c.test_run(&udp_packet(53), 1))
-            .unwrap()
-            .0
-    });
-    assert_eq!(verdict, xdpchain::Verdict::Drop as u32);
+    assert_eq!(verdict_on(&net), xdpchain::Verdict::Drop as u32);
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
 }
 

@@ -53,35 +53,12 @@ fn ids_named(json: &str, name: &str) -> Vec<u32> {
         .collect()
 }
 
-/// A tiny deterministic generator, seeded from the clock and printed, so a
-/// failing run can be replayed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 #[test]
 fn killed_operations_leave_a_chain_running_and_nothing_behind() {
     // Earlier tests' namespaces may still be on their way out (the kernel
     // tears them down asynchronously): start from a settled count.
     let before = settled_kernel_objects();
-    let seed = std::env::var("XDPCHAIN_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("fault injection seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded("XDPCHAIN_FAULT_SEED", "fault injection");
     let verdict = obj("verdict");
     let counter = obj("counter");
     {

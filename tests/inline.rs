@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use xdpchain::{Chain, Component, Mode, Verdict, Verdicts};
 
 /// The library's messages on stderr, which the test harness shows when a
@@ -67,32 +67,11 @@ fn dump(fd: BorrowedFd<'_>) -> Vec<u8> {
         true => (info.value_size as usize).next_multiple_of(8) * cpus,
         false => info.value_size as usize,
     };
-    let mut out = Vec::new();
-    for key in 0..info.max_entries {
-        let mut v = vec![0u8; size];
-        let rc = unsafe {
-            libbpf_sys::bpf_map_lookup_elem(
-                fd.as_raw_fd(),
-                (&key as *const u32).cast(),
-                v.as_mut_ptr().cast(),
-            )
-        };
-        assert_eq!(rc, 0, "lookup of key {key}");
-        out.extend(v);
+    let mut out = vec![0u8; size * info.max_entries as usize];
+    for (key, v) in out.chunks_mut(size.max(1)).enumerate() {
+        lookup(fd, key as u32, v);
     }
     out
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 fn packets() -> Vec<Vec<u8>> {
@@ -114,27 +93,10 @@ fn packets() -> Vec<Vec<u8>> {
     out
 }
 
-fn prog_fd(chain: &Chain) -> OwnedFd {
-    let id = chain.status().unwrap().program_id;
-    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
-    assert!(fd >= 0);
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 #[test]
 fn inlined_chains_run_as_linked_ones() {
     show_log();
-    let seed = std::env::var("XDPCHAIN_INLINE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("inline differential seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded("XDPCHAIN_INLINE_SEED", "inline differential");
     let pool = pool();
     let packets = packets();
     let pins = PinDir::new("inline");
@@ -194,13 +156,9 @@ fn inlined_chains_run_as_linked_ones() {
             assert!(c.inlined == Some(true) || called, "{what}: {}", c.name);
         }
         assert_eq!(linked.status().unwrap().components[0].inlined, Some(false));
-        let (fa, fb) = (prog_fd(&inlined), prog_fd(&linked));
+        let (fa, fb) = (inlined.program_fd().unwrap(), linked.program_fd().unwrap());
         for (i, p) in packets.iter().enumerate() {
-            assert_eq!(
-                run_packet(fa.as_fd(), p),
-                run_packet(fb.as_fd(), p),
-                "{what}, packet {i}"
-            );
+            assert_eq!(run_packet(fa, p), run_packet(fb, p), "{what}, packet {i}");
         }
         for (id, &p) in ids.iter().zip(&picks) {
             for map in pool[p].2 {
@@ -232,9 +190,9 @@ fn rebuilds_keep_maps_and_counters() {
         .add(Component::from_file(obj("counter"), None).unwrap())
         .unwrap();
     chain.load().unwrap();
-    let fd = prog_fd(&chain);
+    let fd = chain.program_fd().unwrap();
     for _ in 0..3 {
-        run_packet(fd.as_fd(), &udp_packet(53));
+        run_packet(fd, &udp_packet(53));
     }
     let packets = |c: &Chain| read_u64(c.map_fd(counter, ".bss").unwrap(), 0);
     assert_eq!(packets(&chain), 3);
@@ -248,11 +206,11 @@ fn rebuilds_keep_maps_and_counters() {
     chain
         .replace_slot(verdict, Component::from_file(obj("adjust"), None).unwrap())
         .unwrap();
-    run_packet(prog_fd(&chain).as_fd(), &udp_packet(53));
+    run_packet(chain.program_fd().unwrap(), &udp_packet(53));
     assert_eq!(packets(&chain), 4);
     assert_eq!(chain.counters(counter).unwrap().packets(), 4);
     chain.remove(verdict).unwrap();
-    run_packet(prog_fd(&chain).as_fd(), &udp_packet(53));
+    run_packet(chain.program_fd().unwrap(), &udp_packet(53));
     assert_eq!(packets(&chain), 5);
     assert_eq!(chain.counters(counter).unwrap().packets(), 5);
     let st = chain.status().unwrap();

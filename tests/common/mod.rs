@@ -83,6 +83,35 @@ pub fn obj(name: &str) -> PathBuf {
     compile(name, "", &["-g"])
 }
 
+/// A small deterministic generator for randomized tests, seeded from
+/// `$VAR` (to replay a failure) or the clock; the seed is printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded(var: &str, what: &str) -> Rng {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("{what} seed {seed} (replay with {var}={seed})");
+        Rng(seed)
+    }
+
+    /// A number below `n`.
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
 /// target/corpus/PACKAGE/: the BPF objects that Debian packages ship,
 /// fetched by tests/corpus/fetch.sh (once; the guest harness brings them).
 pub fn corpus() -> PathBuf {
