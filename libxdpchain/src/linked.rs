@@ -315,7 +315,8 @@ fn load_generated(
         ) {
             (Ok(fd), _) => break (fd, generated),
             (Err((_, log)), Some(n)) if log.contains("stack") => {
-                log::debug!("slot {n} stays a call: the root's frame is too deep with it");
+                let why = log.lines().find(|l| l.contains("stack")).unwrap_or_default();
+                log::debug!("slot {n} stays a call: the root's frame is too deep with it ({why})");
                 slots[n].copyable = false;
             }
             (Err((e, log)), _) => {

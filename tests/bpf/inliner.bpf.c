@@ -2,9 +2,10 @@
 /*
  * Programs that exercise what copying a component into a generated root
  * must get right: a frame near the 512-byte limit, a bpf_loop callback
- * given a pointer into the frame, nested static and global functions, and
- * globals in .data, .bss and .rodata. Their verdicts and globals depend on
- * the packet, so that a wrong copy shows.
+ * given a pointer into the frame, nested static and global functions,
+ * globals in .data, .bss and .rodata, and metadata in front of the packet.
+ * Their verdicts and globals depend on the packet, so that a wrong copy
+ * shows.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -66,6 +67,22 @@ int xdp_loop(struct xdp_md *ctx)
 	bpf_loop(rounds, step, &s, 0);
 	bytes_seen += s.acc;
 	return global_verdict(mix(s.acc, s.len));
+}
+
+/* Puts the packet's length in front of it as metadata, after the space
+ * another component may have taken. */
+SEC("xdp")
+int xdp_meta(struct xdp_md *ctx)
+{
+	__u32 *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -4))
+		return XDP_ABORTED;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return XDP_ABORTED;
+	*meta = packet_len(ctx);
+	return XDP_PASS;
 }
 
 char _license[] SEC("license") = "GPL";
