@@ -84,6 +84,74 @@ fn dump(fd: BorrowedFd<'_>) -> Vec<u8> {
     out
 }
 
+/// An object that `Chain::link` wrote, loaded by libbpf as any other
+/// loader would: its root, and each map's contents by name (prog arrays,
+/// which hold fds, left out).
+struct Loaded(*mut libbpf_sys::bpf_object);
+
+impl Loaded {
+    fn new(bytes: &[u8], pins: &str) -> Loaded {
+        let root = std::ffi::CString::new(pins).unwrap();
+        let opts = libbpf_sys::bpf_object_open_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _,
+            object_name: c"chain".as_ptr(),
+            pin_root_path: root.as_ptr(),
+            ..Default::default()
+        };
+        unsafe {
+            let obj =
+                libbpf_sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, &opts);
+            assert!(!obj.is_null(), "libbpf opens the linked object");
+            let loaded = Loaded(obj);
+            assert_eq!(
+                libbpf_sys::bpf_object__load(obj),
+                0,
+                "libbpf loads the linked object"
+            );
+            loaded
+        }
+    }
+
+    fn root(&self) -> BorrowedFd<'_> {
+        let name = std::ffi::CString::new("xdpchain_root").unwrap();
+        unsafe {
+            let p = libbpf_sys::bpf_object__find_program_by_name(self.0, name.as_ptr());
+            BorrowedFd::borrow_raw(libbpf_sys::bpf_program__fd(p))
+        }
+    }
+
+    fn maps(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut m = std::ptr::null_mut();
+        loop {
+            m = unsafe { libbpf_sys::bpf_object__next_map(self.0, m) };
+            if m.is_null() {
+                return out;
+            }
+            let name = unsafe { std::ffi::CStr::from_ptr(libbpf_sys::bpf_map__name(m)) };
+            if unsafe { libbpf_sys::bpf_map__type(m) } != libbpf_sys::BPF_MAP_TYPE_PROG_ARRAY {
+                let fd = unsafe { BorrowedFd::borrow_raw(libbpf_sys::bpf_map__fd(m)) };
+                out.push((name.to_string_lossy().into_owned(), dump(fd)));
+            }
+        }
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        unsafe { libbpf_sys::bpf_object__close(self.0) }
+    }
+}
+
+/// How many functions the program `fd` has (its func_info records).
+fn functions(fd: BorrowedFd<'_>) -> u32 {
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+    assert_eq!(rc, 0);
+    info.nr_func_info
+}
+
 fn packets() -> Vec<Vec<u8>> {
     let mut out = vec![
         udp_packet(53),
@@ -172,8 +240,34 @@ fn inlined_chains_run_as_linked_ones() {
         }
         assert_eq!(linked.status().unwrap().components[0].inlined, Some(false));
         let (fa, fb) = (inlined.program_fd().unwrap(), linked.program_fd().unwrap());
+        let mut results = Vec::new();
         for (i, p) in packets.iter().enumerate() {
-            assert_eq!(run_packet(fa, p), run_packet(fb, p), "{what}, packet {i}");
+            results.push(run_packet(fa, p));
+            assert_eq!(results[i], run_packet(fb, p), "{what}, packet {i}");
+        }
+        // The objects they write, as libbpf loads them: the same again,
+        // and copied in as the library's own root is.
+        let file_a = Loaded::new(&inlined.link().unwrap(), &pins.0);
+        let file_b = Loaded::new(&linked.link().unwrap(), &pins.0);
+        let copied = functions(fa) < functions(fb);
+        assert_eq!(
+            functions(file_a.root()) < functions(file_b.root()),
+            copied,
+            "{what}"
+        );
+        for (i, p) in packets.iter().enumerate() {
+            let a = run_packet(file_a.root(), p);
+            assert_eq!(
+                a,
+                run_packet(file_b.root(), p),
+                "{what}, object, packet {i}"
+            );
+            assert_eq!(a, results[i], "{what}, object and chain, packet {i}");
+        }
+        let (maps_a, maps_b) = (file_a.maps(), file_b.maps());
+        assert_eq!(maps_a.len(), maps_b.len(), "{what}");
+        for ((name, a), (other, b)) in maps_a.iter().zip(&maps_b) {
+            assert!(name == other && a == b, "{what}: the objects' map {name}");
         }
         for (id, &p) in ids.iter().zip(&picks) {
             for map in pool[p].2 {

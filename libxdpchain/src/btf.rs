@@ -470,6 +470,48 @@ impl BtfExt {
         }
     }
 
+    /// The records of `table` (0: func_info, 1: line_info, 2: core_relo)
+    /// of the code section `section`.
+    pub fn records(&self, btf: &Btf, table: usize, section: &str) -> Vec<Vec<u8>> {
+        let t = &self.tables[table];
+        t.groups
+            .iter()
+            .filter(|(name, _)| btf.str_at(*name) == section)
+            .flat_map(|(_, recs)| recs.chunks_exact(t.rec_size as usize).map(<[u8]>::to_vec))
+            .collect()
+    }
+
+    /// Replaces the records of `table` of the code section `section` with
+    /// `recs` (sorted by offset); `section` must have records in some table,
+    /// whose name they share.
+    pub fn set_records(
+        &mut self,
+        btf: &Btf,
+        table: usize,
+        section: &str,
+        recs: Vec<Vec<u8>>,
+    ) -> Result<(), BtfError> {
+        let t = &mut self.tables[table];
+        t.groups.retain(|(name, _)| btf.str_at(*name) != section);
+        let name = self
+            .tables
+            .iter()
+            .flat_map(|t| &t.groups)
+            .find(|(n, _)| btf.str_at(*n) == section)
+            .map(|(n, _)| *n);
+        let t = &mut self.tables[table];
+        if let (Some(name), Some(first)) = (name, recs.first()) {
+            if t.rec_size == 0 {
+                t.rec_size = first.len() as u32;
+            }
+            if recs.iter().any(|r| r.len() != t.rec_size as usize) {
+                return Err(BtfError("BTF.ext records of another size"));
+            }
+            t.groups.push((name, recs.concat()));
+        }
+        Ok(())
+    }
+
     /// Drops func_info and line_info: needed when any linked object has none,
     /// since the kernel wants them for every function or for none.
     pub fn strip_debug_info(&mut self) {

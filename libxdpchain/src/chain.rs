@@ -284,7 +284,7 @@ impl Chain {
     /// The linked chain as one ELF object, loadable by any libbpf-based
     /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
     pub fn link(&self) -> Result<Vec<u8>> {
-        Ok(linked::build(&self.members, &self.build)?.0)
+        linked::link(&self.members, &self.build)
     }
 
     /// Writes [`Chain::link`]'s object to `path`.

@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::btf::{Btf, Linkage};
 use crate::insn::*;
+use crate::root::{slot_function, Config};
 
 const FP: u8 = 10;
 const XDP_PASS: i32 = 2;
@@ -49,6 +51,12 @@ pub(crate) struct Generated {
     /// after one that never lets the chain go on cannot run: they are left
     /// out, and count as copied.
     pub inlined: Vec<bool>,
+    /// Per instruction, the one of the input it copies, if any (an
+    /// ld_imm64's second half has none): what a relocation or a CO-RE
+    /// record of the input applies to in the output.
+    pub origin: Vec<Option<usize>>,
+    /// Where the root ends and the functions it calls begin.
+    pub root_len: usize,
 }
 
 fn class(i: &Insn) -> u8 {
@@ -77,7 +85,7 @@ fn is_pseudo_call(i: &Insn) -> bool {
 }
 
 /// Where a jump, pseudo call or pseudo func at `pc` goes.
-fn target(pc: usize, i: &Insn) -> Option<usize> {
+pub(crate) fn target(pc: usize, i: &Insn) -> Option<usize> {
     let delta = if is_gotol(i) || code_ref(i) {
         i.imm as i64
     } else {
@@ -88,7 +96,7 @@ fn target(pc: usize, i: &Insn) -> Option<usize> {
 
 /// Whether `i` refers to code by a pc-relative imm: a call of a function
 /// of the program, or a callback's address (bpf_loop, timers, ...).
-fn code_ref(i: &Insn) -> bool {
+pub(crate) fn code_ref(i: &Insn) -> bool {
     is_pseudo_call(i) || (i.code == LD_IMM64 && i.src == PSEUDO_FUNC)
 }
 
@@ -145,6 +153,24 @@ fn not_copyable(insns: &[Insn], range: std::ops::Range<usize>) -> Option<String>
     })
 }
 
+/// Whether a copy changes the offset or constant of instruction `pc`: a
+/// load or store based on r10, or the `rX += K` after `rX = r10`. (Where
+/// something else sets them later, as CO-RE does, the copy must not.)
+pub(crate) fn rebases(insns: &[Insn], pc: usize) -> bool {
+    let Some(i) = insns.get(pc) else {
+        return false;
+    };
+    let after_fp = pc
+        .checked_sub(1)
+        .and_then(|k| insns.get(k))
+        .is_some_and(|m| m.code == CLASS_ALU64 | OP_MOV | SRC_X && m.src == FP && m.dst == i.dst);
+    match class(i) {
+        CLASS_LDX => i.src == FP,
+        CLASS_ST | CLASS_STX => i.dst == FP,
+        _ => i.code == CLASS_ALU64 | OP_ADD && after_fp,
+    }
+}
+
 /// How deep below r10 the function `range` reaches, as far as its own
 /// accesses and pointers (`rX = r10; rX += K`) tell.
 fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
@@ -171,6 +197,70 @@ fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
 /// below frames of less than 256 bytes in all (each rounded up to 32).
 const MAX_FRAME: usize = 512;
 const TAIL_CALL_FRAMES: usize = 224;
+/// What a frame takes as the verifier adds frames up: rounded up to 32
+/// bytes, with 24 more where the kernel inlines a bpf_loop (Linux 6.1).
+fn frame(bytes: usize, loops: bool) -> usize {
+    (bytes + if loops { 24 } else { 0 })
+        .max(1)
+        .next_multiple_of(32)
+}
+
+/// The deepest that calling the function at `start` takes the stack, its
+/// frame and those of the calls below it added up; a call back into a
+/// function already on the way (which the kernel refuses) adds nothing.
+fn call_depth(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    start: usize,
+    on_way: &mut Vec<usize>,
+) -> usize {
+    let Some(f) = funcs.iter().find(|f| f.start == start) else {
+        return 0;
+    };
+    if on_way.contains(&start) {
+        return 0;
+    }
+    on_way.push(start);
+    let mut below = 0;
+    let mut loops = false;
+    for (pc, i) in walk(p.insns, f.clone()) {
+        loops |= i.calls_helper(HELPER_LOOP);
+        if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
+            below = below.max(call_depth(p, funcs, t, on_way));
+        }
+    }
+    on_way.pop();
+    frame(frame_depth(p.insns, f.clone()), loops) + below
+}
+
+/// Whether the root's frame (`shift` bytes of its own, then the deepest of
+/// the copies) and the frames of what it calls stay within 512 bytes, as
+/// the verifier adds them up along every chain of calls.
+fn frames_fit(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    slots: &[Slot],
+    inlined: &[bool],
+    shift: usize,
+) -> bool {
+    let (mut own, mut loops, mut below) = (shift, false, 0);
+    for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| **i) {
+        let Some(f) = funcs.iter().find(|f| f.start == s.start) else {
+            continue;
+        };
+        own = own.max(shift + frame_depth(p.insns, f.clone()));
+        for (pc, i) in walk(p.insns, f.clone()) {
+            loops |= i.calls_helper(HELPER_LOOP);
+            if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
+                below = below.max(call_depth(p, funcs, t, &mut Vec::new()));
+            }
+        }
+    }
+    for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| !**i) {
+        below = below.max(call_depth(p, funcs, s.start, &mut Vec::new()));
+    }
+    frame(own, loops) + below <= MAX_FRAME
+}
 
 fn raw(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn {
@@ -217,15 +307,18 @@ enum Label {
 
 #[derive(Default)]
 struct Builder {
-    code: Vec<Emit>,
+    /// What is emitted, with the input instruction it copies.
+    code: Vec<(Emit, Option<usize>)>,
     len: usize,
     labels: HashMap<Label, usize>,
+    /// The input instruction that the next emitted one copies.
+    copying: Option<usize>,
 }
 
 impl Builder {
     fn emit(&mut self, e: Emit) {
         self.len += e.width();
-        self.code.push(e);
+        self.code.push((e, self.copying.take()));
     }
 
     fn insn(&mut self, i: Insn) {
@@ -265,6 +358,7 @@ impl Builder {
         let mut folded = None;
         for (pc, mut i) in walk(insns, range.clone()) {
             self.label(Label::Old { slot, pc });
+            self.copying = Some(pc);
             if folded == Some(pc) {
                 i.imm = i
                     .imm
@@ -363,6 +457,37 @@ impl Builder {
     }
 }
 
+/// Where each slot's function starts in the root (by its func_info and the
+/// BTF), and what the generated root checks after it. A slot whose BTF
+/// linkage is not static (a global function) is not copyable.
+pub(crate) fn slots(
+    config: &Config,
+    func_info: &[FuncInfo],
+    btf: &Btf,
+) -> Result<Vec<Slot>, String> {
+    config
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let name = slot_function(n);
+            let (start, linkage) = func_info
+                .iter()
+                .find_map(|f| {
+                    let t = btf.type_by_id(f.type_id)?;
+                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
+                })
+                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
+            Ok(Slot {
+                start,
+                continue_on: s.continue_on.bits() | config.always_continue,
+                stat_index: s.stat_index,
+                copyable: linkage == Some(Linkage::Static),
+            })
+        })
+        .collect()
+}
+
 /// Of the slots that `inlined` says were copied, the one whose frame goes
 /// deepest, if any has a frame.
 pub(crate) fn deepest(p: &Program<'_>, slots: &[Slot], inlined: &[bool]) -> Option<usize> {
@@ -444,6 +569,13 @@ pub(crate) fn generate(
         }
         inlined[n] = why.is_none();
     }
+    while !frames_fit(p, &funcs, &slots[..reached], &inlined, shift as usize) {
+        let Some(n) = deepest(p, &slots[..reached], &inlined) else {
+            break;
+        };
+        log::debug!("slot {n} stays a call: the root's frame and what it calls would be too deep");
+        inlined[n] = false;
+    }
 
     let mut b = Builder::default();
     b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, -8, 0));
@@ -477,7 +609,7 @@ pub(crate) fn generate(
     let mut work: Vec<usize> = b
         .code
         .iter()
-        .filter_map(|e| match e {
+        .filter_map(|(e, _)| match e {
             Emit::Code(_, _, to) => Some(*to),
             _ => None,
         })
@@ -502,8 +634,11 @@ pub(crate) fn generate(
 
     let rel = |from: usize, to: usize| i64::try_from(to).unwrap_or(i64::MAX) - from as i64 - 1;
     let mut insns = Vec::with_capacity(at);
-    for e in &b.code {
+    let mut origin = Vec::with_capacity(at);
+    for (e, copies) in &b.code {
         let pc = insns.len();
+        origin.push(*copies);
+        origin.extend((e.width() == 2).then_some(None));
         match *e {
             Emit::Insn(i) => insns.push(i),
             Emit::Wide(a, z) => insns.extend([a, z]),
@@ -544,6 +679,7 @@ pub(crate) fn generate(
                 i.imm = i32::try_from(rel(new + pc - old, dest)).map_err(|_| "too far")?;
             }
             insns.push(i);
+            origin.push(Some(pc));
         }
     }
 
@@ -581,6 +717,8 @@ pub(crate) fn generate(
         func_info,
         line_info,
         inlined,
+        origin,
+        root_len: b.len,
     })
 }
 
@@ -752,11 +890,13 @@ mod tests {
             let g = gen(&insns, &funcs, &lines, &slots(true));
             assert_eq!(g.inlined, [true, false], "{bad:?}");
         }
-        // A frame that would reach past 512 bytes below the root's stays
-        // a call; so does one past 224 where a function tail-calls.
+        // A frame that would reach past 512 bytes below the root's, with
+        // the frames of the two functions it calls (32 bytes each, as the
+        // verifier counts them), stays a call; so does one past 224 where
+        // a function tail-calls.
         for (depth, tail, copied) in [
-            (504, false, true),
-            (505, false, false),
+            (440, false, true),
+            (441, false, false),
             (216, true, true),
             (217, true, false),
         ] {

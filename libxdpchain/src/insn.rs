@@ -41,6 +41,7 @@ pub(crate) const PSEUDO_MAP_IDX: u8 = 5;
 pub(crate) const PSEUDO_MAP_IDX_VALUE: u8 = 6;
 pub(crate) const HELPER_MAP_LOOKUP: i32 = 1;
 pub(crate) const HELPER_TAIL_CALL: i32 = 12;
+pub(crate) const HELPER_LOOP: i32 = 181;
 
 pub(crate) const SIZE: usize = 8;
 

@@ -26,6 +26,7 @@ mod dynamic;
 mod error;
 mod features;
 mod inline;
+mod inline_object;
 mod insn;
 mod inspect;
 mod libxdp;

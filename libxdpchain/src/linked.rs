@@ -4,11 +4,11 @@
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use crate::btf::{Btf, Linkage};
+use crate::btf::Btf;
 use crate::counters;
 use crate::error::{Error, Result};
 use crate::inline;
-use crate::insn::FuncInfo;
+use crate::inline_object;
 use crate::license;
 use crate::plan::{self, config, ordered, Build, ComponentId, Member, Reuse};
 use crate::rewrite::{self, Renames, Slots, Spec};
@@ -158,6 +158,23 @@ pub(crate) fn build(
     Ok((crate::sys::link(&inputs)?, renames))
 }
 
+/// The linked chain of `members` as an object for other loaders: with a
+/// root generated for it where the chain is sealed, else as linked.
+pub(crate) fn link(members: &[Member], opts: &Build) -> Result<Vec<u8>> {
+    let (bytes, _) = build(members, opts)?;
+    if !opts.inline || opts.spare.is_some() {
+        return Ok(bytes);
+    }
+    let config = config(&ordered(members), opts.counting, 0);
+    match inline_object::generate(&bytes, &config, opts.counting) {
+        Ok(generated) => Ok(generated),
+        Err(why) => {
+            log::info!("the object keeps its compiled root: {why}");
+            Ok(bytes)
+        }
+    }
+}
+
 /// Builds and loads `members`, taking over the maps in `reuse`. What this
 /// kernel would run wrongly is the caller's to refuse first
 /// (features::check_static): the probes of what it runs load through here
@@ -277,7 +294,7 @@ fn load_generated(
     let btf = Btf::parse(&btf).map_err(|e| e.to_string())?;
     let order = ordered(members);
     let config = config(&order, opts.counting, 0);
-    let mut slots = slots_of(&config, &func_info, &btf)?;
+    let mut slots = inline::slots(&config, &func_info, &btf)?;
     let stats = object.map(root::STATS_MAP).and_then(|m| m.fd());
     let program = inline::Program {
         insns: &insns,
@@ -315,7 +332,10 @@ fn load_generated(
         ) {
             (Ok(fd), _) => break (fd, generated),
             (Err((_, log)), Some(n)) if log.contains("stack") => {
-                let why = log.lines().find(|l| l.contains("stack")).unwrap_or_default();
+                let why = log
+                    .lines()
+                    .find(|l| l.contains("stack"))
+                    .unwrap_or_default();
                 log::debug!("slot {n} stays a call: the root's frame is too deep with it ({why})");
                 slots[n].copyable = false;
             }
@@ -351,36 +371,6 @@ fn load_generated(
         reuse,
     )
     .map_err(|e| e.to_string())
-}
-
-/// Where each slot's function starts in the root, and what the generated
-/// root checks after it.
-fn slots_of(
-    config: &root::Config,
-    func_info: &[FuncInfo],
-    btf: &Btf,
-) -> std::result::Result<Vec<inline::Slot>, String> {
-    config
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(n, s)| {
-            let name = root::slot_function(n);
-            let (start, linkage) = func_info
-                .iter()
-                .find_map(|f| {
-                    let t = btf.type_by_id(f.type_id)?;
-                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
-                })
-                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
-            Ok(inline::Slot {
-                start,
-                continue_on: s.continue_on.bits() | config.always_continue,
-                stat_index: s.stat_index,
-                copyable: linkage == Some(Linkage::Static),
-            })
-        })
-        .collect()
 }
 
 /// Tells which component the kernel refused: each is loaded alone under the

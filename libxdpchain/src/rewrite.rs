@@ -95,14 +95,14 @@ fn sec_name(s: &Section<'_>) -> String {
     String::from_utf8_lossy(&s.name).into_owned()
 }
 
-fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
+pub(crate) fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
     match &s.data {
         SectionData::Data(d) => d,
         _ => &[],
     }
 }
 
-fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
+pub(crate) fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
     b.sections
         .iter()
         .find(|s| !s.delete && s.sh_type == elf::SHT_REL && s.sh_info_section == Some(target))
@@ -159,7 +159,7 @@ fn ensure_section_strings(b: &mut Builder<'_>) {
 
 /// Parses `data` (from [`readable`]) for editing, without what libbpf
 /// does not need.
-fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
+pub(crate) fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
     let mut b = Builder::read(data).map_err(|e| malformed(name, e))?;
     ensure_section_strings(&mut b);
     for s in b.sections.iter_mut() {
@@ -170,7 +170,7 @@ fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
     Ok(b)
 }
 
-fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
+pub(crate) fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
     b.delete_orphans();
     let mut out = Vec::new();
     b.write(&mut out).map_err(|e| malformed(name, e))?;
