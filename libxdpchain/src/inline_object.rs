@@ -67,7 +67,8 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
     // (components' tail-call targets): it is the range `root` of it.
     let section = code(rs);
     let y = b.symbols.get(root_sym);
-    let root = (y.st_value as usize / SIZE)..((y.st_value + y.st_size) as usize / SIZE);
+    let end = y.st_value.saturating_add(y.st_size);
+    let root = (y.st_value as usize / SIZE)..(end as usize / SIZE);
     let root_code = section
         .get(root.clone())
         .ok_or("the root off its section")?;
@@ -91,7 +92,10 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
         let SectionData::Relocation(relocs) = &b.sections.get(rel).data else {
             return Err("relocations that are not".into());
         };
-        for r in relocs.iter().filter(|r| r.r_offset % SIZE as u64 == 0) {
+        for r in relocs {
+            if r.r_offset % SIZE as u64 != 0 {
+                return Err("a relocation off an instruction".into());
+            }
             let Some(pc) = usize::try_from(r.r_offset)
                 .ok()
                 .and_then(|o| flat(sec, o / SIZE))
