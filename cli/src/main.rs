@@ -5,7 +5,9 @@
 
 mod report;
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -57,7 +59,7 @@ enum Command {
         no_counters: bool,
         /// The programs, in their run order unless priorities say otherwise
         #[arg(required = true, value_name = "FILE[:PROG]")]
-        programs: Vec<String>,
+        programs: Vec<OsString>,
         #[command(flatten)]
         config: Config,
     },
@@ -66,7 +68,7 @@ enum Command {
         /// The interface: a name, or an index as digits
         iface: String,
         #[arg(required = true, value_name = "FILE[:PROG]")]
-        programs: Vec<String>,
+        programs: Vec<OsString>,
         #[command(flatten)]
         config: Config,
         #[command(flatten)]
@@ -79,7 +81,7 @@ enum Command {
         /// The interface: a name, or an index as digits
         iface: String,
         #[arg(value_name = "FILE[:PROG]")]
-        program: String,
+        program: OsString,
         /// Where it runs: lower first (default 50)
         #[arg(long, allow_negative_numbers = true)]
         priority: Option<i32>,
@@ -109,7 +111,7 @@ enum Command {
         /// Its id, or its program's name
         component: String,
         #[arg(value_name = "FILE[:PROG]")]
-        program: String,
+        program: OsString,
         #[command(flatten)]
         config: Config,
         #[command(flatten)]
@@ -317,16 +319,33 @@ impl OwnerArgs {
     }
 }
 
-/// FILE or FILE:PROG (a path that exists as given is taken whole).
-fn component(spec: &str) -> Result<Component, Error> {
-    let (file, prog) = match spec.rsplit_once(':') {
-        Some((f, p)) if !std::path::Path::new(spec).exists() && !p.is_empty() => (f, Some(p)),
+/// FILE or FILE:PROG (a path that exists as given is taken whole). Paths
+/// are bytes, as the kernel takes them; program names are text.
+fn component(spec: &OsStr) -> Result<Component, Error> {
+    let bytes = spec.as_bytes();
+    let split = bytes
+        .iter()
+        .rposition(|&c| c == b':')
+        .map(|at| bytes.split_at(at));
+    let (file, prog) = match split {
+        Some((f, p)) if !Path::new(spec).exists() && p.len() > 1 => {
+            (OsStr::from_bytes(f), Some(&p[1..]))
+        }
         _ => (spec, None),
     };
+    let prog = prog
+        .map(|p| std::str::from_utf8(p))
+        .transpose()
+        .map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{}: a program name that is not UTF-8",
+                Path::new(spec).display()
+            ))
+        })?;
     Component::from_file(file, prog)
 }
 
-fn components(specs: &[String]) -> Result<Vec<Component>, Error> {
+fn components(specs: &[OsString]) -> Result<Vec<Component>, Error> {
     specs.iter().map(|s| component(s)).collect()
 }
 
@@ -419,7 +438,7 @@ fn exit_code(e: &Error) -> u8 {
         return 65;
     }
     match e.errno() {
-        libc::ENOEXEC | libc::EINVAL | libc::E2BIG => 65,
+        libc::ENOEXEC | libc::EINVAL | libc::E2BIG | libc::EFBIG => 65,
         libc::ENOENT | libc::ENODEV => 66,
         libc::EOPNOTSUPP | libc::ENOTDIR => 69,
         libc::EBUSY | libc::EAGAIN => 75,
@@ -429,7 +448,22 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors too are one line; help and the version print as clap
+    // writes them.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let what: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect();
+            eprintln!("xdpchain: {}", what.join(" ").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     log_to_stderr(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -149,6 +149,9 @@ impl Btf {
             return Err(BtfError("bad magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
+        if hdr_len < 24 {
+            return Err(BtfError("header too short"));
+        }
         let header = part(data, 0, hdr_len, "header out of bounds")?;
         let body = &data[hdr_len..];
         let (type_off, type_len) = (rd32(data, 8)? as usize, rd32(data, 12)? as usize);
@@ -169,6 +172,9 @@ impl Btf {
         let mut out = Vec::new();
         let mut off = 0;
         while off < b.len() {
+            if out.len() >= crate::limits::MAX_BTF_TYPES {
+                return Err(BtfError("more BTF types than the limit"));
+            }
             let info = rd32(b, off + 4)?;
             let kind = Kind::of_info(info).ok_or(BtfError("unknown type kind"))?;
             let vlen = info & 0xffff;
@@ -277,9 +283,10 @@ impl Btf {
         (t.kind == Kind::Array).then(|| rd32(&self.types, t.off + 20).unwrap_or(0))
     }
 
-    /// Follows typedefs and qualifiers.
+    /// Follows typedefs and qualifiers; None for a chain of them that
+    /// loops (longer than there are types).
     pub fn skip_mods(&self, mut id: u32) -> Option<TypeRef> {
-        loop {
+        for _ in 0..=self.index.len() {
             let t = self.type_by_id(id)?;
             match t.kind {
                 Kind::Typedef | Kind::Volatile | Kind::Const | Kind::Restrict | Kind::TypeTag => {
@@ -288,6 +295,7 @@ impl Btf {
                 _ => return Some(t),
             }
         }
+        None
     }
 
     /// BTF for an object compiled without it: just the entry function
@@ -419,6 +427,9 @@ impl BtfExt {
             return Err(BtfError("bad BTF.ext magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
+        if hdr_len < 24 {
+            return Err(BtfError("BTF.ext header too short"));
+        }
         let header = part(data, 0, hdr_len, "BTF.ext header out of bounds")?;
         let body = &data[hdr_len..];
         let table = |at: usize| -> Result<ExtTable, BtfError> {
@@ -442,20 +453,24 @@ impl BtfExt {
         for table in &mut self.tables {
             let size = table.rec_size as usize;
             let mut out: Vec<(String, Vec<Record>)> = Vec::new();
+            // Where each section's records go in `out`: many sections must
+            // not make this quadratic.
+            let mut at: HashMap<String, usize> = HashMap::new();
             for (name_off, recs) in std::mem::take(&mut table.groups) {
                 let sec = btf.str_at(name_off).to_string();
                 name_offs.entry(sec.clone()).or_insert(name_off);
-                for rec in recs.chunks(size) {
-                    let off = u32::from_le_bytes(rec[..4].try_into().unwrap());
+                for rec in recs.chunks_exact(size) {
+                    let off = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
                     let Some((to, new_off)) = map(&sec, off) else {
                         continue;
                     };
                     let mut rec = rec.to_vec();
                     rec[..4].copy_from_slice(&new_off.to_le_bytes());
-                    match out.iter_mut().find(|(n, _)| *n == to) {
-                        Some((_, v)) => v.push((new_off, rec)),
-                        None => out.push((to, vec![(new_off, rec)])),
-                    }
+                    let k = *at.entry(to.clone()).or_insert_with(|| {
+                        out.push((to, Vec::new()));
+                        out.len() - 1
+                    });
+                    out[k].1.push((new_off, rec));
                 }
             }
             for (to, mut recs) in out {
@@ -560,6 +575,42 @@ mod tests {
 
     fn find(btf: &Btf, kind: Kind, name: &str) -> Option<TypeRef> {
         btf.types().find(|t| t.kind == kind && btf.name(t) == name)
+    }
+
+    #[test]
+    fn hostile_headers_cycles_and_many_sections() {
+        // Headers shorter than their fields, or longer than the section.
+        for (raw, parse) in [
+            (
+                section(".BTF"),
+                (|b: &[u8]| Btf::parse(b).err()) as fn(&[u8]) -> Option<BtfError>,
+            ),
+            (section(".BTF.ext"), |b: &[u8]| BtfExt::parse(b).err()),
+        ] {
+            for hdr_len in [0u32, 8, 23, raw.len() as u32 + 1, u32::MAX] {
+                let mut b = raw.clone();
+                wr32(&mut b, 4, hdr_len);
+                assert!(parse(&b).is_some(), "header length {hdr_len}");
+            }
+        }
+        // A qualifier that qualifies itself ends the walk.
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let c = btf
+            .types()
+            .find(|t| t.kind == Kind::Const)
+            .expect("port is const");
+        wr32(&mut btf.types, c.off + 8, c.id);
+        let btf = Btf::parse(&btf.to_bytes()).unwrap();
+        assert!(btf.skip_mods(c.id).is_none());
+        // Records of many sections move in time linear in their number.
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let mut ext = BtfExt::parse(&section(".BTF.ext")).unwrap();
+        let n = 50_000;
+        ext.tables[0].groups = (0..n)
+            .map(|i| (btf.add_str(&format!("s{i}")), vec![0u8; 8]))
+            .collect();
+        ext.relocate(&mut btf, |sec, off| Some((format!("{sec}.x"), off)));
+        assert_eq!(ext.tables[0].groups.len(), n);
     }
 
     #[test]

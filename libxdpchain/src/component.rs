@@ -13,6 +13,7 @@ use crate::configure;
 use crate::error::{Error, Result};
 use crate::insn;
 use crate::license;
+use crate::limits;
 use crate::sys;
 
 /// An XDP verdict, as a program returns it.
@@ -142,14 +143,7 @@ impl Component {
     /// by name, or None for the only one.
     pub fn from_file(path: impl AsRef<Path>, program: Option<&str>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Os {
-                op: format!("open {}", path.display()),
-                source: e,
-            },
-            _ => Error::os(format!("read {}", path.display()), e),
-        })?;
-        Self::from_bytes(bytes, &path.display().to_string(), program)
+        Self::from_bytes(limits::read(path)?, &path.display().to_string(), program)
     }
 
     /// As [`Component::from_file`], for an object in memory; `source` names
@@ -164,6 +158,7 @@ impl Component {
         if !bytes.starts_with(b"\x7fELF") {
             return Err(Error::NotElf { name });
         }
+        limits::check(&bytes, &name)?;
         let file = object::File::parse(&*bytes).map_err(|e| Error::Malformed {
             name: name.clone(),
             reason: e.to_string(),

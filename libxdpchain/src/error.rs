@@ -14,6 +14,13 @@ pub enum Error {
     #[error("{name}: malformed BPF object: {reason}")]
     Malformed { name: String, reason: String },
 
+    #[error("{name}: {what} passes the limit of {limit}")]
+    TooLarge {
+        name: String,
+        what: String,
+        limit: u64,
+    },
+
     #[error("{name}: no XDP program in the object")]
     NoXdpProgram { name: String },
 
@@ -147,6 +154,7 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::NotElf { .. } | Error::NotBpf { .. } | Error::Malformed { .. } => libc::ENOEXEC,
+            Error::TooLarge { .. } => libc::EFBIG,
             Error::NoXdpProgram { .. } | Error::UnknownProgram { .. } => libc::ENOENT,
             Error::AmbiguousProgram { .. } | Error::InvalidArgument(_) => libc::EINVAL,
             Error::Verifier { errno, .. } | Error::Load { errno, .. } => {

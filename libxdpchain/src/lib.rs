@@ -31,6 +31,7 @@ mod insn;
 mod inspect;
 mod libxdp;
 mod license;
+pub mod limits;
 mod linked;
 mod loaded;
 mod ns;

@@ -379,6 +379,17 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         let mut btf =
             Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
         for t in btf.types().collect::<Vec<_>>() {
+            // Variables in a section dropped as code: libbpf's linker
+            // would look for their section and crash.
+            if t.kind == Kind::Datasec && dropped_names.contains(btf.name(&t)) {
+                return Err(malformed(
+                    name,
+                    format!(
+                        "section {} is code, yet BTF gives it variables",
+                        btf.name(&t)
+                    ),
+                ));
+            }
             let new = match t.kind {
                 Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => {
                     func_renames.get(btf.name(&t))

@@ -1,0 +1,131 @@
+//! What an object may be before anything parses it. Objects come from
+//! anyone (the command, C and Python take paths and bytes) and are parsed by
+//! us and by libbpf as root: these bounds keep a malformed or hostile one
+//! from taking the machine's memory or time, each with a clear error. The
+//! README lists them.
+
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
+use object::{elf, LittleEndian};
+
+use crate::error::{Error, Result};
+
+/// An object file's size.
+pub const MAX_OBJECT_SIZE: u64 = 64 << 20;
+/// Sections of an object.
+pub const MAX_SECTIONS: u64 = 4096;
+/// Symbols of an object.
+pub const MAX_SYMBOLS: u64 = 1 << 16;
+/// Types in an object's BTF.
+pub const MAX_BTF_TYPES: usize = 1 << 16;
+/// What an object's sections without data in the file (`.bss`) ask for,
+/// in all: they are allocated when the object is written and loaded.
+pub const MAX_ZEROED_DATA: u64 = 64 << 20;
+/// A section's alignment.
+pub const MAX_ALIGN: u64 = 4096;
+
+fn too_large(name: &str, what: &str, limit: u64) -> Error {
+    Error::TooLarge {
+        name: name.to_string(),
+        what: what.to_string(),
+        limit,
+    }
+}
+
+fn malformed(name: &str, reason: impl ToString) -> Error {
+    Error::Malformed {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads the object at `path`: a regular file (not a FIFO, a device or a
+/// directory, which it neither blocks on nor reads without end), within
+/// [`MAX_OBJECT_SIZE`], whose magic is checked before the rest is read.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
+    let name = path.display().to_string();
+    let os = |op: &str, e: std::io::Error| Error::os(format!("{op} {name}"), e);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| os("open", e))?;
+    let meta = file.metadata().map_err(|e| os("stat", e))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = match () {
+            _ if kind.is_dir() => "a directory",
+            _ if kind.is_fifo() => "a FIFO",
+            _ if kind.is_char_device() || kind.is_block_device() => "a device",
+            _ if kind.is_socket() => "a socket",
+            _ => "not a regular file",
+        };
+        return Err(malformed(&name, format!("{what}, not an object file")));
+    }
+    if meta.len() > MAX_OBJECT_SIZE {
+        return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
+    }
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).map_err(|e| os("read", e))?;
+    if magic[..n] != *b"\x7fELF" {
+        return Err(Error::NotElf { name });
+    }
+    let mut bytes = magic.to_vec();
+    // A file that grows while read stops at the cap all the same.
+    (&mut file)
+        .take(MAX_OBJECT_SIZE - 4 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| os("read", e))?;
+    if bytes.len() as u64 > MAX_OBJECT_SIZE {
+        return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
+    }
+    Ok(bytes)
+}
+
+/// Checks the headers of the ELF object `bytes` against the limits, and
+/// that every section lies inside it.
+pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
+    if bytes.len() as u64 > MAX_OBJECT_SIZE {
+        return Err(too_large(name, "its size in bytes", MAX_OBJECT_SIZE));
+    }
+    let file = ElfFile64::<LittleEndian>::parse(bytes).map_err(|e| malformed(name, e))?;
+    let endian = file.endian();
+    let sections = file
+        .elf_header()
+        .sections(endian, bytes)
+        .map_err(|e| malformed(name, e))?;
+    if sections.len() as u64 > MAX_SECTIONS {
+        return Err(too_large(name, "its number of sections", MAX_SECTIONS));
+    }
+    let mut zeroed: u64 = 0;
+    for s in sections.iter() {
+        if s.sh_addralign(endian) > MAX_ALIGN {
+            return Err(too_large(name, "a section's alignment", MAX_ALIGN));
+        }
+        match s.sh_type(endian) {
+            elf::SHT_NOBITS => zeroed = zeroed.saturating_add(s.sh_size(endian)),
+            elf::SHT_NULL => {}
+            _ => {
+                s.data(endian, bytes)
+                    .map_err(|_| malformed(name, "a section reaches past the end of the file"))?;
+            }
+        }
+        if s.sh_type(endian) == elf::SHT_SYMTAB {
+            let size = s.sh_entsize(endian).max(1);
+            if s.sh_size(endian) / size > MAX_SYMBOLS {
+                return Err(too_large(name, "its number of symbols", MAX_SYMBOLS));
+            }
+        }
+    }
+    if zeroed > MAX_ZEROED_DATA {
+        return Err(too_large(
+            name,
+            "its zeroed data (.bss) in bytes",
+            MAX_ZEROED_DATA,
+        ));
+    }
+    Ok(())
+}
