@@ -12,7 +12,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all deps build lib install uninstall header test demo bench clean
+.PHONY: all deps build lib install uninstall header test demo bench fuzz clean
 
 all: build
 
@@ -53,6 +53,7 @@ header:
 # tests/vm/run.sh.
 test: deps
 	$(CARGO) test --workspace
+	$(CARGO) check -q -p libxdpchain --features fuzzing
 	tests/unprivileged.sh
 	tests/c/run.sh
 	tests/python/run.sh
@@ -65,6 +66,11 @@ demo: build
 bench: deps
 	$(CARGO) run --release -p libxdpchain --example bench
 	tests/vm/run.sh --bench
+
+# A fuzzing campaign: FUZZ_SECONDS (default 60) over each target in fuzz/
+# (nightly, cargo-fuzz, ASan over our code and libbpf's); see fuzz/run.sh.
+fuzz:
+	fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
 clean:
 	$(CARGO) clean

@@ -164,7 +164,71 @@ impl Btf {
             index: Vec::new(),
         };
         btf.index = btf.build_index()?;
+        btf.check_references()?;
         Ok(btf)
+    }
+
+    /// The types that `t` holds by value (not through a pointer).
+    fn contained(&self, t: &TypeRef) -> Vec<u32> {
+        let word = |at: usize| rd32(&self.types, at).unwrap_or(0);
+        match t.kind {
+            Kind::Typedef
+            | Kind::Volatile
+            | Kind::Const
+            | Kind::Restrict
+            | Kind::TypeTag
+            | Kind::Var
+            | Kind::Func
+            | Kind::DeclTag => vec![t.size_type],
+            Kind::Array => vec![word(t.off + 12), word(t.off + 16)],
+            Kind::Struct | Kind::Union => self.members(t).into_iter().map(|(_, ty)| ty).collect(),
+            Kind::FuncProto => std::iter::once(t.size_type)
+                .chain(self.members(t).into_iter().map(|(_, ty)| ty))
+                .collect(),
+            Kind::Datasec => self
+                .datasec_vars(t)
+                .into_iter()
+                .map(|(ty, _, _)| ty)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every reference names a type, and no type holds itself by value
+    /// (through qualifiers, typedefs, arrays or members): walks over types,
+    /// ours and libbpf's, then end. Linear in the number of references.
+    fn check_references(&self) -> Result<(), BtfError> {
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; self.index.len() + 1];
+        for root in &self.index {
+            if state[root.id as usize] != NEW {
+                continue;
+            }
+            // Depth first, without recursion: (type, what it holds, next).
+            let mut stack = vec![(root.id, self.contained(root), 0)];
+            state[root.id as usize] = OPEN;
+            while let Some((id, held, next)) = stack.last_mut() {
+                let Some(&child) = held.get(*next) else {
+                    state[*id as usize] = DONE;
+                    stack.pop();
+                    continue;
+                };
+                *next += 1;
+                match state.get(child as usize) {
+                    None => return Err(BtfError("a reference to no type")),
+                    Some(&OPEN) => return Err(BtfError("a type that holds itself")),
+                    Some(&NEW) if child != 0 => {
+                        state[child as usize] = OPEN;
+                        let t = self.index[child as usize - 1];
+                        stack.push((child, self.contained(&t), 0));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     fn build_index(&self) -> Result<Vec<TypeRef>, BtfError> {
@@ -593,15 +657,29 @@ mod tests {
                 assert!(parse(&b).is_some(), "header length {hdr_len}");
             }
         }
-        // A qualifier that qualifies itself ends the walk.
+        // A qualifier that qualifies itself is refused (libbpf's linker
+        // would walk it for ever), a struct that holds itself too; the
+        // walk ends on it all the same.
         let mut btf = Btf::parse(&section(".BTF")).unwrap();
         let c = btf
             .types()
             .find(|t| t.kind == Kind::Const)
             .expect("port is const");
         wr32(&mut btf.types, c.off + 8, c.id);
-        let btf = Btf::parse(&btf.to_bytes()).unwrap();
+        btf.index[c.id as usize - 1].size_type = c.id;
         assert!(btf.skip_mods(c.id).is_none());
+        let e = Btf::parse(&btf.to_bytes()).err().unwrap();
+        assert_eq!(e.to_string(), "malformed BTF: a type that holds itself");
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let st = btf
+            .types()
+            .find(|t| t.kind == Kind::Struct && t.vlen > 0)
+            .unwrap();
+        wr32(&mut btf.types, st.off + 12 + 4, st.id);
+        assert!(Btf::parse(&btf.to_bytes()).is_err());
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        wr32(&mut btf.types, c.off + 8, 1 << 30);
+        assert!(Btf::parse(&btf.to_bytes()).is_err());
         // Records of many sections move in time linear in their number.
         let mut btf = Btf::parse(&section(".BTF")).unwrap();
         let mut ext = BtfExt::parse(&section(".BTF.ext")).unwrap();

@@ -512,6 +512,24 @@ fn functions(p: &Program<'_>) -> Vec<std::ops::Range<usize>> {
     starts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
+/// Checks what the copying takes for granted, as the kernel would: each
+/// ld_imm64 whole inside its function with a second half of code 0, each
+/// jump landing on an instruction of its own function.
+fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<(), String> {
+    for f in funcs {
+        let starts: BTreeSet<usize> = walk(p.insns, f.clone()).map(|(pc, _)| pc).collect();
+        for (pc, i) in walk(p.insns, f.clone()) {
+            if i.code == LD_IMM64 && !(f.contains(&(pc + 1)) && p.insns[pc + 1].code == 0) {
+                return Err(format!("a broken ld_imm64 at {pc}"));
+            }
+            if is_jump(&i) && !target(pc, &i).is_some_and(|t| starts.contains(&t)) {
+                return Err(format!("a jump to no instruction of its function at {pc}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Generates the root for `slots` (in run order) over the relocated program
 /// `p`, whose first function is the compiled root that this replaces.
 /// `stats_fd`: the counters map, when the chain counts. Err says why no
@@ -525,6 +543,7 @@ pub(crate) fn generate(
     if funcs.first().map(|f| f.start) != Some(0) || funcs.iter().any(|f| f.is_empty()) {
         return Err("func_info does not describe the program".into());
     }
+    well_formed(p, &funcs)?;
     let func_at = |start: usize| funcs.iter().position(|f| f.start == start);
     // References to functions from code that stays: all but the compiled
     // root, which goes.
@@ -643,7 +662,8 @@ pub(crate) fn generate(
             Emit::Insn(i) => insns.push(i),
             Emit::Wide(a, z) => insns.extend([a, z]),
             Emit::Jump(mut i, to) => {
-                let delta = rel(pc, b.labels[&to]);
+                let to = b.labels.get(&to).ok_or("a jump to no instruction")?;
+                let delta = rel(pc, *to);
                 if is_gotol(&i) {
                     i.imm = i32::try_from(delta).map_err(|_| "a jump out of range")?;
                 } else {
@@ -870,6 +890,28 @@ mod tests {
         let g = gen(&looped, &funcs, &lines, &slots(true));
         assert_eq!(g.insns[3], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -8));
         assert_eq!(g.insns[4], raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -4));
+    }
+
+    #[test]
+    fn malformed_programs_are_refused() {
+        // Found by fuzzing (fuzz/ inline): an ld_imm64 cut by the end of
+        // the program, or by the start of a function; a jump into one.
+        let (insns, funcs, lines) = program();
+        let mut cut = insns.clone();
+        cut.push(raw(LD_IMM64, 1, 0, 0, 0));
+        let mut split = insns.clone();
+        split[12] = raw(LD_IMM64, 1, 0, 0, 0);
+        let mut into = insns.clone();
+        into[11] = raw(CLASS_JMP | OP_JA, 0, 0, 2, 0);
+        into[13] = raw(LD_IMM64, 1, 0, 0, 0);
+        for bad in [cut, split, into] {
+            let p = Program {
+                insns: &bad,
+                func_info: &funcs,
+                line_info: &lines,
+            };
+            assert!(generate(&p, &slots(true), None).is_err());
+        }
     }
 
     #[test]

@@ -25,6 +25,9 @@ mod counters;
 mod dynamic;
 mod error;
 mod features;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod inline;
 mod inline_object;
 mod insn;

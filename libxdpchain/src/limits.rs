@@ -11,6 +11,7 @@ use std::path::Path;
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{elf, LittleEndian};
 
+use crate::btf::{Btf, BtfExt};
 use crate::error::{Error, Result};
 
 /// An object file's size.
@@ -100,6 +101,18 @@ pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
     if sections.len() as u64 > MAX_SECTIONS {
         return Err(too_large(name, "its number of sections", MAX_SECTIONS));
     }
+    // A name twice (.BTF.ext, say) makes libbpf and us read different
+    // sections for one thing; no compiler or linker writes that.
+    let mut names = std::collections::HashSet::new();
+    for s in sections.iter().skip(1) {
+        let section = sections
+            .section_name(endian, s)
+            .map_err(|e| malformed(name, e))?;
+        if !names.insert(section) {
+            let section = String::from_utf8_lossy(section);
+            return Err(malformed(name, format!("two sections named {section}")));
+        }
+    }
     let mut zeroed: u64 = 0;
     for s in sections.iter() {
         if s.sh_addralign(endian) > MAX_ALIGN {
@@ -118,6 +131,15 @@ pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
             if s.sh_size(endian) / size > MAX_SYMBOLS {
                 return Err(too_large(name, "its number of symbols", MAX_SYMBOLS));
             }
+        }
+    }
+    // libbpf walks types without bounds: it gets none that loop.
+    for s in sections.iter() {
+        let data = s.data(endian, bytes).unwrap_or_default();
+        match sections.section_name(endian, s) {
+            Ok(b".BTF") => drop(Btf::parse(data).map_err(|e| malformed(name, e))?),
+            Ok(b".BTF.ext") => drop(BtfExt::parse(data).map_err(|e| malformed(name, e))?),
+            _ => {}
         }
     }
     if zeroed > MAX_ZEROED_DATA {

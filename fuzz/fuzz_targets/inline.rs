@@ -1,0 +1,11 @@
+//! The instruction transformer of inlined chains.
+#![no_main]
+use libfuzzer_sys::{fuzz_mutator, fuzz_target};
+
+fuzz_target!(|data: &[u8]| {
+    xdpchain::fuzzing::generate(data);
+});
+
+fuzz_mutator!(|data: &mut [u8], size: usize, max: usize, seed: u32| {
+    xdpchain_fuzz::mutate_insns(data, size, max, seed)
+});
