@@ -194,10 +194,28 @@ impl Btf {
         }
     }
 
-    /// Every reference names a type, and no type holds itself by value
-    /// (through qualifiers, typedefs, arrays or members): walks over types,
-    /// ours and libbpf's, then end. Linear in the number of references.
+    /// What `t` refers to other than through a struct's or a union's
+    /// members: the types a walk that follows pointers goes on to.
+    fn referred(&self, t: &TypeRef) -> Vec<u32> {
+        match t.kind {
+            Kind::Ptr => vec![t.size_type],
+            Kind::Struct | Kind::Union => Vec::new(),
+            _ => self.contained(t),
+        }
+    }
+
+    /// Every reference names a type; no type holds itself by value
+    /// (through qualifiers, typedefs, arrays or members), and no chain of
+    /// pointers and qualifiers comes back to where it started without a
+    /// struct or union on the way, as no C type can: walks over types, ours
+    /// and libbpf's (its linker follows pointers), then end. Linear in the
+    /// number of references.
     fn check_references(&self) -> Result<(), BtfError> {
+        self.acyclic(Self::contained)?;
+        self.acyclic(Self::referred)
+    }
+
+    fn acyclic(&self, edges: fn(&Self, &TypeRef) -> Vec<u32>) -> Result<(), BtfError> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
@@ -207,7 +225,7 @@ impl Btf {
                 continue;
             }
             // Depth first, without recursion: (type, what it holds, next).
-            let mut stack = vec![(root.id, self.contained(root), 0)];
+            let mut stack = vec![(root.id, edges(self, root), 0)];
             state[root.id as usize] = OPEN;
             while let Some((id, held, next)) = stack.last_mut() {
                 let Some(&child) = held.get(*next) else {
@@ -222,7 +240,7 @@ impl Btf {
                     Some(&NEW) if child != 0 => {
                         state[child as usize] = OPEN;
                         let t = self.index[child as usize - 1];
-                        stack.push((child, self.contained(&t), 0));
+                        stack.push((child, edges(self, &t), 0));
                     }
                     Some(_) => {}
                 }
@@ -676,6 +694,11 @@ mod tests {
             .find(|t| t.kind == Kind::Struct && t.vlen > 0)
             .unwrap();
         wr32(&mut btf.types, st.off + 12 + 4, st.id);
+        assert!(Btf::parse(&btf.to_bytes()).is_err());
+        // A pointer to itself, which libbpf's linker followed for ever.
+        let mut btf = Btf::parse(&section(".BTF")).unwrap();
+        let ptr = btf.types().find(|t| t.kind == Kind::Ptr).unwrap();
+        wr32(&mut btf.types, ptr.off + 8, ptr.id);
         assert!(Btf::parse(&btf.to_bytes()).is_err());
         let mut btf = Btf::parse(&section(".BTF")).unwrap();
         wr32(&mut btf.types, c.off + 8, 1 << 30);
