@@ -7,6 +7,7 @@
  *   api OBJDIR IFACE TMPDIR
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -196,6 +197,69 @@ static void bad_programs(struct xdpchain *c)
 	o.prog_name = NULL;
 	FAILS(xdpchain__add_program(c, &o, NULL), -EINVAL, "neither path nor buf");
 	CHECK(xdpchain__component_count(c) == before);
+}
+
+/* The header of section `name` of the object in `buf`. */
+static Elf64_Shdr *section(void *buf, const char *name)
+{
+	Elf64_Ehdr *eh = buf;
+	Elf64_Shdr *sh = (Elf64_Shdr *)((char *)buf + eh->e_shoff);
+	const char *names = (char *)buf + sh[eh->e_shstrndx].sh_offset;
+
+	for (int i = 0; i < eh->e_shnum; i++)
+		if (!strcmp(names + sh[i].sh_name, name))
+			return &sh[i];
+	CHECK(!"section found");
+	return NULL;
+}
+
+/* Objects broken as an attacker would break them: an error each, from
+ * memory and from a path, and nothing added (see tests/hostile.rs). */
+static void hostile(const char *tmp)
+{
+	struct xdpchain *c = NULL;
+	size_t len;
+	void *buf = read_file(obj("counter"), &len);
+	char fifo[512];
+
+	CHECK(xdpchain__open(NULL, &c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = 100);
+		FAILS(xdpchain__add_program(c, &p, NULL), -ENOEXEC, "malformed");
+	}
+	section(buf, "xdp")->sh_addralign = 1ULL << 40;
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = len);
+		FAILS(xdpchain__add_program(c, &p, NULL), -EFBIG, "alignment");
+	}
+	section(buf, "xdp")->sh_addralign = 8;
+	section(buf, ".bss")->sh_size = 1ULL << 30;
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = len);
+		FAILS(xdpchain__add_program(c, &p, NULL), -EFBIG, "zeroed data");
+	}
+	section(buf, ".bss")->sh_size = 8;
+	section(buf, "license")->sh_flags |= SHF_EXECINSTR;
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = len);
+		XDPCHAIN_OPTS(xdpchain_link_opts, l, .path = "/dev/null");
+		CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+		FAILS(xdpchain__link_static(c, &l), -ENOEXEC, "license is code");
+	}
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmp);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = fifo);
+		FAILS(xdpchain__add_program(c, &p, NULL), -ENOEXEC, "FIFO");
+	}
+	unlink(fifo);
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = "/dev/zero");
+		FAILS(xdpchain__add_program(c, &p, NULL), -ENOEXEC, "device");
+	}
+	CHECK(xdpchain__component_count(c) == 1);
+	xdpchain__free(c);
+	free(buf);
 }
 
 /* A chain linked into a file, never loaded. */
@@ -583,6 +647,7 @@ int main(int argc, char **argv)
 	CHECK(!strcmp(xdpchain_version(), version));
 	opening(argv[2]);
 	link_to_file(argv[3]);
+	hostile(argv[3]);
 	on_interface(argv[2]);
 	two_owners(argv[2]);
 	option_padding(argv[2]);

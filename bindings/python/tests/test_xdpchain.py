@@ -210,6 +210,40 @@ def test_errors_map_onto_python_exceptions(ns, tmp_path):
     chain.close()
 
 
+def section_header(data, name):
+    """Offset of the 64-byte header of section `name` in an ELF object."""
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shnum, shstrndx = struct.unpack_from("<HH", data, 0x3C)
+    names, = struct.unpack_from("<Q", data, shoff + shstrndx * 64 + 24)
+    for i in range(shnum):
+        at = shoff + i * 64
+        off = names + struct.unpack_from("<I", data, at)[0]
+        if data[off:data.index(b"\0", off)] == name.encode():
+            return at
+    raise KeyError(name)
+
+
+def test_hostile_objects_are_errors(ns, tmp_path):
+    # As tests/hostile.rs: an error each, nothing added, no crash.
+    chain = xdpchain.Chain.open(ns.dev)
+    with open(obj("counter"), "rb") as f:
+        good = f.read()
+    with pytest.raises(ValueError, match="malformed"):
+        chain.add_program(good[:100])
+    bad = bytearray(good)
+    struct.pack_into("<Q", bad, section_header(bad, "xdp") + 48, 1 << 40)
+    with pytest.raises(xdpchain.Error, match="alignment") as e:
+        chain.add_program(bytes(bad))
+    assert e.value.errno == errno.EFBIG
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, says in [(fifo, "FIFO"), ("/dev/zero", "device"), (tmp_path, "directory")]:
+        with pytest.raises(ValueError, match=says):
+            chain.add_program(path)
+    assert chain.components == []
+    chain.close()
+
+
 def test_permission_error_without_privileges(ns):
     code = (
         "import xdpchain, sys\n"
