@@ -448,6 +448,11 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // A bug, not a backtrace: one line too (and exit status 101).
+    std::panic::set_hook(Box::new(|info| {
+        let what = info.to_string().replace('\n', " ");
+        eprintln!("xdpchain: internal error, please report: {what}");
+    }));
     // Usage errors too are one line; help and the version print as clap
     // writes them.
     let cli = match Cli::try_parse() {
