@@ -206,20 +206,22 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         .map(|s| s.id());
     let mut dropped_syms = HashSet::new();
     let mut dropped_secs = HashSet::new();
+    // Functions by section, found once: objects may have many of both.
+    let mut functions: HashMap<usize, Vec<SymbolId>> = HashMap::new();
+    for y in b.symbols.iter() {
+        if let (Some(sec), elf::STT_FUNC) = (y.section, y.st_type()) {
+            functions.entry(sec.index()).or_default().push(y.id());
+        }
+    }
     for sec in b
         .sections
         .iter()
         .filter(|s| is_code(s) && Some(s.id()) != text)
     {
-        let others: Vec<SymbolId> = b
-            .symbols
-            .iter()
-            .filter(|y| y.section == Some(sec.id()) && y.st_type() == elf::STT_FUNC)
-            .map(|y| y.id())
-            .filter(|&y| y != entry_sym)
-            .collect();
+        let others = functions.remove(&sec.id().index()).unwrap_or_default();
         let (kept, dropped): (Vec<_>, Vec<_>) = others
             .into_iter()
+            .filter(|&y| y != entry_sym)
             .partition(|y| referenced.contains(&y.index()));
         if kept.is_empty() {
             dropped_secs.insert(sec.id().index());
