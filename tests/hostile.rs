@@ -48,6 +48,13 @@ fn header_fields_are_checked_before_use() {
     assert_eq!(errno(from(b)), libc::ENOEXEC);
     let b = patched(&counter, ".symtab", |h| set(h, SH_SIZE, u64::MAX / 2));
     assert_eq!(errno(from(b)), libc::ENOEXEC);
+    // Two sections of one name (found by fuzzing: libbpf's linker leaked
+    // the first .BTF.ext it read, and we would read another than libbpf).
+    let mut name = [0u8; 4];
+    patched(&counter, ".BTF", |h| name.copy_from_slice(&h[..4]));
+    let b = patched(&counter, ".bss", |h| h[..4].copy_from_slice(&name));
+    let e = from(b).unwrap_err();
+    assert!(e.to_string().contains("two sections named .BTF"), "{e}");
 }
 
 #[test]

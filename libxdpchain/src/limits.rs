@@ -69,17 +69,19 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     if meta.len() > MAX_OBJECT_SIZE {
         return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
     }
-    let mut magic = [0u8; 4];
-    let n = file.read(&mut magic).map_err(|e| os("read", e))?;
-    if magic[..n] != *b"\x7fELF" {
+    let mut bytes = Vec::new();
+    let mut read = |limit: u64, bytes: &mut Vec<u8>| {
+        (&mut file)
+            .take(limit)
+            .read_to_end(bytes)
+            .map_err(|e| os("read", e))
+    };
+    read(4, &mut bytes)?;
+    if bytes != b"\x7fELF" {
         return Err(Error::NotElf { name });
     }
-    let mut bytes = magic.to_vec();
     // A file that grows while read stops at the cap all the same.
-    (&mut file)
-        .take(MAX_OBJECT_SIZE - 4 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| os("read", e))?;
+    read(MAX_OBJECT_SIZE - 4 + 1, &mut bytes)?;
     if bytes.len() as u64 > MAX_OBJECT_SIZE {
         return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
     }
