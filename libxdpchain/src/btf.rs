@@ -134,6 +134,9 @@ pub struct TypeRef {
     pub size_type: u32,
 }
 
+/// Types that a BTF may hold (limits::MAX_BTF_TYPES).
+pub const MAX_TYPES: usize = 1 << 16;
+
 pub struct Btf {
     header: Vec<u8>,
     types: Vec<u8>,
@@ -254,7 +257,7 @@ impl Btf {
         let mut out = Vec::new();
         let mut off = 0;
         while off < b.len() {
-            if out.len() >= crate::limits::MAX_BTF_TYPES {
+            if out.len() >= MAX_TYPES {
                 return Err(BtfError("more BTF types than the limit"));
             }
             let info = rd32(b, off + 4)?;

@@ -21,7 +21,7 @@ pub const MAX_SECTIONS: u64 = 4096;
 /// Symbols of an object.
 pub const MAX_SYMBOLS: u64 = 1 << 16;
 /// Types in an object's BTF.
-pub const MAX_BTF_TYPES: usize = 1 << 16;
+pub use crate::btf::MAX_TYPES as MAX_BTF_TYPES;
 /// What an object's sections without data in the file (`.bss`) ask for,
 /// in all: they are allocated when the object is written and loaded.
 pub const MAX_ZEROED_DATA: u64 = 64 << 20;
