@@ -282,7 +282,9 @@ impl Chain {
     }
 
     /// The linked chain as one ELF object, loadable by any libbpf-based
-    /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`.
+    /// loader (bpftool, iproute2): one XDP program, `xdpchain_root`, a root
+    /// generated for the chain (its components copied in) unless the chain
+    /// is open or inlining is off.
     pub fn link(&self) -> Result<Vec<u8>> {
         linked::link(&self.members, &self.build)
     }

@@ -59,6 +59,18 @@ pub(crate) struct Generated {
     pub root_len: usize,
 }
 
+impl std::fmt::Display for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let copied = self.inlined.iter().filter(|i| **i).count();
+        write!(
+            f,
+            "generated root: {} instructions, {copied} of {} components copied in",
+            self.root_len,
+            self.inlined.len()
+        )
+    }
+}
+
 fn class(i: &Insn) -> u8 {
     i.code & 0x07
 }
@@ -197,6 +209,8 @@ fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
 /// below frames of less than 256 bytes in all (each rounded up to 32).
 const MAX_FRAME: usize = 512;
 const TAIL_CALL_FRAMES: usize = 224;
+/// How deep calls may nest, the root's frame counted (MAX_CALL_FRAMES).
+const MAX_CALL_FRAMES: usize = 8;
 /// What a frame takes as the verifier adds frames up: rounded up to 32
 /// bytes, with 24 more where the kernel inlines a bpf_loop (Linux 6.1).
 fn frame(bytes: usize, loops: bool) -> usize {
@@ -206,31 +220,38 @@ fn frame(bytes: usize, loops: bool) -> usize {
 }
 
 /// The deepest that calling the function at `start` takes the stack, its
-/// frame and those of the calls below it added up; a call back into a
-/// function already on the way (which the kernel refuses) adds nothing.
+/// frame and those of the calls below it added up, each function measured
+/// once (`depths`); a call back into a function on the way adds nothing,
+/// and calls nested deeper than the kernel allows count as too deep (it
+/// refuses both).
 fn call_depth(
     p: &Program<'_>,
     funcs: &[std::ops::Range<usize>],
     start: usize,
-    on_way: &mut Vec<usize>,
+    depths: &mut HashMap<usize, Option<usize>>,
+    level: usize,
 ) -> usize {
-    let Some(f) = funcs.iter().find(|f| f.start == start) else {
+    let Ok(f) = funcs.binary_search_by_key(&start, |f| f.start) else {
         return 0;
     };
-    if on_way.contains(&start) {
-        return 0;
+    if level > MAX_CALL_FRAMES {
+        return MAX_FRAME + 1;
     }
-    on_way.push(start);
+    if let Some(known) = depths.get(&start) {
+        return known.unwrap_or(0);
+    }
+    depths.insert(start, None);
     let mut below = 0;
     let mut loops = false;
-    for (pc, i) in walk(p.insns, f.clone()) {
+    for (pc, i) in walk(p.insns, funcs[f].clone()) {
         loops |= i.calls_helper(HELPER_LOOP);
         if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
-            below = below.max(call_depth(p, funcs, t, on_way));
+            below = below.max(call_depth(p, funcs, t, depths, level + 1));
         }
     }
-    on_way.pop();
-    frame(frame_depth(p.insns, f.clone()), loops) + below
+    let depth = frame(frame_depth(p.insns, funcs[f].clone()), loops) + below;
+    depths.insert(start, Some(depth));
+    depth
 }
 
 /// Whether the root's frame (`shift` bytes of its own, then the deepest of
@@ -244,6 +265,7 @@ fn frames_fit(
     shift: usize,
 ) -> bool {
     let (mut own, mut loops, mut below) = (shift, false, 0);
+    let mut depths = HashMap::new();
     for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| **i) {
         let Some(f) = funcs.iter().find(|f| f.start == s.start) else {
             continue;
@@ -252,12 +274,12 @@ fn frames_fit(
         for (pc, i) in walk(p.insns, f.clone()) {
             loops |= i.calls_helper(HELPER_LOOP);
             if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
-                below = below.max(call_depth(p, funcs, t, &mut Vec::new()));
+                below = below.max(call_depth(p, funcs, t, &mut depths, 2));
             }
         }
     }
     for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| !**i) {
-        below = below.max(call_depth(p, funcs, s.start, &mut Vec::new()));
+        below = below.max(call_depth(p, funcs, s.start, &mut depths, 2));
     }
     frame(own, loops) + below <= MAX_FRAME
 }
@@ -912,6 +934,51 @@ mod tests {
             };
             assert!(generate(&p, &slots(true), None).is_err());
         }
+    }
+
+    #[test]
+    fn calls_many_and_deep_take_linear_time() {
+        // Functions that each call the next twice: 2^60 paths, 60 levels.
+        let n = 60;
+        let mut insns = vec![call(1), EXIT];
+        let mut funcs = vec![FuncInfo {
+            insn_off: 0,
+            type_id: 1,
+        }];
+        for k in 0..n {
+            let at = insns.len();
+            funcs.push(FuncInfo {
+                insn_off: at as u32,
+                type_id: 1,
+            });
+            if k + 1 < n {
+                insns.extend([call(2), call(1), EXIT]);
+            } else {
+                insns.extend([Insn::mov64_imm(0, 2), EXIT]);
+            }
+        }
+        let lines: Vec<LineInfo> = funcs
+            .iter()
+            .map(|f| LineInfo {
+                insn_off: f.insn_off,
+                file_name_off: 0,
+                line_off: 0,
+                line_col: 0,
+            })
+            .collect();
+        let p = Program {
+            insns: &insns,
+            func_info: &funcs,
+            line_info: &lines,
+        };
+        let slot = Slot {
+            start: 2,
+            continue_on: 1 << 2,
+            stat_index: 0,
+            copyable: true,
+        };
+        assert!(!frames_fit(&p, &functions(&p), &[slot], &[true], 8));
+        assert!(generate(&p, &[slot], None).is_ok());
     }
 
     #[test]

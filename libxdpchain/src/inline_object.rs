@@ -323,12 +323,7 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
     let code: Vec<u8> = code.into_iter().flat_map(Insn::encode).collect();
     b.sections.get_mut(rs).data = SectionData::Data(code.into());
     b.sections.get_mut(ext_id).data = SectionData::Data(ext.to_bytes().into());
-    log::info!(
-        "generated root: {} instructions, {} of {} components copied in",
-        g.root_len,
-        g.inlined.iter().filter(|i| **i).count(),
-        g.inlined.len()
-    );
+    log::info!("{g}");
     rewrite::finish(b, name).map_err(|e| e.to_string())
 }
 

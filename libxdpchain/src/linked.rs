@@ -354,12 +354,7 @@ fn load_generated(
         let map = map.ok_or_else(|| format!("no map {name}"))?;
         bind_map(fd.as_fd(), map).map_err(|e| format!("cannot bind {name} to the root: {e}"))?;
     }
-    log::info!(
-        "generated root: {} instructions, {} of {} components copied in",
-        generated.insns.len(),
-        generated.inlined.iter().filter(|i| **i).count(),
-        generated.inlined.len()
-    );
+    log::info!("{generated}");
     finish(
         Linked {
             object,
