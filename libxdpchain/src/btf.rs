@@ -98,7 +98,7 @@ pub enum Linkage {
 #[error("malformed BTF: {0}")]
 pub struct BtfError(&'static str);
 
-fn rd32(b: &[u8], off: usize) -> Result<u32, BtfError> {
+pub(crate) fn rd32(b: &[u8], off: usize) -> Result<u32, BtfError> {
     off.checked_add(4)
         .and_then(|end| b.get(off..end))
         .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
@@ -117,7 +117,7 @@ fn part<'a>(
         .ok_or(BtfError(what))
 }
 
-fn wr32(b: &mut [u8], off: usize, v: u32) {
+pub(crate) fn wr32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 

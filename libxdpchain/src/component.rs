@@ -158,7 +158,7 @@ impl Component {
         if !bytes.starts_with(b"\x7fELF") {
             return Err(Error::NotElf { name });
         }
-        limits::check(&bytes, &name)?;
+        let btf = limits::check(&bytes, &name)?;
         let file = object::File::parse(&*bytes).map_err(|e| Error::Malformed {
             name: name.clone(),
             reason: e.to_string(),
@@ -206,14 +206,8 @@ impl Component {
                     .into_owned()
             })
             .unwrap_or_default();
-        let (priority, continue_on) = match section(".BTF") {
-            Some(raw) => {
-                let btf = Btf::parse(raw).map_err(|e| Error::Malformed {
-                    name: name.clone(),
-                    reason: e.to_string(),
-                })?;
-                run_config(&btf, &program)
-            }
+        let (priority, continue_on) = match &btf {
+            Some(btf) => run_config(btf, &program),
             None => (DEFAULT_PRIORITY, Verdicts::empty().with(Verdict::Pass)),
         };
         let has_func_info = section(".BTF.ext").is_some();

@@ -165,6 +165,15 @@ fn not_copyable(insns: &[Insn], range: std::ops::Range<usize>) -> Option<String>
     })
 }
 
+/// Whether `i` loads or stores at an offset from r10.
+fn fp_based(i: &Insn) -> bool {
+    match class(i) {
+        CLASS_LDX => i.src == FP,
+        CLASS_ST | CLASS_STX => i.dst == FP,
+        _ => false,
+    }
+}
+
 /// Whether a copy changes the offset or constant of instruction `pc`: a
 /// load or store based on r10, or the `rX += K` after `rX = r10`. (Where
 /// something else sets them later, as CO-RE does, the copy must not.)
@@ -176,11 +185,7 @@ pub(crate) fn rebases(insns: &[Insn], pc: usize) -> bool {
         .checked_sub(1)
         .and_then(|k| insns.get(k))
         .is_some_and(|m| m.code == CLASS_ALU64 | OP_MOV | SRC_X && m.src == FP && m.dst == i.dst);
-    match class(i) {
-        CLASS_LDX => i.src == FP,
-        CLASS_ST | CLASS_STX => i.dst == FP,
-        _ => i.code == CLASS_ALU64 | OP_ADD && after_fp,
-    }
+    fp_based(i) || i.code == CLASS_ALU64 | OP_ADD && after_fp
 }
 
 /// How deep below r10 the function `range` reaches, as far as its own
@@ -190,9 +195,8 @@ fn frame_depth(insns: &[Insn], range: std::ops::Range<usize>) -> usize {
     let below = |off: i64| usize::try_from(-off).unwrap_or(0);
     code.iter()
         .enumerate()
-        .map(|(k, (_, i))| match class(i) {
-            CLASS_LDX if i.src == FP => below(i.off.into()),
-            CLASS_ST | CLASS_STX if i.dst == FP => below(i.off.into()),
+        .map(|(k, (_, i))| match () {
+            _ if fp_based(i) => below(i.off.into()),
             _ if i.code == CLASS_ALU64 | OP_MOV | SRC_X && i.src == FP => match code.get(k + 1) {
                 Some((_, a)) if a.code == CLASS_ALU64 | OP_ADD && a.dst == i.dst => {
                     below(a.imm.into())
@@ -241,17 +245,29 @@ fn call_depth(
         return known.unwrap_or(0);
     }
     depths.insert(start, None);
-    let mut below = 0;
-    let mut loops = false;
-    for (pc, i) in walk(p.insns, funcs[f].clone()) {
+    let (below, loops) = callees(p, funcs, funcs[f].clone(), depths, level);
+    let depth = frame(frame_depth(p.insns, funcs[f].clone()), loops) + below;
+    depths.insert(start, Some(depth));
+    depth
+}
+
+/// For the code `range` at call nesting `level`: the deepest that its calls
+/// take the stack below its frame, and whether it calls bpf_loop.
+fn callees(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    range: std::ops::Range<usize>,
+    depths: &mut HashMap<usize, Option<usize>>,
+    level: usize,
+) -> (usize, bool) {
+    let (mut below, mut loops) = (0, false);
+    for (pc, i) in walk(p.insns, range) {
         loops |= i.calls_helper(HELPER_LOOP);
         if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
             below = below.max(call_depth(p, funcs, t, depths, level + 1));
         }
     }
-    let depth = frame(frame_depth(p.insns, funcs[f].clone()), loops) + below;
-    depths.insert(start, Some(depth));
-    depth
+    (below, loops)
 }
 
 /// Whether the root's frame (`shift` bytes of its own, then the deepest of
@@ -271,12 +287,9 @@ fn frames_fit(
             continue;
         };
         own = own.max(shift + frame_depth(p.insns, f.clone()));
-        for (pc, i) in walk(p.insns, f.clone()) {
-            loops |= i.calls_helper(HELPER_LOOP);
-            if let Some(t) = target(pc, &i).filter(|_| code_ref(&i)) {
-                below = below.max(call_depth(p, funcs, t, &mut depths, 2));
-            }
-        }
+        let (deepest, calls_loop) = callees(p, funcs, f.clone(), &mut depths, 1);
+        below = below.max(deepest);
+        loops |= calls_loop;
     }
     for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| !**i) {
         below = below.max(call_depth(p, funcs, s.start, &mut depths, 2));
@@ -406,12 +419,7 @@ impl Builder {
                     false => self.insn(raw(CLASS_ALU64 | OP_ADD, i.dst, 0, 0, -(shift as i32))),
                 }
             } else {
-                let fp_based = match class(&i) {
-                    CLASS_LDX => i.src == FP,
-                    CLASS_ST | CLASS_STX => i.dst == FP,
-                    _ => false,
-                };
-                if fp_based {
+                if fp_based(&i) {
                     i.off = i
                         .off
                         .checked_sub(shift)

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use object::build::elf::{Builder, Relocation, SectionData, SectionId, SymbolId};
 use object::elf;
 
-use crate::btf::{Btf, BtfExt};
+use crate::btf::{rd32, wr32, Btf, BtfExt};
 use crate::inline::{self, Program};
 use crate::insn::*;
-use crate::rewrite::{self, relocation_section, section_bytes};
+use crate::rewrite::{self, relocation_section, section_bytes, section_named};
 use crate::root::{self, Config};
 
 const FUNC_INFO: usize = 0;
@@ -23,22 +23,14 @@ const LINE_INFO: usize = 1;
 const CORE_RELO: usize = 2;
 
 fn word(rec: &[u8], at: usize) -> u32 {
-    rec.get(at..at + 4)
-        .map_or(0, |w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+    rd32(rec, at).unwrap_or(0)
 }
 
 /// A BTF.ext record moved to byte offset `off`.
 fn moved(rec: &[u8], off: usize) -> Vec<u8> {
     let mut rec = rec.to_vec();
-    rec[..4].copy_from_slice(&(off as u32).to_le_bytes());
+    wr32(&mut rec, 0, off as u32);
     rec
-}
-
-fn section_named(b: &Builder<'_>, name: &str) -> Option<SectionId> {
-    b.sections
-        .iter()
-        .find(|s| !s.delete && s.name.as_slice() == name.as_bytes())
-        .map(|s| s.id())
 }
 
 fn symbol_named(b: &Builder<'_>, name: &str) -> Option<SymbolId> {

@@ -89,8 +89,8 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Checks the headers of the ELF object `bytes` against the limits, and
-/// that every section lies inside it.
-pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
+/// that every section lies inside it; its BTF, checked, if it has some.
+pub(crate) fn check(bytes: &[u8], name: &str) -> Result<Option<Btf>> {
     if bytes.len() as u64 > MAX_OBJECT_SIZE {
         return Err(too_large(name, "its size in bytes", MAX_OBJECT_SIZE));
     }
@@ -136,10 +136,11 @@ pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
         }
     }
     // libbpf walks types without bounds: it gets none that loop.
+    let mut btf = None;
     for s in sections.iter() {
         let data = s.data(endian, bytes).unwrap_or_default();
         match sections.section_name(endian, s) {
-            Ok(b".BTF") => drop(Btf::parse(data).map_err(|e| malformed(name, e))?),
+            Ok(b".BTF") => btf = Some(Btf::parse(data).map_err(|e| malformed(name, e))?),
             Ok(b".BTF.ext") => drop(BtfExt::parse(data).map_err(|e| malformed(name, e))?),
             _ => {}
         }
@@ -151,5 +152,5 @@ pub(crate) fn check(bytes: &[u8], name: &str) -> Result<()> {
             MAX_ZEROED_DATA,
         ));
     }
-    Ok(())
+    Ok(btf)
 }

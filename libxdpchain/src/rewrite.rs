@@ -102,6 +102,14 @@ pub(crate) fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
     }
 }
 
+/// The section `name`, unless deleted.
+pub(crate) fn section_named(b: &Builder<'_>, name: &str) -> Option<SectionId> {
+    b.sections
+        .iter()
+        .find(|s| !s.delete && s.name.as_slice() == name.as_bytes())
+        .map(|s| s.id())
+}
+
 pub(crate) fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
     b.sections
         .iter()
@@ -367,16 +375,8 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
 
     // BTF follows the ELF side.
     let entry_sec_name = sec_name(b.sections.get(entry_sec));
-    let btf_id = b
-        .sections
-        .iter()
-        .find(|s| !s.delete && s.name.as_slice() == b".BTF")
-        .map(|s| s.id());
-    let ext_id = b
-        .sections
-        .iter()
-        .find(|s| !s.delete && s.name.as_slice() == b".BTF.ext")
-        .map(|s| s.id());
+    let btf_id = section_named(&b, ".BTF");
+    let ext_id = section_named(&b, ".BTF.ext");
     if let Some(btf_id) = btf_id {
         let mut btf =
             Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
