@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode, Netns, OpenOptions,
-    SharedChain, Store, Verdicts,
+    ApplyOptions, AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode,
+    Netns, OpenOptions, SharedChain, Store, Verdicts,
 };
 
 const AFTER_HELP: &str = "\
@@ -134,6 +134,24 @@ enum Command {
     },
     /// Remove the records of chains that no longer run
     Clean,
+    /// Bring the chains to what a chains file declares, changing only what
+    /// differs (one swap per interface); see xdpchain(1)
+    Apply {
+        /// A chains file, or a directory of them (*.toml)
+        #[arg(default_value = xdpchain::DEFAULT_CHAINS_FILE)]
+        file: PathBuf,
+        /// Print what would change, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove the components that the file does not own, and
+        /// replace other loaders' programs
+        #[arg(long)]
+        prune: bool,
+        /// Only the chain of this interface (as udev starts it for an
+        /// interface that appears); nothing if the file does not declare it
+        #[arg(long, value_name = "IFACE")]
+        interface: Option<String>,
+    },
 }
 
 /// How the programs are configured before they load, as their own loaders
@@ -208,41 +226,19 @@ impl Config {
     }
 
     fn configure(&self, mut c: Component) -> Result<Component, Error> {
-        let bad = |what: &str, v: &str| Error::InvalidArgument(format!("{what} '{v}'"));
         let program = c.program().to_string();
         let mine = |a: &&Assignment| a.prog.as_ref().is_none_or(|p| *p == program);
-        for Assignment { name, value: v, .. } in self.globals.iter().filter(mine) {
-            c = match v.strip_prefix("hex:") {
-                Some(hex) => {
-                    c.with_global(name, &parse_hex(hex).ok_or_else(|| bad("bad hex", v))?)?
-                }
-                None => {
-                    c.with_global_int(name, parse_int(v).ok_or_else(|| bad("bad integer", v))?)?
-                }
-            };
+        for Assignment { name, value, .. } in self.globals.iter().filter(mine) {
+            c = c.with_global_text(name, value)?;
         }
         for Assignment { name, value: v, .. } in self.map_sizes.iter().filter(mine) {
-            c = c.with_map_size(name, v.parse().map_err(|_| bad("bad map size", v))?)?;
+            let n = v
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("bad map size '{v}'")))?;
+            c = c.with_map_size(name, n)?;
         }
         Ok(c)
     }
-}
-
-fn parse_int(v: &str) -> Option<i128> {
-    let (neg, digits) = v.strip_prefix('-').map_or((false, v), |d| (true, d));
-    let n = match digits.strip_prefix("0x") {
-        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
-        None => digits.parse().ok()?,
-    };
-    Some(if neg { -n } else { n })
-}
-
-fn parse_hex(hex: &str) -> Option<Vec<u8>> {
-    (hex.len() % 2 == 0).then_some(())?;
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// How a chain that the command creates is made.
@@ -422,6 +418,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+            interface,
+        } => apply(&file, ApplyOptions { prune, dry_run }, interface.as_deref()),
         Command::Clean => {
             for dir in Store::new().clean()? {
                 println!("removed stale {}", dir.display());
@@ -431,9 +433,59 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// Applies each chain `file` declares (or only that of `only`), printing
+/// what changes; goes on past an interface that fails, and returns the
+/// first failure. A declared interface that does not exist is skipped:
+/// udev applies its chain when it appears.
+fn apply(file: &Path, opts: ApplyOptions, only: Option<&str>) -> Result<(), Error> {
+    let store = Store::new();
+    let mut first = None;
+    let chains = xdpchain::read_chains(file)?;
+    for chain in chains
+        .iter()
+        .filter(|c| only.is_none_or(|i| c.netns.is_none() && c.interface == i))
+    {
+        let name = match &chain.netns {
+            Some(ns) => format!("{} (netns {ns})", chain.interface),
+            None => chain.interface.clone(),
+        };
+        match store.apply(chain, opts) {
+            Ok(applied) if !applied.changed() => println!("{name}: unchanged"),
+            Ok(applied) => {
+                for change in applied.changes.iter() {
+                    let would = if opts.dry_run && change.changes() {
+                        "would "
+                    } else {
+                        ""
+                    };
+                    println!("{name}: {would}{change}");
+                }
+            }
+            Err(Error::UnknownInterface(_)) => {
+                println!("{name}: no such interface; skipped (applied when it appears)")
+            }
+            Err(e) => {
+                let e = Error::Declared {
+                    at: chain.at.to_string(),
+                    what: format!("interface {name}"),
+                    source: Box::new(e),
+                };
+                match first {
+                    None => first = Some(e),
+                    Some(_) => eprintln!("xdpchain: {}", e.to_string().replace('\n', " ")),
+                }
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
 /// The exit status for `e`, by the class of its errno (see AFTER_HELP;
 /// the values are sysexits.h's).
 fn exit_code(e: &Error) -> u8 {
+    if let Error::Declared { source, .. } = e {
+        return exit_code(source);
+    }
     if matches!(e, Error::Verifier { .. } | Error::Load { .. }) {
         return 65;
     }

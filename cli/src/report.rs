@@ -115,6 +115,7 @@ fn to_json(chains: &[ChainStatus]) -> String {
                         "continue_on": c.continue_on.iter().map(Verdict::name).collect::<Vec<_>>(),
                         "inlined": c.inlined,
                         "counters": counters,
+                        "program_id": c.program_id,
                     })
                 })
                 .collect();

@@ -265,6 +265,23 @@ impl Component {
         self.with_global(name, &bytes)
     }
 
+    /// [`Component::with_global`] with a value as text, as the command and
+    /// chains files give it: an integer (decimal or 0x hex, negative too)
+    /// that fits the variable, or its bytes as `hex:0a0b...`.
+    pub fn with_global_text(self, name: &str, value: &str) -> Result<Self> {
+        let bad = |what: &str| Error::InvalidArgument(format!("{name}: {what} '{value}'"));
+        match value.strip_prefix("hex:") {
+            Some(hex) => {
+                let bytes = configure::parse_hex(hex).ok_or_else(|| bad("bad hex"))?;
+                self.with_global(name, &bytes)
+            }
+            None => {
+                let n = configure::parse_int(value).ok_or_else(|| bad("bad integer"))?;
+                self.with_global_int(name, n)
+            }
+        }
+    }
+
     /// Sets the size (max_entries) of the component's map `name`.
     pub fn with_map_size(self, name: &str, entries: u32) -> Result<Self> {
         let bytes =
@@ -315,6 +332,28 @@ impl Component {
     pub fn continue_on(&self) -> Verdicts {
         self.continue_on
     }
+    /// What a declaration of the component fixes, as 32 hex digits: its
+    /// configured object, program, priority and continue set (not the path:
+    /// the same object elsewhere is the same component).
+    pub(crate) fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let parts: [&[u8]; 4] = [
+            self.program.as_bytes(),
+            &self.priority.to_le_bytes(),
+            &self.continue_on.bits().to_le_bytes(),
+            &self.bytes,
+        ];
+        for part in parts {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Names of the object's data sections (its global variables' maps).
     pub(crate) fn data_sections(&self) -> Vec<String> {
         let Ok(file) = object::File::parse(&*self.bytes) else {

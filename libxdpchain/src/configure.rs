@@ -23,6 +23,25 @@ pub(crate) fn int_bytes(value: i128, size: usize) -> Option<Vec<u8>> {
     fits.then(|| value.to_le_bytes()[..size].to_vec())
 }
 
+/// An integer as text: decimal or 0x hex, with an optional minus.
+pub(crate) fn parse_int(v: &str) -> Option<i128> {
+    let (neg, digits) = v.strip_prefix('-').map_or((false, v), |d| (true, d));
+    let n = match digits.strip_prefix("0x") {
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => digits.parse().ok()?,
+    };
+    Some(if neg { -n } else { n })
+}
+
+/// Bytes as hex digits, two a byte.
+pub(crate) fn parse_hex(hex: &str) -> Option<Vec<u8>> {
+    (hex.len() % 2 == 0).then_some(())?;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// The size of the global variable `name` that has initial data.
 pub(crate) fn global_size(bytes: &[u8], name: &str) -> Result<usize, Refusal> {
     global(bytes, name).map(|(_, size)| size)

@@ -112,6 +112,18 @@ pub enum Error {
     #[error("{iface}: its MTU lets packets exceed a page, which only multi-buffer XDP programs (SEC(\"xdp.frags\")) may see; a chain is multi-buffer aware when all its components are{}", if without.is_empty() { String::new() } else { format!(", and {} are not", without.join(", ")) })]
     NeedsFrags { iface: String, without: Vec<String> },
 
+    #[error("{at}: {reason}")]
+    ChainsFile { at: String, reason: String },
+
+    /// What a chains file declares at `at` (a component, an interface)
+    /// failed.
+    #[error("{at}: {what}: {source}")]
+    Declared {
+        at: String,
+        what: String,
+        source: Box<Error>,
+    },
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -160,7 +172,8 @@ impl Error {
             Error::Verifier { errno, .. } | Error::Load { errno, .. } => {
                 errno.raw_os_error().unwrap_or(libc::EINVAL)
             }
-            Error::Link(_) => libc::EINVAL,
+            Error::Link(_) | Error::ChainsFile { .. } => libc::EINVAL,
+            Error::Declared { source, .. } => source.errno(),
             Error::UnknownInterface(_) => libc::ENODEV,
             Error::PermissionDenied { .. } => libc::EPERM,
             Error::BpffsNotMounted { .. } => libc::ENOTDIR,

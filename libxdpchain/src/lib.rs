@@ -16,12 +16,14 @@
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod apply;
 mod attach;
 mod btf;
 mod chain;
 mod component;
 mod configure;
 mod counters;
+mod declared;
 mod dynamic;
 mod error;
 mod features;
@@ -50,9 +52,14 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use apply::{Applied, ApplyOptions, Change};
 pub use attach::{AttachMode, AttachOptions, Interface};
 pub use chain::{Chain, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
+pub use declared::{
+    parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location, DEFAULT_CHAINS_FILE,
+    DEFAULT_OWNER,
+};
 pub use error::{Error, Result};
 pub use features::{features, Features};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};

@@ -73,11 +73,14 @@ impl fmt::Display for Owner {
 }
 
 /// An owner and the handle through which it added a component: detaching
-/// a handle removes what its token marks.
+/// a handle removes what its token marks. A component that a chains file
+/// declared also carries the digest of its declaration, by which the next
+/// `apply` knows it unchanged (apply.rs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
     pub owner: Owner,
     pub token: u64,
+    pub digest: Option<String>,
 }
 
 /// Who acts on a shared chain, and whether it may change others' components.
@@ -93,6 +96,7 @@ impl Actor {
             stamp: Stamp {
                 owner: Owner::of_process(),
                 token: new_token(),
+                digest: None,
             },
             force,
         }
@@ -152,12 +156,14 @@ mod tests {
             stamp: Stamp {
                 owner: Owner::named("fw").unwrap(),
                 token: 1,
+                digest: None,
             },
             force: false,
         };
         let other = Stamp {
             owner: Owner::recorded("probe".into(), 7),
             token: 2,
+            digest: None,
         };
         assert!(me
             .may_change("eth0", [("a".into(), Some(&me.stamp))])

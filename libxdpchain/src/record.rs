@@ -9,8 +9,10 @@ use crate::component::Verdicts;
 use crate::owner::{Owner, Stamp};
 use crate::plan::Mode;
 
-/// The first line of a chain's record.
-const MAGIC: &str = "xdpchain-state 2";
+/// The first line of a chain's record: version 3 adds the digest of each
+/// component's declaration; version 2 records are read as without one.
+const MAGIC: &str = "xdpchain-state 3";
+const MAGIC_V2: &str = "xdpchain-state 2";
 /// The first line of the owners of a libxdp dispatcher's programs.
 const OWNERS_MAGIC: &str = "xdpchain-libxdp-owners 1";
 
@@ -63,7 +65,7 @@ impl Record {
         );
         for e in &self.entries {
             s += &format!(
-                "component {} {} {} {} {} {} {} {} {} {}\n",
+                "component {} {} {} {} {} {} {} {} {} {} {}\n",
                 e.id,
                 e.tag,
                 e.priority,
@@ -72,6 +74,7 @@ impl Record {
                 e.stamp.owner.name(),
                 e.stamp.owner.pid(),
                 e.stamp.token,
+                e.stamp.digest.as_deref().unwrap_or("-"),
                 e.program,
                 e.source.replace('\n', " ")
             );
@@ -81,9 +84,11 @@ impl Record {
 
     pub fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
-            return None;
-        }
+        let v2 = match lines.next()? {
+            MAGIC => false,
+            MAGIC_V2 => true,
+            _ => return None,
+        };
         let mut field = |key: &str| {
             lines
                 .next()?
@@ -103,7 +108,7 @@ impl Record {
             .lines()
             .filter_map(|l| l.strip_prefix("component "))
             .map(|l| {
-                let mut p = l.splitn(10, ' ');
+                let mut p = l.splitn(if v2 { 10 } else { 11 }, ' ');
                 Some(Entry {
                     id: p.next()?.parse().ok()?,
                     tag: p.next()?.parse().ok()?,
@@ -113,6 +118,10 @@ impl Record {
                     stamp: Stamp {
                         owner: Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?),
                         token: p.next()?.parse().ok()?,
+                        digest: match v2 {
+                            true => None,
+                            false => digest(p.next()?),
+                        },
                     },
                     program: p.next()?.to_string(),
                     source: p.next()?.to_string(),
@@ -145,7 +154,16 @@ pub(crate) fn parse_owners(text: &str) -> HashMap<u32, Stamp> {
             let id = p.next()?.parse().ok()?;
             let owner = Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?);
             let token = p.next()?.parse().ok()?;
-            Some((id, Stamp { owner, token }))
+            // Absent from records of before digests.
+            let digest = p.next().and_then(digest);
+            Some((
+                id,
+                Stamp {
+                    owner,
+                    token,
+                    digest,
+                },
+            ))
         })
         .collect()
 }
@@ -154,9 +172,20 @@ pub(crate) fn parse_owners(text: &str) -> HashMap<u32, Stamp> {
 pub(crate) fn owners_text(owners: &HashMap<u32, Stamp>) -> String {
     let mut text = format!("{OWNERS_MAGIC}\n");
     for (id, s) in owners {
-        text += &format!("{id} {} {} {}\n", s.owner.name(), s.owner.pid(), s.token);
+        text += &format!(
+            "{id} {} {} {} {}\n",
+            s.owner.name(),
+            s.owner.pid(),
+            s.token,
+            s.digest.as_deref().unwrap_or("-")
+        );
     }
     text
+}
+
+/// A recorded digest; `-` for none.
+fn digest(field: &str) -> Option<String> {
+    (field != "-").then(|| field.to_string())
 }
 
 #[cfg(test)]
@@ -182,6 +211,7 @@ mod tests {
                 stamp: Stamp {
                     owner: Owner::recorded("fw-daemon".into(), 4321),
                     token: 99,
+                    digest: Some("0123abcd".into()),
                 },
                 program: "xdp_fw".into(),
                 source: "/opt/my objects/fw.o".into(),
@@ -190,6 +220,13 @@ mod tests {
         let back = Record::parse(&r.to_text()).unwrap();
         assert_eq!(format!("{back:?}"), format!("{r:?}"));
         assert!(Record::parse("something else\n").is_none());
+        let v2 = "xdpchain-state 2\nprog 1\nmode native\nkind static\ncounting 1\nnext-tag 1\n\
+                  component 0 0 50 4 10 fw 7 9 xdp_fw /a b.o\n";
+        let e = &Record::parse(v2).unwrap().entries[0];
+        assert_eq!(
+            (e.stamp.digest.as_deref(), e.source.as_str()),
+            (None, "/a b.o")
+        );
     }
 
     #[test]
@@ -199,11 +236,14 @@ mod tests {
             Stamp {
                 owner: Owner::recorded("probe".into(), 77),
                 token: 5,
+                digest: None,
             },
         )]
         .into();
         let back = parse_owners(&owners_text(&owners));
         assert_eq!(back, owners);
         assert!(parse_owners("xdpchain-state 2\n17 probe 77 5\n").is_empty());
+        let old = parse_owners("xdpchain-libxdp-owners 1\n17 probe 77 5\n");
+        assert_eq!(old[&17].digest, None);
     }
 }

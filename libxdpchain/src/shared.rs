@@ -75,6 +75,7 @@ impl Store {
                 stamp: Stamp {
                     owner,
                     token: new_token(),
+                    digest: None,
                 },
                 force: opts.attach.force,
             },

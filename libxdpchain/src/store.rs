@@ -268,11 +268,31 @@ impl Store {
     ) -> Result<Vec<ComponentId>> {
         let _lock = pins::lock(&self.dir)?;
         let seen = attach::observe(iface)?;
+        let stamped = components
+            .into_iter()
+            .map(|c| (c, actor.stamp.clone()))
+            .collect();
+        self.replace_seen(iface, seen, stamped, opts, counting, actor)
+    }
+
+    /// [`Store::replace_all`] under the store's lock, with `seen` running
+    /// on `iface`, and each component with its own stamp.
+    pub(crate) fn replace_seen(
+        &self,
+        iface: &Interface,
+        seen: Option<Seen>,
+        components: Vec<(Component, Stamp)>,
+        opts: AttachOptions,
+        counting: Counting,
+        actor: &Actor,
+    ) -> Result<Vec<ComponentId>> {
         let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
         let mut next_tag = old.as_ref().map_or(0, |r| r.settings.next_tag);
         let mut members = Vec::new();
-        for c in components {
+        let mut stamps = HashMap::new();
+        for (c, stamp) in components {
             members = plan::with_added(&members, c, next_tag)?.0;
+            stamps.insert(next_tag, stamp);
             next_tag += 1;
         }
         let kind = self.kind_for(&members)?;
@@ -322,7 +342,10 @@ impl Store {
             remove_tree(&dir)?;
             write_libxdp_owners(
                 &dir,
-                ids.iter().map(|id| (*id, actor.stamp.clone())).collect(),
+                ids.iter()
+                    .zip(&members)
+                    .map(|(id, m)| (*id, stamps[&m.tag].clone()))
+                    .collect(),
             )?;
             return Ok(ids.into_iter().map(ComponentId).collect());
         }
@@ -333,10 +356,6 @@ impl Store {
             next_tag,
         };
         let current = inspect::replaceable(iface, seen, opts.force)?;
-        let stamps = members
-            .iter()
-            .map(|m| (m.tag, actor.stamp.clone()))
-            .collect();
         self.commit(
             &dir,
             iface,
@@ -657,7 +676,12 @@ impl Store {
         Ok((dir, old, members, current))
     }
 
-    fn detach_locked(&self, dir: &Path, iface: &Interface, current: Option<Seen>) -> Result<()> {
+    pub(crate) fn detach_locked(
+        &self,
+        dir: &Path,
+        iface: &Interface,
+        current: Option<Seen>,
+    ) -> Result<()> {
         if let Some(c) = current {
             attach::replace(iface, c.mode, None, Some(c.fd.as_fd()))?;
         }
@@ -730,7 +754,7 @@ impl Store {
 
     /// The owners recorded for the programs of the libxdp dispatcher on
     /// `iface`, by program id.
-    fn libxdp_owners(&self, iface: &Interface) -> Result<HashMap<u32, Stamp>> {
+    pub(crate) fn libxdp_owners(&self, iface: &Interface) -> Result<HashMap<u32, Stamp>> {
         Ok(read_libxdp_owners(
             &pins::netns_dir(&self.dir)?.join(iface.index.to_string()),
         ))
@@ -757,7 +781,11 @@ impl Store {
     /// once whatever a killed operation left is settled, by what `running`
     /// there. Sweeps the stale records of this namespace's other interfaces
     /// on the way.
-    fn open_chain(&self, iface: &Interface, running: Running) -> Result<(PathBuf, Option<Record>)> {
+    pub(crate) fn open_chain(
+        &self,
+        iface: &Interface,
+        running: Running,
+    ) -> Result<(PathBuf, Option<Record>)> {
         let dir = pins::netns_dir(&self.dir)?.join(iface.index.to_string());
         pins::sweep(&self.dir, Some(&dir), false)?;
         mkdirs(&dir)?;
@@ -770,7 +798,7 @@ impl Store {
     /// and the interface keeps what it ran. `stamps` says who added each
     /// member, by tag.
     #[allow(clippy::too_many_arguments)]
-    fn commit(
+    pub(crate) fn commit(
         &self,
         dir: &Path,
         iface: &Interface,
@@ -895,7 +923,7 @@ impl Store {
 
 /// The libxdp dispatcher on `iface`, with libxdp's lock held, if `seen`
 /// is one. Chains of ours never take libxdp's lock.
-fn libxdp_running(
+pub(crate) fn libxdp_running(
     iface: &Interface,
     seen: Option<&Seen>,
 ) -> Result<Option<(libxdp::Lock, libxdp::Running)>> {

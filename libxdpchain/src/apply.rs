@@ -1,0 +1,396 @@
+//! Applying declared chains (declared.rs): each interface's chain brought
+//! to its declaration, changing only what differs, in one swap.
+//!
+//! A declared component is matched to a running one of its owner by the
+//! digest of its declaration (kept in its stamp), else by its program and
+//! object: the first is left as it runs (same program ids, same maps), the
+//! second replaced. The file owns the components of the owners it names
+//! and those a previous `apply` put there (they carry a digest); those of
+//! its own it no longer declares go, and the others stay unless pruned.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::attach::{self, AttachOptions, Interface};
+use crate::declared::{DeclaredChain, DeclaredComponent};
+use crate::error::Result;
+use crate::inspect;
+use crate::libxdp::{self, Planned};
+use crate::ns::{self, Netns};
+use crate::owner::{new_token, Actor, Owner, Stamp};
+use crate::pins::{self, read_libxdp_owners, write_libxdp_owners, Running};
+use crate::plan::{self, Member};
+use crate::record::Record;
+use crate::store::{libxdp_running, Store};
+
+/// How [`Store::apply`] goes about it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions {
+    /// Also remove the components that the file does not own, and replace
+    /// another loader's program.
+    pub prune: bool,
+    /// Plan only: change nothing.
+    pub dry_run: bool,
+}
+
+/// What `apply` does (or, dry, would do) to one component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Runs as declared: left as it runs.
+    Keep(String),
+    Add(String),
+    /// Runs, but not as declared: replaced by its declaration.
+    Replace(String),
+    /// The file's, no longer declared (or another's, pruned).
+    Remove(String),
+    /// Not the file's: left alone.
+    Leave(String),
+}
+
+impl Change {
+    /// Whether the chain changes for it.
+    pub fn changes(&self) -> bool {
+        matches!(
+            self,
+            Change::Add(_) | Change::Replace(_) | Change::Remove(_)
+        )
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (verb, what) = match self {
+            Change::Keep(w) => ("keep", w),
+            Change::Add(w) => ("add", w),
+            Change::Replace(w) => ("replace", w),
+            Change::Remove(w) => ("remove", w),
+            Change::Leave(w) => ("leave", w),
+        };
+        write!(f, "{verb} {what}")
+    }
+}
+
+/// One interface's chain, applied.
+#[derive(Debug)]
+pub struct Applied {
+    pub interface: String,
+    pub netns: Option<String>,
+    /// In the order of the running components, then the added ones.
+    pub changes: Vec<Change>,
+}
+
+impl Applied {
+    pub fn changed(&self) -> bool {
+        self.changes.iter().any(Change::changes)
+    }
+}
+
+/// A running component, as apply matches it.
+struct Present {
+    owner: Option<String>,
+    digest: Option<String>,
+    program: String,
+    /// Its object's path; None where no record says (libxdp's layout).
+    source: Option<String>,
+    what: String,
+}
+
+/// What becomes of each running component (by index) and each declared one.
+#[derive(Debug, PartialEq, Eq)]
+struct Matching {
+    /// For each running component: the declared one that keeps it as it
+    /// runs (Some(d), false), or replaces it (Some(d), true); None: none.
+    running: Vec<Option<(usize, bool)>>,
+    /// Running components that go.
+    gone: Vec<usize>,
+    /// Declared components that no running one matches.
+    added: Vec<usize>,
+}
+
+/// Matches `declared` (digest, owner, program, source) to `present`.
+fn matching(
+    present: &[Present],
+    declared: &[(String, &DeclaredComponent)],
+    prune: bool,
+) -> Matching {
+    let mut running: Vec<Option<(usize, bool)>> = vec![None; present.len()];
+    let mut placed = vec![false; declared.len()];
+    // Unchanged first, so that a changed twin cannot take an unchanged one's place.
+    for (di, (digest, d)) in declared.iter().enumerate() {
+        let same = (0..present.len()).find(|&p| {
+            running[p].is_none()
+                && present[p].owner.as_deref() == Some(d.owner.as_str())
+                && present[p].digest.as_deref() == Some(digest)
+        });
+        if let Some(p) = same {
+            running[p] = Some((di, false));
+            placed[di] = true;
+        }
+    }
+    for (di, (_, d)) in declared.iter().enumerate() {
+        if placed[di] {
+            continue;
+        }
+        let c = &d.component;
+        let like = (0..present.len()).find(|&p| {
+            running[p].is_none()
+                && present[p].owner.as_deref() == Some(d.owner.as_str())
+                && present[p].program == c.program()
+                && present[p].source.as_deref().is_none_or(|s| s == c.source())
+        });
+        if let Some(p) = like {
+            running[p] = Some((di, true));
+            placed[di] = true;
+        }
+    }
+    let owners: HashSet<&str> = declared.iter().map(|(_, d)| d.owner.as_str()).collect();
+    let gone = (0..present.len())
+        .filter(|&p| {
+            running[p].is_none()
+                && (prune
+                    || present[p].digest.is_some()
+                    || present[p]
+                        .owner
+                        .as_deref()
+                        .is_some_and(|o| owners.contains(o)))
+        })
+        .collect();
+    Matching {
+        running,
+        gone,
+        added: (0..declared.len()).filter(|&d| !placed[d]).collect(),
+    }
+}
+
+impl Matching {
+    fn changes(
+        &self,
+        present: &[Present],
+        declared: &[(String, &DeclaredComponent)],
+    ) -> Vec<Change> {
+        let mut out: Vec<Change> = present
+            .iter()
+            .enumerate()
+            .map(|(p, r)| match self.running[p] {
+                Some((_, false)) => Change::Keep(r.what.clone()),
+                Some((d, true)) => {
+                    Change::Replace(format!("{} with {}", r.what, declared[d].1.describe()))
+                }
+                None if self.gone.contains(&p) => Change::Remove(r.what.clone()),
+                None => Change::Leave(r.what.clone()),
+            })
+            .collect();
+        out.extend(
+            self.added
+                .iter()
+                .map(|&d| Change::Add(declared[d].1.describe())),
+        );
+        out
+    }
+
+    /// The declared components that the chain gains: added and replacing.
+    fn incoming(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .running
+            .iter()
+            .filter_map(|r| r.filter(|(_, replaced)| *replaced).map(|(d, _)| d))
+            .chain(self.added.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether running component `p` stays as it runs.
+    fn stays(&self, p: usize) -> bool {
+        !self.gone.contains(&p) && !matches!(self.running[p], Some((_, true)))
+    }
+}
+
+/// How `p`, a running component, is named, with its owner.
+fn described(what: String, owner: Option<&Stamp>) -> String {
+    match owner {
+        Some(s) => format!("{what} of {}", s.owner.name()),
+        None => format!("{what} of an unknown owner"),
+    }
+}
+
+impl Store {
+    /// Brings the chain of `chain.interface` to its declaration, as the
+    /// module's documentation says; with `opts.dry_run`, only tells what
+    /// that would change. The chain changes in one swap, or not at all.
+    pub fn apply(&self, chain: &DeclaredChain, opts: ApplyOptions) -> Result<Applied> {
+        let netns = chain.netns.as_deref().map(Netns::open).transpose()?;
+        let changes = ns::within(netns.as_ref(), || {
+            let iface = Interface::resolve(&chain.interface)?;
+            self.apply_to(&iface, chain, opts)
+        })?;
+        Ok(Applied {
+            interface: chain.interface.clone(),
+            netns: chain.netns.clone(),
+            changes,
+        })
+    }
+
+    fn apply_to(
+        &self,
+        iface: &Interface,
+        chain: &DeclaredChain,
+        opts: ApplyOptions,
+    ) -> Result<Vec<Change>> {
+        let declared: Vec<(String, &DeclaredComponent)> = chain
+            .components
+            .iter()
+            .map(|d| (d.component.digest(), d))
+            .collect();
+        let stamp = |d: usize| -> Result<Stamp> {
+            Ok(Stamp {
+                owner: Owner::named(&declared[d].1.owner)?,
+                token: new_token(),
+                digest: Some(declared[d].0.clone()),
+            })
+        };
+        let _lock = pins::lock(self.dir())?;
+        let seen = attach::observe(iface)?;
+
+        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
+            let owners = self.libxdp_owners(iface)?;
+            let present: Vec<Present> = r
+                .programs
+                .iter()
+                .map(|p| {
+                    let s = owners.get(&p.id);
+                    Present {
+                        owner: s.map(|s| s.owner.name().to_string()),
+                        digest: s.and_then(|s| s.digest.clone()),
+                        program: p.name.clone(),
+                        source: None,
+                        what: described(format!("{} (program {})", p.name, p.id), s),
+                    }
+                })
+                .collect();
+            let m = matching(&present, &declared, opts.prune);
+            let changes = m.changes(&present, &declared);
+            if opts.dry_run || !changes.iter().any(Change::changes) {
+                return Ok(changes);
+            }
+            let incoming = m.incoming();
+            let mut planned: Vec<Planned> = (0..present.len())
+                .filter(|&p| m.stays(p))
+                .map(|p| Planned::Loaded(&r.programs[p]))
+                .collect();
+            let kept = planned.len();
+            planned.extend(
+                incoming
+                    .iter()
+                    .map(|&d| Planned::New(&declared[d].1.component)),
+            );
+            let (dir, _) = self.open_chain(iface, Running::Libxdp)?;
+            if planned.is_empty() {
+                libxdp::detach(iface, &r)?;
+                self.detach_locked(&dir, iface, None)?;
+                return Ok(changes);
+            }
+            let ids = libxdp::commit(&r.target(iface), &planned)?;
+            let mut owners = read_libxdp_owners(&dir);
+            owners.retain(|id, _| ids[..kept].contains(id));
+            for (id, &d) in ids[kept..].iter().zip(&incoming) {
+                owners.insert(*id, stamp(d)?);
+            }
+            write_libxdp_owners(&dir, owners)?;
+            return Ok(changes);
+        }
+
+        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
+        let Some(old) = old else {
+            // Nothing of ours runs: the declared chain is made whole, over
+            // another loader's program only when pruning.
+            let changes: Vec<Change> = declared
+                .iter()
+                .map(|(_, d)| Change::Add(d.describe()))
+                .collect();
+            if opts.dry_run || declared.is_empty() {
+                return Ok(changes);
+            }
+            let components = (0..declared.len())
+                .map(|d| Ok((declared[d].1.component.clone(), stamp(d)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let attach = AttachOptions {
+                mode: chain.attach,
+                force: opts.prune,
+            };
+            let mut store = self.clone();
+            if let Some(m) = chain.mode {
+                store = store.with_mode(m);
+            }
+            if let Some(l) = chain.layout {
+                store = store.with_layout(l);
+            }
+            store.replace_seen(
+                iface,
+                seen,
+                components,
+                attach,
+                chain.counting,
+                &Actor::process(opts.prune),
+            )?;
+            return Ok(changes);
+        };
+        let present = present_in(&old);
+        let m = matching(&present, &declared, opts.prune);
+        let changes = m.changes(&present, &declared);
+        if opts.dry_run || !changes.iter().any(Change::changes) {
+            return Ok(changes);
+        }
+        let current = inspect::replaceable(iface, seen, false)?;
+        let staying: HashSet<u64> = (0..present.len())
+            .filter(|&p| m.stays(p))
+            .map(|p| old.entries[p].tag)
+            .collect();
+        let mut members: Vec<Member> = pins::members(&dir, &old)?
+            .into_iter()
+            .filter(|mb| staying.contains(&mb.tag))
+            .collect();
+        let mut stamps: HashMap<u64, Stamp> = old
+            .entries
+            .iter()
+            .filter(|e| staying.contains(&e.tag))
+            .map(|e| (e.tag, e.stamp.clone()))
+            .collect();
+        let mut settings = old.settings;
+        for d in m.incoming() {
+            members =
+                plan::with_added(&members, declared[d].1.component.clone(), settings.next_tag)?.0;
+            stamps.insert(settings.next_tag, stamp(d)?);
+            settings.next_tag += 1;
+        }
+        if members.is_empty() {
+            self.detach_locked(&dir, iface, current)?;
+        } else {
+            self.commit(
+                &dir,
+                iface,
+                Some(&old),
+                &members,
+                settings,
+                current,
+                &stamps,
+            )?;
+        }
+        Ok(changes)
+    }
+}
+
+/// The components of our chain that `record` describes, as apply matches them.
+fn present_in(record: &Record) -> Vec<Present> {
+    record
+        .entries
+        .iter()
+        .map(|e| Present {
+            owner: Some(e.stamp.owner.name().to_string()),
+            digest: e.stamp.digest.clone(),
+            program: e.program.clone(),
+            source: Some(e.source.clone()),
+            what: described(e.describe(), Some(&e.stamp)),
+        })
+        .collect()
+}

@@ -1,0 +1,260 @@
+//! Chains files: the chains a machine should run, as TOML, read whole
+//! before anything changes. Each `[[interface]]` names an interface (and
+//! its network namespace) and lists its components; every object is read
+//! and configured here, so a bad file fails with its file, line and
+//! component before `apply` (apply.rs) touches a chain.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::attach::AttachMode;
+use crate::component::{Component, Verdicts};
+use crate::error::{Error, Result};
+use crate::owner::Owner;
+use crate::plan::{Counting, Mode};
+use crate::store::Layout;
+
+/// Where the chains of a machine are declared unless told otherwise.
+pub const DEFAULT_CHAINS_FILE: &str = "/etc/xdpchain/chains.toml";
+
+/// The owner of declared components that name none: the command's.
+pub const DEFAULT_OWNER: &str = "xdpchain";
+
+/// A chains file is text an operator writes: 1 MiB is plenty.
+const MAX_FILE: u64 = 1 << 20;
+
+/// A place in a chains file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The chain one interface should run.
+#[derive(Debug)]
+pub struct DeclaredChain {
+    pub interface: String,
+    /// A name in /run/netns, or a path; None: this process's namespace.
+    pub netns: Option<String>,
+    /// How the chain is made if `apply` creates it; a running chain keeps
+    /// its own.
+    pub mode: Option<Mode>,
+    pub attach: AttachMode,
+    pub layout: Option<Layout>,
+    pub counting: Counting,
+    pub components: Vec<DeclaredComponent>,
+    pub at: Location,
+}
+
+/// A component as declared, read and configured.
+#[derive(Debug)]
+pub struct DeclaredComponent {
+    pub component: Component,
+    pub owner: String,
+    pub at: Location,
+}
+
+impl DeclaredComponent {
+    /// How messages name it: its location, program and object.
+    pub fn describe(&self) -> String {
+        format!("{}: component {}", self.at, self.component.label())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    interface: Vec<Spanned<InterfaceDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InterfaceDoc {
+    name: String,
+    netns: Option<String>,
+    mode: Option<String>,
+    attach: Option<String>,
+    layout: Option<String>,
+    counters: Option<bool>,
+    #[serde(default)]
+    component: Vec<Spanned<ComponentDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ComponentDoc {
+    path: PathBuf,
+    program: Option<String>,
+    priority: Option<i32>,
+    continue_on: Option<Vec<String>>,
+    owner: Option<String>,
+    #[serde(default)]
+    globals: BTreeMap<String, GlobalValue>,
+    #[serde(default)]
+    map_sizes: BTreeMap<String, u32>,
+}
+
+/// An integer, or text as [`Component::with_global_text`] reads it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GlobalValue {
+    Int(i64),
+    Text(String),
+}
+
+/// The chains that `path` declares: one file, or every `*.toml` file of a
+/// directory (in name order). An interface is declared once.
+pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
+    let files = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::os(format!("read {}", path.display()), e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            files
+        }
+        Ok(_) => vec![path.to_path_buf()],
+        Err(e) => return Err(Error::os(format!("read {}", path.display()), e)),
+    };
+    let mut chains: Vec<DeclaredChain> = Vec::new();
+    let mut seen: HashMap<(Option<String>, String), Location> = HashMap::new();
+    for file in files {
+        for chain in parse_chains(&read_text(&file)?, &file)? {
+            let key = (chain.netns.clone(), chain.interface.clone());
+            if let Some(first) = seen.get(&key) {
+                return Err(Error::ChainsFile {
+                    at: chain.at.to_string(),
+                    reason: format!("interface {} is declared already, at {first}", key.1),
+                });
+            }
+            seen.insert(key, chain.at.clone());
+            chains.push(chain);
+        }
+    }
+    Ok(chains)
+}
+
+fn read_text(file: &Path) -> Result<String> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(file).map_err(|e| Error::os(format!("read {}", file.display()), e))?;
+    let mut text = String::new();
+    f.take(MAX_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::os(format!("read {}", file.display()), e))?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(Error::TooLarge {
+            name: file.display().to_string(),
+            what: "a chains file".into(),
+            limit: MAX_FILE,
+        });
+    }
+    Ok(text)
+}
+
+/// The chains `text`, the contents of `file`, declares; the objects they
+/// name are read (relative paths from the file's directory).
+pub fn parse_chains(text: &str, file: &Path) -> Result<Vec<DeclaredChain>> {
+    let at = |offset: usize| Location {
+        file: file.to_path_buf(),
+        line: 1 + text[..offset.min(text.len())].matches('\n').count(),
+    };
+    let doc: FileDoc = toml::from_str(text).map_err(|e| Error::ChainsFile {
+        at: at(e.span().map_or(0, |s| s.start)).to_string(),
+        reason: e.message().to_string(),
+    })?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    doc.interface
+        .into_iter()
+        .map(|i| {
+            let iface_at = at(i.span().start);
+            let i = i.into_inner();
+            let bad = |reason: String| Error::ChainsFile {
+                at: iface_at.to_string(),
+                reason: format!("interface {}: {reason}", i.name),
+            };
+            let mode = i.mode.as_deref().map(Mode::parse).transpose();
+            let layout = i.layout.as_deref().map(Layout::parse).transpose();
+            let attach = match i.attach.as_deref() {
+                None | Some("native") => AttachMode::Native,
+                Some("skb") => AttachMode::Skb,
+                Some(other) => {
+                    return Err(bad(format!("attach '{other}' (native or skb)")));
+                }
+            };
+            let components = i
+                .component
+                .into_iter()
+                .map(|c| {
+                    let at = at(c.span().start);
+                    let c = c.into_inner();
+                    let what = match &c.program {
+                        Some(p) => format!("component {}:{p}", c.path.display()),
+                        None => format!("component {}", c.path.display()),
+                    };
+                    component(c, base)
+                        .map(|(component, owner)| DeclaredComponent {
+                            component,
+                            owner,
+                            at: at.clone(),
+                        })
+                        .map_err(|e| Error::Declared {
+                            at: at.to_string(),
+                            what,
+                            source: Box::new(e),
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(DeclaredChain {
+                mode: mode.map_err(|e| bad(e.to_string()))?,
+                layout: layout.map_err(|e| bad(e.to_string()))?,
+                attach,
+                counting: match i.counters {
+                    None => Counting::Auto,
+                    Some(true) => Counting::On,
+                    Some(false) => Counting::Off,
+                },
+                interface: i.name,
+                netns: i.netns,
+                components,
+                at: iface_at,
+            })
+        })
+        .collect()
+}
+
+/// The component `doc` declares, configured, and its owner.
+fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
+    let owner = doc.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
+    Owner::named(&owner)?;
+    let mut c = Component::from_file(base.join(&doc.path), doc.program.as_deref())?;
+    for (name, value) in &doc.globals {
+        c = match value {
+            GlobalValue::Int(n) => c.with_global_int(name, i128::from(*n))?,
+            GlobalValue::Text(t) => c.with_global_text(name, t)?,
+        };
+    }
+    for (name, n) in &doc.map_sizes {
+        c = c.with_map_size(name, *n)?;
+    }
+    if let Some(p) = doc.priority {
+        c = c.with_priority(p);
+    }
+    if let Some(v) = doc.continue_on {
+        c = c.with_continue_on(Verdicts::parse(&v.join(","))?);
+    }
+    Ok((c, owner))
+}
