@@ -5,14 +5,22 @@ export CARGO_TERM_COLOR ?= never
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
+# The command's systemd units and udev rule (install-cli).
+UNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+UDEVDIR ?= $(or $(shell pkg-config --variable=udevdir udev 2>/dev/null),/lib/udev)
+# The Python module (install-python), for the system's Python 3.
+PYTHONDIR ?= $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
 # release, or debug (what the tests install: cargo test built it already)
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all deps build lib install uninstall header test demo bench fuzz clean
+.PHONY: all deps build lib cli python-module install install-cli install-python uninstall \
+	header test demo bench fuzz deb wheel clean
 
 all: build
 
@@ -38,10 +46,46 @@ install: lib
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    pkgconfig/xdpchain.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/xdpchain.pc
 
+cli:
+	$(CARGO) build $(PROFILE_FLAG) -p xdpchain-cli
+
+# The command, its man page, the systemd units and udev rule that apply
+# /etc/xdpchain/chains.toml at boot and for interfaces that appear, and that
+# file (commented out; kept if there is one).
+install-cli: cli
+	install -D -m 0755 target/$(PROFILE)/xdpchain $(DESTDIR)$(BINDIR)/xdpchain
+	install -D -m 0644 cli/xdpchain.1 $(DESTDIR)$(MANDIR)/man1/xdpchain.1
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVDIR)/rules.d $(DESTDIR)/etc/xdpchain
+	for unit in xdpchain.service xdpchain@.service; do \
+	    sed 's|/usr/bin/xdpchain|$(BINDIR)/xdpchain|' cli/systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit; \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit; done
+	install -m 0644 cli/systemd/99-xdpchain.rules $(DESTDIR)$(UDEVDIR)/rules.d/99-xdpchain.rules
+	[ -e $(DESTDIR)/etc/xdpchain/chains.toml ] || install -m 0644 cli/chains.toml $(DESTDIR)/etc/xdpchain/chains.toml
+
+# The extension module as the stable ABI's (one for every CPython 3.8+).
+python-module:
+	$(CARGO) build $(PROFILE_FLAG) -p xdpchain-python --features pyo3/extension-module
+
+install-python: python-module
+	install -d $(DESTDIR)$(PYTHONDIR)/xdpchain
+	install -m 0644 bindings/python/python/xdpchain/*.py bindings/python/python/xdpchain/*.pyi \
+	    bindings/python/python/xdpchain/py.typed $(DESTDIR)$(PYTHONDIR)/xdpchain/
+	install -m 0644 target/$(PROFILE)/lib_xdpchain.so $(DESTDIR)$(PYTHONDIR)/xdpchain/_xdpchain.abi3.so
+
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libxdpchain.so $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxdpchain.a \
 	      $(DESTDIR)$(INCLUDEDIR)/xdpchain.h $(DESTDIR)$(LIBDIR)/pkgconfig/xdpchain.pc
+
+# Debian packages (libxdpchain0, libxdpchain-dev, xdpchain,
+# python3-xdpchain) in target/deb, with debhelper; cargo from PATH, so the
+# build dependencies are not checked (-d).
+deb:
+	rm -rf target/deb && mkdir -p target/deb
+	dpkg-buildpackage -b -us -uc -d \
+	    --buildinfo-file=target/deb/xdpchain.buildinfo --buildinfo-option=-utarget/deb \
+	    --changes-file=target/deb/xdpchain.changes --changes-option=-utarget/deb
+	debian/rules clean
 
 # Regenerates include/xdpchain.h with cbindgen (the tests fail while it is stale).
 header:

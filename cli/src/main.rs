@@ -134,8 +134,7 @@ enum Command {
     },
     /// Remove the records of chains that no longer run
     Clean,
-    /// Bring the chains to what a chains file declares, changing only what
-    /// differs (one swap per interface); see xdpchain(1)
+    /// Bring the chains to what a chains file declares, changing only what differs
     Apply {
         /// A chains file, or a directory of them (*.toml)
         #[arg(default_value = xdpchain::DEFAULT_CHAINS_FILE)]
