@@ -87,21 +87,30 @@ deb:
 	    --changes-file=target/deb/xdpchain.changes --changes-option=-utarget/deb
 	debian/rules clean
 
+# The manylinux abi3 wheel and the sdist in target/wheels (maturin, checked
+# and repaired by auditwheel).
+wheel:
+	tests/wheel/build.sh
+
 # Regenerates include/xdpchain.h with cbindgen (the tests fail while it is stale).
 header:
 	XDPCHAIN_WRITE_HEADER=1 $(CARGO) test -p xdpchain-c --test header
 
 # Every test on this machine's kernel (Rust, the library's unit tests again
-# as an unprivileged user, C, Python), then every test again in qemu guests
-# running Debian's 6.1 and 6.12 kernels (which have freplace); see
-# tests/vm/run.sh.
+# as an unprivileged user, C, Python), the Debian packages and the wheel as
+# users install them, then every test again in qemu guests running
+# Debian's 6.1 and 6.12 kernels (which have freplace; tests/vm/run.sh), and
+# a Debian system booting there with the packaged unit (tests/vm/boot.sh).
 test: deps
 	$(CARGO) test --workspace
 	$(CARGO) check -q -p libxdpchain --features fuzzing
 	tests/unprivileged.sh
 	tests/c/run.sh
 	tests/python/run.sh
+	tests/deb/run.sh
+	tests/wheel/run.sh
 	tests/vm/run.sh
+	tests/vm/boot.sh
 
 demo: build
 	examples/demo.sh target/release/xdpchain

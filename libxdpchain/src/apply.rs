@@ -85,13 +85,19 @@ impl Applied {
     }
 }
 
-/// A running component, as apply matches it.
-struct Present {
+/// What apply matches a component by, running or declared.
+#[derive(Debug, Default)]
+struct Key {
     owner: Option<String>,
     digest: Option<String>,
     program: String,
     /// Its object's path; None where no record says (libxdp's layout).
     source: Option<String>,
+}
+
+/// A running component, and how messages name it.
+struct Present {
+    key: Key,
     what: String,
 }
 
@@ -107,52 +113,42 @@ struct Matching {
     added: Vec<usize>,
 }
 
-/// Matches `declared` (digest, owner, program, source) to `present`.
-fn matching(
-    present: &[Present],
-    declared: &[(String, &DeclaredComponent)],
-    prune: bool,
-) -> Matching {
+/// Matches `declared` to `present`: by owner and digest (unchanged) first,
+/// so that a changed twin cannot take an unchanged one's place; then by
+/// owner, program and object (changed).
+fn matching(present: &[&Key], declared: &[Key], prune: bool) -> Matching {
     let mut running: Vec<Option<(usize, bool)>> = vec![None; present.len()];
     let mut placed = vec![false; declared.len()];
-    // Unchanged first, so that a changed twin cannot take an unchanged one's place.
-    for (di, (digest, d)) in declared.iter().enumerate() {
-        let same = (0..present.len()).find(|&p| {
-            running[p].is_none()
-                && present[p].owner.as_deref() == Some(d.owner.as_str())
-                && present[p].digest.as_deref() == Some(digest)
-        });
-        if let Some(p) = same {
-            running[p] = Some((di, false));
-            placed[di] = true;
+    for changed in [false, true] {
+        for (di, d) in declared.iter().enumerate() {
+            if placed[di] {
+                continue;
+            }
+            let fits = |p: &Key| match changed {
+                false => p.digest.is_some() && p.digest == d.digest,
+                true => {
+                    p.program == d.program
+                        && p.source
+                            .as_ref()
+                            .is_none_or(|s| Some(s) == d.source.as_ref())
+                }
+            };
+            let found = (0..present.len())
+                .find(|&p| running[p].is_none() && present[p].owner == d.owner && fits(present[p]));
+            if let Some(p) = found {
+                running[p] = Some((di, changed));
+                placed[di] = true;
+            }
         }
     }
-    for (di, (_, d)) in declared.iter().enumerate() {
-        if placed[di] {
-            continue;
-        }
-        let c = &d.component;
-        let like = (0..present.len()).find(|&p| {
-            running[p].is_none()
-                && present[p].owner.as_deref() == Some(d.owner.as_str())
-                && present[p].program == c.program()
-                && present[p].source.as_deref().is_none_or(|s| s == c.source())
-        });
-        if let Some(p) = like {
-            running[p] = Some((di, true));
-            placed[di] = true;
-        }
-    }
-    let owners: HashSet<&str> = declared.iter().map(|(_, d)| d.owner.as_str()).collect();
+    let owners: HashSet<Option<&str>> = declared.iter().map(|d| d.owner.as_deref()).collect();
     let gone = (0..present.len())
         .filter(|&p| {
+            let k = &present[p];
             running[p].is_none()
                 && (prune
-                    || present[p].digest.is_some()
-                    || present[p]
-                        .owner
-                        .as_deref()
-                        .is_some_and(|o| owners.contains(o)))
+                    || k.digest.is_some()
+                    || (k.owner.is_some() && owners.contains(&k.owner.as_deref())))
         })
         .collect();
     Matching {
@@ -163,18 +159,14 @@ fn matching(
 }
 
 impl Matching {
-    fn changes(
-        &self,
-        present: &[Present],
-        declared: &[(String, &DeclaredComponent)],
-    ) -> Vec<Change> {
+    fn changes(&self, present: &[Present], declared: &[&DeclaredComponent]) -> Vec<Change> {
         let mut out: Vec<Change> = present
             .iter()
             .enumerate()
             .map(|(p, r)| match self.running[p] {
                 Some((_, false)) => Change::Keep(r.what.clone()),
                 Some((d, true)) => {
-                    Change::Replace(format!("{} with {}", r.what, declared[d].1.describe()))
+                    Change::Replace(format!("{} with {}", r.what, declared[d].describe()))
                 }
                 None if self.gone.contains(&p) => Change::Remove(r.what.clone()),
                 None => Change::Leave(r.what.clone()),
@@ -183,7 +175,7 @@ impl Matching {
         out.extend(
             self.added
                 .iter()
-                .map(|&d| Change::Add(declared[d].1.describe())),
+                .map(|&d| Change::Add(declared[d].describe())),
         );
         out
     }
@@ -237,16 +229,21 @@ impl Store {
         chain: &DeclaredChain,
         opts: ApplyOptions,
     ) -> Result<Vec<Change>> {
-        let declared: Vec<(String, &DeclaredComponent)> = chain
-            .components
+        let declared: Vec<&DeclaredComponent> = chain.components.iter().collect();
+        let wanted: Vec<Key> = declared
             .iter()
-            .map(|d| (d.component.digest(), d))
+            .map(|d| Key {
+                owner: Some(d.owner.clone()),
+                digest: Some(d.component.digest()),
+                program: d.component.program().to_string(),
+                source: Some(d.component.source().to_string()),
+            })
             .collect();
         let stamp = |d: usize| -> Result<Stamp> {
             Ok(Stamp {
-                owner: Owner::named(&declared[d].1.owner)?,
+                owner: Owner::named(&declared[d].owner)?,
                 token: new_token(),
-                digest: Some(declared[d].0.clone()),
+                digest: wanted[d].digest.clone(),
             })
         };
         let _lock = pins::lock(self.dir())?;
@@ -260,15 +257,17 @@ impl Store {
                 .map(|p| {
                     let s = owners.get(&p.id);
                     Present {
-                        owner: s.map(|s| s.owner.name().to_string()),
-                        digest: s.and_then(|s| s.digest.clone()),
-                        program: p.name.clone(),
-                        source: None,
+                        key: Key {
+                            owner: s.map(|s| s.owner.name().to_string()),
+                            digest: s.and_then(|s| s.digest.clone()),
+                            program: p.name.clone(),
+                            source: None,
+                        },
                         what: described(format!("{} (program {})", p.name, p.id), s),
                     }
                 })
                 .collect();
-            let m = matching(&present, &declared, opts.prune);
+            let m = matching(&keys(&present), &wanted, opts.prune);
             let changes = m.changes(&present, &declared);
             if opts.dry_run || !changes.iter().any(Change::changes) {
                 return Ok(changes);
@@ -282,7 +281,7 @@ impl Store {
             planned.extend(
                 incoming
                     .iter()
-                    .map(|&d| Planned::New(&declared[d].1.component)),
+                    .map(|&d| Planned::New(&declared[d].component)),
             );
             let (dir, _) = self.open_chain(iface, Running::Libxdp)?;
             if planned.is_empty() {
@@ -304,15 +303,12 @@ impl Store {
         let Some(old) = old else {
             // Nothing of ours runs: the declared chain is made whole, over
             // another loader's program only when pruning.
-            let changes: Vec<Change> = declared
-                .iter()
-                .map(|(_, d)| Change::Add(d.describe()))
-                .collect();
+            let changes: Vec<Change> = declared.iter().map(|d| Change::Add(d.describe())).collect();
             if opts.dry_run || declared.is_empty() {
                 return Ok(changes);
             }
             let components = (0..declared.len())
-                .map(|d| Ok((declared[d].1.component.clone(), stamp(d)?)))
+                .map(|d| Ok((declared[d].component.clone(), stamp(d)?)))
                 .collect::<Result<Vec<_>>>()?;
             let attach = AttachOptions {
                 mode: chain.attach,
@@ -336,7 +332,7 @@ impl Store {
             return Ok(changes);
         };
         let present = present_in(&old);
-        let m = matching(&present, &declared, opts.prune);
+        let m = matching(&keys(&present), &wanted, opts.prune);
         let changes = m.changes(&present, &declared);
         if opts.dry_run || !changes.iter().any(Change::changes) {
             return Ok(changes);
@@ -359,7 +355,7 @@ impl Store {
         let mut settings = old.settings;
         for d in m.incoming() {
             members =
-                plan::with_added(&members, declared[d].1.component.clone(), settings.next_tag)?.0;
+                plan::with_added(&members, declared[d].component.clone(), settings.next_tag)?.0;
             stamps.insert(settings.next_tag, stamp(d)?);
             settings.next_tag += 1;
         }
@@ -380,17 +376,81 @@ impl Store {
     }
 }
 
+fn keys(present: &[Present]) -> Vec<&Key> {
+    present.iter().map(|p| &p.key).collect()
+}
+
 /// The components of our chain that `record` describes, as apply matches them.
 fn present_in(record: &Record) -> Vec<Present> {
     record
         .entries
         .iter()
         .map(|e| Present {
-            owner: Some(e.stamp.owner.name().to_string()),
-            digest: e.stamp.digest.clone(),
-            program: e.program.clone(),
-            source: Some(e.source.clone()),
+            key: Key {
+                owner: Some(e.stamp.owner.name().to_string()),
+                digest: e.stamp.digest.clone(),
+                program: e.program.clone(),
+                source: Some(e.source.clone()),
+            },
             what: described(e.describe(), Some(&e.stamp)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(owner: &str, digest: Option<&str>, program: &str) -> Key {
+        Key {
+            owner: Some(owner.into()),
+            digest: digest.map(str::to_string),
+            program: program.into(),
+            source: Some("/o.o".into()),
+        }
+    }
+
+    #[test]
+    fn unchanged_twins_stay_changed_ones_are_replaced_and_strangers_left() {
+        // Two instances of one program, configured apart; the second changes.
+        let present = [
+            key("fw", Some("a"), "xdp_fw"),
+            key("fw", Some("b"), "xdp_fw"),
+            key("other", None, "xdp_probe"),
+            key("fw", Some("gone"), "xdp_old"),
+            // Added by hand under a declared owner's name: the file's.
+            key("fw", None, "xdp_hand"),
+        ];
+        let declared = [
+            key("fw", Some("c"), "xdp_fw"),
+            key("fw", Some("a"), "xdp_fw"),
+            key("mon", Some("d"), "xdp_count"),
+        ];
+        let refs: Vec<&Key> = present.iter().collect();
+        let m = matching(&refs, &declared, false);
+        assert_eq!(
+            m,
+            Matching {
+                running: vec![Some((1, false)), Some((0, true)), None, None, None],
+                gone: vec![3, 4],
+                added: vec![2],
+            }
+        );
+        assert_eq!(m.incoming(), [0, 2]);
+        assert!(m.stays(0) && !m.stays(1) && m.stays(2) && !m.stays(3));
+        // Pruned, the stranger goes too.
+        assert_eq!(matching(&refs, &declared, true).gone, [2, 3, 4]);
+    }
+
+    #[test]
+    fn without_a_recorded_object_the_program_name_matches() {
+        let mut running = key("fw", Some("old"), "xdp_fw");
+        running.source = None;
+        let m = matching(&[&running], &[key("fw", Some("new"), "xdp_fw")], false);
+        assert_eq!(m.running, [Some((0, true))]);
+        // Another owner's program of that name is not the file's to replace.
+        let theirs = key("probe", None, "xdp_fw");
+        let m = matching(&[&theirs], &[key("fw", Some("new"), "xdp_fw")], false);
+        assert_eq!((m.running, m.added), (vec![None], vec![0]));
+    }
 }

@@ -22,18 +22,7 @@ cd "$repo"
 # --- the kernels: the newest cloud kernel of each series Debian offers --------
 read -r -a kernels <<<"${XDPCHAIN_VM_KERNELS:-6.1 6.12}"
 [ $bench = 0 ] || kernels=("${kernels[0]}")
-fetch_kernel() {
-  local series=$1 dir=$out/kernel-$1 pattern pkg
-  [ -d "$dir/boot" ] && return
-  # 6.1's packages are named 6.1.0-N-cloud-amd64, 6.12's 6.12.N+debV-cloud-amd64.
-  pattern="^linux-image-${series//./\\.}[.][0-9]+[-+][0-9a-z+]*-cloud-amd64-unsigned$"
-  pkg=$(apt-cache search "$pattern" | awk '{print $1}' | sort -V | tail -1)
-  [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache search "$pattern" | awk '{print $1}' | sort -V | tail -1); }
-  [ -n "$pkg" ] || { echo "vm: no Debian $series cloud kernel package found" >&2; exit 1; }
-  rm -rf "$out/dl" && mkdir -p "$out/dl"
-  (cd "$out/dl" && apt-get download -qq "$pkg" >/dev/null 2>&1)
-  rm -rf "$dir.tmp" && dpkg -x "$out"/dl/*.deb "$dir.tmp" && mv "$dir.tmp" "$dir"
-}
+. tests/vm/kernels.sh
 for k in "${kernels[@]}"; do fetch_kernel "$k"; done
 
 # --- what runs in the guest ------------------------------------------------
