@@ -57,7 +57,7 @@ cc -O2 -o "$work/xdpchain-load-static" examples/c/xdpchain-load.c \
   $(pkg-config --cflags xdpchain) /usr/lib/*/libxdpchain.a $(pkg-config --static --libs-only-l xdpchain | sed 's/-lxdpchain//')
 
 /usr/bin/xdpchain --version | grep -qx "xdpchain $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
-man -w xdpchain >/dev/null
+dpkg -L xdpchain | grep -q "/man1/xdpchain.1.gz$"
 
 # The loader from the package's library attaches; the packaged command
 # sees the chain, with the loader as its owner.
