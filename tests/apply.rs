@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
@@ -303,6 +304,18 @@ fn apply_brings_the_chain_to_its_declaration_and_changes_only_what_differs() {
         !ok && err.contains("verdict.toml:8: component") && err.contains("sideways"),
         "{err}"
     );
+    let loose = s.file("loose.toml", &counter_d);
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, _, err) = s.xdpchain(&["apply", &loose]);
+    assert!(
+        !ok && err.contains("others could change what it declares"),
+        "{err}"
+    );
+    let fifo = s.dir.0.join("fifo.toml");
+    sh(&format!("mkfifo {}", fifo.display()));
+    let (ok, _, err) = s.xdpchain(&["apply", fifo.to_str().unwrap()]);
+    assert!(!ok && err.contains("a FIFO, not a chains file"), "{err}");
+    std::fs::remove_file(&fifo).unwrap();
     assert_eq!(ids(&s.status()), before);
 
     // After a reboot: no chain, no pin. Everything comes back, from a

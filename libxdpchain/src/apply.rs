@@ -86,7 +86,7 @@ impl Applied {
 }
 
 /// What apply matches a component by, running or declared.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Key {
     owner: Option<String>,
     digest: Option<String>,

@@ -14,6 +14,7 @@ use toml::Spanned;
 use crate::attach::AttachMode;
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::owner::Owner;
 use crate::plan::{Counting, Mode};
 use crate::store::Layout;
@@ -118,6 +119,7 @@ enum GlobalValue {
 pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
     let files = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
+            trusted(&m, path)?;
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| Error::os(format!("read {}", path.display()), e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -149,8 +151,15 @@ pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
 
 fn read_text(file: &Path) -> Result<String> {
     use std::io::Read;
-    let f =
-        std::fs::File::open(file).map_err(|e| Error::os(format!("read {}", file.display()), e))?;
+    let f = limits::open_regular(file, |what| Error::ChainsFile {
+        at: file.display().to_string(),
+        reason: format!("{what}, not a chains file"),
+    })?;
+    trusted(
+        &f.metadata()
+            .map_err(|e| Error::os(format!("stat {}", file.display()), e))?,
+        file,
+    )?;
     let mut text = String::new();
     f.take(MAX_FILE + 1)
         .read_to_string(&mut text)
@@ -163,6 +172,23 @@ fn read_text(file: &Path) -> Result<String> {
         });
     }
     Ok(text)
+}
+
+/// Refuses a chains file (or directory) that another user could change: it
+/// says what runs in the kernel, loaded as root.
+fn trusted(meta: &std::fs::Metadata, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = meta.uid();
+    if (owner != 0 && owner != crate::sys::euid()) || meta.mode() & 0o002 != 0 {
+        return Err(Error::ChainsFile {
+            at: path.display().to_string(),
+            reason: format!(
+                "owned by uid {owner} with mode {:o}: others could change what it declares",
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The chains `text`, the contents of `file`, declares; the objects they

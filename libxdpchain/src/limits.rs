@@ -49,23 +49,10 @@ fn malformed(name: &str, reason: impl ToString) -> Error {
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     let name = path.display().to_string();
     let os = |op: &str, e: std::io::Error| Error::os(format!("{op} {name}"), e);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| os("open", e))?;
+    let mut file = open_regular(path, |what| {
+        malformed(&name, format!("{what}, not an object file"))
+    })?;
     let meta = file.metadata().map_err(|e| os("stat", e))?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = match () {
-            _ if kind.is_dir() => "a directory",
-            _ if kind.is_fifo() => "a FIFO",
-            _ if kind.is_char_device() || kind.is_block_device() => "a device",
-            _ if kind.is_socket() => "a socket",
-            _ => "not a regular file",
-        };
-        return Err(malformed(&name, format!("{what}, not an object file")));
-    }
     if meta.len() > MAX_OBJECT_SIZE {
         return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
     }
@@ -86,6 +73,31 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
         return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));
     }
     Ok(bytes)
+}
+
+/// Opens `path` to read it if it is a regular file; what else it is (a
+/// directory, a FIFO, a device), `refuse` turns into the error, before
+/// anything blocks on it.
+pub(crate) fn open_regular(
+    path: &Path,
+    refuse: impl FnOnce(&str) -> Error,
+) -> Result<std::fs::File> {
+    let os = |op: &str, e: std::io::Error| Error::os(format!("{op} {}", path.display()), e);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| os("open", e))?;
+    let kind = file.metadata().map_err(|e| os("stat", e))?.file_type();
+    let what = match () {
+        _ if kind.is_file() => return Ok(file),
+        _ if kind.is_dir() => "a directory",
+        _ if kind.is_fifo() => "a FIFO",
+        _ if kind.is_char_device() || kind.is_block_device() => "a device",
+        _ if kind.is_socket() => "a socket",
+        _ => "not a regular file",
+    };
+    Err(refuse(what))
 }
 
 /// Checks the headers of the ELF object `bytes` against the limits, and
