@@ -19,7 +19,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all deps build lib cli python-module install install-cli install-python uninstall \
+.PHONY: all deps build lib cli python-module install install-cli install-python uninstall uninstall-cli \
 	header test demo bench fuzz deb wheel clean
 
 all: build
@@ -76,6 +76,12 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libxdpchain.so $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxdpchain.a \
 	      $(DESTDIR)$(INCLUDEDIR)/xdpchain.h $(DESTDIR)$(LIBDIR)/pkgconfig/xdpchain.pc
+
+# What install-cli put there, but for /etc/xdpchain (the operator's).
+uninstall-cli:
+	rm -f $(DESTDIR)$(BINDIR)/xdpchain $(DESTDIR)$(MANDIR)/man1/xdpchain.1 \
+	      $(DESTDIR)$(UNITDIR)/xdpchain.service $(DESTDIR)$(UNITDIR)/xdpchain@.service \
+	      $(DESTDIR)$(UDEVDIR)/rules.d/99-xdpchain.rules
 
 # Debian packages (libxdpchain0, libxdpchain-dev, xdpchain,
 # python3-xdpchain) in target/deb, with debhelper; cargo from PATH, so the
