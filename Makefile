@@ -86,7 +86,7 @@ uninstall-cli:
 # Debian packages (libxdpchain0, libxdpchain-dev, xdpchain,
 # python3-xdpchain) in target/deb, with debhelper; cargo from PATH, so the
 # build dependencies are not checked (-d).
-deb:
+deb: deps
 	rm -rf target/deb && mkdir -p target/deb
 	dpkg-buildpackage -b -us -uc -d \
 	    --buildinfo-file=target/deb/xdpchain.buildinfo --buildinfo-option=-utarget/deb \
@@ -95,7 +95,7 @@ deb:
 
 # The manylinux abi3 wheel and the sdist in target/wheels (maturin, checked
 # and repaired by auditwheel).
-wheel:
+wheel: deps
 	tests/wheel/build.sh
 
 # Regenerates include/xdpchain.h with cbindgen (the tests fail while it is stale).

@@ -6,7 +6,8 @@ need=()
 for pair in clang:clang llvm-objdump:llvm llvm-strip:llvm pkg-config:pkg-config ip:iproute2 \
             bpftool:bpftool ping:iputils-ping setpriv:util-linux unshare:util-linux nsenter:util-linux \
             qemu-system-x86_64:qemu-system-x86 cpio:cpio strip:binutils \
-            xdp-loader:xdp-tools; do
+            xdp-loader:xdp-tools dpkg-buildpackage:dpkg-dev dh:debhelper dh_python3:dh-python \
+            lintian:lintian debootstrap:debootstrap systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 for pair in /bin/busybox:busybox-static /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \

@@ -22,7 +22,6 @@ version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 debs=("$repo/target/deb/xdpchain_${version}_${arch}.deb")
 [ -e "${debs[0]}" ] || make -s deb
-command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
 # --- the system: Debian as debootstrap makes it, with the package --------------
 base=$out/boot-base
