@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
     ApplyOptions, AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode,
-    Netns, OpenOptions, SharedChain, Store, Verdicts,
+    Netns, OpenOptions, Outcome, SharedChain, Store, Verdicts,
 };
 
 const AFTER_HELP: &str = "\
@@ -433,25 +433,17 @@ fn run(cli: Cli) -> Result<(), Error> {
 }
 
 /// Applies each chain `file` declares (or only that of `only`), printing
-/// what changes; goes on past an interface that fails, and returns the
-/// first failure. A declared interface that does not exist is skipped:
-/// udev applies its chain when it appears.
+/// what changes and skipping interfaces that do not exist (udev applies
+/// their chains when they appear); returns the first failure.
 fn apply(file: &Path, opts: ApplyOptions, only: Option<&str>) -> Result<(), Error> {
-    let store = Store::new();
-    let mut first = None;
     let chains = xdpchain::read_chains(file)?;
-    for chain in chains
-        .iter()
-        .filter(|c| only.is_none_or(|i| c.netns.is_none() && c.interface == i))
-    {
-        let name = match &chain.netns {
-            Some(ns) => format!("{} (netns {ns})", chain.interface),
-            None => chain.interface.clone(),
-        };
-        match store.apply(chain, opts) {
-            Ok(applied) if !applied.changed() => println!("{name}: unchanged"),
-            Ok(applied) => {
-                for change in applied.changes.iter() {
+    let mut first = None;
+    for (chain, outcome) in Store::new().apply_all(&chains, opts, only) {
+        let name = chain.label();
+        match outcome {
+            Outcome::Applied(a) if !a.changed() => println!("{name}: unchanged"),
+            Outcome::Applied(a) => {
+                for change in &a.changes {
                     let would = if opts.dry_run && change.changes() {
                         "would "
                     } else {
@@ -460,20 +452,11 @@ fn apply(file: &Path, opts: ApplyOptions, only: Option<&str>) -> Result<(), Erro
                     println!("{name}: {would}{change}");
                 }
             }
-            Err(Error::UnknownInterface(_)) => {
+            Outcome::Missing => {
                 println!("{name}: no such interface; skipped (applied when it appears)")
             }
-            Err(e) => {
-                let e = Error::Declared {
-                    at: chain.at.to_string(),
-                    what: format!("interface {name}"),
-                    source: Box::new(e),
-                };
-                match first {
-                    None => first = Some(e),
-                    Some(_) => eprintln!("xdpchain: {}", e.to_string().replace('\n', " ")),
-                }
-            }
+            Outcome::Failed(e) if first.is_none() => first = Some(e),
+            Outcome::Failed(e) => eprintln!("xdpchain: {}", e.to_string().replace('\n', " ")),
         }
     }
     first.map_or(Ok(()), Err)

@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::attach::{self, AttachOptions, Interface};
 use crate::declared::{DeclaredChain, DeclaredComponent};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inspect;
 use crate::libxdp::{self, Planned};
 use crate::ns::{self, Netns};
@@ -57,16 +57,33 @@ impl Change {
     }
 }
 
+impl Change {
+    /// `keep`, `add`, `replace`, `remove` or `leave`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Change::Keep(_) => "keep",
+            Change::Add(_) => "add",
+            Change::Replace(_) => "replace",
+            Change::Remove(_) => "remove",
+            Change::Leave(_) => "leave",
+        }
+    }
+
+    /// The component, as messages name it.
+    pub fn what(&self) -> &str {
+        match self {
+            Change::Keep(w)
+            | Change::Add(w)
+            | Change::Replace(w)
+            | Change::Remove(w)
+            | Change::Leave(w) => w,
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (verb, what) = match self {
-            Change::Keep(w) => ("keep", w),
-            Change::Add(w) => ("add", w),
-            Change::Replace(w) => ("replace", w),
-            Change::Remove(w) => ("remove", w),
-            Change::Leave(w) => ("leave", w),
-        };
-        write!(f, "{verb} {what}")
+        write!(f, "{} {}", self.verb(), self.what())
     }
 }
 
@@ -83,6 +100,16 @@ impl Applied {
     pub fn changed(&self) -> bool {
         self.changes.iter().any(Change::changes)
     }
+}
+
+/// What became of one declared chain in [`Store::apply_all`].
+#[derive(Debug)]
+pub enum Outcome {
+    Applied(Applied),
+    /// Its interface does not exist (yet).
+    Missing,
+    /// It failed: the error says where the file declares it.
+    Failed(Error),
 }
 
 /// What apply matches a component by, running or declared.
@@ -221,6 +248,33 @@ impl Store {
             netns: chain.netns.clone(),
             changes,
         })
+    }
+
+    /// Applies each of `chains` (with `only`, only the chain of that
+    /// interface of this namespace) as [`Store::apply`] does, in order,
+    /// going on past one that fails.
+    pub fn apply_all<'a>(
+        &self,
+        chains: &'a [DeclaredChain],
+        opts: ApplyOptions,
+        only: Option<&str>,
+    ) -> Vec<(&'a DeclaredChain, Outcome)> {
+        chains
+            .iter()
+            .filter(|c| only.is_none_or(|i| c.netns.is_none() && c.interface == i))
+            .map(|chain| {
+                let outcome = match self.apply(chain, opts) {
+                    Ok(applied) => Outcome::Applied(applied),
+                    Err(Error::UnknownInterface(_)) => Outcome::Missing,
+                    Err(e) => Outcome::Failed(Error::Declared {
+                        at: chain.at.to_string(),
+                        what: format!("interface {}", chain.label()),
+                        source: Box::new(e),
+                    }),
+                };
+                (chain, outcome)
+            })
+            .collect()
     }
 
     fn apply_to(

@@ -57,6 +57,16 @@ pub struct DeclaredChain {
     pub at: Location,
 }
 
+impl DeclaredChain {
+    /// The interface, with its namespace if it has one.
+    pub fn label(&self) -> String {
+        match &self.netns {
+            Some(ns) => format!("{} (netns {ns})", self.interface),
+            None => self.interface.clone(),
+        }
+    }
+}
+
 /// A component as declared, read and configured.
 #[derive(Debug)]
 pub struct DeclaredComponent {

@@ -52,7 +52,7 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use apply::{Applied, ApplyOptions, Change};
+pub use apply::{Applied, ApplyOptions, Change, Outcome};
 pub use attach::{AttachMode, AttachOptions, Interface};
 pub use chain::{Chain, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};

@@ -30,11 +30,16 @@ create_exception!(
     "The kernel refused a program; `log` holds the verifier's log and `component` the refused component (or None for the chain as a whole)."
 );
 
-/// The Python exception for a core error: Python's own where one fits.
+/// The Python exception for a core error: Python's own where one fits
+/// (for an error of a chains file's declaration, the one of its cause).
 fn py_err(e: xc::Error) -> PyErr {
     use xc::Error as E;
     let msg = e.to_string();
     let errno = e.errno();
+    let e = match e {
+        E::Declared { source, .. } => *source,
+        e => e,
+    };
     match e {
         E::PermissionDenied { .. } | E::UnsafePinDir { .. } => {
             PyPermissionError::new_err((errno, msg))
@@ -47,6 +52,7 @@ fn py_err(e: xc::Error) -> PyErr {
         | E::Malformed { .. }
         | E::AmbiguousProgram { .. }
         | E::InvalidArgument(_)
+        | E::ChainsFile { .. }
         | E::Link(_) => PyValueError::new_err(msg),
         E::NoXdpProgram { .. }
         | E::UnknownProgram { .. }
@@ -647,6 +653,53 @@ fn status(
     chains.iter().map(|st| chain_status(py, st)).collect()
 }
 
+/// One interface's chain as `apply` left it: (interface, netns, changes),
+/// each change (verb, what); changes None where the interface is missing.
+type AppliedTuple = (String, Option<String>, Option<Vec<(String, String)>>);
+
+#[pyfunction]
+#[pyo3(signature = (path=None, *, dry_run=false, prune=false, interface=None))]
+fn apply(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    dry_run: bool,
+    prune: bool,
+    interface: Option<String>,
+) -> PyResult<Vec<AppliedTuple>> {
+    let path = path.unwrap_or_else(|| xc::DEFAULT_CHAINS_FILE.into());
+    let opts = xc::ApplyOptions { prune, dry_run };
+    let results = released(py, || {
+        let chains = xc::read_chains(&path)?;
+        let store = xc::Store::new();
+        let results: Vec<_> = store
+            .apply_all(&chains, opts, interface.as_deref())
+            .into_iter()
+            .map(|(c, outcome)| (c.interface.clone(), c.netns.clone(), outcome))
+            .collect();
+        Ok::<_, xc::Error>(results)
+    })
+    .map_err(py_err)?;
+    let mut out = Vec::new();
+    let mut failed = None;
+    for (iface, netns, outcome) in results {
+        let changes = match outcome {
+            xc::Outcome::Applied(a) => Some(
+                a.changes
+                    .iter()
+                    .map(|c| (c.verb().to_string(), c.what().to_string()))
+                    .collect(),
+            ),
+            xc::Outcome::Missing => None,
+            xc::Outcome::Failed(e) => {
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
+        out.push((iface, netns, changes));
+    }
+    failed.map_or(Ok(out), |e| Err(py_err(e)))
+}
+
 fn chains(ifname: Option<&str>, netns: Option<&str>) -> xc::Result<Vec<xc::ChainStatus>> {
     let store = xc::Store::new();
     let netns = netns.map(xc::Netns::open).transpose()?;
@@ -667,6 +720,7 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Component>()?;
     m.add_class::<ChainStatus>()?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
     m.add("MAX_COMPONENTS", xc::MAX_COMPONENTS)?;

@@ -331,6 +331,44 @@ def test_the_gil_is_released_while_loading(ns):
     chain.close()
 
 
+def test_apply_brings_chains_to_a_chains_file_as_the_command_does(ns, tmp_path):
+    counter = obj("counter")
+    path = tmp_path / "chains.toml"
+    path.write_text(
+        f'[[interface]]\nname = "{ns.dev}"\nattach = "skb"\n'
+        f'[[interface.component]]\npath = "{counter}"\nowner = "mon"\n'
+        f'[[interface]]\nname = "xdpc-none0"\n'
+        f'[[interface.component]]\npath = "{counter}"\n')
+    what = f"{path}:4: component {counter}:xdp_count"
+    assert xdpchain.apply(path, dry_run=True) == [
+        (ns.dev, None, [("add", what)]), ("xdpc-none0", None, None)]
+    assert not ns.xdp_attached()
+    assert xdpchain.apply(path) == [
+        (ns.dev, None, [("add", what)]), ("xdpc-none0", None, None)]
+    (st,) = xdpchain.status(ns.dev)
+    assert [(c.name, c.owner) for c in st.components] == [("xdp_count", "mon")]
+    program = st.program_id
+    ((_, _, changes),) = xdpchain.apply(path, interface=ns.dev)
+    assert [verb for verb, _ in changes] == ["keep"]
+    assert xdpchain.status(ns.dev)[0].program_id == program
+    # A bad file: the error names the file and the line, and nothing changes.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[[interface]]\nname = "{ns.dev}"\ncolour = "red"\n')
+    with pytest.raises(ValueError, match=f"{bad}:3: unknown field `colour`"):
+        xdpchain.apply(bad)
+    missing = tmp_path / "missing.toml"
+    missing.write_text(f'[[interface]]\nname = "{ns.dev}"\n'
+                       f'[[interface.component]]\npath = "/nonexistent/fw.o"\n')
+    with pytest.raises(FileNotFoundError, match=f"{missing}:3: component /nonexistent/fw.o"):
+        xdpchain.apply(missing)
+    assert xdpchain.status(ns.dev)[0].program_id == program
+    # Declared with no component, the file's component goes, with the chain.
+    path.write_text(f'[[interface]]\nname = "{ns.dev}"\n')
+    ((_, _, changes),) = xdpchain.apply(path)
+    assert [verb for verb, _ in changes] == ["remove"]
+    assert not ns.xdp_attached()
+
+
 def test_python_m_xdpchain_status_prints_what_the_command_prints(ns):
     chain = xdpchain.Chain.open(ns.dev)
     chain.add_program(obj("counter"))

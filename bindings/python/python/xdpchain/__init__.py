@@ -11,7 +11,9 @@
 ``Chain.open`` joins the chain that every process shares on the interface:
 what ``add_program`` adds runs beside the programs of other owners, and
 leaving the ``with`` block takes out only what this object added.
-``xdpchain.status()`` lists the chains, each component with its owner. Errors are Python's own
+``xdpchain.status()`` lists the chains, each component with its owner;
+``xdpchain.apply()`` brings them to what a chains file declares, as
+``xdpchain apply`` does. Errors are Python's own
 exceptions where one fits (PermissionError, FileNotFoundError, ValueError,
 LookupError), else :class:`Error` (an OSError with ``errno``);
 :class:`VerifierError` carries the verifier's ``log``.
@@ -24,6 +26,7 @@ from ._xdpchain import (
     Component,
     Error,
     VerifierError,
+    apply,
     status,
 )
 from ._report import status_report
@@ -35,6 +38,7 @@ __all__ = [
     "Component",
     "Error",
     "VerifierError",
+    "apply",
     "status",
     "status_report",
 ]

@@ -57,6 +57,7 @@ def _as_dict(chain):
                     **{v: c.counters[v] for v in VERDICTS},
                     "other": c.counters["other"],
                 },
+                "program_id": c.program_id,
             }
             for c in chain.components
         ],

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Type, Union
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 MAX_COMPONENTS: int
 
@@ -160,3 +160,20 @@ class Chain:
 def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
     """The chains of this network namespace (or ``netns``), or the one on
     ``ifname``, each component with its owner."""
+
+def apply(
+    path: Optional[Union[str, "os.PathLike[str]"]] = None,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    interface: Optional[str] = None,
+) -> List[Tuple[str, Optional[str], Optional[List[Tuple[str, str]]]]]:
+    """Brings the chains to what the chains file (or directory) ``path``
+    declares (default /etc/xdpchain/chains.toml), as ``xdpchain apply``
+    does: one swap per interface, only what differs. Returns, per declared
+    interface, (interface, netns, changes), each change (verb, component)
+    with verb "keep", "add", "replace", "remove" or "leave"; changes is None
+    where the interface does not exist. ``dry_run`` changes nothing;
+    ``prune`` also removes what the file does not own; ``interface`` applies
+    only that interface's chain. Where interfaces fail, the others are
+    applied and the first failure is raised."""
