@@ -276,7 +276,11 @@ pub fn parse_chains(text: &str, file: &Path) -> Result<Vec<DeclaredChain>> {
 fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
     let owner = doc.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
     Owner::named(&owner)?;
-    let mut c = Component::from_file(base.join(&doc.path), doc.program.as_deref())?;
+    // Absolute, so that the component's recorded object is the same
+    // whichever directory the file was applied from.
+    let path = std::path::absolute(base.join(&doc.path))
+        .map_err(|e| Error::os(format!("resolve {}", doc.path.display()), e))?;
+    let mut c = Component::from_file(path, doc.program.as_deref())?;
     for (name, value) in &doc.globals {
         c = match value {
             GlobalValue::Int(n) => c.with_global_int(name, i128::from(*n))?,
