@@ -17,25 +17,7 @@ struct Setup {
     /// Holds the store, which makes its own directory (0700).
     _pins: PinDir,
     store: String,
-    dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory of the test's own, removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new(tag: &str) -> Dir {
-            let d = std::env::temp_dir().join(format!("xdpc-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&d);
-            std::fs::create_dir_all(&d).unwrap();
-            Dir(d)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    dir: TempDir,
 }
 
 impl Setup {
@@ -45,7 +27,7 @@ impl Setup {
             net: VethPair::new(),
             store: format!("{}/store", pins.0),
             _pins: pins,
-            dir: tempdir::Dir::new(tag),
+            dir: TempDir::new(tag),
         }
     }
 

@@ -153,8 +153,8 @@ fn errors_are_one_line_and_specific() {
     assert!(!ok && err.contains("no XDP program in the object"), "{err}");
     // Inputs that are no object files are refused at once, on one line:
     // nothing read without end, nothing blocked on, a path of any bytes.
-    let dir = std::env::temp_dir().join(format!("xdpc-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("cli");
+    let dir = tmp.0.clone();
     let fifo = dir.join("fifo");
     let c = std::ffi::CString::new(path(&fifo)).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
@@ -189,7 +189,6 @@ fn errors_are_one_line_and_specific() {
             .arg(&odd),
     );
     assert_eq!(code, 0, "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
     let (code, err) = exit(Command::new(BIN).arg("frobnicate"));
     assert!(
         code == 2 && err.contains("unrecognized subcommand 'frobnicate'"),

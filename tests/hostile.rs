@@ -79,8 +79,8 @@ fn a_data_section_flagged_as_code_is_refused() {
 
 #[test]
 fn inputs_that_are_no_object_files() {
-    let dir = std::env::temp_dir().join(format!("xdpc-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("hostile");
+    let dir = tmp.0.clone();
     let fifo = dir.join("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
@@ -101,5 +101,4 @@ fn inputs_that_are_no_object_files() {
         matches!(e, Error::NotElf { .. } | Error::TooLarge { .. }),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

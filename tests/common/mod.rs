@@ -385,6 +385,25 @@ impl Drop for PinDir {
     }
 }
 
+/// A directory of the test's own under the temporary directory, removed
+/// with what it holds when dropped, also when the test fails.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("xdpc-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The kind of chain (static or dynamic) that the VM's settings make new
 /// chains: dynamic in auto mode where freplace is expected. None where the
 /// test cannot know (outside the VM).
