@@ -8,7 +8,7 @@
 //! and those a previous `apply` put there (they carry a digest); those of
 //! its own it no longer declares go, and the others stay unless pruned.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::attach::{self, AttachOptions, Interface};
@@ -21,7 +21,7 @@ use crate::owner::{new_token, Actor, Owner, Stamp};
 use crate::pins::{self, read_libxdp_owners, write_libxdp_owners, Running};
 use crate::plan::{self, Member};
 use crate::record::Record;
-use crate::store::{libxdp_running, Store};
+use crate::store::{libxdp_running, stamps_by_tag, Store};
 
 /// How [`Store::apply`] goes about it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -400,12 +400,7 @@ impl Store {
             .into_iter()
             .filter(|mb| staying.contains(&mb.tag))
             .collect();
-        let mut stamps: HashMap<u64, Stamp> = old
-            .entries
-            .iter()
-            .filter(|e| staying.contains(&e.tag))
-            .map(|e| (e.tag, e.stamp.clone()))
-            .collect();
+        let mut stamps = stamps_by_tag(Some(&old));
         let mut settings = old.settings;
         for d in m.incoming() {
             members =
@@ -413,19 +408,7 @@ impl Store {
             stamps.insert(settings.next_tag, stamp(d)?);
             settings.next_tag += 1;
         }
-        if members.is_empty() {
-            self.detach_locked(&dir, iface, current)?;
-        } else {
-            self.commit(
-                &dir,
-                iface,
-                Some(&old),
-                &members,
-                settings,
-                current,
-                &stamps,
-            )?;
-        }
+        self.commit_or_detach(&dir, iface, &old, &members, settings, current, &stamps)?;
         Ok(changes)
     }
 }

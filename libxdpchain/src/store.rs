@@ -548,20 +548,8 @@ impl Store {
             .into_iter()
             .filter(|m| !gone_tags.contains(&m.tag))
             .collect();
-        if members.is_empty() {
-            self.detach_locked(&dir, iface, current)?;
-        } else {
-            let stamps = stamps_by_tag(Some(&old));
-            self.commit(
-                &dir,
-                iface,
-                Some(&old),
-                &members,
-                old.settings,
-                current,
-                &stamps,
-            )?;
-        }
+        let stamps = stamps_by_tag(Some(&old));
+        self.commit_or_detach(&dir, iface, &old, &members, old.settings, current, &stamps)?;
         Ok(gone_tags.len())
     }
 
@@ -793,6 +781,25 @@ impl Store {
         Ok((dir, record))
     }
 
+    /// What is left of the recorded chain `old`: `members` committed as
+    /// [`Store::commit`] does, or, when none is left, the chain detached.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn commit_or_detach(
+        &self,
+        dir: &Path,
+        iface: &Interface,
+        old: &Record,
+        members: &[Member],
+        settings: Settings,
+        current: Option<Seen>,
+        stamps: &HashMap<u64, Stamp>,
+    ) -> Result<()> {
+        if members.is_empty() {
+            return self.detach_locked(dir, iface, current);
+        }
+        self.commit(dir, iface, Some(old), members, settings, current, stamps)
+    }
+
     /// Loads `members`, pins what is new, swaps the chain in for `current`
     /// and settles the record. On error, what this call pinned is unpinned
     /// and the interface keeps what it ran. `stamps` says who added each
@@ -942,7 +949,7 @@ fn described<'a>(
 }
 
 /// Who added each member of the chain `record` describes, by tag.
-fn stamps_by_tag(record: Option<&Record>) -> HashMap<u64, Stamp> {
+pub(crate) fn stamps_by_tag(record: Option<&Record>) -> HashMap<u64, Stamp> {
     record.map_or_else(HashMap::new, |r| {
         r.entries.iter().map(|e| (e.tag, e.stamp.clone())).collect()
     })
