@@ -290,9 +290,33 @@ fn apply_brings_the_chain_to_its_declaration_and_changes_only_what_differs() {
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o666)).unwrap();
     let (ok, _, err) = s.xdpchain(&["apply", &loose]);
     assert!(
-        !ok && err.contains("others could change what it declares"),
+        !ok && err.contains(&format!("refusing {}: owned by uid 0", loose))
+            && err.contains("mode 666: other users could change what root loads"),
         "{err}"
     );
+    // So is an object that others could change, or one in a directory
+    // where others could put another in its place.
+    let open_dir = s.dir.0.join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    let loose_obj = open_dir.join("counter.o");
+    std::fs::copy(&counter, &loose_obj).unwrap();
+    let loose_decl = s.file(
+        "loose-obj.toml",
+        &(counter_d.clone() + &decl(&loose_obj, "")),
+    );
+    for (obj_mode, dir_mode, refused) in [(0o646, 0o755, &loose_obj), (0o644, 0o777, &open_dir)] {
+        std::fs::set_permissions(&loose_obj, std::fs::Permissions::from_mode(obj_mode)).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        let (ok, _, err) = s.xdpchain(&["apply", &loose_decl]);
+        assert!(
+            !ok && err.contains(&format!(
+                "loose-obj.toml:8: component {}: refusing {}: owned by uid 0",
+                loose_obj.display(),
+                refused.display()
+            )),
+            "{err}"
+        );
+    }
     let fifo = s.dir.0.join("fifo.toml");
     sh(&format!("mkfifo {}", fifo.display()));
     let (ok, _, err) = s.xdpchain(&["apply", fifo.to_str().unwrap()]);

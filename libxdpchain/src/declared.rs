@@ -128,8 +128,8 @@ enum GlobalValue {
 /// directory (in name order). An interface is declared once.
 pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
     let files = match std::fs::metadata(path) {
+        // Its files are checked with the directories above them.
         Ok(m) if m.is_dir() => {
-            trusted(&m, path)?;
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| Error::os(format!("read {}", path.display()), e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -161,15 +161,10 @@ pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
 
 fn read_text(file: &Path) -> Result<String> {
     use std::io::Read;
-    let f = limits::open_regular(file, |what| Error::ChainsFile {
+    let f = open_trusted(file, |what| Error::ChainsFile {
         at: file.display().to_string(),
         reason: format!("{what}, not a chains file"),
     })?;
-    trusted(
-        &f.metadata()
-            .map_err(|e| Error::os(format!("stat {}", file.display()), e))?,
-        file,
-    )?;
     let mut text = String::new();
     f.take(MAX_FILE + 1)
         .read_to_string(&mut text)
@@ -184,21 +179,42 @@ fn read_text(file: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// Refuses a chains file (or directory) that another user could change: it
-/// says what runs in the kernel, loaded as root.
-fn trusted(meta: &std::fs::Metadata, path: &Path) -> Result<()> {
+/// Opens `path`, a chains file or an object one names, if no user but root
+/// (or the caller) can change it: root loads what it says into the kernel,
+/// at boot unattended. The file and every directory above it, symbolic links
+/// resolved, must belong to root or the caller and be writable by no one
+/// else; a sticky directory (as /tmp) counts as safe, since there others
+/// cannot replace what is not theirs. `refuse` names what else than a
+/// regular file it is.
+fn open_trusted(path: &Path, refuse: impl FnOnce(&str) -> Error) -> Result<std::fs::File> {
     use std::os::unix::fs::MetadataExt;
-    let owner = meta.uid();
-    if (owner != 0 && owner != crate::sys::euid()) || meta.mode() & 0o002 != 0 {
-        return Err(Error::ChainsFile {
-            at: path.display().to_string(),
-            reason: format!(
-                "owned by uid {owner} with mode {:o}: others could change what it declares",
-                meta.mode() & 0o7777
-            ),
-        });
+    let os = |op: &str, p: &Path, e| Error::os(format!("{op} {}", p.display()), e);
+    let check = |meta: &std::fs::Metadata, at: &Path| {
+        let (owner, mode) = (meta.uid(), meta.mode());
+        let open_to_group = mode & 0o020 != 0 && meta.gid() != 0;
+        let open_to_all = mode & 0o002 != 0 && !(meta.is_dir() && mode & 0o1000 != 0);
+        if (owner != 0 && owner != crate::sys::euid()) || open_to_group || open_to_all {
+            return Err(Error::Untrusted {
+                path: at.display().to_string(),
+                reason: format!(
+                    "owned by uid {owner} (gid {}) with mode {:o}: other users could change what root loads",
+                    meta.gid(),
+                    mode & 0o7777
+                ),
+            });
+        }
+        Ok(())
+    };
+    let real = std::fs::canonicalize(path).map_err(|e| os("resolve", path, e))?;
+    for dir in real.ancestors().skip(1) {
+        check(
+            &std::fs::metadata(dir).map_err(|e| os("stat", dir, e))?,
+            dir,
+        )?;
     }
-    Ok(())
+    let file = limits::open_regular(&real, refuse)?;
+    check(&file.metadata().map_err(|e| os("stat", &real, e))?, &real)?;
+    Ok(file)
 }
 
 /// The chains `text`, the contents of `file`, declares; the objects they
@@ -280,7 +296,9 @@ fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
     // whichever directory the file was applied from.
     let path = std::path::absolute(base.join(&doc.path))
         .map_err(|e| Error::os(format!("resolve {}", doc.path.display()), e))?;
-    let mut c = Component::from_file(path, doc.program.as_deref())?;
+    let name = path.display().to_string();
+    let bytes = limits::read_open(open_trusted(&path, limits::refuse_object(&name))?, &name)?;
+    let mut c = Component::from_bytes(bytes, &name, doc.program.as_deref())?;
     for (name, value) in &doc.globals {
         c = match value {
             GlobalValue::Int(n) => c.with_global_int(name, i128::from(*n))?,

@@ -85,6 +85,11 @@ pub enum Error {
     #[error("refusing pin directory {path}: {reason}")]
     UnsafePinDir { path: String, reason: String },
 
+    /// A chains file, or an object it names, that users other than root
+    /// (or the caller) could change.
+    #[error("refusing {path}: {reason}")]
+    Untrusted { path: String, reason: String },
+
     #[error("the XDP program on {iface} is not the one expected (another loader changed it)")]
     Raced { iface: String },
 
@@ -182,7 +187,7 @@ impl Error {
             | Error::NoState { .. }
             | Error::NotOwner { .. } => libc::EBUSY,
             Error::UnknownNetns(_) => libc::ENOENT,
-            Error::UnsafePinDir { .. } => libc::EPERM,
+            Error::UnsafePinDir { .. } | Error::Untrusted { .. } => libc::EPERM,
             Error::Raced { .. } => libc::EAGAIN,
             Error::NoChain(_)
             | Error::NotLoaded

@@ -48,10 +48,18 @@ fn malformed(name: &str, reason: impl ToString) -> Error {
 /// [`MAX_OBJECT_SIZE`], whose magic is checked before the rest is read.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     let name = path.display().to_string();
+    read_open(open_regular(path, refuse_object(&name))?, &name)
+}
+
+/// How [`open_regular`] refuses an object named `name`.
+pub(crate) fn refuse_object(name: &str) -> impl FnOnce(&str) -> Error + '_ {
+    move |what| malformed(name, format!("{what}, not an object file"))
+}
+
+/// As [`read`], for an object `name` open as `file`.
+pub(crate) fn read_open(mut file: std::fs::File, name: &str) -> Result<Vec<u8>> {
+    let name = name.to_string();
     let os = |op: &str, e: std::io::Error| Error::os(format!("{op} {name}"), e);
-    let mut file = open_regular(path, |what| {
-        malformed(&name, format!("{what}, not an object file"))
-    })?;
     let meta = file.metadata().map_err(|e| os("stat", e))?;
     if meta.len() > MAX_OBJECT_SIZE {
         return Err(too_large(&name, "its size in bytes", MAX_OBJECT_SIZE));

@@ -41,7 +41,7 @@ fn py_err(e: xc::Error) -> PyErr {
         e => e,
     };
     match e {
-        E::PermissionDenied { .. } | E::UnsafePinDir { .. } => {
+        E::PermissionDenied { .. } | E::UnsafePinDir { .. } | E::Untrusted { .. } => {
             PyPermissionError::new_err((errno, msg))
         }
         E::Os { ref source, .. } if source.raw_os_error() == Some(libc::ENOENT) => {
