@@ -368,5 +368,21 @@ fn apply_skips_interfaces_that_do_not_exist_and_can_take_one_interface() {
         out.contains(&format!("{}: unchanged", s.net.dev_b)),
         "{out}"
     );
+
+    // A broken declaration of another interface holds up the whole file,
+    // but not the chain of one interface (udev's hook).
+    let broken = s.dir.0.join("broken.toml");
+    let missing = decl(Path::new("/nonexistent/fw.o"), "");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(path).unwrap()
+            + &format!("\n[[interface]]\nname = \"xdpc-none1\"\n{missing}"),
+    )
+    .unwrap();
+    let broken = broken.to_str().unwrap();
+    let (ok, _, err) = s.xdpchain(&["apply", broken]);
+    assert!(!ok && err.contains("component /nonexistent/fw.o"), "{err}");
+    let out = s.apply(broken, &["--interface", &s.net.dev_b]);
+    assert_eq!(out.trim(), format!("{}: unchanged", s.net.dev_b));
     s.ok(&["detach", &s.net.dev_b, "--force"]);
 }

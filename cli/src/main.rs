@@ -436,9 +436,9 @@ fn run(cli: Cli) -> Result<(), Error> {
 /// what changes and skipping interfaces that do not exist (udev applies
 /// their chains when they appear); returns the first failure.
 fn apply(file: &Path, opts: ApplyOptions, only: Option<&str>) -> Result<(), Error> {
-    let chains = xdpchain::read_chains(file)?;
+    let chains = xdpchain::read_chains(file, only)?;
     let mut first = None;
-    for (chain, outcome) in Store::new().apply_all(&chains, opts, only) {
+    for (chain, outcome) in Store::new().apply_all(&chains, opts) {
         let name = chain.label();
         match outcome {
             Outcome::Applied(a) if !a.changed() => println!("{name}: unchanged"),

@@ -250,18 +250,15 @@ impl Store {
         })
     }
 
-    /// Applies each of `chains` (with `only`, only the chain of that
-    /// interface of this namespace) as [`Store::apply`] does, in order,
-    /// going on past one that fails.
+    /// Applies each of `chains` as [`Store::apply`] does, in order, going
+    /// on past one that fails.
     pub fn apply_all<'a>(
         &self,
         chains: &'a [DeclaredChain],
         opts: ApplyOptions,
-        only: Option<&str>,
     ) -> Vec<(&'a DeclaredChain, Outcome)> {
         chains
             .iter()
-            .filter(|c| only.is_none_or(|i| c.netns.is_none() && c.interface == i))
             .map(|chain| {
                 let outcome = match self.apply(chain, opts) {
                     Ok(applied) => Outcome::Applied(applied),

@@ -125,8 +125,10 @@ enum GlobalValue {
 }
 
 /// The chains that `path` declares: one file, or every `*.toml` file of a
-/// directory (in name order). An interface is declared once.
-pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
+/// directory (in name order). An interface is declared once. With `only`,
+/// only the chain of that interface of this network namespace, and only its
+/// objects are read: an interface that appears is not held up by another's.
+pub fn read_chains(path: &Path, only: Option<&str>) -> Result<Vec<DeclaredChain>> {
     let files = match std::fs::metadata(path) {
         // Its files are checked with the directories above them.
         Ok(m) if m.is_dir() => {
@@ -144,7 +146,7 @@ pub fn read_chains(path: &Path) -> Result<Vec<DeclaredChain>> {
     let mut chains: Vec<DeclaredChain> = Vec::new();
     let mut seen: HashMap<(Option<String>, String), Location> = HashMap::new();
     for file in files {
-        for chain in parse_chains(&read_text(&file)?, &file)? {
+        for chain in parse_chains(&read_text(&file)?, &file, only)? {
             let key = (chain.netns.clone(), chain.interface.clone());
             if let Some(first) = seen.get(&key) {
                 return Err(Error::ChainsFile {
@@ -217,9 +219,10 @@ fn open_trusted(path: &Path, refuse: impl FnOnce(&str) -> Error) -> Result<std::
     Ok(file)
 }
 
-/// The chains `text`, the contents of `file`, declares; the objects they
-/// name are read (relative paths from the file's directory).
-pub fn parse_chains(text: &str, file: &Path) -> Result<Vec<DeclaredChain>> {
+/// The chains `text`, the contents of `file`, declares (all, or `only` one
+/// as [`read_chains`] takes it); the objects they name are read (relative
+/// paths from the file's directory).
+pub fn parse_chains(text: &str, file: &Path, only: Option<&str>) -> Result<Vec<DeclaredChain>> {
     let at = |offset: usize| Location {
         file: file.to_path_buf(),
         line: 1 + text[..offset.min(text.len())].matches('\n').count(),
@@ -231,6 +234,7 @@ pub fn parse_chains(text: &str, file: &Path) -> Result<Vec<DeclaredChain>> {
     let base = file.parent().unwrap_or(Path::new("."));
     doc.interface
         .into_iter()
+        .filter(|i| only.is_none_or(|o| i.get_ref().netns.is_none() && i.get_ref().name == o))
         .map(|i| {
             let iface_at = at(i.span().start);
             let i = i.into_inner();

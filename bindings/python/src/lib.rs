@@ -669,10 +669,10 @@ fn apply(
     let path = path.unwrap_or_else(|| xc::DEFAULT_CHAINS_FILE.into());
     let opts = xc::ApplyOptions { prune, dry_run };
     let results = released(py, || {
-        let chains = xc::read_chains(&path)?;
+        let chains = xc::read_chains(&path, interface.as_deref())?;
         let store = xc::Store::new();
         let results: Vec<_> = store
-            .apply_all(&chains, opts, interface.as_deref())
+            .apply_all(&chains, opts)
             .into_iter()
             .map(|(c, outcome)| (c.interface.clone(), c.netns.clone(), outcome))
             .collect();

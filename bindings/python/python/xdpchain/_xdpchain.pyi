@@ -175,5 +175,5 @@ def apply(
     with verb "keep", "add", "replace", "remove" or "leave"; changes is None
     where the interface does not exist. ``dry_run`` changes nothing;
     ``prune`` also removes what the file does not own; ``interface`` applies
-    only that interface's chain. Where interfaces fail, the others are
+    only that interface's chain (and reads only its objects). Where interfaces fail, the others are
     applied and the first failure is raised."""
