@@ -632,6 +632,122 @@ static void dynamic(const char *iface)
 	xdpchain__free(c);
 }
 
+/* What xdpchain__apply() reported: "verb what" lines, and how many. */
+struct applied {
+	char lines[8][256];
+	int n;
+};
+
+static void note_change(const char *ifname, const char *netns, const char *verb,
+			const char *what, void *ctx)
+{
+	struct applied *a = ctx;
+
+	if (netns == NULL && ifname[0] && a->n < 8)
+		snprintf(a->lines[a->n++], sizeof(a->lines[0]), "%s %s", verb, what);
+}
+
+/* Writes a chains file declaring `iface` with `components`. */
+static void chains_file(const char *path, const char *iface, const char *components)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	fprintf(f, "[[interface]]\nname = \"%s\"\n%s", iface, components);
+	CHECK(fclose(f) == 0);
+}
+
+/* Chains files, applied as the command applies them. */
+static void applying(const char *iface, const char *tmp)
+{
+	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface);
+	XDPCHAIN_OPTS(xdpchain_component_info, ci);
+	struct xdpchain *c = NULL;
+	struct applied a = { 0 };
+	char path[512], two[1024];
+	unsigned int ids[2];
+	int i;
+
+	snprintf(path, sizeof(path), "%s/chains.toml", tmp);
+	snprintf(two, sizeof(two),
+		 "[[interface.component]]\npath = \"%s\"\nowner = \"mon\"\n"
+		 "[[interface.component]]\npath = \"%s\"\nprogram = \"xdpfilt_udp\"\npriority = 60\n",
+		 obj("counter"), obj("filter"));
+	chains_file(path, iface, two);
+	CHECK(xdpchain__open(&oo, &c) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .dry_run = true,
+			      .report = note_change, .ctx = &a);
+		CHECK(xdpchain__apply(&ao) == 0);
+		CHECK(a.n == 2 && !strncmp(a.lines[0], "add ", 4) && !strncmp(a.lines[1], "add ", 4));
+		CHECK(xdpchain__component_count(c) == 0);
+	}
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path);
+		CHECK(xdpchain__apply(&ao) == 0);
+	}
+	CHECK(xdpchain__component_count(c) == 2);
+	for (i = 0; i < 2; i++) {
+		CHECK(xdpchain__component(c, i, &ci) == 0 && ci.prog_id != 0);
+		ids[i] = ci.prog_id;
+	}
+	CHECK(xdpchain__component(c, 0, &ci) == 0 && !strcmp(ci.owner, "mon"));
+	CHECK(verdict_for(c, 9999) == XDP_DROP);
+	/* Again: nothing changes, down to the program ids. */
+	a.n = 0;
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .report = note_change, .ctx = &a);
+		CHECK(xdpchain__apply(&ao) == 0);
+	}
+	CHECK(a.n == 2 && !strncmp(a.lines[0], "keep ", 5) && !strncmp(a.lines[1], "keep ", 5));
+	for (i = 0; i < 2; i++)
+		CHECK(xdpchain__component(c, i, &ci) == 0 && ci.prog_id == ids[i]);
+	/* A bad file: its file and line said, nothing changed. */
+	chains_file(path, iface, "colour = \"red\"\n");
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path);
+		FAILS(xdpchain__apply(&ao), -EINVAL, "chains.toml:3: unknown field `colour`");
+	}
+	chains_file(path, iface, "[[interface.component]]\npath = \"/nonexistent/fw.o\"\n");
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path);
+		FAILS(xdpchain__apply(&ao), -ENOENT, "chains.toml:3: component /nonexistent/fw.o");
+	}
+	chains_file(path, iface, two);
+	CHECK(chmod(path, 0666) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path);
+		FAILS(xdpchain__apply(&ao), -EPERM, "other users could change");
+	}
+	CHECK(chmod(path, 0644) == 0);
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .ifname = "xdpc-none0");
+		CHECK(xdpchain__apply(&ao) == 0);
+	}
+	for (i = 0; i < 2; i++)
+		CHECK(xdpchain__component(c, i, &ci) == 0 && ci.prog_id == ids[i]);
+	/* A declaration without components takes the file's out: the chain
+	 * leaves the interface with them. */
+	chains_file(path, iface, "");
+	a.n = 0;
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .ifname = iface,
+			      .report = note_change, .ctx = &a);
+		CHECK(xdpchain__apply(&ao) == 0);
+	}
+	CHECK(a.n == 2 && !strncmp(a.lines[0], "remove ", 7) && !strncmp(a.lines[1], "remove ", 7));
+	CHECK(xdpchain__component_count(c) == 0);
+	/* An interface that is not there is skipped. */
+	chains_file(path, "xdpc-none0", two);
+	a.n = 0;
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .report = note_change, .ctx = &a);
+		CHECK(xdpchain__apply(&ao) == 0);
+	}
+	CHECK(a.n == 1 && !strcmp(a.lines[0], "skip no such interface"));
+	xdpchain__free(c);
+}
+
 int main(int argc, char **argv)
 {
 	char version[32];
@@ -653,6 +769,7 @@ int main(int argc, char **argv)
 	option_padding(argv[2]);
 	configured(argv[2]);
 	shipped(argv[2], argv[3]);
+	applying(argv[2], argv[3]);
 	unprivileged(argv[2]);
 	dynamic(argv[2]);
 	printf("%d passed, 0 failed\n", passed);

@@ -1,7 +1,7 @@
 //! The C API of libxdpchain, a thin layer over the Rust core (`xdpchain`):
 //! handles, option structs that carry their size, negative errnos, a
 //! per-thread message for the last error, and no panic across the boundary.
-//! `include/xdpchain.h` is generated from this file by cbindgen.
+//! `include/xdpchain.h` is generated from this crate by cbindgen.
 #![allow(non_camel_case_types)]
 // These are C's functions: their pointer contracts are stated in the header,
 // and marking them `unsafe` would change nothing for a C caller.
@@ -13,8 +13,10 @@ use std::mem::{size_of, MaybeUninit};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod apply;
 mod print;
 
+pub use apply::{xdpchain__apply, xdpchain_apply_fn, xdpchain_apply_opts};
 pub use print::{xdpchain_print_fn, xdpchain_print_level, xdpchain_set_print};
 
 use ::xdpchain::{
