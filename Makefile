@@ -71,6 +71,14 @@ install-python: python-module
 	install -m 0644 bindings/python/python/xdpchain/*.py bindings/python/python/xdpchain/*.pyi \
 	    bindings/python/python/xdpchain/py.typed $(DESTDIR)$(PYTHONDIR)/xdpchain/
 	install -m 0644 target/$(PROFILE)/lib_xdpchain.so $(DESTDIR)$(PYTHONDIR)/xdpchain/_xdpchain.abi3.so
+	@# Metadata, so that importlib.metadata and pip know the module (no
+	@# RECORD: pip leaves its removal to whoever installed it).
+	install -d $(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info
+	printf 'Metadata-Version: 2.1\nName: xdpchain\nVersion: %s\nSummary: %s\nRequires-Python: >=3.8\n' \
+	    $(VERSION) "$$(sed -n 's/^description = "\(.*\)"/\1/p' pyproject.toml)" \
+	    >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/METADATA
+	echo xdpchain >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/top_level.txt
+	echo make >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/INSTALLER
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libxdpchain.so $(DESTDIR)$(LIBDIR)/libxdpchain.so.$(MAJOR) \

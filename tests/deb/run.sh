@@ -76,8 +76,9 @@ echo | "$work/xdpchain-load" -k -o deb-test -n "$ns" -m static xdeb$tag "$objs/c
 # The system's Python, with the packaged module: a chain of its own,
 # linked into a file.
 /usr/bin/python3 -c "
-import xdpchain
+import importlib.metadata, xdpchain
 assert xdpchain.__file__.startswith('/usr/lib/python3/dist-packages/'), xdpchain.__file__
+assert importlib.metadata.version('xdpchain') == '$version', importlib.metadata.version('xdpchain')
 chain = xdpchain.Chain()
 chain.add_program('$objs/counter.o')
 chain.link_static('$work/linked.o')
