@@ -61,9 +61,7 @@ ip -n "$ns" link add xdeb$tag type veth peer name xdeb${tag}p
 ip -n "$ns" link set xdeb$tag up
 ip -n "$ns" link set xdeb${tag}p up
 objs=$repo/target/test-bpf
-mkdir -p "$objs"
-inc=$(ls -d target/release/build/libbpf-sys-*/out/include | head -1)
-[ -e "$objs/counter.o" ] || clang -O2 -g -target bpf -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu -c tests/bpf/counter.bpf.c -o "$objs/counter.o"
+tests/bpf/build.sh "$objs" counter
 for loader in xdpchain-load xdpchain-load-static; do
   out=$(echo | "$work/$loader" -o deb-test -n "$ns" -m static xdeb$tag "$objs/counter.o")
   grep -q "xdp_count .*owner deb-test" <<<"$out" || { echo "$out"; echo "deb: $loader made no chain" >&2; exit 1; }

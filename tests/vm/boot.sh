@@ -47,12 +47,7 @@ rm -f "$root"/tmp/*.deb
   { echo "boot: installing the package did not enable xdpchain.service" >&2; exit 1; }
 
 # The objects the chains file names: the test programs.
-inc=$(ls -d target/*/build/libbpf-sys-*/out/include | head -1)
-mkdir -p "$root/usr/lib/xdpchain-test"
-for name in counter configured; do
-  clang -O2 -g -target bpf -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu \
-    -c tests/bpf/$name.bpf.c -o "$root/usr/lib/xdpchain-test/$name.o"
-done
+tests/bpf/build.sh "$root/usr/lib/xdpchain-test" counter configured
 decl() {
   printf '[[interface]]\nname = "%s"\nattach = "skb"\n' "$1"
   printf '[[interface.component]]\npath = "/usr/lib/xdpchain-test/counter.o"\nowner = "mon"\n'

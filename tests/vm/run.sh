@@ -75,12 +75,7 @@ fi
 
 # The guest has no clang: build every test object beforehand (the host run
 # of the tests builds their variants; this adds the plain ones).
-inc=$(ls -d target/debug/build/libbpf-sys-*/out/include | head -1)
-mkdir -p target/test-bpf
-for src in tests/bpf/*.bpf.c; do
-  o=target/test-bpf/$(basename "$src" .bpf.c).o
-  [ "$o" -nt "$src" ] || clang -O2 -g -target bpf -Wall -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu -c "$src" -o "$o"
-done
+tests/bpf/build.sh target/test-bpf
 # ...and has no network: the objects Debian ships come along.
 tests/corpus/fetch.sh
 

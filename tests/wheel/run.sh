@@ -27,9 +27,7 @@ bare /usr/bin/python3 -m venv "$work/venv"
 bare "$work/venv/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: "$wheel"
 
 objs=$repo/target/test-bpf
-inc=$(ls -d target/*/build/libbpf-sys-*/out/include | head -1)
-mkdir -p "$objs"
-[ -e "$objs/counter.o" ] || clang -O2 -g -target bpf -I"$inc" -I/usr/include/"$(uname -m)"-linux-gnu -c tests/bpf/counter.bpf.c -o "$objs/counter.o"
+tests/bpf/build.sh "$objs" counter
 ip netns add "$ns"
 ip -n "$ns" link add xwhl$tag type veth peer name xwhl${tag}p
 ip -n "$ns" link set xwhl$tag up
