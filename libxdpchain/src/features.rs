@@ -35,10 +35,12 @@ pub fn features() -> Result<Features> {
     if let Some(f) = CACHE.get() {
         return Ok(*f);
     }
-    let f = Features {
-        tail_calls_in_components: probe_tail_calls()?,
-        freplace: dynamic::probe(&probe_member(0, "probe_marker")?)?,
-    };
+    let f = crate::sys::probing(|| {
+        Ok::<_, Error>(Features {
+            tail_calls_in_components: probe_tail_calls()?,
+            freplace: dynamic::probe(&probe_member(0, "probe_marker")?)?,
+        })
+    })?;
     log::debug!("kernel features: {f:?}");
     Ok(*CACHE.get_or_init(|| f))
 }

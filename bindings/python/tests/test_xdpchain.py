@@ -299,6 +299,24 @@ def test_messages_go_to_logging(ns, caplog):
     chain.close()
 
 
+def test_probing_the_kernel_warns_of_nothing(ns):
+    # The first chain of a process probes the kernel (once, hence a new
+    # process); what the kernel refuses then is an answer, not a warning.
+    code = (
+        "import logging, xdpchain\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        f"c = xdpchain.Chain.open({ns.dev!r}, owner='probed')\n"
+        f"c.add_program({obj('counter')!r})\n"
+        "print(c.mode)\n"
+        "c.detach()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stderr == ""
+    assert run.stdout.strip() in ("static", "dynamic")
+    assert not ns.xdp_attached()
+
+
 def test_the_gil_is_released_while_loading(ns):
     chain = xdpchain.Chain.open(ns.dev, mode="static")
     for i in range(11):

@@ -3,7 +3,7 @@
 //! `log` facade (target "libbpf") at their level, where the embedding
 //! program's logger shows or drops them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int};
 use std::sync::Once;
 
@@ -11,6 +11,7 @@ use libbpf_sys as sys;
 
 thread_local! {
     static LOG: RefCell<Option<String>> = const { RefCell::new(None) };
+    static PROBING: Cell<bool> = const { Cell::new(false) };
 }
 
 unsafe extern "C" {
@@ -34,6 +35,7 @@ unsafe extern "C" fn print(
     };
     // Errors carry libbpf's warnings and information, not its debugging.
     let capturing = level < log::Level::Debug && LOG.with(|l| l.borrow().is_some());
+    let level = if PROBING.get() { log::Level::Debug } else { level };
     if !capturing && !log::log_enabled!(target: "libbpf", level) {
         return 0;
     }
@@ -69,6 +71,16 @@ pub(crate) fn init() {
     ONCE.call_once(|| unsafe {
         sys::libbpf_set_print(Some(print));
     });
+}
+
+/// Runs `f`, a probe of the kernel, with libbpf's messages on this thread
+/// logged as debugging: a refusal is the answer a probe looks for, not a
+/// warning (errors still carry them).
+pub(crate) fn probing<T>(f: impl FnOnce() -> T) -> T {
+    let outer = PROBING.replace(true);
+    let out = f();
+    PROBING.set(outer);
+    out
 }
 
 /// Runs `f` and returns what libbpf said meanwhile on this thread.

@@ -18,7 +18,7 @@ pub use bpf::test_run;
 pub(crate) use bpf::*;
 pub(crate) use fs::*;
 pub(crate) use linker::link;
-pub(crate) use log::with_libbpf_log;
+pub(crate) use log::{probing, with_libbpf_log};
 pub(crate) use net::*;
 pub(crate) use object::{pin_by_name, Object, Program};
 
