@@ -366,10 +366,17 @@ struct xdpchain_apply_opts {
    */
   const char *path;
   /**
-   * Only the chain of this interface of the calling thread's namespace
-   * (and only its objects are read); NULL: every declared chain.
+   * Only the chain of this interface (of `netns`, or of the calling
+   * thread's namespace), and only its objects are read; NULL: every
+   * declared chain (of `netns`).
    */
   const char *ifname;
+  /**
+   * Only the chains declared in this network namespace (a name as `ip
+   * netns` gives it, or a path); NULL: those of every namespace, or with
+   * `ifname`, of the calling thread's.
+   */
+  const char *netns;
   /**
    * Change nothing; `report` hears what would change.
    */

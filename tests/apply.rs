@@ -386,3 +386,63 @@ fn apply_skips_interfaces_that_do_not_exist_and_can_take_one_interface() {
     assert_eq!(out.trim(), format!("{}: unchanged", s.net.dev_b));
     s.ok(&["detach", &s.net.dev_b, "--force"]);
 }
+
+#[test]
+fn apply_in_a_namespace_takes_the_chains_declared_there() {
+    let s = Setup::new("apply-netns");
+    // The same interface name declared in the test's namespace and in the
+    // host's, each with another program.
+    let path = s.dir.0.join("netns.toml");
+    let iface = |netns: &str, obj: &str| {
+        format!(
+            "[[interface]]\nname = \"{}\"\n{netns}attach = \"skb\"\n{}",
+            s.net.dev_b,
+            decl(&common::obj(obj), "")
+        )
+    };
+    let text = iface(&format!("netns = \"{}\"\n", s.net.ns_b), "counter") + &iface("", "verdict");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let on_host = |args: &[&str]| {
+        let (ok, out, err) = output(
+            std::process::Command::new(BIN)
+                .args(args)
+                .env("XDPCHAIN_PIN_DIR", &s.store),
+        );
+        assert!(ok, "xdpchain {args:?}: {err}");
+        out
+    };
+    // From the host, -n picks the namespace's declaration.
+    let out = on_host(&[
+        "-n",
+        &s.net.ns_b,
+        "apply",
+        path,
+        "--interface",
+        &s.net.dev_b,
+    ]);
+    assert!(
+        out.contains(": add ") && out.contains("counter.o:xdp_count"),
+        "{out}"
+    );
+    assert_eq!(names(&s.status()), ["xdp_count"]);
+    // Without it, --interface names the host's interface, which is not
+    // there.
+    let out = on_host(&["apply", path, "--interface", &s.net.dev_b]);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "{}: no such interface; skipped (applied when it appears)",
+            s.net.dev_b
+        )
+    );
+    // A namespace by path is the same namespace.
+    let by_path = format!("/run/netns/{}", s.net.ns_b);
+    let out = on_host(&["-n", &by_path, "apply", path]);
+    assert_eq!(
+        out.trim(),
+        format!("{} (netns {}): unchanged", s.net.dev_b, s.net.ns_b)
+    );
+    assert_eq!(names(&s.status()), ["xdp_count"]);
+    s.ok(&["detach", &s.net.dev_b, "--force"]);
+}

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
     ApplyOptions, AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode,
-    Netns, OpenOptions, Outcome, SharedChain, Store, Verdicts,
+    Netns, OpenOptions, Outcome, Selection, SharedChain, Store, Verdicts,
 };
 
 const AFTER_HELP: &str = "\
@@ -422,7 +422,14 @@ fn run(cli: Cli) -> Result<(), Error> {
             dry_run,
             prune,
             interface,
-        } => apply(&file, ApplyOptions { prune, dry_run }, interface.as_deref()),
+        } => apply(
+            &file,
+            ApplyOptions { prune, dry_run },
+            Selection {
+                netns: cli.netns.as_deref(),
+                interface: interface.as_deref(),
+            },
+        ),
         Command::Clean => {
             for dir in Store::new().clean()? {
                 println!("removed stale {}", dir.display());
@@ -432,11 +439,11 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// Applies each chain `file` declares (or only that of `only`), printing
+/// Applies each chain `file` declares (those `select` takes), printing
 /// what changes and skipping interfaces that do not exist (udev applies
 /// their chains when they appear); returns the first failure.
-fn apply(file: &Path, opts: ApplyOptions, only: Option<&str>) -> Result<(), Error> {
-    let chains = xdpchain::read_chains(file, only)?;
+fn apply(file: &Path, opts: ApplyOptions, select: Selection) -> Result<(), Error> {
+    let chains = xdpchain::read_chains(file, select)?;
     let mut first = None;
     for (chain, outcome) in Store::new().apply_all(&chains, opts) {
         let name = chain.label();

@@ -15,6 +15,7 @@ use crate::attach::AttachMode;
 use crate::component::{Component, Verdicts};
 use crate::error::{Error, Result};
 use crate::limits;
+use crate::ns::Netns;
 use crate::owner::Owner;
 use crate::plan::{Counting, Mode};
 use crate::store::Layout;
@@ -124,11 +125,45 @@ enum GlobalValue {
     Text(String),
 }
 
+/// Which of the chains a file declares [`read_chains`] reads: all by
+/// default. Only the objects of those are read, so that an interface that
+/// appears is not held up by another's broken object.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection<'a> {
+    /// Only those of this network namespace: a name in /run/netns or a
+    /// path, which names the namespace a declaration's `netns` names.
+    pub netns: Option<&'a str>,
+    /// Only the chain of this interface (of `netns`, without it of this
+    /// process's namespace).
+    pub interface: Option<&'a str>,
+}
+
+impl Selection<'_> {
+    fn takes(&self, netns: Option<&str>, interface: &str) -> bool {
+        let netns_ok = match (self.netns, netns) {
+            (Some(want), Some(declared)) => same_netns(want, declared),
+            (Some(_), None) => false,
+            (None, declared) => self.interface.is_none() || declared.is_none(),
+        };
+        netns_ok && self.interface.is_none_or(|i| i == interface)
+    }
+}
+
+/// Whether network namespace names `a` and `b` (names or paths) stand for
+/// one namespace: the same file, or files of the same namespace.
+fn same_netns(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(a), Ok(b)) = (Netns::path(a), Netns::path(b)) else {
+        return false;
+    };
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    a == b || id(&a).is_some_and(|a| Some(a) == id(&b))
+}
+
 /// The chains that `path` declares: one file, or every `*.toml` file of a
-/// directory (in name order). An interface is declared once. With `only`,
-/// only the chain of that interface of this network namespace, and only its
-/// objects are read: an interface that appears is not held up by another's.
-pub fn read_chains(path: &Path, only: Option<&str>) -> Result<Vec<DeclaredChain>> {
+/// directory (in name order); those `select` takes. An interface is
+/// declared once.
+pub fn read_chains(path: &Path, select: Selection) -> Result<Vec<DeclaredChain>> {
     let files = match std::fs::metadata(path) {
         // Its files are checked with the directories above them.
         Ok(m) if m.is_dir() => {
@@ -146,7 +181,7 @@ pub fn read_chains(path: &Path, only: Option<&str>) -> Result<Vec<DeclaredChain>
     let mut chains: Vec<DeclaredChain> = Vec::new();
     let mut seen: HashMap<(Option<String>, String), Location> = HashMap::new();
     for file in files {
-        for chain in parse_chains(&read_text(&file)?, &file, only)? {
+        for chain in parse_chains(&read_text(&file)?, &file, select)? {
             let key = (chain.netns.clone(), chain.interface.clone());
             if let Some(first) = seen.get(&key) {
                 return Err(Error::ChainsFile {
@@ -219,10 +254,10 @@ fn open_trusted(path: &Path, refuse: impl FnOnce(&str) -> Error) -> Result<std::
     Ok(file)
 }
 
-/// The chains `text`, the contents of `file`, declares (all, or `only` one
-/// as [`read_chains`] takes it); the objects they name are read (relative
-/// paths from the file's directory).
-pub fn parse_chains(text: &str, file: &Path, only: Option<&str>) -> Result<Vec<DeclaredChain>> {
+/// The chains `text`, the contents of `file`, declares, those `select`
+/// takes; the objects they name are read (relative paths from the file's
+/// directory).
+pub fn parse_chains(text: &str, file: &Path, select: Selection) -> Result<Vec<DeclaredChain>> {
     let at = |offset: usize| Location {
         file: file.to_path_buf(),
         line: 1 + text[..offset.min(text.len())].matches('\n').count(),
@@ -234,7 +269,7 @@ pub fn parse_chains(text: &str, file: &Path, only: Option<&str>) -> Result<Vec<D
     let base = file.parent().unwrap_or(Path::new("."));
     doc.interface
         .into_iter()
-        .filter(|i| only.is_none_or(|o| i.get_ref().netns.is_none() && i.get_ref().name == o))
+        .filter(|i| select.takes(i.get_ref().netns.as_deref(), &i.get_ref().name))
         .map(|i| {
             let iface_at = at(i.span().start);
             let i = i.into_inner();

@@ -57,8 +57,8 @@ pub use attach::{AttachMode, AttachOptions, Interface};
 pub use chain::{Chain, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use declared::{
-    parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location, DEFAULT_CHAINS_FILE,
-    DEFAULT_OWNER,
+    parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location, Selection,
+    DEFAULT_CHAINS_FILE, DEFAULT_OWNER,
 };
 pub use error::{Error, Result};
 pub use features::{features, Features};

@@ -25,15 +25,7 @@ impl Netns {
     /// `name` as `ip netns` names it (a file in /run/netns), or a path to a
     /// namespace file (such as /proc/PID/ns/net).
     pub fn open(name: &str) -> Result<Netns> {
-        let path = if name.contains('/') {
-            PathBuf::from(name)
-        } else if name.is_empty() || name == "." || name == ".." {
-            return Err(Error::InvalidArgument(format!(
-                "'{name}' is not a network namespace name"
-            )));
-        } else {
-            Path::new("/run/netns").join(name)
-        };
+        let path = Self::path(name)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::UnknownNetns(name.to_string()),
             _ => Error::os(format!("open network namespace {}", path.display()), e),
@@ -42,6 +34,19 @@ impl Netns {
             fd: file.into(),
             name: name.to_string(),
         })
+    }
+
+    /// The file that [`Netns::open`] opens for `name`.
+    pub(crate) fn path(name: &str) -> Result<PathBuf> {
+        if name.contains('/') {
+            Ok(PathBuf::from(name))
+        } else if name.is_empty() || name == "." || name == ".." {
+            Err(Error::InvalidArgument(format!(
+                "'{name}' is not a network namespace name"
+            )))
+        } else {
+            Ok(Path::new("/run/netns").join(name))
+        }
     }
 
     pub fn name(&self) -> &str {

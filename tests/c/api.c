@@ -724,6 +724,13 @@ static void applying(const char *iface, const char *tmp)
 		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .ifname = "xdpc-none0");
 		CHECK(xdpchain__apply(&ao) == 0);
 	}
+	/* Nothing is declared with a namespace. */
+	a.n = 0;
+	{
+		XDPCHAIN_OPTS(xdpchain_apply_opts, ao, .path = path, .netns = "/proc/self/ns/net",
+			      .report = note_change, .ctx = &a);
+		CHECK(xdpchain__apply(&ao) == 0 && a.n == 0);
+	}
 	for (i = 0; i < 2; i++)
 		CHECK(xdpchain__component(c, i, &ci) == 0 && ci.prog_id == ids[i]);
 	/* A declaration without components takes the file's out: the chain

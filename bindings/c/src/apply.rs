@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 
-use ::xdpchain::{ApplyOptions, Outcome, Store, DEFAULT_CHAINS_FILE};
+use ::xdpchain::{ApplyOptions, Outcome, Selection, Store, DEFAULT_CHAINS_FILE};
 
 use crate::{guard, opt_str, read_opts, Fail, Opts};
 
@@ -34,9 +34,14 @@ pub struct xdpchain_apply_opts {
     /// The chains file, or a directory of them; NULL:
     /// /etc/xdpchain/chains.toml.
     pub path: *const c_char,
-    /// Only the chain of this interface of the calling thread's namespace
-    /// (and only its objects are read); NULL: every declared chain.
+    /// Only the chain of this interface (of `netns`, or of the calling
+    /// thread's namespace), and only its objects are read; NULL: every
+    /// declared chain (of `netns`).
     pub ifname: *const c_char,
+    /// Only the chains declared in this network namespace (a name as `ip
+    /// netns` gives it, or a path); NULL: those of every namespace, or with
+    /// `ifname`, of the calling thread's.
+    pub netns: *const c_char,
     /// Change nothing; `report` hears what would change.
     pub dry_run: bool,
     /// Also remove what the file does not own (and replace another
@@ -68,12 +73,18 @@ impl Opts for xdpchain_apply_opts {
 pub extern "C" fn xdpchain__apply(opts: *const xdpchain_apply_opts) -> c_int {
     guard(|| {
         let o = read_opts(opts, "apply opts")?;
-        let (path, ifname) = match &o {
-            Some(o) => (opt_str(o.path, "path")?, opt_str(o.ifname, "ifname")?),
-            None => (None, None),
+        let (path, select) = match &o {
+            Some(o) => (
+                opt_str(o.path, "path")?,
+                Selection {
+                    netns: opt_str(o.netns, "netns")?,
+                    interface: opt_str(o.ifname, "ifname")?,
+                },
+            ),
+            None => (None, Selection::default()),
         };
         let chains =
-            ::xdpchain::read_chains(Path::new(path.unwrap_or(DEFAULT_CHAINS_FILE)), ifname)?;
+            ::xdpchain::read_chains(Path::new(path.unwrap_or(DEFAULT_CHAINS_FILE)), select)?;
         let apply = ApplyOptions {
             dry_run: o.is_some_and(|o| o.dry_run),
             prune: o.is_some_and(|o| o.prune),

@@ -658,18 +658,23 @@ fn status(
 type AppliedTuple = (String, Option<String>, Option<Vec<(String, String)>>);
 
 #[pyfunction]
-#[pyo3(signature = (path=None, *, dry_run=false, prune=false, interface=None))]
+#[pyo3(signature = (path=None, *, dry_run=false, prune=false, interface=None, netns=None))]
 fn apply(
     py: Python<'_>,
     path: Option<PathBuf>,
     dry_run: bool,
     prune: bool,
     interface: Option<String>,
+    netns: Option<String>,
 ) -> PyResult<Vec<AppliedTuple>> {
     let path = path.unwrap_or_else(|| xc::DEFAULT_CHAINS_FILE.into());
     let opts = xc::ApplyOptions { prune, dry_run };
     let results = released(py, || {
-        let chains = xc::read_chains(&path, interface.as_deref())?;
+        let select = xc::Selection {
+            netns: netns.as_deref(),
+            interface: interface.as_deref(),
+        };
+        let chains = xc::read_chains(&path, select)?;
         let store = xc::Store::new();
         let results: Vec<_> = store
             .apply_all(&chains, opts)

@@ -380,6 +380,8 @@ def test_apply_brings_chains_to_a_chains_file_as_the_command_does(ns, tmp_path):
     with pytest.raises(FileNotFoundError, match=f"{missing}:3: component /nonexistent/fw.o"):
         xdpchain.apply(missing)
     assert xdpchain.status(ns.dev)[0].program_id == program
+    # With netns, the chains declared there: none in this file.
+    assert xdpchain.apply(path, netns=ns.name) == []
     # Declared with no component, the file's component goes, with the chain.
     path.write_text(f'[[interface]]\nname = "{ns.dev}"\n')
     ((_, _, changes),) = xdpchain.apply(path)

@@ -35,7 +35,11 @@ unsafe extern "C" fn print(
     };
     // Errors carry libbpf's warnings and information, not its debugging.
     let capturing = level < log::Level::Debug && LOG.with(|l| l.borrow().is_some());
-    let level = if PROBING.get() { log::Level::Debug } else { level };
+    let level = if PROBING.get() {
+        log::Level::Debug
+    } else {
+        level
+    };
     if !capturing && !log::log_enabled!(target: "libbpf", level) {
         return 0;
     }

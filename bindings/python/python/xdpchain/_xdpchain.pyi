@@ -167,6 +167,7 @@ def apply(
     dry_run: bool = False,
     prune: bool = False,
     interface: Optional[str] = None,
+    netns: Optional[str] = None,
 ) -> List[Tuple[str, Optional[str], Optional[List[Tuple[str, str]]]]]:
     """Brings the chains to what the chains file (or directory) ``path``
     declares (default /etc/xdpchain/chains.toml), as ``xdpchain apply``
@@ -175,5 +176,8 @@ def apply(
     with verb "keep", "add", "replace", "remove" or "leave"; changes is None
     where the interface does not exist. ``dry_run`` changes nothing;
     ``prune`` also removes what the file does not own; ``interface`` applies
-    only that interface's chain (and reads only its objects). Where interfaces fail, the others are
+    only that interface's chain (and reads only its objects); ``netns``
+    only the chains declared in that network namespace (with
+    ``interface``: that interface there; without ``netns``, ``interface``
+    names one of this process's namespace). Where interfaces fail, the others are
     applied and the first failure is raised."""
