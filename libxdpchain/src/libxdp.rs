@@ -323,7 +323,7 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
     ChainStatus {
         interface: None,
         mode: Some(r.mode),
-        kind: crate::Mode::Dynamic,
+        kind: crate::plan::Mode::Dynamic,
         libxdp_version: Some(r.config.version),
         program_id: r.id,
         components: r
