@@ -242,7 +242,7 @@ fn open_trusted(path: &Path, refuse: impl FnOnce(&str) -> Error) -> Result<std::
         }
         Ok(())
     };
-    let real = std::fs::canonicalize(path).map_err(|e| os("resolve", path, e))?;
+    let real = std::fs::canonicalize(path).map_err(|e| os("open", path, e))?;
     for dir in real.ancestors().skip(1) {
         check(
             &std::fs::metadata(dir).map_err(|e| os("stat", dir, e))?,
