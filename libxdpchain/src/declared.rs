@@ -355,3 +355,42 @@ fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
     }
     Ok((c, owner))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Selection;
+
+    #[test]
+    fn a_selection_takes_the_chains_of_its_namespace_and_interface() {
+        let all = Selection::default();
+        let one = Selection {
+            interface: Some("eth0"),
+            ..all
+        };
+        let blue = Selection {
+            netns: Some("blue"),
+            ..all
+        };
+        let blue_one = Selection {
+            netns: Some("/run/netns/blue"),
+            interface: Some("eth0"),
+        };
+        // (selection, declared netns, declared interface, taken)
+        for (s, netns, iface, taken) in [
+            (all, None, "eth0", true),
+            (all, Some("blue"), "eth0", true),
+            (one, None, "eth0", true),
+            (one, None, "eth1", false),
+            (one, Some("blue"), "eth0", false),
+            (blue, None, "eth0", false),
+            (blue, Some("blue"), "eth1", true),
+            (blue, Some("/run/netns/blue"), "eth1", true),
+            (blue, Some("red"), "eth1", false),
+            (blue_one, Some("blue"), "eth0", true),
+            (blue_one, Some("blue"), "eth1", false),
+            (blue_one, None, "eth0", false),
+        ] {
+            assert_eq!(s.takes(netns, iface), taken, "{s:?} {netns:?} {iface}");
+        }
+    }
+}
