@@ -77,7 +77,6 @@ install-python: python-module
 	printf 'Metadata-Version: 2.1\nName: xdpchain\nVersion: %s\nSummary: %s\nRequires-Python: >=3.8\n' \
 	    $(VERSION) "$$(sed -n 's/^description = "\(.*\)"/\1/p' pyproject.toml)" \
 	    >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/METADATA
-	echo xdpchain >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/top_level.txt
 	echo make >$(DESTDIR)$(PYTHONDIR)/xdpchain-$(VERSION).dist-info/INSTALLER
 
 uninstall:
