@@ -4,6 +4,7 @@
 //! one line on stderr.
 
 mod report;
+mod top;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -125,6 +126,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show each component's packets and verdicts per second and time per
+    /// packet, refreshed every interval (timing is on meanwhile)
+    Top {
+        /// The interface: a name, or an index as digits (default: all)
+        iface: Option<String>,
+        /// Seconds between samples
+        #[arg(long, default_value = "1", value_name = "S", value_parser = interval)]
+        interval: std::time::Duration,
+        /// Print one sample, after one interval, and exit
+        #[arg(long)]
+        once: bool,
+        /// As JSON, one array of chains per sample and line
+        #[arg(long)]
+        json: bool,
+    },
     /// Take the interface's chain off it (others' components need --force)
     Detach {
         /// The interface: a name, or an index as digits
@@ -167,6 +183,14 @@ struct Config {
     /// several are given)
     #[arg(long = "map-size", value_name = "[PROG:]NAME=N", value_parser = assignment)]
     map_sizes: Vec<Assignment>,
+}
+
+fn interval(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.01 && *s <= 86400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds from 0.01 to 86400"))
 }
 
 /// [PROG:]NAME=VALUE
@@ -416,6 +440,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             print!("{}", report::status(&chains, json));
             Ok(())
         }
+        Command::Top {
+            iface,
+            interval,
+            once,
+            json,
+        } => top::run(iface.as_deref(), interval, once, json),
         Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
         Command::Apply {
             file,

@@ -103,6 +103,8 @@ fn to_json(chains: &[ChainStatus]) -> String {
                             m.insert(v.name().into(), k.verdict(v).into());
                         }
                         m.insert("other".into(), k.other.into());
+                        m.insert("run_time_ns".into(), k.run_time_ns.into());
+                        m.insert("run_cnt".into(), k.run_cnt.into());
                         Value::Object(m)
                     });
                     json!({

@@ -2,8 +2,9 @@
 /*
  * What the static root and the dynamic dispatcher share: the config (a
  * frozen read-only map, so the verifier decides every branch on it and
- * drops unused slots, and all counting code when counting is off), the
- * counters, and the loop over the slots.
+ * drops unused slots, and all counting and timing code when counting is
+ * off), the control word that readers write, the counters, and the loop
+ * over the slots.
  *
  * Keep this layout in step with src/root.rs (checked there against BTF).
  */
@@ -34,9 +35,26 @@ struct xdpchain_config {
 /* Its own section, so it becomes its own map, found by name and at offset 0. */
 const volatile struct xdpchain_config xdpchain_config SEC(".rodata.xdpc");
 
+/*
+ * What readers switch at run time, without a rebuild: its own section, so
+ * that it is its own (writable) map, read once per packet.
+ */
+struct xdpchain_ctl {
+	/* Time components while CLOCK_MONOTONIC is below this (0: off). Each
+	 * reader pushes it on; the root turns it off once passed, so timing
+	 * stops when the last reader goes, killed or not. */
+	__u64 timing_until;
+};
+
+struct xdpchain_ctl xdpchain_ctl SEC(".data.xdpctl");
+
 /* count[v] for verdicts v <= XDP_REDIRECT, count[5] for any other value;
- * eight words so that a masked index is provably in bounds. */
+ * eight words so that a masked index is provably in bounds. The last two
+ * sum the time spent from the previous slot's end to this one's (ns) and
+ * the packets so timed. */
 #define XDPCHAIN_OTHER 5
+#define XDPCHAIN_RUN_NS 6
+#define XDPCHAIN_RUN_CNT 7
 struct xdpchain_stats {
 	__u64 count[8];
 };
@@ -58,7 +76,24 @@ X(40) X(41) X(42) X(43) X(44) X(45) X(46) X(47) \
 X(48) X(49) X(50) X(51) X(52) X(53) X(54) X(55) \
 X(56) X(57) X(58) X(59) X(60) X(61) X(62) X(63)
 
-static __always_inline void count(__u32 slot, __u32 verdict)
+/* The clock when this packet's timing starts, or 0 when nobody times. */
+static __always_inline __u64 timing_start(void)
+{
+	__u64 until = xdpchain_ctl.timing_until;
+	__u64 now;
+
+	if (!until)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now < until)
+		return now;
+	xdpchain_ctl.timing_until = 0;
+	return 0;
+}
+
+/* Counts the verdict of slot `slot`; while timing, also the time since
+ * *since, which becomes now. */
+static __always_inline void count(__u32 slot, __u32 verdict, __u64 *since)
 {
 	__u32 key = xdpchain_config.stat_index[slot];
 	struct xdpchain_stats *s = bpf_map_lookup_elem(&xdpchain_stats, &key);
@@ -70,6 +105,13 @@ static __always_inline void count(__u32 slot, __u32 verdict)
 	/* Hide idx's range from clang so it keeps the mask the verifier needs. */
 	asm volatile("" : "+r"(idx));
 	s->count[idx & 7]++;
+	if (*since) {
+		__u64 now = bpf_ktime_get_ns();
+
+		s->count[XDPCHAIN_RUN_NS] += now - *since;
+		s->count[XDPCHAIN_RUN_CNT]++;
+		*since = now;
+	}
 }
 
 #define RUN(n)                                                                \
@@ -77,19 +119,22 @@ static __always_inline void count(__u32 slot, __u32 verdict)
 		return XDP_PASS;                                              \
 	ret = SLOT_FN(n)(ctx);                                         \
 	if (xdpchain_config.flags & XDPCHAIN_F_COUNT)                         \
-		count(n, ret);                                                \
+		count(n, ret, &since);                                        \
 	if (ret >= 32 || !(xdpchain_config.continue_on[n] & (1u << ret)))     \
 		return ret;
 
 /* The chain's XDP program: each slot in turn, as the config says. */
-#define CHAIN_ENTRY(name)                  \
-	SEC("xdp")                         \
-	int name(struct xdp_md *ctx)       \
-	{                                  \
-		__u32 ret;                 \
-                                           \
-		FOR_EACH_SLOT(RUN)         \
-		return XDP_PASS;           \
+#define CHAIN_ENTRY(name)                                               \
+	SEC("xdp")                                                      \
+	int name(struct xdp_md *ctx)                                    \
+	{                                                               \
+		__u64 since = 0;                                        \
+		__u32 ret;                                              \
+                                                                        \
+		if (xdpchain_config.flags & XDPCHAIN_F_COUNT)           \
+			since = timing_start();                         \
+		FOR_EACH_SLOT(RUN)                                      \
+		return XDP_PASS;                                        \
 	}
 
 #endif

@@ -1,5 +1,6 @@
 //! The chain's counters: a per-CPU array with one row per component id,
-//! each row the packets the component returned each verdict on.
+//! each row the packets the component returned each verdict on, and the
+//! time it took while some reader asked for timing.
 
 use std::os::fd::BorrowedFd;
 
@@ -22,7 +23,9 @@ pub(crate) fn read(stats: BorrowedFd<'_>, row: u32) -> Result<Counters> {
         for (i, v) in c.verdicts.iter_mut().enumerate() {
             *v += cpu[i];
         }
-        c.other += cpu[5];
+        c.other += cpu[root::STATS_OTHER];
+        c.run_time_ns += cpu[root::STATS_RUN_NS];
+        c.run_cnt += cpu[root::STATS_RUN_CNT];
     }
     Ok(c)
 }

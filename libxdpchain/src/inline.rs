@@ -2,8 +2,8 @@
 //! is generated for that chain instead of run as compiled. The generated
 //! root keeps ctx in one stack slot, copies each component's code in place
 //! of its call (an `exit` becomes a jump to what follows), tests the
-//! verdict against the slot's continue set as an immediate, and counts
-//! inline. Components it cannot prove safe to copy stay calls. See
+//! verdict against the slot's continue set as an immediate, and counts and
+//! times (while a reader asks, see timing.rs) inline. Components it cannot prove safe to copy stay calls. See
 //! ../shared/notes/inlining.md for where the cost of a call goes.
 //!
 //! Everything here is pure: instructions, func_info and line_info in,
@@ -13,12 +13,26 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::btf::{Btf, Linkage};
 use crate::insn::*;
-use crate::root::{slot_function, Config};
+use crate::root::{slot_function, Config, STATS_RUN_CNT, STATS_RUN_NS};
 
 const FP: u8 = 10;
 const XDP_PASS: i32 = 2;
 /// Verdicts above this count as "other" (chain.h's XDPCHAIN_OTHER).
 const XDP_REDIRECT: i32 = 4;
+
+/// The maps that counting code refers to: the counters and the control
+/// word (each an fd, or what a relocation will replace).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CountMaps {
+    pub stats: i32,
+    pub ctl: i32,
+}
+
+/// The root's frame: ctx, then with counting the counters' key and the
+/// time the running slot's timing started (0 while nobody times).
+const CTX_AT: i16 = -8;
+const KEY_AT: i16 = -16;
+const SINCE_AT: i16 = -24;
 
 /// The relocated root program, as libbpf would load it.
 pub(crate) struct Program<'a> {
@@ -336,6 +350,10 @@ enum Label {
     Cont(usize),
     /// After slot `n` counted.
     Counted(usize),
+    /// Where the first slot starts, timing decided.
+    Start,
+    /// The timing deadline has passed.
+    Expired,
     /// The exit, with the verdict in r0.
     Out,
 }
@@ -431,25 +449,55 @@ impl Builder {
         Ok(())
     }
 
+    /// `r1 = &xdpchain_ctl` (a map value's address).
+    fn ctl_address(&mut self, maps: CountMaps) {
+        self.emit(Emit::Wide(
+            raw(LD_IMM64, 1, PSEUDO_MAP_VALUE, 0, maps.ctl),
+            raw(0, 0, 0, 0, 0),
+        ));
+    }
+
+    /// chain.h's timing_start(): the clock at r10-24 while the deadline in
+    /// the control word is ahead, else 0 (and the passed deadline cleared).
+    fn timing_start(&mut self, maps: CountMaps) {
+        self.insn(raw(CLASS_ST | MODE_MEM | SIZE_DW, FP, 0, SINCE_AT, 0));
+        self.ctl_address(maps);
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 7, 1, 0, 0));
+        self.jump(CLASS_JMP | OP_JEQ, 7, 0, Label::Start);
+        self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_KTIME_GET_NS));
+        self.emit(Emit::Jump(
+            raw(CLASS_JMP | OP_JGE | SRC_X, 0, 7, 0, 0),
+            Label::Expired,
+        ));
+        self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 0, SINCE_AT, 0));
+        self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Start);
+        self.label(Label::Expired);
+        self.ctl_address(maps);
+        self.insn(raw(CLASS_ST | MODE_MEM | SIZE_DW, 1, 0, 0, 0));
+        self.label(Label::Start);
+    }
+
     /// Adds the verdict in r0 to slot `n`'s row `stat_index` of the
-    /// counters (chain.h's count(), with the key at r10-16).
-    fn count(&mut self, stats_fd: i32, stat_index: u32, n: usize) {
+    /// counters, and while timing the time since r10-24 (chain.h's
+    /// count(), with the key at r10-16).
+    fn count(&mut self, maps: CountMaps, stat_index: u32, n: usize) {
         self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 6, 0, 0, 0));
         self.insn(raw(
             CLASS_ST | MODE_MEM | SIZE_W,
             FP,
             0,
-            -16,
+            KEY_AT,
             stat_index as i32,
         ));
         self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 2, FP, 0, 0));
-        self.insn(raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, -16));
+        self.insn(raw(CLASS_ALU64 | OP_ADD, 2, 0, 0, KEY_AT.into()));
         self.emit(Emit::Wide(
-            raw(LD_IMM64, 1, PSEUDO_MAP_FD, 0, stats_fd),
+            raw(LD_IMM64, 1, PSEUDO_MAP_FD, 0, maps.stats),
             raw(0, 0, 0, 0, 0),
         ));
         self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_MAP_LOOKUP));
         self.jump(CLASS_JMP | OP_JEQ, 0, 0, Label::Counted(n));
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0));
         // idx = verdict <= XDP_REDIRECT ? verdict : other, masked as the
         // verifier needs it.
         self.insn(raw(CLASS_ALU | OP_MOV | SRC_X, 1, 6, 0, 0));
@@ -461,6 +509,21 @@ impl Builder {
         self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, 0, 0, 0));
         self.insn(raw(CLASS_ALU64 | OP_ADD, 1, 0, 0, 1));
         self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, 0, 1, 0, 0));
+        // Timing: the row (r7) gets now - since, and since becomes now.
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 8, FP, SINCE_AT, 0));
+        self.jump(CLASS_JMP | OP_JEQ, 8, 0, Label::Counted(n));
+        self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_KTIME_GET_NS));
+        self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 0, SINCE_AT, 0));
+        self.insn(raw(CLASS_ALU64 | OP_SUB | SRC_X, 0, 8, 0, 0));
+        for (word, add) in [(STATS_RUN_NS, None), (STATS_RUN_CNT, Some(1))] {
+            let off = (word * SIZE) as i16;
+            self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, 7, off, 0));
+            match add {
+                Some(k) => self.insn(raw(CLASS_ALU64 | OP_ADD, 1, 0, 0, k)),
+                None => self.insn(raw(CLASS_ALU64 | OP_ADD | SRC_X, 1, 0, 0, 0)),
+            }
+            self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, 7, 1, off, 0));
+        }
         self.label(Label::Counted(n));
         self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 0, 6, 0, 0));
     }
@@ -562,12 +625,13 @@ fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<(), 
 
 /// Generates the root for `slots` (in run order) over the relocated program
 /// `p`, whose first function is the compiled root that this replaces.
-/// `stats_fd`: the counters map, when the chain counts. Err says why no
-/// root could be generated; a slot that cannot be copied is called.
+/// `counting`: the maps of counting and timing, when the chain counts. Err
+/// says why no root could be generated; a slot that cannot be copied is
+/// called.
 pub(crate) fn generate(
     p: &Program<'_>,
     slots: &[Slot],
-    stats_fd: Option<i32>,
+    counting: Option<CountMaps>,
 ) -> Result<Generated, String> {
     let funcs = functions(p);
     if funcs.first().map(|f| f.start) != Some(0) || funcs.iter().any(|f| f.is_empty()) {
@@ -583,8 +647,10 @@ pub(crate) fn generate(
             referenced.insert(target(pc, &i).ok_or("a reference before the program")?);
         }
     }
-    // ctx at r10-8; with counting, the counters' key at r10-16.
-    let shift: i16 = if stats_fd.is_some() { 16 } else { 8 };
+    let shift: i16 = match counting {
+        Some(_) => -SINCE_AT,
+        None => -CTX_AT,
+    };
     // Copied code's frame becomes the root's, above any tail call.
     let tail_calls = funcs[1..]
         .iter()
@@ -627,9 +693,12 @@ pub(crate) fn generate(
     }
 
     let mut b = Builder::default();
-    b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, -8, 0));
+    b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, CTX_AT, 0));
+    if let Some(maps) = counting {
+        b.timing_start(maps);
+    }
     for (n, s) in slots[..reached].iter().enumerate() {
-        b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, -8, 0));
+        b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
         match inlined[n] {
             true => {
                 let f = func_at(s.start).expect("checked above");
@@ -642,8 +711,8 @@ pub(crate) fn generate(
             )),
         }
         b.label(Label::Cont(n));
-        if let Some(fd) = stats_fd {
-            b.count(fd, s.stat_index, n);
+        if let Some(maps) = counting {
+            b.count(maps, s.stat_index, n);
         }
         b.continue_check(s.continue_on);
     }
@@ -1057,9 +1126,12 @@ mod tests {
             func_info: &funcs,
             line_info: &lines,
         };
-        let g = generate(&p, &slots(true), Some(77)).unwrap();
-        // The frame moves down by 16: the counters' key is at r10-16.
-        assert_eq!(g.insns[4], raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -20, 0));
+        let maps = CountMaps { stats: 77, ctl: 78 };
+        let g = generate(&p, &slots(true), Some(maps)).unwrap();
+        // The frame moves down by 24: the counters' key is at r10-16, the
+        // time a slot started at r10-24.
+        let moved = raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -28, 0);
+        assert!(g.insns.contains(&moved));
         let maps: Vec<_> = g
             .insns
             .iter()
@@ -1074,5 +1146,20 @@ mod tests {
             .map(|i| i.imm)
             .collect();
         assert_eq!(keys, [0, 1]);
+        // The control word is read once, and cleared where its deadline
+        // passed; the clock is read at the start and after each slot.
+        let ctl = g
+            .insns
+            .iter()
+            .filter(|i| i.code == LD_IMM64 && i.src == PSEUDO_MAP_VALUE)
+            .filter(|i| i.imm == 78)
+            .count();
+        assert_eq!(ctl, 2);
+        let clock = g
+            .insns
+            .iter()
+            .filter(|i| i.calls_helper(HELPER_KTIME_GET_NS))
+            .count();
+        assert_eq!(clock, 3);
     }
 }

@@ -181,8 +181,9 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
         func_info: &func_info,
         line_info: &line_info,
     };
-    // The counters' map is referenced by a relocation below, not by an fd.
-    let g = inline::generate(&program, &slots, counting.then_some(0))?;
+    // The counting maps are referenced by relocations below, not by fds.
+    let maps = inline::CountMaps { stats: 0, ctl: 0 };
+    let g = inline::generate(&program, &slots, counting.then_some(maps))?;
 
     // What it calls stays where it is in .text: a relocation against a
     // symbol there says where.
@@ -194,6 +195,7 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
         .map(|y| (y.id(), y.st_value as i64 / SIZE as i64))
         .ok_or("no symbol in .text")?;
     let stats_sym = symbol_named(&b, root::STATS_MAP);
+    let ctl_sym = symbol_named(&b, root::CTL_VAR);
     let mut generated = Vec::with_capacity(g.root_len);
     let mut relocs = Vec::new();
     for pc in 0..g.root_len {
@@ -229,6 +231,11 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
             None if i.code == LD_IMM64 && i.src == PSEUDO_MAP_FD => {
                 (i.src, i.imm) = (0, 0);
                 relocate(stats_sym.ok_or("no counters map")?, elf::R_BPF_64_64);
+            }
+            // The variable's address: libbpf adds its offset to imm.
+            None if i.code == LD_IMM64 && i.src == PSEUDO_MAP_VALUE => {
+                (i.src, i.imm) = (0, 0);
+                relocate(ctl_sym.ok_or("no control word")?, elf::R_BPF_64_64);
             }
             _ => {}
         }
@@ -390,14 +397,16 @@ mod tests {
             }
         }
         // Each copy calls shared_helper and bump, and refers to its map and
-        // globals (port is shared_helper's); the counters count after each.
+        // globals (port is shared_helper's); the counters count after each;
+        // the control word is read at the start (and cleared there).
         assert_eq!(calls, 4);
         maps.sort();
         let expected = [
             "c0_hits", "c0_limit", "c0_seen", "c1_hits", "c1_limit", "c1_seen",
         ];
         let stats = [root::STATS_MAP; 2];
-        assert_eq!(maps, [&expected[..], &stats].concat());
+        let ctl = [root::CTL_VAR; 2];
+        assert_eq!(maps, [&expected[..], &ctl, &stats].concat());
 
         // The root's func_info is its own only; its lines are in order,
         // the copies' among them.

@@ -15,11 +15,13 @@ pub(crate) const CLASS_ALU64: u8 = 0x07;
 pub(crate) const OP_JA: u8 = 0x00;
 pub(crate) const OP_JEQ: u8 = 0x10;
 pub(crate) const OP_JGT: u8 = 0x20;
+pub(crate) const OP_JGE: u8 = 0x30;
 pub(crate) const OP_JNE: u8 = 0x50;
 pub(crate) const OP_JLE: u8 = 0xb0;
 pub(crate) const OP_CALL: u8 = 0x80;
 pub(crate) const OP_EXIT: u8 = 0x90;
 pub(crate) const OP_ADD: u8 = 0x00;
+pub(crate) const OP_SUB: u8 = 0x10;
 pub(crate) const OP_RSH: u8 = 0x70;
 pub(crate) const OP_AND: u8 = 0x50;
 pub(crate) const OP_LSH: u8 = 0x60;
@@ -32,6 +34,8 @@ pub(crate) const SIZE_W: u8 = 0x00;
 pub(crate) const SIZE_DW: u8 = 0x18;
 pub(crate) const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
 pub(crate) const PSEUDO_MAP_FD: u8 = 1;
+/// The address of a map's value (a global variable's).
+pub(crate) const PSEUDO_MAP_VALUE: u8 = 2;
 /// A call of a function of the same program (not a helper).
 pub(crate) const PSEUDO_CALL: u8 = 1;
 pub(crate) const PSEUDO_KFUNC_CALL: u8 = 2;
@@ -40,6 +44,7 @@ pub(crate) const PSEUDO_FUNC: u8 = 4;
 pub(crate) const PSEUDO_MAP_IDX: u8 = 5;
 pub(crate) const PSEUDO_MAP_IDX_VALUE: u8 = 6;
 pub(crate) const HELPER_MAP_LOOKUP: i32 = 1;
+pub(crate) const HELPER_KTIME_GET_NS: i32 = 5;
 pub(crate) const HELPER_TAIL_CALL: i32 = 12;
 pub(crate) const HELPER_LOOP: i32 = 181;
 

@@ -22,6 +22,8 @@ pub(crate) struct Found {
     pub kind: Mode,
     pub config: Config,
     pub stats: Option<OwnedFd>,
+    /// The control word readers write (timing), where the root has one.
+    pub ctl: Option<OwnedFd>,
 }
 
 /// The chain `prog` is the root of, if it is one.
@@ -34,6 +36,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
     };
     let mut config = None;
     let mut stats = None;
+    let mut ctl = None;
     for map_id in map_ids {
         let fd = crate::sys::map_fd(map_id)?;
         let info = crate::sys::map_info(fd.as_fd())?;
@@ -45,6 +48,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
                 config = Config::from_bytes(&value);
             }
             root::STATS_MAP => stats = Some(fd),
+            root::CTL_SECTION => ctl = Some(fd),
             _ => {}
         }
     }
@@ -53,6 +57,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
         kind,
         config,
         stats,
+        ctl,
     }))
 }
 
@@ -79,6 +84,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
         kind,
         config,
         stats,
+        ..
     }) = config_of(prog)?
     else {
         return Ok(None);

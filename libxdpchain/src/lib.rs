@@ -51,6 +51,7 @@ mod status;
 mod store;
 #[allow(unsafe_code)]
 mod sys;
+mod timing;
 
 pub use apply::{Applied, ApplyOptions, Change, Outcome};
 pub use attach::{AttachMode, AttachOptions, Interface};
@@ -71,6 +72,7 @@ pub use shared::{OpenOptions, SharedChain};
 pub use status::{ChainStatus, ComponentStatus, Counters};
 pub use store::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
 pub use sys::test_run;
+pub use timing::{Timing, TIMING_LEASE};
 
 /// The chain attached to `iface`, with the owners [`Store::new`]'s records
 /// name.

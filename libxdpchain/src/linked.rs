@@ -295,13 +295,19 @@ fn load_generated(
     let order = ordered(members);
     let config = config(&order, opts.counting, 0);
     let mut slots = inline::slots(&config, &func_info, &btf)?;
-    let stats = object.map(root::STATS_MAP).and_then(|m| m.fd());
+    let map_fd = |name| object.find_map(name).and_then(|m| m.fd());
+    let counting = match (map_fd(root::STATS_MAP), map_fd(root::CTL_SECTION)) {
+        (Some(stats), Some(ctl)) if opts.counting => Some(inline::CountMaps {
+            stats: stats.as_raw_fd(),
+            ctl: ctl.as_raw_fd(),
+        }),
+        _ => None,
+    };
     let program = inline::Program {
         insns: &insns,
         func_info: &func_info,
         line_info: &line_info,
     };
-    let counting = stats.filter(|_| opts.counting).map(|fd| fd.as_raw_fd());
     let flags = prog.flags();
     prog.set_autoload(false)
         .map_err(|e| format!("libbpf keeps the compiled root: {e}"))?;
@@ -349,7 +355,7 @@ fn load_generated(
     };
     // status and other processes find the config and the counters among
     // the root's maps.
-    for name in [root::CONFIG_SECTION, root::STATS_MAP] {
+    for name in [root::CONFIG_SECTION, root::STATS_MAP, root::CTL_SECTION] {
         let map = object.find_map(name).and_then(|m| m.fd());
         let map = map.ok_or_else(|| format!("no map {name}"))?;
         bind_map(fd.as_fd(), map).map_err(|e| format!("cannot bind {name} to the root: {e}"))?;

@@ -14,6 +14,11 @@ pub const MAX_COMPONENTS: usize = 64;
 pub(crate) const NAME_LEN: usize = 32;
 pub(crate) const CONFIG_SECTION: &str = ".rodata.xdpc";
 pub(crate) const STATS_MAP: &str = "xdpchain_stats";
+/// The control word that readers write (`struct xdpchain_ctl`): its own
+/// section, hence its own map, which the root reads once per packet.
+pub(crate) const CTL_SECTION: &str = ".data.xdpctl";
+/// The variable in it, which a written object's generated root refers to.
+pub(crate) const CTL_VAR: &str = "xdpchain_ctl";
 pub(crate) const PROG_NAME: &str = "xdpchain_root";
 const MAGIC: u32 = 0x7864_7063; // "xdpc"
 const VERSION: u32 = 1;
@@ -47,8 +52,12 @@ const OFF_NAME: usize = offset_of!(RawConfig, name);
 pub(crate) const CONFIG_SIZE: usize = size_of::<RawConfig>();
 
 /// Words per CPU in a row of `xdpchain_stats` (`struct xdpchain_stats`):
-/// one per verdict, then one for other return values, then padding.
+/// one per verdict, one for other return values, then the nanoseconds and
+/// packets timed.
 pub(crate) const STATS_WORDS: usize = 8;
+pub(crate) const STATS_OTHER: usize = 5;
+pub(crate) const STATS_RUN_NS: usize = 6;
+pub(crate) const STATS_RUN_CNT: usize = 7;
 
 pub(crate) const SLOT_PREFIX: &str = "xdpchain_slot_";
 

@@ -6,13 +6,21 @@ use crate::component::{Verdict, Verdicts};
 use crate::owner::Owner;
 use crate::plan::Mode;
 
-/// Packets a component ran on, by the verdict it returned.
+/// Packets a component ran on, by the verdict it returned, and the time it
+/// took on those that ran while timing was on ([`crate::Timing`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Indexed by verdict code (aborted, drop, pass, tx, redirect).
     pub verdicts: [u64; 5],
     /// Return values that are no XDP verdict.
     pub other: u64,
+    /// Nanoseconds from the end of the previous component (or the chain's
+    /// start) to this one's end, summed over the packets timed: the
+    /// component, its call and its counting, and one clock read.
+    pub run_time_ns: u64,
+    /// Packets timed (as the kernel's `run_cnt` counts runs while its own
+    /// statistics are on).
+    pub run_cnt: u64,
 }
 
 impl Counters {
@@ -21,6 +29,10 @@ impl Counters {
     }
     pub fn verdict(&self, v: Verdict) -> u64 {
         self.verdicts[v as usize]
+    }
+    /// Mean nanoseconds per packet timed, if any was.
+    pub fn ns_per_packet(&self) -> Option<f64> {
+        (self.run_cnt > 0).then(|| self.run_time_ns as f64 / self.run_cnt as f64)
     }
 }
 

@@ -370,3 +370,14 @@ pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: plain syscall wrapper on a valid fd.
     check(unsafe { sys::bpf_map_freeze(fd.as_raw_fd()) }).map(drop)
 }
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns()`.
+pub(crate) fn ktime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
