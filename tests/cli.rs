@@ -83,12 +83,13 @@ fn linked_files_keep_the_names_of_pinned_maps() {
         "rm -f {map}; bpftool prog load {} {prog} && test -e {map} && bpftool -j prog show pinned {prog}; rc=$?; rm -f {prog} {map}; exit $rc",
         out.display()
     ));
-    // The chain's program uses its config, its counters and one shared map.
+    // The chain's program uses its config, its counters, its control word
+    // and one shared map.
     let ids = maps
         .split("\"map_ids\":[")
         .nth(1)
         .and_then(|s| s.split(']').next());
-    assert_eq!(ids.map(|s| s.split(',').count()), Some(3), "{maps}");
+    assert_eq!(ids.map(|s| s.split(',').count()), Some(4), "{maps}");
 }
 
 #[test]
@@ -402,4 +403,142 @@ fn old_section_names_and_licences_through_the_command() {
         "{err}"
     );
     assert!(!out.exists());
+}
+
+/// The sum of run_cnt over the components of the chain on `dev`.
+fn timed_runs(net: &VethPair) -> u64 {
+    let json = xdpchain_ok(BIN, &net.ns_b, &["status", &net.dev_b, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+    st[0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["counters"]["run_cnt"].as_u64().expect("counters"))
+        .sum()
+}
+
+fn top(net: &VethPair, args: &[&str]) -> Command {
+    let mut cmd = in_ns(&net.ns_b, &[BIN, "top", &net.dev_b]);
+    cmd.args(args);
+    cmd
+}
+
+#[test]
+fn top_shows_rates_and_time_per_component() {
+    let net = VethPair::new();
+    xdpchain_ok(
+        BIN,
+        &net.ns_b,
+        &[
+            "attach",
+            &net.dev_b,
+            "--counters",
+            path(&obj("counter")),
+            path(&obj("verdict")),
+        ],
+    );
+    let ping = ping_in_background(&net.ns_a, 100, "0.01");
+    let (ok, out, err) = output(&mut top(&net, &["--once", "--json", "--interval", "0.5"]));
+    ping.join().unwrap();
+    assert!(ok, "{err}");
+    let chains: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let components = chains[0]["components"].as_array().unwrap();
+    let names: Vec<&str> = components
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["xdp_count", "xdp_verdict"]);
+    let mut share = 0.0;
+    for c in components {
+        assert!(c["packets_per_s"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["verdicts_per_s"]["pass"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["ns_per_packet"].as_f64().unwrap() > 0.0, "{c}");
+        share += c["time_share"].as_f64().unwrap();
+    }
+    assert!((share - 1.0).abs() < 1e-6, "{out}");
+
+    // Without a terminal: one line per component and sample.
+    let (ok, out, err) = output(&mut top(&net, &["--once", "--interval", "0.1"]));
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains("name=xdp_count") && out.contains("ns/pkt="),
+        "{out}"
+    );
+
+    // In a terminal: the table, redrawn.
+    let (mut master, mut slave) = (0, 0);
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0);
+    let (master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    };
+    let mut child = top(&net, &["--interval", "0.2"])
+        .stdout(slave)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut screen = Vec::new();
+    // Read until the terminal's other end is gone (EIO).
+    let _ = std::io::Read::read_to_end(&mut &master, &mut screen);
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(screen.matches("\x1b[H\x1b[2J").count() >= 2, "{screen:?}");
+    assert!(
+        screen.contains("pkts/s") && screen.contains("xdp_verdict"),
+        "{screen:?}"
+    );
+
+    let (ok, _, err) = output(&mut top(&net, &["--interval", "0"]));
+    assert!(!ok && err.contains("is not a number of seconds"), "{err}");
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+}
+
+/// Timing runs while a reader runs, two at once too, and stops a lease
+/// after the last one is killed.
+#[test]
+fn timing_stops_when_the_last_reader_is_killed() {
+    let net = VethPair::new();
+    xdpchain_ok(
+        BIN,
+        &net.ns_b,
+        &["attach", &net.dev_b, "--counters", path(&obj("counter"))],
+    );
+    let pings = |n| {
+        let out = ping_in_background(&net.ns_a, n, "0.02").join().unwrap();
+        assert!(ping_received(&out) > 0, "{out}");
+    };
+    let quiet = |cmd: &mut Command| cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut one = quiet(&mut top(&net, &["--interval", "0.2"]));
+    let mut two = quiet(&mut top(&net, &["--interval", "0.2", "--json"]));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = timed_runs(&net);
+    pings(10);
+    let with_two = timed_runs(&net);
+    assert!(with_two >= before + 10, "{before} -> {with_two}");
+    one.kill().unwrap();
+    one.wait().unwrap();
+    pings(10);
+    let with_one = timed_runs(&net);
+    assert!(with_one >= with_two + 10, "{with_two} -> {with_one}");
+    two.kill().unwrap();
+    two.wait().unwrap();
+    std::thread::sleep(xdpchain::TIMING_LEASE + std::time::Duration::from_millis(500));
+    let after_lease = timed_runs(&net);
+    pings(10);
+    assert_eq!(timed_runs(&net), after_lease);
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
 }

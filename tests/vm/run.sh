@@ -160,6 +160,8 @@ mkdir -p "$root$bpfobj" && cp "$bpfobj"/*.o "$root$bpfobj/"
   echo '#!/bb/sh'
   echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/bb'
   echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
+  # Terminals, for the command's tests of what it draws on one.
+  echo 'mkdir -p /dev/pts; mount -t devpts devpts /dev/pts'
   # No tmpfs over /tmp or /run: the repository's own path may lie there.
   echo 'mkdir -p /tmp /run/netns'
   echo 'mount -t bpf bpf /sys/fs/bpf'
