@@ -334,6 +334,12 @@ struct xdpchain_component_info {
    * root generated for the chain.
    */
   bool inlined;
+  /**
+   * Nanoseconds it took, summed over the packets timed while timing was
+   * on (xdpchain__set_timing()), and those packets; 0 without counters.
+   */
+  uint64_t run_time_ns;
+  uint64_t run_cnt;
 };
 
 /**
@@ -508,6 +514,19 @@ int xdpchain__component_count(const struct xdpchain *chain);
 int xdpchain__component(const struct xdpchain *chain,
                         uint32_t slot,
                         struct xdpchain_component_info *info);
+
+/**
+ * Switches timing of the components of the handle's chain on or off: while
+ * on, their run time (`run_time_ns`, `run_cnt` of xdpchain__component())
+ * grows. Timing is renewed by a thread of this process and stops at most
+ * 3 s after it is switched off, the handle is freed or the process ends
+ * (also when killed); other readers may keep it on. Nothing is reloaded.
+ * Returns 0, or -EINVAL (NULL, a handle without an interface), -ENOENT
+ * (no chain runs there), -EOPNOTSUPP (a chain without counters, or in
+ * libxdp's layout).
+ */
+int xdpchain__set_timing(struct xdpchain *chain,
+                         bool on);
 
 /**
  * The fd of a component's map, found by the name it has in the

@@ -3,6 +3,7 @@
 //! status (report.rs) and maps errors to exit codes; on failure it prints
 //! one line on stderr.
 
+mod metrics;
 mod report;
 mod top;
 
@@ -140,6 +141,18 @@ enum Command {
         /// As JSON, one array of chains per sample and line
         #[arg(long)]
         json: bool,
+    },
+    /// Print every chain's counters as OpenMetrics (Prometheus) text, or
+    /// serve them at /metrics
+    Metrics {
+        /// Serve http://ADDR:PORT/metrics instead (default address:
+        /// 127.0.0.1:9436)
+        #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1,
+              default_missing_value = metrics::DEFAULT_LISTEN)]
+        listen: Option<std::net::SocketAddr>,
+        /// While serving, keep the components timed (as top does)
+        #[arg(long, requires = "listen")]
+        timing: bool,
     },
     /// Take the interface's chain off it (others' components need --force)
     Detach {
@@ -446,6 +459,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             once,
             json,
         } => top::run(iface.as_deref(), interval, once, json),
+        Command::Metrics { listen, timing } => metrics::run(cli.netns.as_deref(), listen, timing),
         Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
         Command::Apply {
             file,

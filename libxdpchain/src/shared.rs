@@ -14,6 +14,7 @@ use crate::owner::{new_token, Actor, Owner, Stamp};
 use crate::plan::{ComponentId, Counting, Mode};
 use crate::status::ChainStatus;
 use crate::store::{Store, Which};
+use crate::timing::Timing;
 
 /// How [`Store::open`] opens the chain of an interface.
 #[derive(Clone, Debug)]
@@ -148,6 +149,12 @@ impl SharedChain {
     pub fn detach_all(&mut self) -> Result<()> {
         self.maps.clear();
         self.run(|store, iface, actor| store.detach_all(iface, actor))
+    }
+
+    /// Times the chain's components while the result lives (see
+    /// [`Timing`]): their counters' run time grows.
+    pub fn timing(&self) -> Result<Timing> {
+        ns::within(self.netns.as_ref(), || Timing::on(Some(self.iface.clone())))
     }
 
     /// The chain on the interface, every component with its owner.

@@ -80,7 +80,10 @@ impl Timing {
     /// an unknown interface, no chain there, or a chain that cannot time.
     /// Renewals run in a thread of this process, in its network namespace.
     pub fn start(iface: Option<&str>) -> Result<Timing> {
-        let iface = iface.map(Interface::resolve).transpose()?;
+        Timing::on(iface.map(Interface::resolve).transpose()?)
+    }
+
+    pub(crate) fn on(iface: Option<Interface>) -> Result<Timing> {
         renew_all(iface.as_ref(), TIMING_LEASE)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

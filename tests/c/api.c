@@ -632,6 +632,53 @@ static void dynamic(const char *iface)
 	xdpchain__free(c);
 }
 
+/* Run time per component: none until a handle switches timing on, then on
+ * every packet; counts the same either way. */
+static void timing(const char *iface)
+{
+	XDPCHAIN_OPTS(xdpchain_open_opts, oo, .ifname = iface, .owner = "timer", .counters = true);
+	XDPCHAIN_OPTS(xdpchain_open_opts, bare, .ifname = iface, .no_counters = true);
+	XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("counter"));
+	XDPCHAIN_OPTS(xdpchain_program_opts, f, .path = obj("filter"), .has_priority = true,
+		      .priority = 60);
+	struct xdpchain_component_info info = { .sz = sizeof(info) };
+	struct xdpchain *c = NULL, *own = NULL;
+	int i;
+
+	CHECK(xdpchain__open(&oo, &c) == 0);
+	FAILS(xdpchain__set_timing(c, true), -ENOENT, "no chain");
+	CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	CHECK(xdpchain__add_program(c, &f, NULL) == 0);
+	CHECK(verdict_for(c, 9999) == XDP_DROP);
+	CHECK(xdpchain__component(c, 1, &info) == 0);
+	CHECK(info.counters[XDP_DROP] == 1 && info.run_cnt == 0 && info.run_time_ns == 0);
+	CHECK(xdpchain__set_timing(c, true) == 0);
+	CHECK(xdpchain__set_timing(c, true) == 0);
+	for (i = 0; i < 3; i++)
+		CHECK(verdict_for(c, 9999) == XDP_DROP);
+	for (i = 0; i < 2; i++) {
+		CHECK(xdpchain__component(c, i, &info) == 0);
+		CHECK(info.counters[i ? XDP_DROP : XDP_PASS] == 4);
+		CHECK(info.run_cnt == 3 && info.run_time_ns > 0);
+	}
+	CHECK(xdpchain__set_timing(c, false) == 0);
+	CHECK(xdpchain__set_timing(c, false) == 0);
+	FAILS(xdpchain__set_timing(NULL, true), -EINVAL, "NULL");
+	CHECK(xdpchain__open(NULL, &own) == 0);
+	FAILS(xdpchain__set_timing(own, true), -EINVAL, "without an interface");
+	xdpchain__free(own);
+	CHECK(xdpchain__set_timing(c, true) == 0);
+	CHECK(xdpchain__detach(c) == 0);
+	/* Freed while on: the thread that renews it goes with the handle. */
+	xdpchain__free(c);
+
+	CHECK(xdpchain__open(&bare, &c) == 0);
+	CHECK(xdpchain__add_program(c, &p, NULL) == 0);
+	FAILS(xdpchain__set_timing(c, true), -EOPNOTSUPP, "counters on");
+	CHECK(xdpchain__detach(c) == 0);
+	xdpchain__free(c);
+}
+
 /* What xdpchain__apply() reported: "verb what" lines, and how many. */
 struct applied {
 	char lines[8][256];
@@ -779,6 +826,7 @@ int main(int argc, char **argv)
 	applying(argv[2], argv[3]);
 	unprivileged(argv[2]);
 	dynamic(argv[2]);
+	timing(argv[2]);
 	printf("%d passed, 0 failed\n", passed);
 	return 0;
 }

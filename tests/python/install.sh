@@ -12,5 +12,5 @@ python=${PYTHON:-python3}
 venv=$repo/target/py-venv
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check pytest
+"$venv/bin/pip" install -q --disable-pip-version-check pytest prometheus-client
 "$venv/bin/pip" install -q --disable-pip-version-check .

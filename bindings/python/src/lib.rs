@@ -171,6 +171,11 @@ struct Component {
     /// Whether a static chain runs it without a call (its code copied into
     /// a root generated for the chain); None for other chains.
     inlined: Option<bool>,
+    /// Nanoseconds it took, summed over the packets timed while timing was
+    /// on (`timing()`); None with counting off.
+    run_time_ns: Option<u64>,
+    /// Packets timed.
+    run_cnt: Option<u64>,
 }
 
 #[pymethods]
@@ -214,6 +219,8 @@ fn component_of(py: Python<'_>, c: &xc::ComponentStatus, own: bool) -> PyResult<
         pid: c.owner.as_ref().map(|o| o.pid()),
         own,
         inlined: c.inlined,
+        run_time_ns: c.counters.map(|k| k.run_time_ns),
+        run_cnt: c.counters.map(|k| k.run_cnt),
     })
 }
 
@@ -573,6 +580,8 @@ impl Chain {
                         pid: None,
                         own: true,
                         inlined: None,
+                        run_time_ns: None,
+                        run_cnt: None,
                     })
                 })
                 .collect(),
@@ -653,6 +662,112 @@ fn status(
     chains.iter().map(|st| chain_status(py, st)).collect()
 }
 
+/// One component's statistics, as `xdpchain top` reads them.
+#[pyclass(module = "xdpchain", frozen, get_all)]
+struct Stats {
+    interface: Option<String>,
+    ifindex: Option<u32>,
+    /// The component's id in its chain.
+    id: u32,
+    name: String,
+    owner: Option<String>,
+    /// Packets it ran on.
+    packets: u64,
+    /// Packets by verdict ("aborted", "drop", "pass", "tx", "redirect",
+    /// "other").
+    verdicts: Py<PyDict>,
+    /// Nanoseconds over the packets timed (while timing was on).
+    run_time_ns: u64,
+    /// Packets timed.
+    run_cnt: u64,
+    /// run_time_ns / run_cnt; None before any packet was timed.
+    ns_per_packet: Option<f64>,
+}
+
+#[pymethods]
+impl Stats {
+    fn __repr__(&self) -> String {
+        format!(
+            "Stats(interface={:?}, id={}, name={:?}, packets={}, ns_per_packet={:?})",
+            self.interface, self.id, self.name, self.packets, self.ns_per_packet
+        )
+    }
+}
+
+/// The statistics of every component that counts, in the chains of this
+/// network namespace (or `netns`), or of the chain on `ifname`.
+#[pyfunction]
+#[pyo3(signature = (ifname=None, *, netns=None))]
+fn stats(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyResult<Vec<Stats>> {
+    let chains = released(py, || chains(ifname.as_deref(), netns.as_deref())).map_err(py_err)?;
+    let mut out = Vec::new();
+    for st in &chains {
+        for c in &st.components {
+            let Some(k) = c.counters else { continue };
+            let verdicts = PyDict::new(py);
+            for v in xc::Verdict::ALL {
+                verdicts.set_item(v.name(), k.verdict(v))?;
+            }
+            verdicts.set_item("other", k.other)?;
+            out.push(Stats {
+                interface: st.interface.as_ref().map(|i| i.name.clone()),
+                ifindex: st.interface.as_ref().map(|i| i.index),
+                id: c.id,
+                name: c.name.clone(),
+                owner: c.owner.as_ref().map(|o| o.name().to_string()),
+                packets: k.packets(),
+                verdicts: verdicts.unbind(),
+                run_time_ns: k.run_time_ns,
+                run_cnt: k.run_cnt,
+                ns_per_packet: k.ns_per_packet(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Components timed while it lives: `with xdpchain.timing("eth0"): ...`.
+/// Timing stops at most a few seconds after `stop()`, the end of the
+/// `with` block or the end of the process.
+#[pyclass(module = "xdpchain", frozen)]
+struct Timing(Mutex<Option<xc::Timing>>);
+
+#[pymethods]
+impl Timing {
+    /// Stops renewing timing (idempotent).
+    fn stop(&self, py: Python<'_>) {
+        let t = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        released(py, || drop(t));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.stop(py);
+        false
+    }
+}
+
+/// Starts timing the chain on `ifname` (every chain of this network
+/// namespace, or of `netns`, with None).
+#[pyfunction]
+#[pyo3(signature = (ifname=None, *, netns=None))]
+fn timing(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyResult<Timing> {
+    let t = released(py, || {
+        let netns = netns.as_deref().map(xc::Netns::open).transpose()?;
+        let start = || xc::Timing::start(ifname.as_deref());
+        match &netns {
+            Some(ns) => ns.run(start),
+            None => start(),
+        }
+    })
+    .map_err(py_err)?;
+    Ok(Timing(Mutex::new(Some(t))))
+}
+
 /// One interface's chain as `apply` left it: (interface, netns, changes),
 /// each change (verb, what); changes None where the interface is missing.
 type AppliedTuple = (String, Option<String>, Option<Vec<(String, String)>>);
@@ -724,7 +839,11 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Chain>()?;
     m.add_class::<Component>()?;
     m.add_class::<ChainStatus>()?;
+    m.add_class::<Stats>()?;
+    m.add_class::<Timing>()?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(stats, m)?)?;
+    m.add_function(wrap_pyfunction!(timing, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;

@@ -627,3 +627,108 @@ def test_killed_c_and_python_front_ends_leave_a_chain_and_nothing_behind(ns):
     while kernel_objects() != before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert kernel_objects() == before
+
+
+def test_stats_and_timing(ns):
+    chain = xdpchain.Chain.open(ns.dev, counters=True)
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("filter"), priority=60)
+    chain.attach()
+    for _ in range(5):
+        chain.test_run(udp_packet(9999))
+    before = {s.name: s for s in xdpchain.stats(ns.dev)}
+    assert sorted(before) == ["xdp_count", "xdpfilt_udp"]
+    assert before["xdp_count"].verdicts["pass"] == 5
+    assert before["xdpfilt_udp"].packets == 5 and before["xdpfilt_udp"].verdicts["drop"] == 5
+    assert all(s.run_cnt == 0 and s.ns_per_packet is None for s in before.values())
+    # Timed while held, with the same counts.
+    with xdpchain.timing(ns.dev) as t:
+        assert isinstance(t, xdpchain.Timing)
+        for _ in range(5):
+            chain.test_run(udp_packet(9999))
+    after = {s.name: s for s in xdpchain.stats(ns.dev)}
+    for name, s in after.items():
+        assert s.packets == 10 and s.run_cnt == 5, s
+        assert s.run_time_ns > 0 and s.ns_per_packet > 0, s
+    assert after["xdpfilt_udp"].verdicts["drop"] == 10
+    # The components show the same.
+    assert [c.run_cnt for c in chain.components] == [5, 5]
+    chain.close()
+    # Nothing to time: no chain, or one without counters.
+    with pytest.raises(xdpchain.Error) as e:
+        xdpchain.timing(ns.dev)
+    assert e.value.errno == errno.ENOENT
+    bare = xdpchain.Chain.open(ns.dev, counters=False)
+    bare.add_program(obj("counter"))
+    bare.attach()
+    with pytest.raises(OSError) as e:
+        xdpchain.timing(ns.dev)
+    assert e.value.errno == errno.EOPNOTSUPP and "counters on" in str(e.value)
+    bare.close()
+
+
+def _samples(text):
+    """The samples of an OpenMetrics exposition, by (name, labels)."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_print_and_serve_the_counters(ns):
+    import socket
+    import urllib.request
+
+    chain = xdpchain.Chain.open(ns.dev, counters=True, owner="metered")
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("filter"), priority=60)
+    chain.attach()
+    for _ in range(3):
+        chain.test_run(udp_packet(9999))
+    with xdpchain.timing(ns.dev):
+        chain.test_run(udp_packet(9999))
+    labels = lambda comp, **more: tuple(sorted(
+        {"interface": ns.dev, "netns": ns.name, "component": comp, "owner": "metered", **more}.items()))
+
+    def check(text):
+        got = _samples(text)
+        for comp in ("xdp_count", "xdpfilt_udp"):
+            assert got[("xdpchain_packets_total", labels(comp))] == 4
+            assert got[("xdpchain_run_packets_total", labels(comp))] == 1
+            assert got[("xdpchain_run_time_seconds_total", labels(comp))] > 0
+        assert got[("xdpchain_verdicts_total", labels("xdpfilt_udp", verdict="drop"))] == 4
+        assert got[("xdpchain_verdicts_total", labels("xdp_count", verdict="pass"))] == 4
+
+    printed = subprocess.run([CLI, "metrics"], capture_output=True, text=True, check=True).stdout
+    assert printed.endswith("# EOF\n")
+    check(printed)
+
+    # Served over HTTP, on loopback.
+    sh("ip", "link", "set", "lo", "up")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([CLI, "metrics", "--listen", f"127.0.0.1:{port}"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                    check(r.read().decode())
+                    break
+            except urllib.error.URLError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.05)
+        else:
+            raise AssertionError("metrics were never served")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+        assert e.value.code == 404
+    finally:
+        server.terminate()
+        server.wait()
+    chain.close()

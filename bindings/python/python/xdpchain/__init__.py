@@ -12,6 +12,8 @@
 what ``add_program`` adds runs beside the programs of other owners, and
 leaving the ``with`` block takes out only what this object added.
 ``xdpchain.status()`` lists the chains, each component with its owner;
+``xdpchain.stats()`` each component's counts and run time, which grows
+while ``with xdpchain.timing("eth0"):`` holds timing on;
 ``xdpchain.apply()`` brings them to what a chains file declares, as
 ``xdpchain apply`` does. Errors are Python's own
 exceptions where one fits (PermissionError, FileNotFoundError, ValueError,
@@ -25,9 +27,13 @@ from ._xdpchain import (
     ChainStatus,
     Component,
     Error,
+    Stats,
+    Timing,
     VerifierError,
     apply,
+    stats,
     status,
+    timing,
 )
 from ._report import status_report
 
@@ -37,8 +43,12 @@ __all__ = [
     "ChainStatus",
     "Component",
     "Error",
+    "Stats",
+    "Timing",
     "VerifierError",
     "apply",
+    "stats",
     "status",
+    "timing",
     "status_report",
 ]

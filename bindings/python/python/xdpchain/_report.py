@@ -56,6 +56,8 @@ def _as_dict(chain):
                     "packets": sum(c.counters.values()),
                     **{v: c.counters[v] for v in VERDICTS},
                     "other": c.counters["other"],
+                    "run_time_ns": c.run_time_ns,
+                    "run_cnt": c.run_cnt,
                 },
                 "program_id": c.program_id,
             }

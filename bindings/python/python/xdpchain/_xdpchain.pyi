@@ -39,6 +39,11 @@ class Component:
     inlined: Optional[bool]
     """Whether a static chain runs it without a call (its code copied into
     a root generated for the chain); None for other chains."""
+    run_time_ns: Optional[int]
+    """Nanoseconds it took over the packets timed (see :func:`timing`);
+    None with counting off."""
+    run_cnt: Optional[int]
+    """Packets timed."""
 
 class ChainStatus:
     """The chain on one interface."""
@@ -156,6 +161,48 @@ class Chain:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> bool: ...
+
+class Stats:
+    """One component's statistics."""
+
+    interface: Optional[str]
+    ifindex: Optional[int]
+    id: int
+    name: str
+    owner: Optional[str]
+    packets: int
+    verdicts: Dict[str, int]
+    """Packets by verdict ("aborted", "drop", "pass", "tx", "redirect",
+    "other")."""
+    run_time_ns: int
+    """Nanoseconds over the packets timed, while timing was on."""
+    run_cnt: int
+    """Packets timed."""
+    ns_per_packet: Optional[float]
+    """run_time_ns / run_cnt; None before any packet was timed."""
+
+def stats(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[Stats]:
+    """The statistics of every component that counts, in the chains of this
+    network namespace (or ``netns``), or of the chain on ``ifname``."""
+
+class Timing:
+    """Components timed while it lives; a context manager."""
+
+    def stop(self) -> None:
+        """Stops holding timing on; it stops at most 3 s later (idempotent)."""
+    def __enter__(self) -> "Timing": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+def timing(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> Timing:
+    """Starts timing the chain on ``ifname`` (every chain of this network
+    namespace, or of ``netns``, with None): ``with xdpchain.timing("eth0"):``.
+    A chain that cannot time (in libxdp's layout, or without counters)
+    raises OSError (EOPNOTSUPP)."""
 
 def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
     """The chains of this network namespace (or ``netns``), or the one on
