@@ -116,7 +116,7 @@ header:
 # a Debian system booting there with the packaged unit (tests/vm/boot.sh).
 test: deps
 	$(CARGO) test --workspace
-	$(CARGO) check -q -p libxdpchain --features fuzzing
+	$(CARGO) check -q -p libxdpchain --features fuzzing,bench --lib --examples
 	tests/unprivileged.sh
 	tests/c/run.sh
 	tests/python/run.sh
@@ -130,7 +130,7 @@ demo: build
 
 # On this machine's kernel, then in the VM (dynamic chains, libxdp).
 bench: deps
-	$(CARGO) run --release -p libxdpchain --example bench
+	$(CARGO) run --release -p libxdpchain --features bench --example bench
 	tests/vm/run.sh --bench
 
 # A fuzzing campaign: FUZZ_SECONDS (default 60) over each target in fuzz/

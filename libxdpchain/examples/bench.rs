@@ -6,6 +6,8 @@
 //!   floor) and a tail-call chain of them; where the kernel has freplace
 //!   (the VM), also a dynamic chain and libxdp's dispatcher (xdp-loader,
 //!   K <= 10);
+//! - what timing components costs (xdpchain::Timing): a counting static
+//!   chain without timing code, with it and timing off, and with timing on;
 //! - the time to add one component to a chain of K, static, dynamic and
 //!   with xdp-loader where it can (K < 10);
 //! - the time to link, load and attach a chain of 10.
@@ -23,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libbpf_sys as sys;
-use xdpchain::{AttachOptions, Chain, Component, Mode};
+use xdpchain::{AttachOptions, Chain, Component, Mode, Timing};
 
 const REPEAT: u32 = 200_000;
 const KS: [usize; 4] = [1, 5, 10, 32];
@@ -124,12 +126,80 @@ fn chain_of(mode: Mode, k: usize, make: fn() -> Component, inline: bool) -> Chai
     chain.set_mode(mode);
     chain.set_counting(false);
     chain.set_inlining(inline);
+    let chain = fill(chain, k, make);
+    assert_eq!(chain.mode(), mode);
+    chain
+}
+
+fn fill(mut chain: Chain, k: usize, make: fn() -> Component) -> Chain {
     for _ in 0..k {
         chain.add(make()).unwrap();
     }
     chain.load().unwrap();
-    assert_eq!(chain.mode(), mode);
     chain
+}
+
+/// A counting static chain of `k` components, with or without the code
+/// that times them.
+fn counting_chain(k: usize, timing_code: bool) -> Chain {
+    let mut chain = Chain::new();
+    chain.set_mode(Mode::Static);
+    chain.set_timing_code(timing_code);
+    fill(chain, k, component)
+}
+
+/// Timing's cost per packet, in a network namespace of its own where the
+/// timed chain is attached (timing is asked for per interface).
+fn timing_table(table: &mut String) {
+    writeln!(
+        table,
+        "\nns per packet of a counting static chain (generated root): without timing code, with it and timing off, timing on"
+    )
+    .unwrap();
+    writeln!(
+        table,
+        "{:>3} {:>8} {:>8} {:>8} {:>14} {:>14}",
+        "K", "untimed", "off", "on", "(off-untimed)/K", "(on-untimed)/K"
+    )
+    .unwrap();
+    let own = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+    let ns = format!("xdpc-bencht{}", std::process::id());
+    sh(&format!("ip netns add {ns} && ip -n {ns} link add xt0 type veth peer name xt1 && ip -n {ns} link set xt0 up && ip -n {ns} link set xt1 up"));
+    let enter = |f: &std::fs::File| {
+        assert_eq!(
+            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(f), libc::CLONE_NEWNET) },
+            0
+        )
+    };
+    enter(&std::fs::File::open(format!("/run/netns/{ns}")).unwrap());
+    for k in KS {
+        let untimed = counting_chain(k, false);
+        let off = counting_chain(k, true);
+        let mut on = counting_chain(k, true);
+        on.attach("xt0", AttachOptions::default()).unwrap();
+        let timing = Timing::start(Some("xt0")).unwrap();
+        let [u, f, n] = costs(&[
+            untimed.program_fd().unwrap(),
+            off.program_fd().unwrap(),
+            on.program_fd().unwrap(),
+        ])[..] else {
+            unreachable!("three programs")
+        };
+        let timed = on.status().unwrap().components[0].counters.unwrap().run_cnt;
+        assert!(timed > 0, "the timed chain was not timed");
+        drop(timing);
+        on.detach().unwrap();
+        let per = |x: u32| (x as f64 - u as f64) / k as f64;
+        writeln!(
+            table,
+            "{k:>3} {u:>8} {f:>8} {n:>8} {:>14.2} {:>14.2}",
+            per(f),
+            per(n)
+        )
+        .unwrap();
+    }
+    enter(&own);
+    sh(&format!("ip netns del {ns}"));
 }
 
 fn sh(cmd: &str) {
@@ -285,6 +355,8 @@ fn main() {
             sys::bpf_object__close(o2);
         }
     }
+
+    timing_table(&mut table);
 
     writeln!(
         table,

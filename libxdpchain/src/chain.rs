@@ -102,6 +102,14 @@ impl Chain {
         self.build.inline = on;
     }
 
+    /// For `make bench` only: a generated root without the code that times
+    /// components on request, as roots were before it, to measure its cost.
+    #[cfg(feature = "bench")]
+    #[doc(hidden)]
+    pub fn set_timing_code(&mut self, on: bool) {
+        self.build.timing_code = on;
+    }
+
     /// Makes static chains open (`Some(n)`): every component is linked as a
     /// global function, which [`Chain::replace_slot`] replaces in place with
     /// an extension program (freplace), atomically and without relinking,

@@ -120,6 +120,9 @@ pub fn generate(bytes: &[u8]) -> bool {
         func_info: &func_info,
         line_info: &line_info,
     };
-    let counting = (bytes[0] % 2 == 0).then_some(inline::CountMaps { stats: 3, ctl: 4 });
+    let counting = (bytes[0] % 2 == 0).then_some(inline::CountMaps {
+        stats: 3,
+        ctl: (bytes[0] % 4 == 0).then_some(4),
+    });
     inline::generate(&program, &slots, counting).is_ok()
 }

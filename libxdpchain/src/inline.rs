@@ -21,11 +21,13 @@ const XDP_PASS: i32 = 2;
 const XDP_REDIRECT: i32 = 4;
 
 /// The maps that counting code refers to: the counters and the control
-/// word (each an fd, or what a relocation will replace).
+/// word (each an fd, or what a relocation will replace). Without the
+/// control word, no timing code: the root as it was before timing, which
+/// only the benchmark builds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CountMaps {
     pub stats: i32,
-    pub ctl: i32,
+    pub ctl: Option<i32>,
 }
 
 /// The root's frame: ctx, then with counting the counters' key and the
@@ -450,18 +452,18 @@ impl Builder {
     }
 
     /// `r1 = &xdpchain_ctl` (a map value's address).
-    fn ctl_address(&mut self, maps: CountMaps) {
+    fn ctl_address(&mut self, ctl: i32) {
         self.emit(Emit::Wide(
-            raw(LD_IMM64, 1, PSEUDO_MAP_VALUE, 0, maps.ctl),
+            raw(LD_IMM64, 1, PSEUDO_MAP_VALUE, 0, ctl),
             raw(0, 0, 0, 0, 0),
         ));
     }
 
     /// chain.h's timing_start(): the clock at r10-24 while the deadline in
     /// the control word is ahead, else 0 (and the passed deadline cleared).
-    fn timing_start(&mut self, maps: CountMaps) {
+    fn timing_start(&mut self, ctl: i32) {
         self.insn(raw(CLASS_ST | MODE_MEM | SIZE_DW, FP, 0, SINCE_AT, 0));
-        self.ctl_address(maps);
+        self.ctl_address(ctl);
         self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 7, 1, 0, 0));
         self.jump(CLASS_JMP | OP_JEQ, 7, 0, Label::Start);
         self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_KTIME_GET_NS));
@@ -472,7 +474,7 @@ impl Builder {
         self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 0, SINCE_AT, 0));
         self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Start);
         self.label(Label::Expired);
-        self.ctl_address(maps);
+        self.ctl_address(ctl);
         self.insn(raw(CLASS_ST | MODE_MEM | SIZE_DW, 1, 0, 0, 0));
         self.label(Label::Start);
     }
@@ -497,7 +499,10 @@ impl Builder {
         ));
         self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_MAP_LOOKUP));
         self.jump(CLASS_JMP | OP_JEQ, 0, 0, Label::Counted(n));
-        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0));
+        let timed = maps.ctl.is_some();
+        if timed {
+            self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 7, 0, 0, 0));
+        }
         // idx = verdict <= XDP_REDIRECT ? verdict : other, masked as the
         // verifier needs it.
         self.insn(raw(CLASS_ALU | OP_MOV | SRC_X, 1, 6, 0, 0));
@@ -510,6 +515,11 @@ impl Builder {
         self.insn(raw(CLASS_ALU64 | OP_ADD, 1, 0, 0, 1));
         self.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, 0, 1, 0, 0));
         // Timing: the row (r7) gets now - since, and since becomes now.
+        if !timed {
+            self.label(Label::Counted(n));
+            self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 0, 6, 0, 0));
+            return;
+        }
         self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 8, FP, SINCE_AT, 0));
         self.jump(CLASS_JMP | OP_JEQ, 8, 0, Label::Counted(n));
         self.insn(raw(CLASS_JMP | OP_CALL, 0, 0, 0, HELPER_KTIME_GET_NS));
@@ -694,8 +704,8 @@ pub(crate) fn generate(
 
     let mut b = Builder::default();
     b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, CTX_AT, 0));
-    if let Some(maps) = counting {
-        b.timing_start(maps);
+    if let Some(ctl) = counting.and_then(|m| m.ctl) {
+        b.timing_start(ctl);
     }
     for (n, s) in slots[..reached].iter().enumerate() {
         b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
@@ -1126,7 +1136,10 @@ mod tests {
             func_info: &funcs,
             line_info: &lines,
         };
-        let maps = CountMaps { stats: 77, ctl: 78 };
+        let maps = CountMaps {
+            stats: 77,
+            ctl: Some(78),
+        };
         let g = generate(&p, &slots(true), Some(maps)).unwrap();
         // The frame moves down by 24: the counters' key is at r10-16, the
         // time a slot started at r10-24.

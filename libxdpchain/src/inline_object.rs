@@ -182,7 +182,10 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
         line_info: &line_info,
     };
     // The counting maps are referenced by relocations below, not by fds.
-    let maps = inline::CountMaps { stats: 0, ctl: 0 };
+    let maps = inline::CountMaps {
+        stats: 0,
+        ctl: Some(0),
+    };
     let g = inline::generate(&program, &slots, counting.then_some(maps))?;
 
     // What it calls stays where it is in .text: a relocation against a

@@ -299,7 +299,7 @@ fn load_generated(
     let counting = match (map_fd(root::STATS_MAP), map_fd(root::CTL_SECTION)) {
         (Some(stats), Some(ctl)) if opts.counting => Some(inline::CountMaps {
             stats: stats.as_raw_fd(),
-            ctl: ctl.as_raw_fd(),
+            ctl: opts.timing_code.then(|| ctl.as_raw_fd()),
         }),
         _ => None,
     };

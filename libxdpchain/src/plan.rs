@@ -81,6 +81,9 @@ pub(crate) struct Build {
     /// Sealed static chains: run a root generated for the chain, the
     /// components' code copied in (inline.rs), rather than the compiled one.
     pub inline: bool,
+    /// Generated roots: with the code that times components on request.
+    /// Only the benchmark leaves it out, to measure what it costs.
+    pub timing_code: bool,
 }
 
 impl Build {
@@ -93,6 +96,7 @@ impl Build {
             spare: None,
             static_tail_callers: false,
             inline: std::env::var("XDPCHAIN_INLINE").map_or(true, |v| v != "0"),
+            timing_code: true,
         }
     }
 }

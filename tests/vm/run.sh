@@ -27,7 +27,7 @@ for k in "${kernels[@]}"; do fetch_kernel "$k"; done
 
 # --- what runs in the guest ------------------------------------------------
 if [ $bench = 1 ]; then
-  cargo build -q --release -p libxdpchain --example bench
+  cargo build -q --release -p libxdpchain --features bench --example bench
   tests=("$repo/target/release/examples/bench")
   XDPCHAIN_BENCH_BUILD_ONLY=1 "${tests[0]}"
 else
