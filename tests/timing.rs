@@ -30,24 +30,6 @@ fn ping(v: &VethPair) {
     assert_eq!(ping_received(&out), PINGS, "{out}");
 }
 
-fn static_neighbours(v: &VethPair) {
-    let mac = |ns: &str, dev: &str| {
-        let out = sh(&format!("ip -n {ns} -o link show dev {dev}"));
-        let at = out.find("link/ether ").expect("an ethernet address") + 11;
-        out[at..at + 17].to_string()
-    };
-    sh(&format!(
-        "ip -n {a} neigh replace 198.18.0.2 lladdr {mb} dev {da} nud permanent && \
-         ip -n {b} neigh replace 198.18.0.1 lladdr {ma} dev {db} nud permanent",
-        a = v.ns_a,
-        b = v.ns_b,
-        da = v.dev_a,
-        db = v.dev_b,
-        ma = mac(&v.ns_a, &v.dev_a),
-        mb = mac(&v.ns_b, &v.dev_b),
-    ));
-}
-
 /// What each component counted between `before` and `after`.
 fn delta(before: &[Counters], after: &[Counters]) -> Vec<Counters> {
     before
@@ -70,7 +52,7 @@ fn delta(before: &[Counters], after: &[Counters]) -> Vec<Counters> {
 
 fn timed_chain(configure: impl FnOnce(&mut Chain)) {
     let v = VethPair::new();
-    static_neighbours(&v);
+    v.static_neighbours();
     let mut chain = Chain::new();
     configure(&mut chain);
     for name in ["counter", "filter", "verdict"] {

@@ -239,6 +239,26 @@ impl VethPair {
         v
     }
 
+    /// Makes each end's neighbour entry for the other permanent, so that
+    /// no ARP crosses: known traffic is then exactly the packets sent.
+    pub fn static_neighbours(&self) {
+        let mac = |ns: &str, dev: &str| {
+            let out = sh(&format!("ip -n {ns} -o link show dev {dev}"));
+            let at = out.find("link/ether ").expect("an ethernet address") + 11;
+            out[at..at + 17].to_string()
+        };
+        sh(&format!(
+            "ip -n {a} neigh replace 198.18.0.2 lladdr {mb} dev {da} nud permanent && \
+             ip -n {b} neigh replace 198.18.0.1 lladdr {ma} dev {db} nud permanent",
+            a = self.ns_a,
+            b = self.ns_b,
+            da = self.dev_a,
+            db = self.dev_b,
+            ma = mac(&self.ns_a, &self.dev_a),
+            mb = mac(&self.ns_b, &self.dev_b),
+        ));
+    }
+
     /// Runs `f` inside namespace b (where the chain is attached) on this thread.
     pub fn in_b<T>(&self, f: impl FnOnce() -> T) -> T {
         in_netns(&self.ns_b, f)
