@@ -83,13 +83,13 @@ fn linked_files_keep_the_names_of_pinned_maps() {
         "rm -f {map}; bpftool prog load {} {prog} && test -e {map} && bpftool -j prog show pinned {prog}; rc=$?; rm -f {prog} {map}; exit $rc",
         out.display()
     ));
-    // The chain's program uses its config, its counters, its control word
-    // and one shared map.
+    // The chain's program uses its config, its counters, its control word,
+    // its dump ring and one shared map.
     let ids = maps
         .split("\"map_ids\":[")
         .nth(1)
         .and_then(|s| s.split(']').next());
-    assert_eq!(ids.map(|s| s.split(',').count()), Some(4), "{maps}");
+    assert_eq!(ids.map(|s| s.split(',').count()), Some(5), "{maps}");
 }
 
 #[test]
@@ -540,5 +540,126 @@ fn timing_stops_when_the_last_reader_is_killed() {
     let after_lease = timed_runs(&net);
     pings(10);
     assert_eq!(timed_runs(&net), after_lease);
+    xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+}
+
+/// The packets of a pcap file (or stream): (original length, bytes).
+/// Raw records: pcap-file's checked ones refuse an original length past
+/// the snap length, which is what a snap length makes.
+fn pcap_packets(bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let mut r = pcap_file::pcap::PcapReader::new(bytes).expect("a pcap header");
+    let snaplen = r.header().snaplen;
+    let mut out = Vec::new();
+    while let Some(p) = r.next_raw_packet() {
+        let p = p.expect("a whole packet");
+        assert!(p.incl_len as usize == p.data.len() && p.incl_len <= snaplen.min(p.orig_len));
+        out.push((p.orig_len, p.data.into_owned()));
+    }
+    out
+}
+
+/// An echo request from a to b, as ping -p ab makes it: its payload (past
+/// ping's timestamp) is 0xab bytes.
+fn is_echo_request(frame: &[u8]) -> bool {
+    frame.len() == 98
+        && frame[12..14] == [8, 0]
+        && frame[23] == 1
+        && frame[26..30] == [198, 18, 0, 1]
+        && frame[30..34] == [198, 18, 0, 2]
+        && frame[34] == 8
+        && frame[58..].iter().all(|&b| b == 0xab)
+}
+
+#[test]
+fn dump_writes_what_a_component_sees_as_pcap() {
+    let net = VethPair::new();
+    net.static_neighbours();
+    xdpchain_ok(
+        BIN,
+        &net.ns_b,
+        &[
+            "attach",
+            &net.dev_b,
+            "--counters",
+            path(&obj("counter")),
+            path(&obj("verdict")),
+        ],
+    );
+    let pings = |n: u32| {
+        sh(&format!(
+            "ip netns exec {} ping -q -c {n} -i 0.05 -p ab 198.18.0.2",
+            net.ns_a
+        ))
+    };
+    let dump = |args: &[&str]| {
+        let mut cmd = in_ns(&net.ns_b, &[BIN, "dump", &net.dev_b]);
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        // The dump runs once it has asked the root for packets.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        child
+    };
+    let tmp = TempDir::new("dump");
+
+    // -c: that many packets, each as sent, whole.
+    let file = tmp.0.join("count.pcap");
+    let child = dump(&["xdp_verdict", "-c", "4", "-w", path(&file)]);
+    pings(4);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 packets captured, 0 lost"));
+    let got = pcap_packets(&std::fs::read(&file).unwrap());
+    assert_eq!(got.len(), 4);
+    assert!(
+        got.iter().all(|(len, f)| *len == 98 && is_echo_request(f)),
+        "{got:?}"
+    );
+
+    // Ctrl-C leaves a valid file; -s cuts packets, not their length.
+    let file = tmp.0.join("sigint.pcap");
+    let child = dump(&["0", "--at", "exit", "-s", "40", "-w", path(&file)]);
+    pings(3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = pcap_packets(&std::fs::read(&file).unwrap());
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got.iter().all(|(len, f)| *len == 98 && f.len() == 40),
+        "{got:?}"
+    );
+
+    // To standard output.
+    let child = dump(&["xdp_count", "-c", "2", "-w", "-"]);
+    pings(2);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let got = pcap_packets(&out.stdout);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, f)| is_echo_request(f)));
+
+    // Errors: one line each, with the exit status of the cause.
+    let (code, err) = exit(&mut in_ns(
+        &net.ns_b,
+        &[BIN, "dump", &net.dev_b, "nosuch", "-w", "-"],
+    ));
+    assert_eq!(code, 66, "{err}");
+    let (code, err) = exit(&mut in_ns(
+        &net.ns_b,
+        &[BIN, "dump", &net.dev_b, "0", "-s", "4096", "-w", "-"],
+    ));
+    assert_eq!(code, 65, "{err}");
+    assert!(err.contains("snap length 4096"), "{err}");
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
 }

@@ -144,7 +144,7 @@ fn a_chain_that_cannot_time_says_why() {
     v.in_b(|| chain.attach(&v.dev_b, AttachOptions::default()))
         .unwrap();
     let err = v.in_b(|| Timing::start(Some(&v.dev_b))).err().unwrap();
-    assert!(matches!(err, xdpchain::Error::Unsupported(_)), "{err}");
+    assert!(matches!(err, xdpchain::Error::NotCounting { .. }), "{err}");
     assert!(err.to_string().contains("counters on"), "{err}");
     let err = v.in_b(|| Timing::start(Some("nosuchdev0"))).err().unwrap();
     assert!(matches!(err, xdpchain::Error::UnknownInterface(_)), "{err}");

@@ -3,6 +3,7 @@
 //! status (report.rs) and maps errors to exit codes; on failure it prints
 //! one line on stderr.
 
+mod dump;
 mod metrics;
 mod report;
 mod top;
@@ -141,6 +142,26 @@ enum Command {
         /// As JSON, one array of chains per sample and line
         #[arg(long)]
         json: bool,
+    },
+    /// Write the packets one component receives (or leaves) as a pcap file
+    Dump {
+        /// The interface: a name, or an index as digits
+        iface: String,
+        /// Its id, or its program's name
+        component: String,
+        /// Where to take packets: as the component receives them, or as it
+        /// leaves them (with its verdict)
+        #[arg(long, default_value = "entry", value_parser = ["entry", "exit"])]
+        at: String,
+        /// Stop after N packets
+        #[arg(short = 'c', value_name = "N")]
+        count: Option<u64>,
+        /// Bytes of each packet to keep (at most 2048)
+        #[arg(short = 's', value_name = "SNAPLEN", default_value_t = xdpchain::SNAP_MAX)]
+        snaplen: u32,
+        /// The pcap file to write, or - for standard output
+        #[arg(short = 'w', value_name = "FILE|-", required = true)]
+        write: PathBuf,
     },
     /// Print every chain's counters as OpenMetrics (Prometheus) text, or
     /// serve them at /metrics
@@ -459,6 +480,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             once,
             json,
         } => top::run(iface.as_deref(), interval, once, json),
+        Command::Dump {
+            iface,
+            component,
+            at,
+            count,
+            snaplen,
+            write,
+        } => {
+            let at = match at.as_str() {
+                "exit" => xdpchain::DumpPoint::Exit,
+                _ => xdpchain::DumpPoint::Entry,
+            };
+            dump::run(&iface, &component, at, count, snaplen, &write)
+        }
         Command::Metrics { listen, timing } => metrics::run(cli.netns.as_deref(), listen, timing),
         Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
         Command::Apply {

@@ -243,8 +243,8 @@ pub fn run(iface: Option<&str>, interval: Duration, once: bool, json: bool) -> R
     // Rates need no timing; a chain that cannot time shows none.
     let _timing = match Timing::start(iface) {
         Ok(t) => Some(t),
-        Err(Error::Unsupported(why)) => {
-            log::info!("{why}");
+        Err(e @ Error::NotCounting { .. }) => {
+            log::info!("{e}");
             None
         }
         Err(e) => return Err(e),

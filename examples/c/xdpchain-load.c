@@ -7,9 +7,11 @@
  * (default: the program's name), -n the interface's network namespace,
  * -m how a chain it creates joins its components (auto, static, dynamic),
  * -c that such a chain counts packets per component, in xdpchain's layout
- * (by default a dynamic chain takes libxdp's, which xdp-loader can join).
+ * (by default a dynamic chain takes libxdp's, which xdp-loader can join);
+ * -t SECONDS times the components that long, then prints the chain again
+ * with each one's packets and nanoseconds per packet.
  *
- *   xdpchain-load [-k] [-c] [-o OWNER] [-n NETNS] [-m MODE] IFACE FILE[:PROG]...
+ *   xdpchain-load [-k] [-c] [-t SECONDS] [-o OWNER] [-n NETNS] [-m MODE] IFACE FILE[:PROG]...
  *
  * Build it against the installed library:
  *   cc -o xdpchain-load xdpchain-load.c $(pkg-config --cflags --libs xdpchain)
@@ -47,6 +49,15 @@ static void print_chain(struct xdpchain *chain)
 		for (int v = 0; v < 5; v++)
 			if (info.continue_on & XDPCHAIN_VERDICT(v))
 				printf(" %s", verdicts[v]);
+		if (info.has_counters) {
+			unsigned long long packets = 0;
+
+			for (int v = 0; v < 6; v++)
+				packets += info.counters[v];
+			printf(", %llu packets", packets);
+			if (info.run_cnt)
+				printf(", %.1f ns/packet", (double)info.run_time_ns / info.run_cnt);
+		}
 		printf("\n");
 	}
 }
@@ -57,13 +68,18 @@ int main(int argc, char **argv)
 	/* In the order of enum xdpchain_mode. */
 	static const char *modes[] = { "auto", "static", "dynamic" };
 	const char *owner = NULL, *netns = NULL;
-	int keep = 0, counters = 0, mode = -1, opt, err;
+	int keep = 0, counters = 0, timing = 0, mode = -1, opt, err;
 	char c;
 
-	while ((opt = getopt(argc, argv, "+kco:n:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "+kct:o:n:m:")) != -1) {
 		switch (opt) {
 		case 'k': keep = 1; break;
 		case 'c': counters = 1; break;
+		case 't':
+			timing = atoi(optarg);
+			if (timing <= 0)
+				goto usage;
+			break;
 		case 'o': owner = optarg; break;
 		case 'n': netns = optarg; break;
 		case 'm':
@@ -101,6 +117,18 @@ int main(int argc, char **argv)
 		}
 	}
 	print_chain(chain);
+	if (timing) {
+		/* Timing stops by itself a few seconds after it is switched off,
+		 * or after this process ends. */
+		err = xdpchain__set_timing(chain, true);
+		if (err) {
+			xdpchain__free(chain);
+			return fail("timing", err);
+		}
+		sleep(timing);
+		xdpchain__set_timing(chain, false);
+		print_chain(chain);
+	}
 	fflush(stdout);
 	if (!keep) {
 		while (read(STDIN_FILENO, &c, 1) > 0)
@@ -114,7 +142,7 @@ int main(int argc, char **argv)
 	xdpchain__free(chain);
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s [-k] [-c] [-o OWNER] [-n NETNS] [-m auto|static|dynamic] IFACE FILE[:PROG]...\n",
+	fprintf(stderr, "usage: %s [-k] [-c] [-t SECONDS] [-o OWNER] [-n NETNS] [-m auto|static|dynamic] IFACE FILE[:PROG]...\n",
 		argv[0]);
 	return 2;
 }

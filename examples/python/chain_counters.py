@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Adds XDP programs to the chain of an interface and prints the counters of
-every program in it, ours and those of other owners.
+every program in it, ours and those of other owners, with the time each
+takes per packet (timed while watched).
 
     python3 chain_counters.py IFACE FILE[:PROG]... [--watch SECONDS]
 
@@ -28,13 +29,16 @@ def main():
         chain.attach()
         print(f"{len(chain.components)} programs on {args.iface}, {chain.mode} chain")
         deadline = time.monotonic() + args.watch
-        while True:
-            for c in chain.components:
-                counts = " ".join(f"{k}={v}" for k, v in (c.counters or {}).items())
-                print(f"  {c.slot} {c.name:<20} prio {c.priority:<4} {c.owner}[{c.pid}] {counts}")
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(1)
+        with xdpchain.timing(args.iface):
+            while True:
+                for c in chain.components:
+                    counts = " ".join(f"{k}={v}" for k, v in (c.counters or {}).items())
+                    if c.run_cnt:
+                        counts += f" ns/packet={c.run_time_ns / c.run_cnt:.1f}"
+                    print(f"  {c.slot} {c.name:<20} prio {c.priority:<4} {c.owner}[{c.pid}] {counts}")
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(1)
 
 
 if __name__ == "__main__":

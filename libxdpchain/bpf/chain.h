@@ -2,9 +2,9 @@
 /*
  * What the static root and the dynamic dispatcher share: the config (a
  * frozen read-only map, so the verifier decides every branch on it and
- * drops unused slots, and all counting and timing code when counting is
- * off), the control word that readers write, the counters, and the loop
- * over the slots.
+ * drops unused slots, and all counting, timing and dump code when counting
+ * is off), the control word that readers write, the counters, the ring of
+ * packets dumped, and the loop over the slots.
  *
  * Keep this layout in step with src/root.rs (checked there against BTF).
  */
@@ -44,6 +44,16 @@ struct xdpchain_ctl {
 	 * reader pushes it on; the root turns it off once passed, so timing
 	 * stops when the last reader goes, killed or not. */
 	__u64 timing_until;
+	/* Dump packets to xdpchain_dump while the clock is below this (0:
+	 * off), as for timing: those that the component in run-order position
+	 * dump_slot receives, or with dump_exit those it leaves with its
+	 * verdict, their first dump_snaplen bytes. */
+	__u64 dump_until;
+	__u32 dump_slot;
+	__u32 dump_exit;
+	__u32 dump_snaplen;
+	/* Packets the ring had no room for. */
+	__u32 dump_lost;
 };
 
 struct xdpchain_ctl xdpchain_ctl SEC(".data.xdpctl");
@@ -65,6 +75,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xdpchain_stats);
 } xdpchain_stats SEC(".maps");
+
+#define XDPCHAIN_SNAP_MAX 2048
+/* The verdict of a packet dumped as a component receives it. */
+#define XDPCHAIN_DUMP_ENTRY 0xffffffffu
+
+/* One packet dumped. */
+struct xdpchain_packet {
+	__u64 ktime_ns;
+	/* The packet's length, and how much of it follows. */
+	__u32 len;
+	__u32 caplen;
+	__u32 slot;
+	__u32 verdict;
+	__u8 data[XDPCHAIN_SNAP_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} xdpchain_dump SEC(".maps");
 
 #define FOR_EACH_SLOT(X) \
 X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) \
@@ -114,12 +144,85 @@ static __always_inline void count(__u32 slot, __u32 verdict, __u64 *since)
 	}
 }
 
+static __always_inline void capture(struct xdp_md *ctx, __u32 slot, __u32 verdict)
+{
+	struct xdpchain_packet *p;
+	__u64 len, cap;
+
+	p = bpf_ringbuf_reserve(&xdpchain_dump, sizeof(*p), 0);
+	if (!p) {
+		__sync_fetch_and_add(&xdpchain_ctl.dump_lost, 1);
+		return;
+	}
+	len = bpf_xdp_get_buff_len(ctx);
+	cap = xdpchain_ctl.dump_snaplen;
+	if (cap > len)
+		cap = len;
+	p->ktime_ns = bpf_ktime_get_ns();
+	p->len = len;
+	p->slot = slot;
+	p->verdict = verdict;
+	p->caplen = 0;
+	if (cap == 0 || cap > XDPCHAIN_SNAP_MAX)
+		goto out;
+	/* Within [1, SNAP_MAX] as the verifier sees it too (6.1's does not
+	 * raise a lower bound on a test against 0; 6.18's does), past clang,
+	 * which would see that this changes nothing. */
+	asm volatile("" : "+r"(cap));
+	cap = ((cap - 1) & (XDPCHAIN_SNAP_MAX - 1)) + 1;
+	if (!bpf_xdp_load_bytes(ctx, 0, p->data, cap))
+		p->caplen = cap;
+out:
+	bpf_ringbuf_submit(p, 0);
+}
+
+/*
+ * Where this packet is dumped: after slot dump_after - 1 returns (0: not
+ * at all), the point that is the exit of the component dumped, or the
+ * entry of the next; the entry of slot 0 is dumped here. Out of line, and
+ * named, so that generated roots (inline.rs) call it too.
+ */
+__attribute__((noinline)) static __u32 xdpchain_dump_start(struct xdp_md *ctx)
+{
+	__u64 until = xdpchain_ctl.dump_until;
+	__u32 slot = xdpchain_ctl.dump_slot;
+
+	if (!until)
+		return 0;
+	if (bpf_ktime_get_ns() >= until) {
+		xdpchain_ctl.dump_until = 0;
+		return 0;
+	}
+	if (xdpchain_ctl.dump_exit)
+		return slot + 1;
+	if (slot == 0)
+		capture(ctx, 0, XDPCHAIN_DUMP_ENTRY);
+	return slot;
+}
+
+/* Slot `slot` returned `verdict`, and the dump point is here: the exit of
+ * this slot, or, if the chain goes on (`continue_on`), the entry of the
+ * next. */
+__attribute__((noinline)) static int xdpchain_dump_slot(struct xdp_md *ctx, __u32 slot,
+							 __u32 verdict, __u32 continue_on)
+{
+	if (xdpchain_ctl.dump_exit)
+		capture(ctx, slot, verdict);
+	else if (verdict < 32 && (continue_on & (1u << verdict)))
+		capture(ctx, slot + 1, XDPCHAIN_DUMP_ENTRY);
+	return 0;
+}
+
 #define RUN(n)                                                                \
 	if (n >= xdpchain_config.num_components)                              \
 		return XDP_PASS;                                              \
 	ret = SLOT_FN(n)(ctx);                                         \
-	if (xdpchain_config.flags & XDPCHAIN_F_COUNT)                         \
+	if (xdpchain_config.flags & XDPCHAIN_F_COUNT) {                       \
 		count(n, ret, &since);                                        \
+		if (dump_after == n + 1)                                      \
+			xdpchain_dump_slot(ctx, n, ret,                       \
+					   xdpchain_config.continue_on[n]);   \
+	}                                                                     \
 	if (ret >= 32 || !(xdpchain_config.continue_on[n] & (1u << ret)))     \
 		return ret;
 
@@ -129,10 +232,13 @@ static __always_inline void count(__u32 slot, __u32 verdict, __u64 *since)
 	int name(struct xdp_md *ctx)                                    \
 	{                                                               \
 		__u64 since = 0;                                        \
-		__u32 ret;                                              \
+		__u32 ret, dump_after = 0;                              \
                                                                         \
-		if (xdpchain_config.flags & XDPCHAIN_F_COUNT)           \
+		if (xdpchain_config.flags & XDPCHAIN_F_COUNT) {         \
 			since = timing_start();                         \
+			if (xdpchain_ctl.dump_until)                    \
+				dump_after = xdpchain_dump_start(ctx);  \
+		}                                                       \
 		FOR_EACH_SLOT(RUN)                                      \
 		return XDP_PASS;                                        \
 	}

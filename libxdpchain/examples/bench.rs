@@ -6,8 +6,10 @@
 //!   floor) and a tail-call chain of them; where the kernel has freplace
 //!   (the VM), also a dynamic chain and libxdp's dispatcher (xdp-loader,
 //!   K <= 10);
-//! - what timing components costs (xdpchain::Timing): a counting static
-//!   chain without timing code, with it and timing off, and with timing on;
+//! - what timing and dumps cost (xdpchain::Timing, xdpchain::Dump): a
+//!   counting static chain without their code, with it and both off, with
+//!   timing on, and with a dump of its last component running (a thread
+//!   draining the ring; what it has no room for is lost, and counted);
 //! - the time to add one component to a chain of K, static, dynamic and
 //!   with xdp-loader where it can (K < 10);
 //! - the time to link, load and attach a chain of 10.
@@ -25,7 +27,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libbpf_sys as sys;
-use xdpchain::{AttachOptions, Chain, Component, Mode, Timing};
+use xdpchain::{AttachOptions, Chain, Component, Dump, DumpPoint, Mode, Timing};
 
 const REPEAT: u32 = 200_000;
 const KS: [usize; 4] = [1, 5, 10, 32];
@@ -153,13 +155,13 @@ fn counting_chain(k: usize, timing_code: bool) -> Chain {
 fn timing_table(table: &mut String) {
     writeln!(
         table,
-        "\nns per packet of a counting static chain (generated root): without timing code, with it and timing off, timing on"
+        "\nns per packet of a counting static chain (generated root): without timing and dump code, with it and both off, timing on, a dump of the last component running"
     )
     .unwrap();
     writeln!(
         table,
-        "{:>3} {:>8} {:>8} {:>8} {:>14} {:>14}",
-        "K", "untimed", "off", "on", "(off-untimed)/K", "(on-untimed)/K"
+        "{:>3} {:>8} {:>8} {:>8} {:>8} {:>15} {:>14} {:>8}",
+        "K", "untimed", "off", "timing", "dump", "(off-untimed)/K", "(on-untimed)/K", "lost%"
     )
     .unwrap();
     let own = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
@@ -188,13 +190,32 @@ fn timing_table(table: &mut String) {
         let timed = on.status().unwrap().components[0].counters.unwrap().run_cnt;
         assert!(timed > 0, "the timed chain was not timed");
         drop(timing);
+        // Timing stops once its deadline has passed.
+        std::thread::sleep(xdpchain::TIMING_LEASE);
+        // A dump, drained by a thread as fast as it can.
+        let mut dump = Dump::start("xt0", &(k - 1).to_string(), DumpPoint::Entry, 64).unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drain = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut taken = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    taken += u64::from(dump.next(Duration::from_millis(10)).unwrap().is_some());
+                }
+                (taken, dump.lost())
+            })
+        };
+        let d = costs(&[on.program_fd().unwrap()])[0];
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (taken, lost) = drain.join().unwrap();
         on.detach().unwrap();
         let per = |x: u32| (x as f64 - u as f64) / k as f64;
         writeln!(
             table,
-            "{k:>3} {u:>8} {f:>8} {n:>8} {:>14.2} {:>14.2}",
+            "{k:>3} {u:>8} {f:>8} {n:>8} {d:>8} {:>15.2} {:>14.2} {:>8.1}",
             per(f),
-            per(n)
+            per(n),
+            100.0 * lost as f64 / (taken + lost).max(1) as f64
         )
         .unwrap();
     }

@@ -114,6 +114,13 @@ pub enum Error {
     #[error("not supported by this kernel: {0}")]
     Unsupported(String),
 
+    /// Timing and dumps need a chain in our layout made with counters on.
+    #[error("the chain on {iface} cannot {what}: only chains in xdpchain's layout made with counters on can")]
+    NotCounting { iface: String, what: &'static str },
+
+    #[error("cannot dump on {iface}: {reason}")]
+    DumpBusy { iface: String, reason: String },
+
     #[error("{iface}: its MTU lets packets exceed a page, which only multi-buffer XDP programs (SEC(\"xdp.frags\")) may see; a chain is multi-buffer aware when all its components are{}", if without.is_empty() { String::new() } else { format!(", and {} are not", without.join(", ")) })]
     NeedsFrags { iface: String, without: Vec<String> },
 
@@ -195,7 +202,8 @@ impl Error {
             | Error::UnknownComponent(_)
             | Error::UnknownMap { .. } => libc::ENOENT,
             Error::TooManyComponents { .. } => libc::E2BIG,
-            Error::Unsupported(_) => libc::EOPNOTSUPP,
+            Error::Unsupported(_) | Error::NotCounting { .. } => libc::EOPNOTSUPP,
+            Error::DumpBusy { .. } => libc::EBUSY,
             Error::NeedsFrags { .. } => libc::ERANGE,
             Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
         }

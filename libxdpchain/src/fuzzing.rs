@@ -123,6 +123,10 @@ pub fn generate(bytes: &[u8]) -> bool {
     let counting = (bytes[0] % 2 == 0).then_some(inline::CountMaps {
         stats: 3,
         ctl: (bytes[0] % 4 == 0).then_some(4),
+        dump: (bytes[0] % 8 == 0).then(|| inline::DumpFns {
+            start: starts[1] as usize,
+            slot: starts[starts.len() - 1] as usize,
+        }),
     });
     inline::generate(&program, &slots, counting).is_ok()
 }

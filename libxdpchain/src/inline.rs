@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::btf::{Btf, Linkage};
 use crate::insn::*;
-use crate::root::{slot_function, Config, STATS_RUN_CNT, STATS_RUN_NS};
+use crate::root::{slot_function, Config, CTL_DUMP_UNTIL, STATS_RUN_CNT, STATS_RUN_NS};
 
 const FP: u8 = 10;
 const XDP_PASS: i32 = 2;
@@ -23,17 +23,30 @@ const XDP_REDIRECT: i32 = 4;
 /// The maps that counting code refers to: the counters and the control
 /// word (each an fd, or what a relocation will replace). Without the
 /// control word, no timing code: the root as it was before timing, which
-/// only the benchmark builds.
+/// only the benchmark builds. With `dump`, the root's dump functions.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CountMaps {
     pub stats: i32,
     pub ctl: Option<i32>,
+    pub dump: Option<DumpFns>,
 }
 
-/// The root's frame: ctx, then with counting the counters' key and the
-/// time the running slot's timing started (0 while nobody times).
+/// Where the compiled root's functions that take dumps start (chain.h's
+/// xdpchain_dump_start and xdpchain_dump_slot), which the generated root
+/// calls as the compiled one does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DumpFns {
+    pub start: usize,
+    pub slot: usize,
+}
+
+/// The root's frame: ctx, then with counting the counters' key and, in
+/// the same 8 bytes, where this packet is dumped (chain.h's dump_after),
+/// and the time the running slot's timing started (0 while nobody times).
+/// Every byte of it is a byte less for the copies' frames.
 const CTX_AT: i16 = -8;
 const KEY_AT: i16 = -16;
+const DUMP_AT: i16 = -12;
 const SINCE_AT: i16 = -24;
 
 /// The relocated root program, as libbpf would load it.
@@ -287,14 +300,16 @@ fn callees(
 }
 
 /// Whether the root's frame (`shift` bytes of its own, then the deepest of
-/// the copies) and the frames of what it calls stay within 512 bytes, as
-/// the verifier adds them up along every chain of calls.
+/// the copies) and the frames of what it calls (slots left as calls, and
+/// the functions at `calls`) stay within 512 bytes, as the verifier adds
+/// them up along every chain of calls.
 fn frames_fit(
     p: &Program<'_>,
     funcs: &[std::ops::Range<usize>],
     slots: &[Slot],
     inlined: &[bool],
     shift: usize,
+    calls: &[usize],
 ) -> bool {
     let (mut own, mut loops, mut below) = (shift, false, 0);
     let mut depths = HashMap::new();
@@ -307,8 +322,9 @@ fn frames_fit(
         below = below.max(deepest);
         loops |= calls_loop;
     }
-    for (s, _) in slots.iter().zip(inlined).filter(|(_, i)| !**i) {
-        below = below.max(call_depth(p, funcs, s.start, &mut depths, 2));
+    let called = slots.iter().zip(inlined).filter(|(_, i)| !**i);
+    for start in called.map(|(s, _)| s.start).chain(calls.iter().copied()) {
+        below = below.max(call_depth(p, funcs, start, &mut depths, 2));
     }
     frame(own, loops) + below <= MAX_FRAME
 }
@@ -356,6 +372,10 @@ enum Label {
     Start,
     /// The timing deadline has passed.
     Expired,
+    /// Where the first slot starts, the dump point decided.
+    Dumping,
+    /// After slot `n`'s dump point.
+    Dumped(usize),
     /// The exit, with the verdict in r0.
     Out,
 }
@@ -538,6 +558,47 @@ impl Builder {
         self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 0, 6, 0, 0));
     }
 
+    /// chain.h's `dump_after = xdpchain_dump_start(ctx)` where the control
+    /// word asks for a dump, else 0.
+    fn dump_start(&mut self, ctl: i32, f: DumpFns) {
+        self.insn(raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, DUMP_AT, 0));
+        self.ctl_address(ctl);
+        self.insn(raw(
+            CLASS_LDX | MODE_MEM | SIZE_DW,
+            1,
+            1,
+            CTL_DUMP_UNTIL as i16,
+            0,
+        ));
+        self.jump(CLASS_JMP | OP_JEQ, 1, 0, Label::Dumping);
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
+        self.emit(Emit::Code(
+            raw(CLASS_JMP | OP_CALL, 0, PSEUDO_CALL, 0, 0),
+            None,
+            f.start,
+        ));
+        self.insn(raw(CLASS_STX | MODE_MEM | SIZE_W, FP, 0, DUMP_AT, 0));
+        self.label(Label::Dumping);
+    }
+
+    /// chain.h's `if (dump_after == n + 1) xdpchain_dump_slot(ctx, n,
+    /// verdict, mask)`, the verdict in r6 (and r0 again after).
+    fn dump_slot(&mut self, f: DumpFns, n: usize, mask: u32) {
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_W, 1, FP, DUMP_AT, 0));
+        self.jump(CLASS_JMP | OP_JNE, 1, n as i32 + 1, Label::Dumped(n));
+        self.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
+        self.insn(Insn::mov64_imm(2, n as i32));
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 3, 6, 0, 0));
+        self.insn(raw(CLASS_ALU | OP_MOV, 4, 0, 0, mask as i32));
+        self.emit(Emit::Code(
+            raw(CLASS_JMP | OP_CALL, 0, PSEUDO_CALL, 0, 0),
+            None,
+            f.slot,
+        ));
+        self.insn(raw(CLASS_ALU64 | OP_MOV | SRC_X, 0, 6, 0, 0));
+        self.label(Label::Dumped(n));
+    }
+
     /// Goes on only if the verdict in r0 is in `mask`, else to the exit.
     fn continue_check(&mut self, mask: u32) {
         match mask.count_ones() {
@@ -573,14 +634,7 @@ pub(crate) fn slots(
         .iter()
         .enumerate()
         .map(|(n, s)| {
-            let name = slot_function(n);
-            let (start, linkage) = func_info
-                .iter()
-                .find_map(|f| {
-                    let t = btf.type_by_id(f.type_id)?;
-                    (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
-                })
-                .ok_or_else(|| format!("{name} is not among the root's functions"))?;
+            let (start, linkage) = function(func_info, btf, &slot_function(n))?;
             Ok(Slot {
                 start,
                 continue_on: s.continue_on.bits() | config.always_continue,
@@ -589,6 +643,21 @@ pub(crate) fn slots(
             })
         })
         .collect()
+}
+
+/// Where the function `name` starts, by func_info and BTF, and its linkage.
+pub(crate) fn function(
+    func_info: &[FuncInfo],
+    btf: &Btf,
+    name: &str,
+) -> Result<(usize, Option<Linkage>), String> {
+    func_info
+        .iter()
+        .find_map(|f| {
+            let t = btf.type_by_id(f.type_id)?;
+            (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
+        })
+        .ok_or_else(|| format!("{name} is not among the root's functions"))
 }
 
 /// Of the slots that `inlined` says were copied, the one whose frame goes
@@ -694,7 +763,17 @@ pub(crate) fn generate(
         }
         inlined[n] = why.is_none();
     }
-    while !frames_fit(p, &funcs, &slots[..reached], &inlined, shift as usize) {
+    let dump_calls: Vec<usize> = counting
+        .and_then(|m| m.ctl.and(m.dump))
+        .map_or(Vec::new(), |f| vec![f.start, f.slot]);
+    while !frames_fit(
+        p,
+        &funcs,
+        &slots[..reached],
+        &inlined,
+        shift as usize,
+        &dump_calls,
+    ) {
         let Some(n) = deepest(p, &slots[..reached], &inlined) else {
             break;
         };
@@ -706,6 +785,10 @@ pub(crate) fn generate(
     b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, CTX_AT, 0));
     if let Some(ctl) = counting.and_then(|m| m.ctl) {
         b.timing_start(ctl);
+    }
+    let dump = counting.and_then(|m| Some((m.ctl?, m.dump?)));
+    if let Some((ctl, f)) = dump {
+        b.dump_start(ctl, f);
     }
     for (n, s) in slots[..reached].iter().enumerate() {
         b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
@@ -723,6 +806,9 @@ pub(crate) fn generate(
         b.label(Label::Cont(n));
         if let Some(maps) = counting {
             b.count(maps, s.stat_index, n);
+        }
+        if let Some((_, f)) = dump {
+            b.dump_slot(f, n, s.continue_on);
         }
         b.continue_check(s.continue_on);
     }
@@ -1064,7 +1150,7 @@ mod tests {
             stat_index: 0,
             copyable: true,
         };
-        assert!(!frames_fit(&p, &functions(&p), &[slot], &[true], 8));
+        assert!(!frames_fit(&p, &functions(&p), &[slot], &[true], 8, &[]));
         assert!(generate(&p, &[slot], None).is_ok());
     }
 
@@ -1139,10 +1225,11 @@ mod tests {
         let maps = CountMaps {
             stats: 77,
             ctl: Some(78),
+            dump: None,
         };
         let g = generate(&p, &slots(true), Some(maps)).unwrap();
-        // The frame moves down by 24: the counters' key is at r10-16, the
-        // time a slot started at r10-24.
+        // The frame moves down by 24: the counters' key (and the dump
+        // point) at r10-16, the time a slot started at r10-24.
         let moved = raw(CLASS_ST | MODE_MEM | SIZE_W, FP, 0, -28, 0);
         assert!(g.insns.contains(&moved));
         let maps: Vec<_> = g

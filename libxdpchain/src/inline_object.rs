@@ -185,6 +185,7 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
     let maps = inline::CountMaps {
         stats: 0,
         ctl: Some(0),
+        dump: crate::linked::dump_functions(&func_info, &btf),
     };
     let g = inline::generate(&program, &slots, counting.then_some(maps))?;
 
@@ -401,14 +402,16 @@ mod tests {
         }
         // Each copy calls shared_helper and bump, and refers to its map and
         // globals (port is shared_helper's); the counters count after each;
-        // the control word is read at the start (and cleared there).
-        assert_eq!(calls, 4);
+        // the control word is read at the start (and cleared there), where
+        // a dump starts, and after each slot its dump point is.
+        assert_eq!(calls, 4 + 1 + 2);
         maps.sort();
         let expected = [
             "c0_hits", "c0_limit", "c0_seen", "c1_hits", "c1_limit", "c1_seen",
         ];
         let stats = [root::STATS_MAP; 2];
-        let ctl = [root::CTL_VAR; 2];
+        // Twice for timing, once for the dump deadline.
+        let ctl = [root::CTL_VAR; 3];
         assert_eq!(maps, [&expected[..], &ctl, &stats].concat());
 
         // The root's func_info is its own only; its lines are in order,

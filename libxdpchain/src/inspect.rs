@@ -22,8 +22,10 @@ pub(crate) struct Found {
     pub kind: Mode,
     pub config: Config,
     pub stats: Option<OwnedFd>,
-    /// The control word readers write (timing), where the root has one.
+    /// The control word readers write (timing, dumps), where the root has one.
     pub ctl: Option<OwnedFd>,
+    /// The ring of packets dumped, where the root has one.
+    pub dump: Option<OwnedFd>,
 }
 
 /// The chain `prog` is the root of, if it is one.
@@ -37,6 +39,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
     let mut config = None;
     let mut stats = None;
     let mut ctl = None;
+    let mut dump = None;
     for map_id in map_ids {
         let fd = crate::sys::map_fd(map_id)?;
         let info = crate::sys::map_info(fd.as_fd())?;
@@ -49,6 +52,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
             }
             root::STATS_MAP => stats = Some(fd),
             root::CTL_SECTION => ctl = Some(fd),
+            root::DUMP_MAP => dump = Some(fd),
             _ => {}
         }
     }
@@ -58,6 +62,7 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
         config,
         stats,
         ctl,
+        dump,
     }))
 }
 

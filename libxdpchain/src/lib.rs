@@ -24,6 +24,7 @@ mod component;
 mod configure;
 mod counters;
 mod declared;
+mod dump;
 mod dynamic;
 mod error;
 mod features;
@@ -61,13 +62,14 @@ pub use declared::{
     parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location, Selection,
     DEFAULT_CHAINS_FILE, DEFAULT_OWNER,
 };
+pub use dump::{Dump, DumpPoint, Packet};
 pub use error::{Error, Result};
 pub use features::{features, Features};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
 pub use plan::{ComponentId, Counting, Mode};
-pub use root::MAX_COMPONENTS;
+pub use root::{MAX_COMPONENTS, SNAP_MAX};
 pub use shared::{OpenOptions, SharedChain};
 pub use status::{ChainStatus, ComponentStatus, Counters};
 pub use store::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};

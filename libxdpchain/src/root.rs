@@ -19,6 +19,50 @@ pub(crate) const STATS_MAP: &str = "xdpchain_stats";
 pub(crate) const CTL_SECTION: &str = ".data.xdpctl";
 /// The variable in it, which a written object's generated root refers to.
 pub(crate) const CTL_VAR: &str = "xdpchain_ctl";
+/// The ring of packets dumped (`struct xdpchain_packet` records).
+pub(crate) const DUMP_MAP: &str = "xdpchain_dump";
+/// The root's functions that start and take a dump, which generated roots
+/// call too.
+pub(crate) const DUMP_START_FN: &str = "xdpchain_dump_start";
+pub(crate) const DUMP_SLOT_FN: &str = "xdpchain_dump_slot";
+
+/// `struct xdpchain_ctl` (bpf/chain.h); offsets checked against BTF.
+#[repr(C)]
+struct RawCtl {
+    timing_until: u64,
+    dump_until: u64,
+    dump_slot: u32,
+    dump_exit: u32,
+    dump_snaplen: u32,
+    dump_lost: u32,
+}
+
+pub(crate) const CTL_TIMING_UNTIL: usize = offset_of!(RawCtl, timing_until);
+pub(crate) const CTL_DUMP_UNTIL: usize = offset_of!(RawCtl, dump_until);
+pub(crate) const CTL_DUMP_SLOT: usize = offset_of!(RawCtl, dump_slot);
+pub(crate) const CTL_DUMP_EXIT: usize = offset_of!(RawCtl, dump_exit);
+pub(crate) const CTL_DUMP_SNAPLEN: usize = offset_of!(RawCtl, dump_snaplen);
+pub(crate) const CTL_DUMP_LOST: usize = offset_of!(RawCtl, dump_lost);
+
+/// `struct xdpchain_packet` (bpf/chain.h): a header, then the bytes.
+#[repr(C)]
+struct RawPacket {
+    ktime_ns: u64,
+    len: u32,
+    caplen: u32,
+    slot: u32,
+    verdict: u32,
+}
+
+pub(crate) const PACKET_KTIME: usize = offset_of!(RawPacket, ktime_ns);
+pub(crate) const PACKET_LEN: usize = offset_of!(RawPacket, len);
+pub(crate) const PACKET_CAPLEN: usize = offset_of!(RawPacket, caplen);
+pub(crate) const PACKET_VERDICT: usize = offset_of!(RawPacket, verdict);
+pub(crate) const PACKET_DATA: usize = size_of::<RawPacket>();
+/// The most bytes of a packet a dump takes (XDPCHAIN_SNAP_MAX).
+pub const SNAP_MAX: u32 = 2048;
+/// The verdict of a packet dumped as its component receives it.
+pub(crate) const DUMP_ENTRY: u32 = u32::MAX;
 pub(crate) const PROG_NAME: &str = "xdpchain_root";
 const MAGIC: u32 = 0x7864_7063; // "xdpc"
 const VERSION: u32 = 1;
@@ -178,6 +222,44 @@ mod tests {
             .types()
             .find(|t| t.kind == Kind::Datasec && btf.name(t) == CONFIG_SECTION);
         assert!(sec.is_some(), "config lives in {CONFIG_SECTION}");
+    }
+
+    /// The control word as clang laid it out.
+    #[test]
+    fn ctl_layout_matches_btf() {
+        let file = object::File::parse(OBJECT).unwrap();
+        let btf = Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap();
+        let layout = |name: &str| {
+            let st = btf
+                .types()
+                .find(|t| t.kind == Kind::Struct && btf.name(t) == name)
+                .unwrap_or_else(|| panic!("struct {name} in BTF"));
+            let members: Vec<(String, usize)> = btf
+                .members(&st)
+                .iter()
+                .map(|&(n, _)| btf.str_at(n).to_string())
+                .zip(btf.member_offsets(&st).into_iter().map(|b| b as usize / 8))
+                .collect();
+            (members, st.size_type as usize)
+        };
+        let own = |v: &[(&str, usize)]| -> Vec<(String, usize)> {
+            v.iter().map(|(n, o)| (n.to_string(), *o)).collect()
+        };
+        let (ctl, size) = layout("xdpchain_ctl");
+        assert_eq!(size, size_of::<RawCtl>());
+        assert_eq!(
+            ctl,
+            own(&[
+                ("timing_until", CTL_TIMING_UNTIL),
+                ("dump_until", CTL_DUMP_UNTIL),
+                ("dump_slot", CTL_DUMP_SLOT),
+                ("dump_exit", CTL_DUMP_EXIT),
+                ("dump_snaplen", CTL_DUMP_SNAPLEN),
+                ("dump_lost", CTL_DUMP_LOST),
+            ])
+        );
+        // struct xdpchain_packet has no BTF (only pointers to it are
+        // locals): tests/dump.rs reads every field of real records.
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::time::Duration;
 use crate::attach::{self, Interface};
 use crate::error::{Error, Result};
 use crate::inspect;
-use crate::sys::{ktime_ns, map_lookup, map_update};
+use crate::root;
+use crate::sys::{ktime_ns, MappedValue};
 
 /// How long timing stays on after the last renewal; [`Timing`] renews
 /// every third of it.
@@ -31,13 +32,22 @@ pub(crate) fn renew(iface: &Interface, lease: Duration) -> Result<bool> {
     let Some(ctl) = found.filter(|f| f.config.counting).and_then(|f| f.ctl) else {
         return Ok(false);
     };
-    let mut until = [0u64];
-    map_lookup(ctl.as_fd(), 0, &mut until).map_err(|e| Error::os("read timing deadline", e))?;
-    let wanted = ktime_ns().saturating_add(lease.as_nanos() as u64);
-    if wanted > until[0] {
-        map_update(ctl.as_fd(), 0, &[wanted]).map_err(|e| Error::os("set timing deadline", e))?;
-    }
+    push(
+        &MappedValue::new(ctl.as_fd())?,
+        root::CTL_TIMING_UNTIL,
+        lease,
+    );
     Ok(true)
+}
+
+/// Pushes the deadline at `off` of the control word to `lease` from now,
+/// never back. Readers race only in pushing it on; the root clears it once
+/// passed, which a reader's push then undoes, as it should.
+pub(crate) fn push(ctl: &MappedValue, off: usize, lease: Duration) {
+    let wanted = ktime_ns().saturating_add(lease.as_nanos() as u64);
+    if wanted > ctl.load_u64(off) {
+        ctl.store_u64(off, wanted);
+    }
 }
 
 /// Renews the chains `iface` names (every chain of this network namespace
@@ -56,11 +66,10 @@ fn renew_all(iface: Option<&Interface>, lease: Duration) -> Result<usize> {
     };
     match renew(iface, lease)? {
         true => Ok(1),
-        false => Err(Error::Unsupported(format!(
-            "the chain on {} cannot time its components: only chains in xdpchain's \
-             layout with counters on can",
-            iface.name
-        ))),
+        false => Err(Error::NotCounting {
+            iface: iface.name.clone(),
+            what: "time its components",
+        }),
     }
 }
 

@@ -83,6 +83,17 @@ if grep -q "2 components" <<<"$out" && grep -q "xdpfilt_udp" <<<"$out" &&
 else
   echo "c: example FAILED: $out"; fail=1
 fi
+# ...and with -t, the components' packets and time per packet, under pings.
+ip -n "$ns_a" addr add 198.18.9.1/24 dev xca$tag
+ip -n "$ns_b" addr add 198.18.9.2/24 dev xcb$tag
+ip netns exec "$ns_a" ping -q -c 20 -i 0.05 198.18.9.2 >/dev/null 2>&1 &
+out=$(inb env LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/xdpchain-load" -c -t 1 xcb$tag "$objs/counter.o" "$objs/filter.o:xdpfilt_udp" </dev/null)
+wait
+if [ "$(grep -c 'packets, [0-9.]* ns/packet' <<<"$out")" = 2 ]; then
+  echo "c: example timed the components"
+else
+  echo "c: example FAILED to time: $out"; fail=1
+fi
 # Two C loaders and the command share the interface (static chains: this
 # kernel has no freplace; the guest runs the dynamic and libxdp rounds).
 tests/c/shared.sh static || fail=1

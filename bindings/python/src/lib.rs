@@ -768,6 +768,140 @@ fn timing(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyRe
     Ok(Timing(Mutex::new(Some(t))))
 }
 
+/// One packet a dump took.
+#[pyclass(module = "xdpchain", frozen, get_all)]
+struct Packet {
+    /// Its first bytes, up to the dump's snap length.
+    data: Py<PyBytes>,
+    /// The packet's length.
+    len: u32,
+    /// The component's verdict, in a dump at its exit; else None.
+    verdict: Option<u32>,
+    /// CLOCK_MONOTONIC when it was taken, in nanoseconds.
+    ktime_ns: u64,
+}
+
+#[pymethods]
+impl Packet {
+    fn __repr__(&self) -> String {
+        format!("Packet(len={}, verdict={:?})", self.len, self.verdict)
+    }
+}
+
+/// The packets one component sees: iterate over it; it stops after
+/// `count` packets, or after `timeout` seconds without one, and ends with
+/// `close()` or the `with` block.
+#[pyclass(module = "xdpchain")]
+struct Dump {
+    inner: Mutex<Option<xc::Dump>>,
+    left: Option<u64>,
+    timeout: Option<f64>,
+}
+
+#[pymethods]
+impl Dump {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Packet>> {
+        if self.left == Some(0) {
+            return Ok(None);
+        }
+        let start = std::time::Instant::now();
+        loop {
+            let got = {
+                let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(dump) = inner.as_mut() else {
+                    return Ok(None);
+                };
+                released(py, || dump.next(std::time::Duration::from_millis(100))).map_err(py_err)?
+            };
+            if let Some(p) = got {
+                self.left = self.left.map(|n| n - 1);
+                return Ok(Some(Packet {
+                    data: PyBytes::new(py, &p.data).unbind(),
+                    len: p.len,
+                    verdict: p.verdict,
+                    ktime_ns: p.ktime_ns,
+                }));
+            }
+            // Ctrl-C reaches Python between polls.
+            py.check_signals()?;
+            if self
+                .timeout
+                .is_some_and(|t| start.elapsed().as_secs_f64() >= t)
+            {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Packets the ring had no room for.
+    #[getter]
+    fn lost(&self) -> u64 {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.as_ref().map_or(0, |d| d.lost())
+    }
+
+    /// Ends the dump (idempotent).
+    fn close(&self, py: Python<'_>) {
+        let d = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        released(py, || drop(d));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+}
+
+/// Dumps the packets that `component` (its id or program name) of the
+/// chain on `ifname` receives (`at="entry"`) or leaves (`at="exit"`).
+#[pyfunction]
+#[pyo3(signature = (ifname, component, *, at="entry", snaplen=xc::SNAP_MAX, count=None, timeout=None, netns=None))]
+#[allow(clippy::too_many_arguments)]
+fn dump(
+    py: Python<'_>,
+    ifname: String,
+    component: &Bound<'_, PyAny>,
+    at: &str,
+    snaplen: u32,
+    count: Option<u64>,
+    timeout: Option<f64>,
+    netns: Option<String>,
+) -> PyResult<Dump> {
+    let at = match at {
+        "entry" => xc::DumpPoint::Entry,
+        "exit" => xc::DumpPoint::Exit,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "at must be 'entry' or 'exit', not {other:?}"
+            )))
+        }
+    };
+    let component = component.str()?.to_string();
+    let d = released(py, || {
+        let netns = netns.as_deref().map(xc::Netns::open).transpose()?;
+        let start = || xc::Dump::start(&ifname, &component, at, snaplen);
+        match &netns {
+            Some(ns) => ns.run(start),
+            None => start(),
+        }
+    })
+    .map_err(py_err)?;
+    Ok(Dump {
+        inner: Mutex::new(Some(d)),
+        left: count,
+        timeout,
+    })
+}
+
 /// One interface's chain as `apply` left it: (interface, netns, changes),
 /// each change (verb, what); changes None where the interface is missing.
 type AppliedTuple = (String, Option<String>, Option<Vec<(String, String)>>);
@@ -841,9 +975,12 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ChainStatus>()?;
     m.add_class::<Stats>()?;
     m.add_class::<Timing>()?;
+    m.add_class::<Dump>()?;
+    m.add_class::<Packet>()?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(timing, m)?)?;
+    m.add_function(wrap_pyfunction!(dump, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;

@@ -732,3 +732,29 @@ def test_metrics_print_and_serve_the_counters(ns):
         server.terminate()
         server.wait()
     chain.close()
+
+
+def test_dump_yields_what_a_component_receives_and_leaves(ns):
+    chain = xdpchain.Chain.open(ns.dev, counters=True)
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("rewrite"), priority=60)
+    chain.attach()
+    sent = udp_packet(4242)
+    rewritten = bytearray(sent)
+    rewritten[63] ^= 0xFF
+    with xdpchain.dump(ns.dev, "xdp_rewrite", at="exit", count=2) as d:
+        assert isinstance(d, xdpchain.Dump)
+        chain.test_run(sent)
+        chain.test_run(sent)
+        got = list(d)
+    assert [(p.data, p.len, p.verdict) for p in got] == [(bytes(rewritten), 64, 2)] * 2
+    with xdpchain.dump(ns.dev, 0, snaplen=20, timeout=0.3) as d:
+        chain.test_run(sent)
+        got = list(d)
+        assert d.lost == 0
+    assert [(p.data, p.len, p.verdict) for p in got] == [(sent[:20], 64, None)]
+    with pytest.raises(LookupError):
+        xdpchain.dump(ns.dev, "nosuch")
+    with pytest.raises(ValueError):
+        xdpchain.dump(ns.dev, 0, at="middle")
+    chain.close()

@@ -381,3 +381,153 @@ pub(crate) fn ktime_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// The value of a one-entry array map that its creator made mmapable
+/// (libbpf does so for global data), mapped shared: fields written here
+/// are seen by programs at once, each store whole, so that writers of
+/// different fields do not undo each other (as read-modify-write would).
+pub(crate) struct MappedValue {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is shared memory; every access is an atomic of its
+// width, through &self.
+unsafe impl Send for MappedValue {}
+// SAFETY: as for Send.
+unsafe impl Sync for MappedValue {}
+
+impl MappedValue {
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> Result<MappedValue> {
+        let info = map_info(fd)?;
+        if info.max_entries != 1 || info.map_flags & sys::BPF_F_MMAPABLE == 0 {
+            return Err(Error::Unsupported(
+                "the control map is not mmapable (a kernel before 5.5?)".into(),
+            ));
+        }
+        let len = (info.value_size as usize).next_multiple_of(8);
+        // SAFETY: a shared mapping of the map's value, which the kernel
+        // keeps valid while mapped; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::os(
+                "map the control word",
+                io::Error::last_os_error(),
+            ));
+        }
+        let ptr = std::ptr::NonNull::new(p.cast()).expect("mmap gives no NULL");
+        Ok(MappedValue { ptr, len })
+    }
+
+    fn at<T>(&self, off: usize) -> *mut T {
+        assert!(off + std::mem::size_of::<T>() <= self.len && off % std::mem::size_of::<T>() == 0);
+        // SAFETY: in bounds and aligned (checked), within the mapping.
+        unsafe { self.ptr.as_ptr().add(off).cast() }
+    }
+
+    pub(crate) fn load_u64(&self, off: usize) -> u64 {
+        // SAFETY: an aligned u64 of the mapping; others write it atomically.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.at(off)) }
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn store_u64(&self, off: usize, v: u64) {
+        // SAFETY: as in load_u64.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.at(off)) }
+            .store(v, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn load_u32(&self, off: usize) -> u32 {
+        // SAFETY: as in load_u64, for a u32.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(self.at(off)) }
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn store_u32(&self, off: usize, v: u32) {
+        // SAFETY: as in load_u32.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(self.at(off)) }
+            .store(v, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for MappedValue {
+    fn drop(&mut self) {
+        // SAFETY: unmaps what new() mapped, once.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// One BPF ring buffer map, read through libbpf's consumer.
+pub(crate) struct RingBuffer {
+    rb: std::ptr::NonNull<sys::ring_buffer>,
+    /// Where the callback puts records; boxed so that its address, which
+    /// libbpf keeps, stays put.
+    records: Box<std::cell::RefCell<Vec<Vec<u8>>>>,
+}
+
+// SAFETY: libbpf's ring_buffer is used from one thread at a time (&mut).
+unsafe impl Send for RingBuffer {}
+
+unsafe extern "C" fn take_record(
+    ctx: *mut std::ffi::c_void,
+    data: *mut std::ffi::c_void,
+    size: sys::size_t,
+) -> std::ffi::c_int {
+    // SAFETY: ctx is the RefCell RingBuffer::new registered, alive while
+    // the ring buffer is; data holds size bytes for the call.
+    unsafe {
+        let records = &*(ctx as *const std::cell::RefCell<Vec<Vec<u8>>>);
+        let bytes = std::slice::from_raw_parts(data as *const u8, size as usize);
+        records.borrow_mut().push(bytes.to_vec());
+    }
+    0
+}
+
+impl RingBuffer {
+    pub(crate) fn new(map: BorrowedFd<'_>) -> Result<RingBuffer> {
+        let records = Box::new(std::cell::RefCell::new(Vec::new()));
+        // SAFETY: libbpf maps the ring of a valid map fd; the callback's
+        // context outlives the ring buffer (freed first, in Drop).
+        let rb = unsafe {
+            sys::ring_buffer__new(
+                map.as_raw_fd(),
+                Some(take_record),
+                (&*records as *const std::cell::RefCell<Vec<Vec<u8>>>) as *mut _,
+                std::ptr::null(),
+            )
+        };
+        let rb = std::ptr::NonNull::new(rb)
+            .ok_or_else(|| Error::os("read the dump ring", io::Error::last_os_error()))?;
+        Ok(RingBuffer { rb, records })
+    }
+
+    /// The records that arrive within `timeout` (at least one, if any does).
+    pub(crate) fn poll(&mut self, timeout: std::time::Duration) -> Result<Vec<Vec<u8>>> {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: a live ring buffer; the callback only touches records.
+        let n = unsafe { sys::ring_buffer__poll(self.rb.as_ptr(), ms) };
+        if n < 0 && n != -libc::EINTR {
+            return Err(Error::os(
+                "read the dump ring",
+                io::Error::from_raw_os_error(-n),
+            ));
+        }
+        Ok(std::mem::take(&mut *self.records.borrow_mut()))
+    }
+}
+
+impl Drop for RingBuffer {
+    fn drop(&mut self) {
+        // SAFETY: frees what new() made, once, before its context goes.
+        unsafe { sys::ring_buffer__free(self.rb.as_ptr()) };
+    }
+}

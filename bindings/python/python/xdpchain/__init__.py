@@ -14,6 +14,8 @@ leaving the ``with`` block takes out only what this object added.
 ``xdpchain.status()`` lists the chains, each component with its owner;
 ``xdpchain.stats()`` each component's counts and run time, which grows
 while ``with xdpchain.timing("eth0"):`` holds timing on;
+``xdpchain.dump("eth0", "xdp_fw")`` iterates over the packets one
+component receives (or leaves, ``at="exit"``);
 ``xdpchain.apply()`` brings them to what a chains file declares, as
 ``xdpchain apply`` does. Errors are Python's own
 exceptions where one fits (PermissionError, FileNotFoundError, ValueError,
@@ -26,11 +28,14 @@ from ._xdpchain import (
     Chain,
     ChainStatus,
     Component,
+    Dump,
     Error,
+    Packet,
     Stats,
     Timing,
     VerifierError,
     apply,
+    dump,
     stats,
     status,
     timing,
@@ -42,11 +47,14 @@ __all__ = [
     "Chain",
     "ChainStatus",
     "Component",
+    "Dump",
     "Error",
+    "Packet",
     "Stats",
     "Timing",
     "VerifierError",
     "apply",
+    "dump",
     "stats",
     "status",
     "timing",

@@ -204,6 +204,51 @@ def timing(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> Timi
     A chain that cannot time (in libxdp's layout, or without counters)
     raises OSError (EOPNOTSUPP)."""
 
+class Packet:
+    """One packet a dump took."""
+
+    data: bytes
+    """Its first bytes, up to the dump's snap length."""
+    len: int
+    """The packet's length."""
+    verdict: Optional[int]
+    """The component's verdict, in a dump at its exit; else None."""
+    ktime_ns: int
+    """CLOCK_MONOTONIC when it was taken, in nanoseconds."""
+
+class Dump:
+    """The packets one component sees: an iterator and a context manager."""
+
+    lost: int
+    """Packets the ring had no room for."""
+    def __iter__(self) -> "Dump": ...
+    def __next__(self) -> Packet: ...
+    def close(self) -> None:
+        """Ends the dump (idempotent)."""
+    def __enter__(self) -> "Dump": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+def dump(
+    ifname: str,
+    component: Union[str, int],
+    *,
+    at: str = "entry",
+    snaplen: int = 2048,
+    count: Optional[int] = None,
+    timeout: Optional[float] = None,
+    netns: Optional[str] = None,
+) -> Dump:
+    """Dumps the packets that ``component`` (its id or program name) of the
+    chain on ``ifname`` receives (``at="entry"``) or leaves with its verdict
+    (``at="exit"``), their first ``snaplen`` bytes (at most 2048); iterating
+    stops after ``count`` packets, or ``timeout`` seconds without one. One
+    dump at a time per chain; the chain must count (xdpchain's layout)."""
+
 def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
     """The chains of this network namespace (or ``netns``), or the one on
     ``ifname``, each component with its owner."""
