@@ -103,7 +103,8 @@ impl Chain {
     }
 
     /// For `make bench` only: a generated root without the code that times
-    /// components on request, as roots were before it, to measure its cost.
+    /// components and dumps packets on request, as roots were before it, to
+    /// measure its cost.
     #[cfg(feature = "bench")]
     #[doc(hidden)]
     pub fn set_timing_code(&mut self, on: bool) {

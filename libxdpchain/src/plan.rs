@@ -81,8 +81,9 @@ pub(crate) struct Build {
     /// Sealed static chains: run a root generated for the chain, the
     /// components' code copied in (inline.rs), rather than the compiled one.
     pub inline: bool,
-    /// Generated roots: with the code that times components on request.
-    /// Only the benchmark leaves it out, to measure what it costs.
+    /// Generated roots: with the code that times components and dumps
+    /// packets on request. Only the benchmark leaves it out, to measure
+    /// what it costs.
     pub timing_code: bool,
 }
 
