@@ -417,6 +417,15 @@ fn timed_runs(net: &VethPair) -> u64 {
         .sum()
 }
 
+/// A chain that counts (xdpchain's layout) of the test objects `names` on
+/// the second end of `net`.
+fn attach_counting(net: &VethPair, names: &[&str]) {
+    let objs: Vec<_> = names.iter().map(|n| obj(n)).collect();
+    let mut args = vec!["attach", &net.dev_b, "--counters"];
+    args.extend(objs.iter().map(|o| path(o)));
+    xdpchain_ok(BIN, &net.ns_b, &args);
+}
+
 fn top(net: &VethPair, args: &[&str]) -> Command {
     let mut cmd = in_ns(&net.ns_b, &[BIN, "top", &net.dev_b]);
     cmd.args(args);
@@ -426,17 +435,7 @@ fn top(net: &VethPair, args: &[&str]) -> Command {
 #[test]
 fn top_shows_rates_and_time_per_component() {
     let net = VethPair::new();
-    xdpchain_ok(
-        BIN,
-        &net.ns_b,
-        &[
-            "attach",
-            &net.dev_b,
-            "--counters",
-            path(&obj("counter")),
-            path(&obj("verdict")),
-        ],
-    );
+    attach_counting(&net, &["counter", "verdict"]);
     let ping = ping_in_background(&net.ns_a, 100, "0.01");
     let (ok, out, err) = output(&mut top(&net, &["--once", "--json", "--interval", "0.5"]));
     ping.join().unwrap();
@@ -512,11 +511,7 @@ fn top_shows_rates_and_time_per_component() {
 #[test]
 fn timing_stops_when_the_last_reader_is_killed() {
     let net = VethPair::new();
-    xdpchain_ok(
-        BIN,
-        &net.ns_b,
-        &["attach", &net.dev_b, "--counters", path(&obj("counter"))],
-    );
+    attach_counting(&net, &["counter"]);
     let pings = |n| {
         let out = ping_in_background(&net.ns_a, n, "0.02").join().unwrap();
         assert!(ping_received(&out) > 0, "{out}");
@@ -574,17 +569,7 @@ fn is_echo_request(frame: &[u8]) -> bool {
 fn dump_writes_what_a_component_sees_as_pcap() {
     let net = VethPair::new();
     net.static_neighbours();
-    xdpchain_ok(
-        BIN,
-        &net.ns_b,
-        &[
-            "attach",
-            &net.dev_b,
-            "--counters",
-            path(&obj("counter")),
-            path(&obj("verdict")),
-        ],
-    );
+    attach_counting(&net, &["counter", "verdict"]);
     let pings = |n: u32| {
         sh(&format!(
             "ip netns exec {} ping -q -c {n} -i 0.05 -p ab 198.18.0.2",

@@ -32,22 +32,7 @@ fn ping(v: &VethPair) {
 
 /// What each component counted between `before` and `after`.
 fn delta(before: &[Counters], after: &[Counters]) -> Vec<Counters> {
-    before
-        .iter()
-        .zip(after)
-        .map(|(b, a)| {
-            let mut d = Counters {
-                other: a.other - b.other,
-                run_time_ns: a.run_time_ns - b.run_time_ns,
-                run_cnt: a.run_cnt - b.run_cnt,
-                ..Counters::default()
-            };
-            for (v, (x, y)) in d.verdicts.iter_mut().zip(a.verdicts.iter().zip(b.verdicts)) {
-                *v = x - y;
-            }
-            d
-        })
-        .collect()
+    before.iter().zip(after).map(|(b, a)| a.since(b)).collect()
 }
 
 fn timed_chain(configure: impl FnOnce(&mut Chain)) {

@@ -10,7 +10,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::{Registry, Unit};
-use xdpchain::{ChainStatus, Error, Netns, Timing, Verdict};
+use xdpchain::{ChainStatus, Error, Netns, Timing};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9436";
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -120,9 +120,7 @@ fn render(chains: &[(String, ChainStatus)]) -> String {
                     .map_or(String::new(), |o| o.name().to_string()),
             };
             packets.get_or_create(&labels).inc_by(k.packets());
-            let names = Verdict::ALL.iter().map(|v| v.name()).chain(["other"]);
-            let counts = Verdict::ALL.iter().map(|v| k.verdict(*v)).chain([k.other]);
-            for (verdict, n) in names.zip(counts) {
+            for (verdict, n) in k.by_name() {
                 let l = VerdictLabels {
                     interface: labels.interface.clone(),
                     netns: labels.netns.clone(),

@@ -99,10 +99,9 @@ fn to_json(chains: &[ChainStatus]) -> String {
                     let counters = c.counters.map(|k| {
                         let mut m = serde_json::Map::new();
                         m.insert("packets".into(), k.packets().into());
-                        for v in Verdict::ALL {
-                            m.insert(v.name().into(), k.verdict(v).into());
+                        for (v, n) in k.by_name() {
+                            m.insert(v.into(), n.into());
                         }
-                        m.insert("other".into(), k.other.into());
                         m.insert("run_time_ns".into(), k.run_time_ns.into());
                         m.insert("run_cnt".into(), k.run_cnt.into());
                         Value::Object(m)

@@ -7,24 +7,25 @@ use std::io::{IsTerminal, Write as _};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use xdpchain::{ChainStatus, Counters, Error, Timing, Verdict};
+use xdpchain::{ChainStatus, Counters, Error, Timing};
 
-/// One component's rates over one interval.
+/// What one component counted over one interval.
 struct Row {
     id: u32,
     name: String,
     owner: Option<String>,
-    packets: f64,
-    /// Per verdict (Verdict::ALL's order), then other values.
-    verdicts: [f64; 6],
-    run_time_ns: u64,
-    ns_per_packet: Option<f64>,
+    delta: Counters,
+    /// Its share of the chain's time.
     share: Option<f64>,
 }
 
 struct Sample {
     chain: ChainStatus,
     rows: Vec<Row>,
+}
+
+fn iface_name(st: &ChainStatus) -> String {
+    st.interface.as_ref().map_or("-".into(), |i| i.name.clone())
 }
 
 fn read(iface: Option<&str>) -> Result<Vec<ChainStatus>, Error> {
@@ -34,9 +35,9 @@ fn read(iface: Option<&str>) -> Result<Vec<ChainStatus>, Error> {
     }
 }
 
-/// What changed from `before` to `after`, `secs` apart. Components are
-/// matched by interface and id; a new one counts from zero.
-fn rates(before: &[ChainStatus], after: Vec<ChainStatus>, secs: f64) -> Vec<Sample> {
+/// What changed from `before` to `after`. Components are matched by
+/// interface and id; a new one counts from zero.
+fn deltas(before: &[ChainStatus], after: Vec<ChainStatus>) -> Vec<Sample> {
     let key = |st: &ChainStatus| st.interface.as_ref().map(|i| i.index);
     let old: HashMap<(Option<u32>, u32), Counters> = before
         .iter()
@@ -53,22 +54,8 @@ fn rates(before: &[ChainStatus], after: Vec<ChainStatus>, secs: f64) -> Vec<Samp
                 .components
                 .iter()
                 .map(|c| {
-                    let now = c.counters?;
                     let was = old.get(&(key(&chain), c.id)).copied().unwrap_or_default();
-                    let mut d = Counters {
-                        other: now.other.saturating_sub(was.other),
-                        run_time_ns: now.run_time_ns.saturating_sub(was.run_time_ns),
-                        run_cnt: now.run_cnt.saturating_sub(was.run_cnt),
-                        ..Counters::default()
-                    };
-                    for (v, (n, w)) in d
-                        .verdicts
-                        .iter_mut()
-                        .zip(now.verdicts.iter().zip(was.verdicts))
-                    {
-                        *v = n.saturating_sub(w);
-                    }
-                    Some(d)
+                    Some(c.counters?.since(&was))
                 })
                 .collect();
             let total_ns: u64 = deltas.iter().flatten().map(|d| d.run_time_ns).sum();
@@ -77,20 +64,13 @@ fn rates(before: &[ChainStatus], after: Vec<ChainStatus>, secs: f64) -> Vec<Samp
                 .iter()
                 .zip(deltas)
                 .map(|(c, d)| {
-                    let d = d.unwrap_or_default();
-                    let mut verdicts = [0.0; 6];
-                    for (r, n) in verdicts.iter_mut().zip(d.verdicts.iter().chain([&d.other])) {
-                        *r = *n as f64 / secs;
-                    }
+                    let delta = d.unwrap_or_default();
                     Row {
                         id: c.id,
                         name: c.name.clone(),
                         owner: c.owner.as_ref().map(|o| o.name().to_string()),
-                        packets: d.packets() as f64 / secs,
-                        verdicts,
-                        run_time_ns: d.run_time_ns,
-                        ns_per_packet: d.ns_per_packet(),
-                        share: (total_ns > 0).then(|| d.run_time_ns as f64 / total_ns as f64),
+                        share: (total_ns > 0).then(|| delta.run_time_ns as f64 / total_ns as f64),
+                        delta,
                     }
                 })
                 .collect();
@@ -107,23 +87,20 @@ fn to_json(samples: &[Sample], secs: f64) -> String {
                 .rows
                 .iter()
                 .map(|r| {
-                    let mut verdicts = serde_json::Map::new();
-                    for (v, n) in Verdict::ALL
+                    let verdicts: serde_json::Map<String, Value> = r
+                        .delta
+                        .by_name()
                         .iter()
-                        .map(|v| v.name())
-                        .chain(["other"])
-                        .zip(r.verdicts)
-                    {
-                        verdicts.insert(v.into(), n.into());
-                    }
+                        .map(|&(v, n)| (v.to_string(), (n as f64 / secs).into()))
+                        .collect();
                     json!({
                         "id": r.id,
                         "name": r.name,
                         "owner": r.owner,
-                        "packets_per_s": r.packets,
+                        "packets_per_s": r.delta.packets() as f64 / secs,
                         "verdicts_per_s": verdicts,
-                        "run_time_ns": r.run_time_ns,
-                        "ns_per_packet": r.ns_per_packet,
+                        "run_time_ns": r.delta.run_time_ns,
+                        "ns_per_packet": r.delta.ns_per_packet(),
                         "time_share": r.share,
                     })
                 })
@@ -151,14 +128,10 @@ fn table(samples: &[Sample], secs: f64) -> String {
         out.push_str("no chains attached\n");
     }
     for s in samples {
-        let iface = s
-            .chain
-            .interface
-            .as_ref()
-            .map_or("-".into(), |i| i.name.clone());
         let _ = writeln!(
             out,
-            "{iface}: chain prog id {}, {} components, over {secs:.1} s",
+            "{}: chain prog id {}, {} components, over {secs:.1} s",
+            iface_name(&s.chain),
             s.chain.program_id,
             s.rows.len()
         );
@@ -182,21 +155,24 @@ fn table(samples: &[Sample], secs: f64) -> String {
             "time%"
         );
         for r in &s.rows {
-            let v: Vec<String> = r.verdicts.iter().map(|n| format!("{n:.0}")).collect();
+            let v = r
+                .delta
+                .by_name()
+                .map(|(_, n)| format!("{:.0}", n as f64 / secs));
             let _ = writeln!(
                 out,
                 "  {:>3} {:<24} {:<16} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6}",
                 r.id,
                 r.name,
                 r.owner.as_deref().unwrap_or("-"),
-                r.packets,
+                r.delta.packets() as f64 / secs,
                 v[0],
                 v[1],
                 v[2],
                 v[3],
                 v[4],
                 v[5],
-                fmt_opt(r.ns_per_packet, 1.0, 1),
+                fmt_opt(r.delta.ns_per_packet(), 1.0, 1),
                 fmt_opt(r.share, 100.0, 1),
             );
         }
@@ -205,33 +181,28 @@ fn table(samples: &[Sample], secs: f64) -> String {
 }
 
 /// Samples as lines, for a pipe: one per component, with the time.
-fn lines(samples: &[Sample]) -> String {
+fn lines(samples: &[Sample], secs: f64) -> String {
     let mut out = String::new();
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     for s in samples {
-        let iface = s
-            .chain
-            .interface
-            .as_ref()
-            .map_or("-".into(), |i| i.name.clone());
+        let iface = iface_name(&s.chain);
         for r in &s.rows {
-            let v: Vec<String> = Verdict::ALL
+            let v: Vec<String> = r
+                .delta
+                .by_name()
                 .iter()
-                .map(|v| v.name())
-                .chain(["other"])
-                .zip(r.verdicts)
-                .map(|(name, n)| format!("{name}/s={n:.0}"))
+                .map(|(name, n)| format!("{name}/s={:.0}", *n as f64 / secs))
                 .collect();
             let _ = writeln!(
                 out,
                 "{t:.3} {iface} id={} name={} pkts/s={:.0} {} ns/pkt={} time%={}",
                 r.id,
                 r.name,
-                r.packets,
+                r.delta.packets() as f64 / secs,
                 v.join(" "),
-                fmt_opt(r.ns_per_packet, 1.0, 1),
+                fmt_opt(r.delta.ns_per_packet(), 1.0, 1),
                 fmt_opt(r.share, 100.0, 1)
             );
         }
@@ -257,13 +228,13 @@ pub fn run(iface: Option<&str>, interval: Duration, once: bool, json: bool) -> R
         let after = read(iface)?;
         let now = Instant::now();
         let secs = now.duration_since(at).as_secs_f64();
-        let samples = rates(&before, after.clone(), secs);
+        let samples = deltas(&before, after.clone());
         let text = match (json, tty) {
             (true, _) => to_json(&samples, secs) + "\n",
             // Home and clear, as top redraws.
             (false, true) if !once => format!("\x1b[H\x1b[2J{}", table(&samples, secs)),
             (false, true) => table(&samples, secs),
-            (false, false) => lines(&samples),
+            (false, false) => lines(&samples, secs),
         };
         let mut out = std::io::stdout().lock();
         // A closed pipe ends it, as for head.

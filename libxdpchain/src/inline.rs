@@ -13,7 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::btf::{Btf, Linkage};
 use crate::insn::*;
-use crate::root::{slot_function, Config, CTL_DUMP_UNTIL, STATS_RUN_CNT, STATS_RUN_NS};
+use crate::root::{
+    slot_function, Config, CTL_DUMP_UNTIL, DUMP_SLOT_FN, DUMP_START_FN, STATS_RUN_CNT, STATS_RUN_NS,
+};
 
 const FP: u8 = 10;
 const XDP_PASS: i32 = 2;
@@ -38,6 +40,18 @@ pub(crate) struct CountMaps {
 pub(crate) struct DumpFns {
     pub start: usize,
     pub slot: usize,
+}
+
+impl DumpFns {
+    /// Where they start in the program `func_info` and `btf` describe, if
+    /// it has them.
+    pub(crate) fn find(func_info: &[FuncInfo], btf: &Btf) -> Option<DumpFns> {
+        let at = |name| function(func_info, btf, name).ok().map(|(start, _)| start);
+        Some(DumpFns {
+            start: at(DUMP_START_FN)?,
+            slot: at(DUMP_SLOT_FN)?,
+        })
+    }
 }
 
 /// The root's frame: ctx, then with counting the counters' key and, in

@@ -185,7 +185,7 @@ pub(crate) fn generate(bytes: &[u8], config: &Config, counting: bool) -> Result<
     let maps = inline::CountMaps {
         stats: 0,
         ctl: Some(0),
-        dump: crate::linked::dump_functions(&func_info, &btf),
+        dump: inline::DumpFns::find(&func_info, &btf),
     };
     let g = inline::generate(&program, &slots, counting.then_some(maps))?;
 

@@ -300,7 +300,7 @@ fn load_generated(
         (Some(stats), Some(ctl)) if opts.counting => Some(inline::CountMaps {
             stats: stats.as_raw_fd(),
             ctl: opts.timing_code.then(|| ctl.as_raw_fd()),
-            dump: dump_functions(&func_info, &btf),
+            dump: inline::DumpFns::find(&func_info, &btf),
         }),
         _ => None,
     };
@@ -373,22 +373,6 @@ fn load_generated(
         reuse,
     )
     .map_err(|e| e.to_string())
-}
-
-/// Where the compiled root's dump functions start, if it has them.
-pub(crate) fn dump_functions(
-    func_info: &[crate::insn::FuncInfo],
-    btf: &Btf,
-) -> Option<inline::DumpFns> {
-    let at = |name| {
-        inline::function(func_info, btf, name)
-            .ok()
-            .map(|(start, _)| start)
-    };
-    Some(inline::DumpFns {
-        start: at(root::DUMP_START_FN)?,
-        slot: at(root::DUMP_SLOT_FN)?,
-    })
 }
 
 /// Tells which component the kernel refused: each is loaded alone under the

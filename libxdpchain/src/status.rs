@@ -34,6 +34,32 @@ impl Counters {
     pub fn ns_per_packet(&self) -> Option<f64> {
         (self.run_cnt > 0).then(|| self.run_time_ns as f64 / self.run_cnt as f64)
     }
+    /// Packets by verdict name ("aborted" ... "redirect"), then "other".
+    pub fn by_name(&self) -> [(&'static str, u64); 6] {
+        let mut out = [("other", self.other); 6];
+        for (o, v) in out.iter_mut().zip(Verdict::ALL) {
+            *o = (v.name(), self.verdict(v));
+        }
+        out
+    }
+    /// What was counted from `earlier` (a read of the same counters) to
+    /// these.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        let mut d = Counters {
+            other: self.other.saturating_sub(earlier.other),
+            run_time_ns: self.run_time_ns.saturating_sub(earlier.run_time_ns),
+            run_cnt: self.run_cnt.saturating_sub(earlier.run_cnt),
+            ..Counters::default()
+        };
+        for (d, (now, was)) in d
+            .verdicts
+            .iter_mut()
+            .zip(self.verdicts.iter().zip(earlier.verdicts))
+        {
+            *d = now.saturating_sub(was);
+        }
+        d
+    }
 }
 
 /// One component as the kernel runs it.

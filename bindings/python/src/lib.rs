@@ -193,18 +193,20 @@ fn continue_set(py: Python<'_>, v: xc::Verdicts) -> PyResult<Py<PyFrozenSet>> {
     Ok(PyFrozenSet::new(py, &names)?.unbind())
 }
 
+/// Packets by verdict name, then "other", as a dict.
+fn verdict_dict(py: Python<'_>, k: &xc::Counters) -> PyResult<Py<PyDict>> {
+    let d = PyDict::new(py);
+    for (v, n) in k.by_name() {
+        d.set_item(v, n)?;
+    }
+    Ok(d.unbind())
+}
+
 /// A component as the kernel runs it; `own` says whether the asking
 /// handle added it.
 fn component_of(py: Python<'_>, c: &xc::ComponentStatus, own: bool) -> PyResult<Component> {
     let counters = match c.counters {
-        Some(k) => {
-            let d = PyDict::new(py);
-            for v in xc::Verdict::ALL {
-                d.set_item(v.name(), k.verdict(v))?;
-            }
-            d.set_item("other", k.other)?;
-            Some(d.unbind())
-        }
+        Some(k) => Some(verdict_dict(py, &k)?),
         None => None,
     };
     Ok(Component {
@@ -704,11 +706,7 @@ fn stats(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyRes
     for st in &chains {
         for c in &st.components {
             let Some(k) = c.counters else { continue };
-            let verdicts = PyDict::new(py);
-            for v in xc::Verdict::ALL {
-                verdicts.set_item(v.name(), k.verdict(v))?;
-            }
-            verdicts.set_item("other", k.other)?;
+            let verdicts = verdict_dict(py, &k)?;
             out.push(Stats {
                 interface: st.interface.as_ref().map(|i| i.name.clone()),
                 ifindex: st.interface.as_ref().map(|i| i.index),
@@ -716,7 +714,7 @@ fn stats(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyRes
                 name: c.name.clone(),
                 owner: c.owner.as_ref().map(|o| o.name().to_string()),
                 packets: k.packets(),
-                verdicts: verdicts.unbind(),
+                verdicts,
                 run_time_ns: k.run_time_ns,
                 run_cnt: k.run_cnt,
                 ns_per_packet: k.ns_per_packet(),
@@ -757,12 +755,7 @@ impl Timing {
 #[pyo3(signature = (ifname=None, *, netns=None))]
 fn timing(py: Python<'_>, ifname: Option<String>, netns: Option<String>) -> PyResult<Timing> {
     let t = released(py, || {
-        let netns = netns.as_deref().map(xc::Netns::open).transpose()?;
-        let start = || xc::Timing::start(ifname.as_deref());
-        match &netns {
-            Some(ns) => ns.run(start),
-            None => start(),
-        }
+        in_netns(netns.as_deref(), || xc::Timing::start(ifname.as_deref()))
     })
     .map_err(py_err)?;
     Ok(Timing(Mutex::new(Some(t))))
@@ -887,12 +880,9 @@ fn dump(
     };
     let component = component.str()?.to_string();
     let d = released(py, || {
-        let netns = netns.as_deref().map(xc::Netns::open).transpose()?;
-        let start = || xc::Dump::start(&ifname, &component, at, snaplen);
-        match &netns {
-            Some(ns) => ns.run(start),
-            None => start(),
-        }
+        in_netns(netns.as_deref(), || {
+            xc::Dump::start(&ifname, &component, at, snaplen)
+        })
     })
     .map_err(py_err)?;
     Ok(Dump {
@@ -956,14 +946,17 @@ fn apply(
 
 fn chains(ifname: Option<&str>, netns: Option<&str>) -> xc::Result<Vec<xc::ChainStatus>> {
     let store = xc::Store::new();
-    let netns = netns.map(xc::Netns::open).transpose()?;
-    let run = || match ifname {
+    in_netns(netns, || match ifname {
         Some(i) => store.status(i).map(|s| vec![s]),
         None => store.list(),
-    };
-    match &netns {
-        Some(ns) => ns.run(run),
-        None => run(),
+    })
+}
+
+/// `f` in the network namespace `netns` (a name or path), or in this one.
+fn in_netns<T>(netns: Option<&str>, f: impl FnOnce() -> xc::Result<T>) -> xc::Result<T> {
+    match netns.map(xc::Netns::open).transpose()? {
+        Some(ns) => ns.run(f),
+        None => f(),
     }
 }
 
