@@ -8,11 +8,17 @@ INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
-# The command's systemd units and udev rule (install-cli).
+# Everything goes under PREFIX (and DESTDIR), but for what only works at
+# the system's own paths, which install-cli installs only with SYSTEM=1:
+# the systemd units (UNITDIR), the udev rule (UDEVDIR) and the chains file
+# the command reads by default (/etc/xdpchain/chains.toml).
+SYSTEM ?=
 UNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 UDEVDIR ?= $(or $(shell pkg-config --variable=udevdir udev 2>/dev/null),/lib/udev)
-# The Python module (install-python), for the system's Python 3.
-PYTHONDIR ?= $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+# The Python module (install-python): PREFIX's directory of the system's
+# Python 3 (dist-packages where the system's Python names it so).
+PYTHONDIR ?= $(shell python3 -c 'import sys, sysconfig; \
+    print("$(PREFIX)/lib/python%d.%d/%s" % (*sys.version_info[:2], sysconfig.get_path("platlib").rstrip("/").rsplit("/", 1)[1]))')
 # release, or debug (what the tests install: cargo test built it already)
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -20,7 +26,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
 .PHONY: all deps build lib cli python-module install install-cli install-python uninstall uninstall-cli \
-	header test demo bench fuzz deb wheel clean
+	header check test demo bench fuzz deb wheel clean
 
 all: build
 
@@ -49,18 +55,20 @@ install: lib
 cli:
 	$(CARGO) build $(PROFILE_FLAG) -p xdpchain-cli
 
-# The command, its man page, the systemd units and udev rule that apply
-# /etc/xdpchain/chains.toml at boot and for interfaces that appear, and that
-# file (commented out; kept if there is one).
+# The command and its man page; with SYSTEM=1 also the systemd units and
+# udev rule that apply /etc/xdpchain/chains.toml at boot and for interfaces
+# that appear, and that file (commented out; kept if there is one).
 install-cli: cli
 	install -D -m 0755 target/$(PROFILE)/xdpchain $(DESTDIR)$(BINDIR)/xdpchain
 	install -D -m 0644 cli/xdpchain.1 $(DESTDIR)$(MANDIR)/man1/xdpchain.1
+ifeq ($(SYSTEM),1)
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVDIR)/rules.d $(DESTDIR)/etc/xdpchain
 	for unit in xdpchain.service xdpchain@.service; do \
 	    sed 's|/usr/bin/xdpchain|$(BINDIR)/xdpchain|' cli/systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit; \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit; done
 	install -m 0644 cli/systemd/99-xdpchain.rules $(DESTDIR)$(UDEVDIR)/rules.d/99-xdpchain.rules
 	[ -e $(DESTDIR)/etc/xdpchain/chains.toml ] || install -m 0644 cli/chains.toml $(DESTDIR)/etc/xdpchain/chains.toml
+endif
 
 # The extension module as the stable ABI's (one for every CPython 3.8+).
 python-module:
@@ -109,17 +117,23 @@ wheel: deps
 header:
 	XDPCHAIN_WRITE_HEADER=1 $(CARGO) test -p xdpchain-c --test header
 
-# Every test on this machine's kernel (Rust, the library's unit tests again
-# as an unprivileged user, C, Python), the Debian packages and the wheel as
-# users install them, then every test again in qemu guests running
-# Debian's 6.1 and 6.12 kernels (which have freplace; tests/vm/run.sh), and
-# a Debian system booting there with the packaged unit (tests/vm/boot.sh).
-test: deps
+# The host part, for contributors (a few minutes): every test on this
+# machine's kernel (Rust, both crates' unit tests again as an unprivileged
+# user, C, Python) and make install as users run it.
+check: deps
 	$(CARGO) test --workspace
-	$(CARGO) check -q -p libxdpchain --features fuzzing,bench --lib --examples
+	$(CARGO) check -q -p libxdpchain --features bench --lib --examples
 	tests/unprivileged.sh
 	tests/c/run.sh
+	tests/install.sh
 	tests/python/run.sh
+
+# Everything (CI): the host part, the Debian packages and the wheel as
+# users install them, then every test again in qemu guests running
+# Debian's 6.1 and 6.12 kernels side by side (which have freplace;
+# tests/vm/run.sh), and a Debian system booting there with the packaged
+# unit (tests/vm/boot.sh).
+test: check
 	tests/deb/run.sh
 	tests/wheel/run.sh
 	tests/vm/run.sh

@@ -88,11 +88,85 @@ enum xdpchain_attach_mode {
 };
 
 /**
+ * What a change did to one program.
+ */
+enum xdpchain_action {
+  XDPCHAIN_ACTION_ADDED = 1,
+  /**
+   * The handle's owner's component went.
+   */
+  XDPCHAIN_ACTION_REMOVED = 2,
+  /**
+   * A component kept its id with another program in it.
+   */
+  XDPCHAIN_ACTION_REPLACED = 3,
+  /**
+   * Another owner's component, or another loader's program, went (only
+   * a handle opened with `force` does this).
+   */
+  XDPCHAIN_ACTION_DROPPED = 4,
+};
+
+/**
  * The chain of an interface as one owner opened it, or a chain of the
  * handle's own to link into a file. Created by xdpchain__open(), released
  * by xdpchain__free().
  */
 struct xdpchain;
+
+/**
+ * One program that a change added, removed, replaced or dropped. The
+ * strings live for the call.
+ */
+struct xdpchain_change {
+  /**
+   * sizeof(struct xdpchain_change): fields past it are for a newer
+   * library.
+   */
+  size_t sz;
+  /**
+   * An enum xdpchain_action.
+   */
+  uint32_t action;
+  /**
+   * The interface it runs (or ran) on.
+   */
+  const char *ifname;
+  /**
+   * Whether `id` is set: false for another loader's program.
+   */
+  bool has_id;
+  /**
+   * Its component id.
+   */
+  uint32_t id;
+  /**
+   * The program's name.
+   */
+  const char *name;
+  /**
+   * Who added it; NULL where no record says.
+   */
+  const char *owner;
+  /**
+   * The kernel's id of the program that runs it (the chain's own for a
+   * linked component); 0 where not known.
+   */
+  uint32_t prog_id;
+  /**
+   * For XDPCHAIN_ACTION_REPLACED: the name and program id of what ran
+   * in its place; NULL and 0 otherwise.
+   */
+  const char *replaced_name;
+  uint32_t replaced_prog_id;
+};
+
+/**
+ * Receives the changes that a call through a handle made, in the order of
+ * its report: what went first, then what came.
+ */
+typedef void (*xdpchain_report_fn)(const struct xdpchain_change *change,
+                                   void *ctx);
 
 /**
  * Options of xdpchain__open().
@@ -110,14 +184,16 @@ struct xdpchain_open_opts {
   const char *ifname;
   /**
    * How a chain this handle creates joins its components: an enum
-   * xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
+   * xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO. This, `no_counters`,
+   * `counters` and skb `attach_mode` are for a new chain: adding to a
+   * running one that cannot follow them fails with -EINVAL.
    */
   uint32_t mode;
   /**
    * A chain this handle creates leaves out the per-component counters
    * (and all counting code). With neither this nor `counters`, a chain
-   * counts unless it takes libxdp's layout (a dynamic chain of at most
-   * ten components, which xdp-loader and every libxdp user can join).
+   * counts where the kernel lets it (in libxdp's layout, the programs
+   * added through libxdpchain).
    */
   bool no_counters;
   /**
@@ -146,10 +222,22 @@ struct xdpchain_open_opts {
    */
   bool force;
   /**
-   * A chain this handle creates counts packets per component, in
-   * xdpchain's layout: libxdp's has no room for counters.
+   * A chain this handle creates counts packets per component, and times
+   * and dumps on request: it takes xdpchain's layout. Without it, a
+   * chain in libxdp's layout counts the programs added through
+   * libxdpchain where the kernel lets it trace them.
    */
   bool counters;
+  /**
+   * Told every program that a change through this handle added,
+   * removed, replaced or dropped (see xdpchain_report_fn), before the
+   * call that made the change returns; NULL: nothing is told.
+   */
+  xdpchain_report_fn report;
+  /**
+   * Handed to `report`.
+   */
+  void *report_ctx;
 };
 
 /**
@@ -224,6 +312,12 @@ struct xdpchain_program_opts {
    */
   const struct xdpchain_map_size *map_sizes;
   size_t map_sizes_cnt;
+  /**
+   * Keep it a function of its own in a static chain, which fentry and
+   * fexit programs attach to by the name `function` of
+   * xdpchain__component() shows.
+   */
+  bool traceable;
 };
 
 /**
@@ -278,7 +372,8 @@ struct xdpchain_component_info {
    */
   size_t sz;
   /**
-   * Stable while the component stays in the chain.
+   * Stable while the component stays in the chain, and never given to
+   * another component of it.
    */
   uint32_t id;
   /**
@@ -340,6 +435,12 @@ struct xdpchain_component_info {
    */
   uint64_t run_time_ns;
   uint64_t run_cnt;
+  /**
+   * The function that runs it in program `prog_id`, which fentry and
+   * fexit programs attach to, NUL-terminated; "" where it is inlined or
+   * not known.
+   */
+  char function[64];
 };
 
 /**
@@ -442,7 +543,8 @@ void xdpchain__free(struct xdpchain *chain);
  * (creating the chain if there is none), atomically: every packet sees
  * the chain without it or with it. On failure (a program the verifier
  * rejects: the message carries its log) nothing changes. On success the
- * component's id goes to `*id` (if not NULL).
+ * component's id goes to `*id` (if not NULL), and the handle's report
+ * callback hears it, after what force dropped.
  * Returns 0, or -EINVAL, -ENOENT (no such file or program), -ENOEXEC (not
  * a BPF object), -E2BIG (too many components), -EBUSY (another loader's
  * program runs there), -EPERM, -EACCES and others from the kernel.

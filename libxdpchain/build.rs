@@ -10,16 +10,23 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-changed=bpf/chain.h");
     println!("cargo:rerun-if-changed=bpf/slot.h");
+    println!("cargo:rerun-if-changed=bpf/stats.h");
     // (object, source, defines): libxdp's dispatcher once per protocol version.
     let builds = [
         ("root", "root", None),
         ("root_open", "root", Some("-DXDPCHAIN_OPEN")),
         ("dynamic", "dynamic", None),
         ("probe_tailcall", "probe_tailcall", None),
+        ("count_exit", "count_exit", None),
         ("libxdp_v2", "libxdp", Some("-DLIBXDP_VERSION=2")),
         ("libxdp_v3", "libxdp", Some("-DLIBXDP_VERSION=3")),
-        // For the unit tests of the object layer.
-        ("test_component", "testdata/component", None),
+        // The object layer's test component, for the unit tests here that
+        // link it with libbpf.
+        (
+            "test_component",
+            "../../xdpchain-obj/bpf/testdata/component",
+            None,
+        ),
     ];
     for (name, source, define) in builds {
         let src = format!("bpf/{source}.bpf.c");

@@ -187,9 +187,10 @@ fn apply_brings_the_chain_to_its_declaration_and_changes_only_what_differs() {
     );
     assert_eq!(component(&first, "xdp_count")["owner"], "mon");
     assert_eq!(component(&first, "xdpfilt_udp")["owner"], "fw");
-    assert_eq!(component(&first, "xdp_configured")["owner"], "xdpchain");
+    // Declared without an owner: the file's, by its name.
+    assert_eq!(component(&first, "xdp_configured")["owner"], "chains.toml");
     if let Some(kind) = expected_kind() {
-        assert_eq!(first["kind"], kind);
+        assert_eq!(first["mode"], kind);
     }
     s.ping(3);
     let (echo_map, echoes) = map_of(&first, "xdp_count", "echo_requests");
@@ -217,7 +218,7 @@ fn apply_brings_the_chain_to_its_declaration_and_changes_only_what_differs() {
     );
     let second = s.status();
     assert_eq!(names(&second), names(&first));
-    if second["kind"] == "dynamic" {
+    if second["mode"] == "dynamic" {
         for n in ["xdp_count", "xdpfilt_udp"] {
             assert_eq!(
                 component(&second, n)["program_id"],
@@ -233,15 +234,15 @@ fn apply_brings_the_chain_to_its_declaration_and_changes_only_what_differs() {
     s.ping(2);
     assert_eq!(map_of(&s.status(), "xdp_count", "echo_requests").1, 5);
 
-    // Another owner's component stays, unless pruned.
+    // A component added by hand (under the command's own owner name)
+    // is not the file's: it stays, unless pruned.
     let multi = obj("multi");
     s.ok(&[
         "add",
         &s.net.dev_b,
         &format!("{}:xdp_other", multi.display()),
-        "--owner",
-        "other",
     ]);
+    assert_eq!(component(&s.status(), "xdp_other")["owner"], "xdpchain");
     let out = s.apply(&changed, &[]);
     assert_eq!(out.trim(), format!("{}: unchanged", s.net.dev_b));
     assert!(names(&s.status()).contains(&"xdp_other".to_string()));
@@ -370,8 +371,10 @@ fn apply_skips_interfaces_that_do_not_exist_and_can_take_one_interface() {
     );
 
     // A broken declaration of another interface holds up the whole file,
-    // but not the chain of one interface (udev's hook).
-    let broken = s.dir.0.join("broken.toml");
+    // but not the chain of one interface (udev's hook). (The same name
+    // in another directory: the owner of what a file declares is its name.)
+    std::fs::create_dir(s.dir.0.join("broken")).unwrap();
+    let broken = s.dir.0.join("broken/two.toml");
     let missing = decl(Path::new("/nonexistent/fw.o"), "");
     std::fs::write(
         &broken,

@@ -58,7 +58,7 @@ fn linked_object_loads_in_bpftool_and_iproute2() {
     ));
     let st = xdpchain_ok(BIN, &net.ns_b, &["status", &net.dev_b, "--json"]);
     assert!(
-        st.contains("\"name\":\"xdp_count\"") && st.contains("\"kind\":\"static\""),
+        st.contains("\"name\":\"xdp_count\"") && st.contains("\"mode\":\"static\""),
         "{st}"
     );
     let ping = sh(&format!(
@@ -118,7 +118,7 @@ fn attach_status_detach() {
     );
     // Static: copied into a root generated for the chain; dynamic: unknown.
     assert!(
-        json.contains("\"inlined\":true") || json.contains("\"kind\":\"dynamic\""),
+        json.contains("\"inlined\":true") || json.contains("\"mode\":\"dynamic\""),
         "{json}"
     );
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
@@ -195,17 +195,39 @@ fn errors_are_one_line_and_specific() {
         code == 2 && err.contains("unrecognized subcommand 'frobnicate'"),
         "{err}"
     );
-    // The verifier's rejection comes back on one line, naming the component.
+    // The verifier's rejection: one line naming the component and the
+    // verifier's last words, then the end of its log, indented, once.
     let net = VethPair::new();
     let (code, err) = exit(in_ns(&net.ns_b, &[BIN, "attach", &net.dev_b]).arg(obj("bad")));
+    let first = err.lines().next().unwrap();
     assert!(
         code == 65
-            && err.contains("xdp_unchecked: rejected by the verifier")
-            && err.lines().count() == 1,
+            && first.starts_with("xdpchain: component ")
+            && first.ends_with(
+                "bad.o:xdp_unchecked: rejected by the verifier: invalid access to packet, \
+                 off=100 size=1, R1(id=0,off=100,r=0); R1 offset is outside of the packet"
+            ),
         "{err}"
     );
-    // With -vv, libbpf's messages (the verifier's log among them) go to
-    // stderr through the log facade, before the one-line error.
+    let log: Vec<&str> = err.lines().skip(1).collect();
+    assert!(
+        log[0].starts_with("  the verifier's log")
+            && log.iter().all(|l| l.starts_with("  "))
+            && log.len() <= 21
+            && log.last().unwrap().starts_with("  processed "),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+    // With -v the whole log, still once: libbpf's copy of it is left out.
+    let (code, err) = exit(in_ns(&net.ns_b, &[BIN, "-v", "attach", &net.dev_b]).arg(obj("bad")));
+    assert!(
+        code == 65
+            && err.matches("  processed ").count() == 1
+            && err.contains("\n  the verifier's log:\n"),
+        "{err}"
+    );
+    // With -vv, libbpf's messages go to stderr through the log facade,
+    // before the error.
     let (code, err) = exit(in_ns(&net.ns_b, &[BIN, "-vv", "attach", &net.dev_b]).arg(obj("bad")));
     assert!(
         code == 65 && err.contains("debug: libbpf: ") && err.lines().count() > 10,
@@ -264,6 +286,18 @@ fn missing_privileges() {
     ];
     let (code, err) = exit(in_ns(&net.ns_b, &nobody).arg(&counter));
     assert!(code == 77 && err.contains("permission denied"), "{err}");
+    // Under ip netns exec too, which hides the bpffs of a parent that is
+    // not this user's: privileges are what is missing.
+    let (code, err) = exit(
+        Command::new("ip")
+            .args(["netns", "exec", &net.ns_b])
+            .args(nobody)
+            .arg(&counter),
+    );
+    assert!(
+        code == 77 && err.contains("permission denied (needs root"),
+        "{err}"
+    );
     assert!(!sh(&format!("ip -n {} link show {}", net.ns_b, net.dev_b)).contains("prog/xdp"));
 }
 
@@ -298,9 +332,17 @@ fn add_configures_the_program_first() {
         args.extend_from_slice(extra);
         exit(&mut in_ns(&net.ns_b, &args))
     };
-    // Unconfigured, its map has no size: refused, nothing attached.
+    // Unconfigured, its map has no size: refused before libbpf tries,
+    // naming the map as the object does; nothing attached.
     let (code, err) = add(&[]);
-    assert!(code != 0 && err.lines().count() == 1, "{err}");
+    assert!(
+        code == 65
+            && err.lines().count() == 1
+            && err.contains("configured.o:")
+            && err.contains(": map 'hits' has no size (max_entries 0)")
+            && !err.contains("libbpf"),
+        "{err}"
+    );
     let (code, err) = add(&["--set", "cfg_verdict=0x10000000000", "--map-size", "hits=4"]);
     assert!(code == 65 && err.contains("does not fit"), "{err}");
     let (code, err) = add(&["--set", "cfg_verdict", "--map-size", "hits=4"]);
@@ -647,4 +689,414 @@ fn dump_writes_what_a_component_sees_as_pcap() {
     assert_eq!(code, 65, "{err}");
     assert!(err.contains("snap length 4096"), "{err}");
     xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+}
+
+/// `--traceable PROG` keeps one program of a static chain a function of its
+/// own, which status names; the record keeps it so when another process
+/// rebuilds the chain. Options that name no program given are refused.
+#[test]
+fn traceable_components_through_the_command() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let (counter, verdict) = (obj("counter"), obj("verdict"));
+    let functions = || {
+        let json = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+        let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+        st[0]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let f = c["function"].as_str().map(str::to_string);
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    f,
+                    c["slot"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let attach = |extra: &[&str]| {
+        let mut args = vec!["-n", ns, "attach", dev, path(&counter), path(&verdict)];
+        args.extend(["--mode", "static"].iter().chain(extra));
+        xdpchain(&args)
+    };
+    let (ok, _, err) = attach(&["--traceable"]);
+    assert!(
+        !ok && err.contains("--traceable: several programs are given"),
+        "{err}"
+    );
+    let (ok, _, err) = attach(&["--traceable", "xdp_nosuch"]);
+    assert!(
+        !ok && err.contains("--traceable xdp_nosuch: no program xdp_nosuch"),
+        "{err}"
+    );
+    let (ok, _, err) = attach(&["--traceable", "xdp_verdict"]);
+    assert!(ok, "{err}");
+    let check = |fs: Vec<(String, Option<String>, serde_json::Value)>| {
+        for (name, f, slot) in fs {
+            let want = (name == "xdp_verdict").then(|| format!("xdpchain_slot_{slot}"));
+            assert_eq!(f, want, "{name}");
+        }
+    };
+    check(functions());
+    let table = xdpchain_ok(BIN, ns, &["status", dev]);
+    assert!(table.contains("xdpchain_slot_"), "{table}");
+    // Another process rebuilds the chain from its record: still traceable.
+    xdpchain_ok(BIN, ns, &["add", dev, path(&obj("core"))]);
+    let now = functions();
+    assert_eq!(now.len(), 3);
+    check(now);
+    xdpchain_ok(BIN, ns, &["detach", dev]);
+}
+
+/// A component's id is never given to another: after one leaves and
+/// another joins, the old id finds nothing (exit 66, "no component") and
+/// the chain is unchanged.
+#[test]
+fn ids_are_never_reused() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let add = |name: &str| {
+        let out = xdpchain_ok(BIN, ns, &["add", dev, path(&obj(name))]);
+        let id = out.split("added component ").nth(1).unwrap();
+        id.split(':').next().unwrap().to_string()
+    };
+    let first = add("counter");
+    let second = add("verdict");
+    xdpchain_ok(BIN, ns, &["remove", dev, &second]);
+    let third = add("core");
+    assert!(
+        third != second && third != first,
+        "{first} {second} {third}"
+    );
+    let before = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+    let (code, err) = exit(&mut in_ns(ns, &[BIN, "remove", dev, &second]));
+    assert_eq!(code, 66, "{err}");
+    assert!(
+        err.contains(&format!("no component named '{second}'")),
+        "{err}"
+    );
+    assert_eq!(xdpchain_ok(BIN, ns, &["status", dev, "--json"]), before);
+    xdpchain_ok(BIN, ns, &["detach", dev]);
+}
+
+/// Every change says what it did, one line per program: what it added,
+/// replaced and removed, and what force dropped of other owners and of
+/// another loader.
+#[test]
+fn every_change_says_what_it_did() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let lines = |out: String| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                l.strip_prefix(&format!("{dev}: "))
+                    .unwrap_or_else(|| panic!("{out}"))
+                    .to_string()
+            })
+            .collect()
+    };
+    // What fails leaves no directory behind.
+    let dir = chain_dir(xdpchain::DEFAULT_PIN_DIR, ns, dev);
+    let (code, _) = exit(&mut in_ns(ns, &[BIN, "remove", dev, "3"]));
+    assert_eq!(code, 66);
+    let (code, _) = exit(&mut in_ns(ns, &[BIN, "add", dev, path(&obj("bad"))]));
+    assert_eq!(code, 65);
+    assert!(!dir.parent().unwrap().exists(), "{}", dir.display());
+    // Over iproute2's program: force drops it, and says so.
+    sh(&format!(
+        "ip -n {ns} link set dev {dev} xdpgeneric obj {} sec xdp",
+        path(&obj("verdict"))
+    ));
+    let foreign = sh(&format!("ip -n {ns} -j link show dev {dev}"));
+    let foreign: serde_json::Value = serde_json::from_str(&foreign).unwrap();
+    let foreign = foreign[0]["xdp"]["prog"]["id"].as_u64().unwrap();
+    let (code, err) = exit(&mut in_ns(
+        ns,
+        &[BIN, "add", dev, path(&obj("counter")), "--skb"],
+    ));
+    assert_eq!(code, 75, "{err}");
+    let out = lines(xdpchain_ok(
+        BIN,
+        ns,
+        &[
+            "add",
+            dev,
+            path(&obj("counter")),
+            "-m",
+            "skb",
+            "--force",
+            "--owner",
+            "fw",
+        ],
+    ));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        out[0],
+        format!("dropped xdp_verdict (program {foreign}, another loader's)")
+    );
+    // Ids are the chain's own, or program ids in libxdp's layout.
+    let id = |line: &str| -> String {
+        let rest = line.split("component ").nth(1).unwrap();
+        rest.split(':').next().unwrap().to_string()
+    };
+    assert!(
+        out[1].starts_with("added component ")
+            && out[1].contains(": xdp_count (program ")
+            && out[1].ends_with(", owner fw)"),
+        "{out:?}"
+    );
+    let first = id(&out[1]);
+    // xdp-loader's -m skb took, and the JSON says it in the flags' words.
+    let json = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(st[0]["attach_mode"], "skb", "{json}");
+    assert!(
+        st[0]["mode"] == "static" || st[0]["mode"] == "dynamic",
+        "{json}"
+    );
+    let (code, err) = exit(&mut in_ns(
+        ns,
+        &[BIN, "add", dev, path(&obj("core")), "-m", "hw"],
+    ));
+    assert!(
+        code == 2 && err.contains("hw (offload to the NIC) is not supported"),
+        "{err}"
+    );
+    let out = lines(xdpchain_ok(
+        BIN,
+        ns,
+        &["add", dev, path(&obj("core")), "--owner", "probe"],
+    ));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].starts_with("added component ") && out[0].ends_with(", owner probe)"),
+        "{out:?}"
+    );
+    let second = id(&out[0]);
+    let out = lines(xdpchain_ok(
+        BIN,
+        ns,
+        &[
+            "replace",
+            dev,
+            &first,
+            path(&obj("verdict")),
+            "--owner",
+            "fw",
+        ],
+    ));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].starts_with("replaced component ")
+            && out[0].contains(": xdp_count (program ")
+            && out[0].contains(") with xdp_verdict (program ")
+            && out[0].ends_with(", owner fw)"),
+        "{out:?}"
+    );
+    let replaced = id(&out[0]);
+    // Another owner's components go only with force, and are dropped.
+    let mut out = lines(xdpchain_ok(
+        BIN,
+        ns,
+        &["detach", dev, "--owner", "probe", "--force"],
+    ));
+    out.sort();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[0].starts_with(&format!("dropped component {replaced}: xdp_verdict ("))
+            && out[0].ends_with(", owner fw)"),
+        "{out:?}"
+    );
+    assert!(
+        out[1].starts_with(&format!("removed component {second}: "))
+            && out[1].ends_with(", owner probe)"),
+        "{out:?}"
+    );
+    let out = xdpchain_ok(BIN, ns, &["link", "-o", "/dev/null", path(&obj("counter"))]);
+    assert_eq!(out, "linked 1 components into /dev/null\n");
+}
+
+/// Maps that objects pin by name (xdp-filter's, as Debian ships them) are
+/// pinned in the chain's own directory, shared there by its components,
+/// and go with the chain: after detach nothing of it is left in bpffs.
+#[test]
+fn maps_pinned_by_name_go_with_the_chain() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let started = std::time::SystemTime::now();
+    let filter = |f: &str| corpus().join("libxdp1").join(f);
+    let (udp, all) = (filter("xdpfilt_dny_udp.o"), filter("xdpfilt_alw_all.o"));
+    xdpchain_ok(BIN, ns, &["attach", dev, path(&udp), path(&all)]);
+    let dir = chain_dir(xdpchain::DEFAULT_PIN_DIR, ns, dev);
+    let maps = dir.join("maps");
+    for m in ["filter_ports", "filter_ipv4", "xdp_stats_map"] {
+        assert!(maps.join(m).exists(), "{}", maps.join(m).display());
+        let root = std::path::Path::new("/sys/fs/bpf").join(m);
+        let ours = std::fs::metadata(&root)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= started);
+        assert!(!ours, "{} pinned outside the chain", root.display());
+    }
+    xdpchain_ok(BIN, ns, &["detach", dev]);
+    assert!(!dir.exists(), "{}", dir.display());
+    assert!(!dir.parent().unwrap().exists(), "{}", dir.display());
+}
+
+/// An interface that this namespace lacks, where a namespace with a chain
+/// has one, is named with a hint of where.
+#[test]
+fn a_missing_interface_points_to_its_namespace() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let (code, err) = exit(Command::new(BIN).args(["status", dev]));
+    assert!(
+        code == 66 && err.trim() == format!("xdpchain: no such interface: {dev}"),
+        "{err}"
+    );
+    xdpchain_ok(BIN, ns, &["add", dev, path(&obj("counter"))]);
+    let (code, err) = exit(Command::new(BIN).args(["status", dev]));
+    assert!(
+        code == 66
+            && err.trim()
+                == format!(
+                    "xdpchain: no such interface: {dev} (network namespace {ns} has one: -n {ns})"
+                ),
+        "{err}"
+    );
+    xdpchain_ok(BIN, ns, &["detach", dev]);
+}
+
+/// status shows what else runs: another loader's program (here iproute2's)
+/// as such, with its program id, name and mode, with or without IFACE;
+/// and owners whose process has exited (the command's own) as exited.
+#[test]
+fn status_shows_foreign_programs_and_exited_owners() {
+    let net = VethPair::new();
+    let other = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    sh(&format!(
+        "ip -n {ns} link set dev {dev} xdpgeneric obj {} sec xdp",
+        path(&obj("verdict"))
+    ));
+    let line = xdpchain_ok(BIN, ns, &["status", dev]);
+    assert!(
+        line.contains(&format!("{dev} (ifindex "))
+            && line.contains("program xdp_verdict (prog id ")
+            && line.contains("of another loader, skb mode; no chain"),
+        "{line}"
+    );
+    let json = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(st[0]["layout"], "foreign", "{json}");
+    assert_eq!(st[0]["name"], "xdp_verdict", "{json}");
+    assert!(st[0]["program_id"].as_u64().unwrap() > 0, "{json}");
+
+    // Beside a chain of ours, in the same namespace: the command that
+    // added it has exited.
+    let ns_b = other.ns_b.as_str();
+    sh(&format!(
+        "ip -n {ns_b} link set dev {} netns {ns}",
+        other.dev_b
+    ));
+    xdpchain_ok(BIN, ns, &["add", &other.dev_b, path(&obj("counter"))]);
+    let all = xdpchain_ok(BIN, ns, &["status"]);
+    assert!(all.contains("program xdp_verdict"), "{all}");
+    assert!(
+        all.contains("xdp_count") && all.contains(" exited"),
+        "{all}"
+    );
+    let json = xdpchain_ok(BIN, ns, &["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let layouts: Vec<&str> = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["layout"].as_str().unwrap())
+        .collect();
+    assert_eq!(layouts.len(), 2, "{json}");
+    assert_eq!(layouts[1], "foreign", "{json}");
+    assert_eq!(st[0]["components"][0]["owner_running"], false, "{json}");
+    // From the host's namespace, every namespace with a chain of ours.
+    let (ok, out, err) = output(Command::new(BIN).args(["status", "--all-namespaces", "--json"]));
+    assert!(ok, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let here: Vec<&serde_json::Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["netns"] == ns)
+        .collect();
+    assert_eq!(here.len(), 2, "{out}");
+    assert_eq!(here[0]["components"][0]["name"], "xdp_count", "{out}");
+    assert_eq!(here[1]["layout"], "foreign", "{out}");
+    let (ok, table, _) = output(Command::new(BIN).args(["status", "-A"]));
+    assert!(
+        ok && table.contains(&format!("network namespace {ns}:\n")),
+        "{table}"
+    );
+    xdpchain_ok(BIN, ns, &["detach", &other.dev_b]);
+    sh(&format!("ip -n {ns} link set dev {dev} xdpgeneric off"));
+    let (code, _) = exit(&mut in_ns(ns, &[BIN, "status", dev]));
+    assert_eq!(code, 66);
+}
+
+/// Values are checked against the object before anything loads, naming the
+/// user's names: a map of size 0, a negative value for an unsigned global.
+#[test]
+fn values_are_checked_before_loading() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let fails = |args: &[&str]| {
+        let (code, err) = exit(&mut in_ns(ns, &[&[BIN][..], args].concat()));
+        assert_eq!(code, 65, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
+    let counter = obj("counter");
+    let err = fails(&["add", dev, path(&counter), "--map-size", "echo_requests=0"]);
+    assert!(err.contains("map 'echo_requests': a size of 0"), "{err}");
+    assert!(!err.contains("libbpf") && !err.contains("EINVAL"), "{err}");
+    let verdict = obj("verdict");
+    let err = fails(&["add", dev, path(&verdict), "--set", "verdict=-1"]);
+    assert!(
+        err.contains("-1 does not fit 'verdict' (a 4-byte unsigned integer)"),
+        "{err}"
+    );
+    let (_, out, _) = output(&mut in_ns(ns, &["ip", "link", "show", "dev", dev]));
+    assert!(!out.contains("prog/xdp"), "nothing was attached: {out}");
+}
+
+/// Options that a running chain cannot take are refused, naming what runs,
+/// and change nothing; left out, the same add joins the chain.
+#[test]
+fn options_a_running_chain_cannot_take_are_refused() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let counter = obj("counter");
+    xdpchain_ok(
+        BIN,
+        ns,
+        &["attach", dev, path(&counter), "--mode", "static"],
+    );
+    let before = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+    let verdict = obj("verdict");
+    for (extra, what) in [
+        (&["--skb"][..], "skb mode (it runs in native mode)"),
+        (&["--mode", "dynamic"], "a dynamic chain (it is static)"),
+        (
+            &["--layout", "libxdp"],
+            "libxdp's layout (it follows xdpchain's)",
+        ),
+        (&["--no-counters"], "no counters (it was made with them)"),
+    ] {
+        let args = [&["add", dev, path(&verdict)][..], extra].concat();
+        let (code, err) = exit(&mut in_ns(ns, &[&[BIN][..], &args].concat()));
+        assert_eq!(code, 65, "{extra:?}: {err}");
+        assert!(err.contains(&format!("cannot take {what}")), "{err}");
+        assert_eq!(xdpchain_ok(BIN, ns, &["status", dev, "--json"]), before);
+    }
+    xdpchain_ok(BIN, ns, &["add", dev, path(&verdict), "--mode", "static"]);
+    xdpchain_ok(BIN, ns, &["detach", dev]);
 }

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use xdpchain::{AttachOptions, Chain, Component, Dump, DumpPoint, Error, Mode, Verdict};
+use xdpchain::{
+    AttachOptions, Chain, Component, ComponentId, Dump, DumpPoint, Error, Mode, Verdict,
+};
 
 /// counter (passes), rewrite (flips byte 63), verdict (passes), attached
 /// on b's end.
@@ -84,7 +86,7 @@ fn dumps(configure: impl FnOnce(&mut Chain)) {
     // Real traffic, cut to a snap length: echo requests as counter gets
     // them (rewrite spoils their checksums: no replies come).
     let mut d = v
-        .in_b(|| Dump::start(&v.dev_b, "0", DumpPoint::Entry, 34))
+        .in_b(|| Dump::start(&v.dev_b, ComponentId(0), DumpPoint::Entry, 34))
         .unwrap();
     ping_in_background(&v.ns_a, 5, "0.02").join().unwrap();
     let mut echoes = 0;
@@ -108,7 +110,7 @@ fn dumps(configure: impl FnOnce(&mut Chain)) {
         .err();
     assert!(matches!(err, Some(Error::UnknownComponent(_))), "{err:?}");
     let err = v
-        .in_b(|| Dump::start(&v.dev_b, "0", DumpPoint::Entry, 0))
+        .in_b(|| Dump::start(&v.dev_b, ComponentId(0), DumpPoint::Entry, 0))
         .err();
     assert!(matches!(err, Some(Error::InvalidArgument(_))), "{err:?}");
     v.in_b(|| chain.detach()).unwrap();
@@ -153,7 +155,7 @@ fn a_chain_without_counters_cannot_dump() {
     let v = VethPair::new();
     let mut chain = chain_on(&v, |c| c.set_counting(false));
     let err = v
-        .in_b(|| Dump::start(&v.dev_b, "0", DumpPoint::Entry, 64))
+        .in_b(|| Dump::start(&v.dev_b, ComponentId(0), DumpPoint::Entry, 64))
         .err();
     assert!(matches!(err, Some(Error::NotCounting { .. })), "{err:?}");
     v.in_b(|| chain.detach()).unwrap();

@@ -165,7 +165,7 @@ fn replace_slot_under_traffic() {
         } else {
             comp("verdict")
         };
-        net.in_b(|| chain.replace_slot(slot, next)).unwrap();
+        net.in_b(|| chain.replace(slot, next)).unwrap();
         swaps += 1;
     }
     let out = pinger.join().unwrap();
@@ -259,7 +259,7 @@ fn open_static_chains_take_extensions_in_place() {
             other => panic!("expected Unsupported, got {other:?}"),
         }
         assert_eq!(prog(&chain), linked);
-        net.in_b(|| chain.replace_slot(verdict, tx())).unwrap();
+        net.in_b(|| chain.replace(verdict, tx())).unwrap();
         assert_ne!(prog(&chain), linked);
         assert_eq!(run(&chain, 1), Verdict::Tx as u32);
         net.in_b(|| chain.detach()).unwrap();
@@ -289,7 +289,7 @@ fn open_static_chains_take_extensions_in_place() {
     assert!(err.to_string().contains("spare slots go on"), "{err}");
 
     // A linked component replaced in place by an extension.
-    net.in_b(|| chain.replace_slot(verdict, tx())).unwrap();
+    net.in_b(|| chain.replace(verdict, tx())).unwrap();
     assert_eq!(prog(&chain), linked);
     assert_eq!(run(&chain, 1), Verdict::Tx as u32);
     assert_eq!(names(&chain), ["xdp_count", "xdp_tx_b", "xdpfilt_udp"]);
@@ -301,7 +301,7 @@ fn open_static_chains_take_extensions_in_place() {
         4444,
         &1u32.to_le_bytes(),
     );
-    net.in_b(|| chain.replace_slot(verdict, comp("verdict")))
+    net.in_b(|| chain.replace(verdict, comp("verdict")))
         .unwrap();
     assert_ne!(prog(&chain), linked);
     assert_eq!(run(&chain, 4444), Verdict::Drop as u32);

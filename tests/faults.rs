@@ -177,7 +177,7 @@ fn killed_operations_leave_a_chain_running_and_nothing_behind() {
             "{err}{json}"
         );
         if let Some(kind) = expected_kind() {
-            assert!(json.contains(&format!("\"kind\":\"{kind}\"")), "{json}");
+            assert!(json.contains(&format!("\"mode\":\"{kind}\"")), "{json}");
         }
 
         stop.store(true, Ordering::Relaxed);

@@ -313,7 +313,7 @@ fn rebuilds_keep_maps_and_counters() {
         )
         .unwrap();
     chain
-        .replace_slot(verdict, Component::from_file(obj("adjust"), None).unwrap())
+        .replace(verdict, Component::from_file(obj("adjust"), None).unwrap())
         .unwrap();
     run_packet(chain.program_fd().unwrap(), &udp_packet(53));
     assert_eq!(packets(&chain), 4);

@@ -63,7 +63,12 @@ fn fails(ns: &str, args: &[&str]) -> String {
     err
 }
 
+/// xdp-loader, one at a time: two that start together race on its PID
+/// lockfile ("Unable to read PID from lockfile: File exists"), as the
+/// tests of this binary, run in parallel, would make them.
 fn loader(ns: &str, args: &[&str]) -> (bool, String, String) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     output(in_ns(ns, &["xdp-loader"]).args(args))
 }
 
@@ -229,8 +234,16 @@ fn we_join_and_change_a_chain_xdp_loader_made() {
         matches!(err, xdpchain::Error::LibxdpDispatcher { .. }),
         "{err}"
     );
-    // Whatever our defaults, a libxdp dispatcher is joined at its version.
-    run(ns, &["add", dev, p(&o.tx_b), "--layout", "xdpchain"]);
+    // Whatever our defaults, a libxdp dispatcher is joined at its version;
+    // a layout asked for that it cannot follow is refused.
+    let err = fails(ns, &["add", dev, p(&o.tx_b), "--layout", "xdpchain"]);
+    assert!(
+        err.contains("cannot take xdpchain's layout (it follows libxdp's)"),
+        "{err}"
+    );
+    let env = [("XDPCHAIN_LAYOUT", "xdpchain")];
+    let (ok, _, err) = xdpchain_in(BIN, ns, &["add", dev, p(&o.tx_b)], &env);
+    assert!(ok, "{err}");
     run(ns, &["add", dev, p(&o.pass_a)]);
     assert_eq!(ours(ns, dev).0, "libxdp v2");
     assert_eq!(names(ns, dev), ["xdp_pass_a", "xdp_drop_c", "xdp_tx_b"]);
@@ -308,47 +321,26 @@ fn versions_limits_and_the_default_layout() {
     assert!(!dir.exists());
 
     // Auto: libxdp's layout (the installed version) for a dynamic chain,
-    // with or without --no-counters; ours when counters are asked for,
-    // which libxdp's layout cannot have.
-    for extra in [&[][..], &["--no-counters"]] {
+    // counted unless --no-counters; ours with --counters, whose roots also
+    // time and dump; libxdp's, counted, when it is asked for as well.
+    for (extra, layout, counted) in [
+        (&[][..], "libxdp v2", true),
+        (&["--no-counters"], "libxdp v2", false),
+        (&["--counters"], "xdpchain", true),
+        (&["--counters", "--layout", "libxdp"], "libxdp v2", true),
+    ] {
         let args = [
             &["attach", dev, p(&o.pass_a), "--mode", "dynamic"][..],
             extra,
         ]
         .concat();
         run(ns, &args);
-        assert_eq!(ours(ns, dev).0, "libxdp v2");
+        let st = in_netns(ns, || xdpchain::status(dev).unwrap());
+        assert_eq!(st.layout(), layout, "{extra:?}");
+        assert_eq!(st.components[0].counters.is_some(), counted, "{extra:?}");
+        assert_eq!(st.counters_off().is_none(), counted, "{extra:?}");
         run(ns, &["detach", dev]);
     }
-    run(
-        ns,
-        &[
-            "attach",
-            dev,
-            p(&o.pass_a),
-            "--mode",
-            "dynamic",
-            "--counters",
-        ],
-    );
-    let st = in_netns(ns, || xdpchain::status(dev).unwrap());
-    assert_eq!(st.layout(), "xdpchain");
-    assert!(st.components[0].counters.is_some() && st.counters_off().is_none());
-    run(ns, &["detach", dev]);
-    let err = fails(
-        ns,
-        &[
-            "attach",
-            dev,
-            p(&o.pass_a),
-            "--layout",
-            "libxdp",
-            "--mode",
-            "dynamic",
-            "--counters",
-        ],
-    );
-    assert!(err.contains("libxdp's layout has no counters"), "{err}");
     assert!(no_xdp(ns, dev));
 }
 
@@ -401,7 +393,8 @@ fn jumbo_frames_in_libxdps_layout() {
 }
 
 /// With every default, a chain is one that xdp-loader joins wherever libxdp
-/// can share it (a dynamic chain), and status says why it has no counters.
+/// can share it (a dynamic chain), counted, and status says why
+/// xdp-loader's program has no counters.
 /// A static chain (this machine's kernel, or XDPCHAIN_MODE=static) is ours
 /// and counted; xdp-loader cannot join it, and changes nothing.
 #[test]
@@ -414,15 +407,20 @@ fn with_every_default_xdp_loader_joins_the_chain() {
     if st.kind == xdpchain::Mode::Dynamic {
         assert!(freplace());
         assert_eq!(st.layout(), "libxdp v2");
-        let why = st.counters_off().unwrap();
-        assert!(why.contains("libxdp's dispatcher"), "{why}");
-        let table = run(ns, &["status", dev]);
-        assert!(table.contains(&format!("counters off: {why}")), "{table}");
-        let json = run(ns, &["status", dev, "--json"]);
-        assert!(json.contains("\"counters_off\":\"libxdp's"), "{json}");
+        assert!(st.components[0].counters.is_some() && st.counters_off().is_none());
         loader_ok(ns, &["load", dev, p(&o.tx_b)]);
         assert_eq!(names(ns, dev), ["xdp_pass_a", "xdp_tx_b"]);
         assert_eq!(verdict(ns, dev), TX);
+        let st = in_netns(ns, || xdpchain::status(dev).unwrap());
+        let why = st.counters_off().unwrap();
+        assert!(why.contains("libxdp users"), "{why}");
+        let table = run(ns, &["status", dev]);
+        assert!(table.contains(&format!("counters off: {why}")), "{table}");
+        let json = run(ns, &["status", dev, "--json"]);
+        assert!(
+            json.contains("\"counters_off\":\"in libxdp's layout"),
+            "{json}"
+        );
     } else {
         assert_ne!(
             expected_kind(),
@@ -438,4 +436,121 @@ fn with_every_default_xdp_loader_joins_the_chain() {
     }
     run(ns, &["detach", dev, "--force"]);
     assert!(no_xdp(ns, dev));
+}
+
+/// In libxdp's layout each program we add counts its packets and verdicts
+/// (an fexit program on its extension), exactly, with real traffic. The
+/// counts follow it when xdp-loader rebuilds the dispatcher; xdp-loader's
+/// own programs are not counted, and status says so; a program removed
+/// takes its counter with it and is unloaded, and detach leaves nothing.
+#[test]
+fn our_programs_in_libxdps_layout_are_counted() {
+    const PINGS: u64 = 20;
+    let o = objects();
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let attach = [
+        "attach",
+        dev,
+        p(&o.pass_a),
+        p(&o.pass_d),
+        "--layout",
+        "libxdp",
+        "--mode",
+        "dynamic",
+        "--counters",
+    ];
+    if !freplace() {
+        let err = fails(ns, &attach);
+        assert!(err.contains("freplace"), "{err}");
+        assert!(no_xdp(ns, dev));
+        return;
+    }
+    net.static_neighbours();
+    run(ns, &attach);
+    let counted = || {
+        let st = in_netns(ns, || xdpchain::status(dev).unwrap());
+        assert_eq!(st.layout(), "libxdp v2");
+        st.components
+            .iter()
+            .map(|c| (c.name.clone(), c.id, c.counters))
+            .collect::<Vec<_>>()
+    };
+    let start = counted();
+    assert!(
+        start.iter().all(|(_, _, c)| c == &Some(Default::default())),
+        "{start:?}"
+    );
+    let out = ping_in_background(&net.ns_a, PINGS as u32, "0.02")
+        .join()
+        .unwrap();
+    assert_eq!(ping_received(&out), PINGS, "{out}");
+    let after = counted();
+    for (name, _, c) in &after {
+        let c = c.unwrap();
+        assert_eq!(
+            (c.packets(), c.verdict(xdpchain::Verdict::Pass)),
+            (PINGS, PINGS),
+            "{name}"
+        );
+    }
+    let table = run(ns, &["status", dev]);
+    assert!(!table.contains("counters off"), "{table}");
+
+    // xdp-loader rebuilds the dispatcher around a program of its own, which
+    // returns TX before xdp_pass_d runs: ours count on, its own is not
+    // counted.
+    loader_ok(ns, &["load", dev, p(&o.tx_b)]);
+    assert_eq!(verdict(ns, dev), TX);
+    let now = counted();
+    let names: Vec<&str> = now.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["xdp_pass_a", "xdp_tx_b", "xdp_pass_d"]);
+    let packets = |i: usize| {
+        now[i]
+            .2
+            .map(|c| (c.packets(), c.verdict(xdpchain::Verdict::Pass)))
+    };
+    assert_eq!(packets(0), Some((PINGS + 1, PINGS + 1)));
+    assert_eq!(packets(1), None);
+    assert_eq!(packets(2), Some((PINGS, PINGS)));
+    let why = in_netns(ns, || xdpchain::status(dev).unwrap())
+        .counters_off()
+        .unwrap();
+    assert!(why.contains("libxdp users"), "{why}");
+
+    // A program removed is unloaded: its counter does not hold it.
+    let dir = chain_dir(xdpchain::DEFAULT_PIN_DIR, ns, dev);
+    let id_a = now[0].1;
+    assert!(dir.join(format!("xcount-{id_a}")).exists());
+    run(ns, &["remove", dev, "xdp_pass_a"]);
+    assert!(!dir.join(format!("xcount-{id_a}")).exists());
+    let left = counted();
+    assert_eq!(left.len(), 2);
+    assert_eq!(left[1].2, now[2].2, "the counts of those that stay stay");
+    assert!(
+        unloaded(id_a),
+        "program {id_a} of a removed component is still loaded"
+    );
+    let id_d = now[2].1;
+    run(ns, &["detach", dev, "--force"]);
+    assert!(no_xdp(ns, dev));
+    assert!(!dir.exists(), "{}", dir.display());
+    assert!(
+        unloaded(id_d),
+        "program {id_d} of a detached chain is still loaded"
+    );
+}
+
+/// Whether program `id` is gone from the kernel within a second (the last
+/// references may go in deferred work).
+fn unloaded(id: u32) -> bool {
+    (0..20).any(|_| {
+        let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+        if fd < 0 {
+            return true;
+        }
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        false
+    })
 }

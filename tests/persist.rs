@@ -24,7 +24,12 @@ fn fails(ns: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let env: Vec<_> = env.iter().copied().chain([OURS]).collect();
     let (ok, _, err) = xdpchain_in(BIN, ns, args, &env);
     assert!(!ok, "xdpchain {args:?} should fail");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    // One line; a verifier's log below it is indented.
+    assert_eq!(
+        err.lines().filter(|l| !l.starts_with("  ")).count(),
+        1,
+        "{err}"
+    );
     err
 }
 
@@ -59,7 +64,7 @@ fn separate_processes_change_one_chain_and_keep_its_state() {
     let dir = chain_dir(ROOT, ns, dev);
     let json = run(ns, &["status", dev, "--json"]);
     if let Some(kind) = expected_kind() {
-        assert!(json.contains(&format!("\"kind\":\"{kind}\"")), "{json}");
+        assert!(json.contains(&format!("\"mode\":\"{kind}\"")), "{json}");
     }
     // Where a component's map is pinned: by its name in its object.
     let map_pin = |tag: &str, name: &str| dir.join(tag).join(name);
@@ -329,7 +334,15 @@ fn the_store_api_and_a_directory_of_ones_own() {
         let b = store
             .add(&net.dev_b, verdict.with_priority(70), Default::default())
             .unwrap();
-        assert_eq!((a.0, b.0), (0, 1));
+        assert_eq!(
+            (a.added(), b.added()),
+            (
+                vec![xdpchain::ComponentId(0)],
+                vec![xdpchain::ComponentId(1)]
+            )
+        );
+        assert_eq!(a.changes[0].action, xdpchain::Action::Added);
+        assert_eq!(a.changes[0].program.name, "xdp_count");
         let st = xdpchain::status(&net.dev_b).unwrap();
         assert_eq!(
             st.components.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -375,4 +388,78 @@ fn another_process_replaces_a_slot() {
     let err = fails(ns, &["replace", dev, "nope", p(&obj("verdict"))], &[]);
     assert!(err.contains("no component named 'nope'"), "{err}");
     run(ns, &["detach", dev]);
+}
+
+/// With the default mode (auto), a chain is dynamic where the kernel has
+/// freplace; where the kernel refuses a component as an extension program
+/// that it takes linked (5.10 refuses a global function that takes the
+/// context there), the chain is static instead, and says why. Asked for
+/// explicitly, a dynamic chain still fails with the verifier's words.
+#[test]
+fn auto_chains_stay_static_where_the_kernel_refuses_an_extension() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let ctx = obj("ctxglobal");
+    let ctx = p(&ctx);
+    // The mode of a command that names none, whatever the suite's default.
+    let auto = [("XDPCHAIN_MODE", "auto")];
+    let default = |args: &[&str]| {
+        let (ok, out, err) = xdpchain_in(BIN, ns, args, &auto);
+        assert!(ok, "xdpchain {args:?}: {err}");
+        out
+    };
+    let status = || -> serde_json::Value {
+        let json = default(&["status", dev, "--json"]);
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()[0].clone()
+    };
+    let freplace = xdpchain::features().unwrap().freplace;
+    let (dynamic_ok, _, err) = xdpchain_in(BIN, ns, &["add", dev, ctx, "--mode", "dynamic"], &auto);
+    match (freplace, dynamic_ok) {
+        (false, _) => assert!(err.contains("freplace"), "{err}"),
+        (true, true) => {
+            assert_eq!(status()["mode"], "dynamic");
+            default(&["detach", dev]);
+        }
+        (true, false) => {
+            let first = err.lines().next().unwrap();
+            assert!(
+                first.contains("component") && first.contains("rejected by the verifier"),
+                "{err}"
+            );
+            let (ok, _, _) = xdpchain_in(BIN, ns, &["status", dev], &auto);
+            assert!(!ok, "the refused chain left something on {dev}");
+        }
+    }
+    let said = default(&["add", dev, ctx]);
+    let st = status();
+    if freplace && !dynamic_ok {
+        assert!(
+            said.contains(&format!(
+                "{dev}: the chain is static: the kernel refused {ctx}:xdp_ctx_global as an extension program: "
+            )),
+            "{said}"
+        );
+        assert_eq!(st["mode"], "static");
+        let why = st["not_dynamic"].as_str().unwrap();
+        assert!(why.contains("as an extension program"), "{st}");
+        let text = default(&["status", dev]);
+        assert!(
+            text.contains("static, not dynamic: the kernel refused"),
+            "{text}"
+        );
+    } else {
+        assert_eq!(st["mode"], if freplace { "dynamic" } else { "static" });
+        assert!(st["not_dynamic"].is_null(), "{st}");
+    }
+    ping(&net, 3);
+    // The chain keeps its kind, and why, as it changes.
+    default(&["add", dev, p(&obj("counter"))]);
+    let later = status();
+    assert_eq!(
+        (&later["mode"], &later["not_dynamic"]),
+        (&st["mode"], &st["not_dynamic"])
+    );
+    ping(&net, 3);
+    default(&["detach", dev]);
+    assert!(!chain_dir(ROOT, ns, dev).exists());
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
-use xdpchain::{Dump, DumpPoint, Error};
+use xdpchain::{ComponentKey, Dump, DumpPoint, Error};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -41,7 +41,7 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> Error {
 
 pub fn run(
     iface: &str,
-    component: &str,
+    component: ComponentKey,
     at: DumpPoint,
     count: Option<u64>,
     snaplen: u32,

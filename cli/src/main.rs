@@ -15,8 +15,8 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use xdpchain::{
-    ApplyOptions, AttachMode, AttachOptions, Chain, Component, Counting, Error, Layout, Mode,
-    Netns, OpenOptions, Outcome, Selection, SharedChain, Store, Verdicts,
+    ApplyOptions, AttachMode, AttachOptions, Chain, Component, ComponentKey, Counting, Error,
+    Layout, Mode, Netns, OpenOptions, Outcome, Report, Selection, SharedChain, Store, Verdicts,
 };
 
 const AFTER_HELP: &str = "\
@@ -103,7 +103,8 @@ enum Command {
         /// The interface: a name, or an index as digits
         iface: String,
         /// Its id, or its program's name
-        component: String,
+        #[arg(value_parser = str::parse::<ComponentKey>)]
+        component: ComponentKey,
         #[command(flatten)]
         owner: OwnerArgs,
     },
@@ -112,7 +113,8 @@ enum Command {
         /// The interface: a name, or an index as digits
         iface: String,
         /// Its id, or its program's name
-        component: String,
+        #[arg(value_parser = str::parse::<ComponentKey>)]
+        component: ComponentKey,
         #[arg(value_name = "FILE[:PROG]")]
         program: OsString,
         #[command(flatten)]
@@ -127,6 +129,9 @@ enum Command {
         /// As JSON
         #[arg(long)]
         json: bool,
+        /// In every named network namespace where a chain of ours runs
+        #[arg(short = 'A', long, conflicts_with = "iface")]
+        all_namespaces: bool,
     },
     /// Show each component's packets and verdicts per second and time per
     /// packet, refreshed every interval (timing is on meanwhile)
@@ -148,7 +153,8 @@ enum Command {
         /// The interface: a name, or an index as digits
         iface: String,
         /// Its id, or its program's name
-        component: String,
+        #[arg(value_parser = str::parse::<ComponentKey>)]
+        component: ComponentKey,
         /// Where to take packets: as the component receives them, or as it
         /// leaves them (with its verdict)
         #[arg(long, default_value = "entry", value_parser = ["entry", "exit"])]
@@ -217,6 +223,11 @@ struct Config {
     /// several are given)
     #[arg(long = "map-size", value_name = "[PROG:]NAME=N", value_parser = assignment)]
     map_sizes: Vec<Assignment>,
+    /// Keeps program PROG (needed where several are given) a function of
+    /// its own in a static chain, which fentry/fexit tools (bpftrace,
+    /// retsnoop) attach to by the name status shows
+    #[arg(long, value_name = "PROG", num_args = 0..=1, default_missing_value = "")]
+    traceable: Vec<String>,
 }
 
 fn interval(s: &str) -> Result<std::time::Duration, String> {
@@ -257,18 +268,34 @@ impl Config {
     /// `components` configured: each assignment goes to the program it names,
     /// which must be among them; one without a name only where there is one.
     fn apply(&self, components: Vec<Component>) -> Result<Vec<Component>, Error> {
-        for a in self.globals.iter().chain(&self.map_sizes) {
-            match &a.prog {
+        // (the program named, if one is; the option as errors show it,
+        // without and with a program)
+        let named = self
+            .globals
+            .iter()
+            .chain(&self.map_sizes)
+            .map(|a| {
+                (
+                    a.prog.clone(),
+                    a.name.clone(),
+                    format!("PROG:{}=...", a.name),
+                )
+            })
+            .chain(self.traceable.iter().map(|p| {
+                let prog = Some(p.clone()).filter(|p| !p.is_empty());
+                (prog, "--traceable".into(), "--traceable PROG".into())
+            }));
+        for (prog, what, hint) in named {
+            match prog {
                 None if components.len() > 1 => {
                     return Err(Error::InvalidArgument(format!(
-                        "{}: several programs are given; name one, as PROG:{}=...",
-                        a.name, a.name
+                        "{what}: several programs are given; name one, as {hint}"
                     )))
                 }
                 Some(p) if !components.iter().any(|c| c.program() == p) => {
                     return Err(Error::InvalidArgument(format!(
-                        "{p}:{}: no program {p} among those given",
-                        a.name
+                        "{}: no program {p} among those given",
+                        hint.replace("PROG", &p)
                     )))
                 }
                 _ => {}
@@ -294,20 +321,28 @@ impl Config {
                 .map_err(|_| Error::InvalidArgument(format!("bad map size '{v}'")))?;
             c = c.with_map_size(name, n)?;
         }
-        Ok(c)
+        let traceable = self.traceable.iter().any(|p| p.is_empty() || *p == program);
+        Ok(c.with_traceable(traceable))
     }
 }
 
 /// How a chain that the command creates is made.
 #[derive(Args)]
 struct NewChain {
-    /// Attach in the generic (skb) path rather than in the driver
+    /// Attach in the generic (skb) path rather than in the driver (as
+    /// --attach-mode skb)
     #[arg(long)]
     skb: bool,
+    /// Where XDP runs a new chain: native (in the driver; the default) or
+    /// skb (generic), as xdp-loader's -m takes them (hw offload is not
+    /// supported)
+    #[arg(long, value_name = "native|skb", value_parser = attach_mode)]
+    attach_mode: Option<AttachMode>,
     /// How a new chain joins its components (default: $XDPCHAIN_MODE, else
-    /// auto: dynamic where the kernel has freplace, static otherwise)
-    #[arg(long, value_name = "auto|static|dynamic", value_parser = |s: &str| Mode::parse(s).map_err(|e| e.to_string()))]
-    mode: Option<Mode>,
+    /// auto: dynamic where the kernel has freplace, static otherwise); also
+    /// takes xdp-loader's native and skb, for --attach-mode
+    #[arg(short = 'm', long, value_name = "auto|static|dynamic", value_parser = mode_or_attach_mode)]
+    mode: Option<ModeArg>,
     /// Whose layout a new chain takes: auto (libxdp's for a dynamic chain of
     /// at most ten components unless --counters, so that xdp-loader can
     /// join it; ours otherwise), xdpchain, libxdp or libxdp:VERSION (2 or 3;
@@ -315,8 +350,10 @@ struct NewChain {
     /// already there is always joined.
     #[arg(long, value_name = "LAYOUT", value_parser = |s: &str| Layout::parse(s).map_err(|e| e.to_string()))]
     layout: Option<Layout>,
-    /// Count packets per component, in our layout (libxdp's has no room for
-    /// counters). Default: count unless the chain takes libxdp's layout
+    /// Count packets per component, and time and dump on request: a new
+    /// chain takes our layout unless --layout libxdp asks for libxdp's,
+    /// where only counting works. Default: count where the kernel lets us
+    /// (in libxdp's layout, the programs we add, by fexit)
     #[arg(long, conflicts_with = "no_counters")]
     counters: bool,
     /// Leave the per-component counters (and all counting code) out
@@ -324,7 +361,58 @@ struct NewChain {
     no_counters: bool,
 }
 
+/// What -m/--mode was given: how a chain joins its components, or, as
+/// xdp-loader means it, where XDP runs it.
+#[derive(Clone, Copy)]
+enum ModeArg {
+    Join(Mode),
+    Attach(AttachMode),
+}
+
+fn attach_mode(s: &str) -> Result<AttachMode, String> {
+    match s {
+        "native" | "drv" => Ok(AttachMode::Native),
+        "skb" | "generic" => Ok(AttachMode::Skb),
+        "hw" => Err(
+            "hw (offload to the NIC) is not supported: a chain runs in native or skb mode".into(),
+        ),
+        _ => Err(format!("'{s}' is no attach mode (native, skb)")),
+    }
+}
+
+fn mode_or_attach_mode(s: &str) -> Result<ModeArg, String> {
+    match Mode::parse(s) {
+        Ok(m) => Ok(ModeArg::Join(m)),
+        Err(_) if ["native", "drv", "skb", "generic", "hw"].contains(&s) => {
+            attach_mode(s).map(ModeArg::Attach)
+        }
+        Err(_) => Err(format!(
+            "'{s}' is no mode (auto, static, dynamic; or native, skb as --attach-mode)"
+        )),
+    }
+}
+
 impl NewChain {
+    /// Where XDP runs a new chain, from whichever flag said it.
+    fn attach_mode(&self) -> Result<AttachMode, Error> {
+        let asked = [
+            self.skb.then_some(AttachMode::Skb),
+            self.attach_mode,
+            match self.mode {
+                Some(ModeArg::Attach(m)) => Some(m),
+                _ => None,
+            },
+        ];
+        let mut given = asked.into_iter().flatten();
+        let first = given.next().unwrap_or(AttachMode::Native);
+        match given.all(|m| m == first) {
+            true => Ok(first),
+            false => Err(Error::InvalidArgument(
+                "--skb, --attach-mode and -m ask for different attach modes".into(),
+            )),
+        }
+    }
+
     fn counting(&self) -> Counting {
         match (self.counters, self.no_counters) {
             (true, _) => Counting::On,
@@ -350,7 +438,7 @@ impl OwnerArgs {
     /// The chain of `iface`, opened as this owner.
     fn open(&self, iface: &str, new: Option<&NewChain>) -> Result<SharedChain, Error> {
         let mut store = Store::new();
-        if let Some(m) = new.and_then(|n| n.mode) {
+        if let Some(ModeArg::Join(m)) = new.and_then(|n| n.mode) {
             store = store.with_mode(m);
         }
         if let Some(l) = new.and_then(|n| n.layout) {
@@ -359,10 +447,7 @@ impl OwnerArgs {
         let opts = OpenOptions {
             owner: self.owner.clone(),
             attach: AttachOptions {
-                mode: match new.is_some_and(|n| n.skb) {
-                    true => AttachMode::Skb,
-                    false => AttachMode::Native,
-                },
+                mode: new.map_or(Ok(AttachMode::Native), NewChain::attach_mode)?,
                 force: self.force,
             },
             counting: new.map_or(Counting::Auto, NewChain::counting),
@@ -402,6 +487,72 @@ fn components(specs: &[OsString]) -> Result<Vec<Component>, Error> {
     specs.iter().map(|s| component(s)).collect()
 }
 
+/// `xdpchain link`: the programs linked into `out`.
+fn link(
+    out: &Path,
+    no_counters: bool,
+    programs: &[OsString],
+    config: &Config,
+) -> Result<(), Error> {
+    let mut chain = Chain::new();
+    chain.set_counting(!no_counters);
+    for c in config.apply(components(programs)?)? {
+        chain.add(c)?;
+    }
+    chain.write(out)?;
+    println!(
+        "linked {} components into {}",
+        chain.components().len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `xdpchain status`: the chain on `iface`, or what runs there instead;
+/// without, every chain and foreign program of the namespace, or with
+/// `all_namespaces` of every named namespace with a chain.
+fn status(iface: Option<&str>, json: bool, all_namespaces: bool) -> Result<(), Error> {
+    if all_namespaces {
+        let mut each = Vec::new();
+        for name in Store::new().namespaces() {
+            let found =
+                Netns::open(&name)?.run(|| Ok((xdpchain::list()?, xdpchain::foreign()?)))?;
+            each.push((name, found.0, found.1));
+        }
+        print!("{}", report::namespaces(&each, json));
+        return Ok(());
+    }
+    let (chains, foreign) = match iface {
+        None => (xdpchain::list()?, xdpchain::foreign()?),
+        Some(iface) => match xdpchain::status(iface) {
+            Err(Error::NoChain(name)) => {
+                let foreign: Vec<_> = xdpchain::foreign()?
+                    .into_iter()
+                    .filter(|p| p.interface.name == name)
+                    .collect();
+                if foreign.is_empty() {
+                    return Err(Error::NoChain(name));
+                }
+                (Vec::new(), foreign)
+            }
+            other => (vec![other?], Vec::new()),
+        },
+    };
+    print!("{}", report::status(&chains, &foreign, json));
+    Ok(())
+}
+
+/// One line per program the change added, removed, replaced or dropped.
+fn said(report: Report) -> Result<(), Error> {
+    for c in &report.changes {
+        println!("{}: {c}", report.interface);
+    }
+    if let Some(why) = &report.not_dynamic {
+        println!("{}: the chain is static: {why}", report.interface);
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     if let Some(ns) = &cli.netns {
         Netns::open(ns)?.enter_for_good()?;
@@ -412,14 +563,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             no_counters,
             programs,
             config,
-        } => {
-            let mut chain = Chain::new();
-            chain.set_counting(!no_counters);
-            for c in config.apply(components(&programs)?)? {
-                chain.add(c)?;
-            }
-            chain.write(out)
-        }
+        } => link(&out, no_counters, &programs, &config),
         Command::Attach {
             iface,
             programs,
@@ -428,9 +572,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             owner,
         } => {
             let components = config.apply(components(&programs)?)?;
-            owner.open(&iface, Some(&new))?.replace_all(components)?;
-            print!("{}", report::status(&[xdpchain::status(&iface)?], false));
-            Ok(())
+            said(owner.open(&iface, Some(&new))?.replace_all(components)?)
         }
         Command::Add {
             iface,
@@ -448,32 +590,29 @@ fn run(cli: Cli) -> Result<(), Error> {
             if let Some(v) = continue_on {
                 c = c.with_continue_on(v);
             }
-            let id = owner.open(&iface, Some(&new))?.add(c)?;
-            println!("added component {}", id.0);
-            Ok(())
+            said(owner.open(&iface, Some(&new))?.add(c)?)
         }
         Command::Remove {
             iface,
             component,
             owner,
-        } => owner.open(&iface, None)?.remove(&component),
+        } => said(owner.open(&iface, None)?.remove(component)?),
         Command::Replace {
             iface,
             component: key,
             program,
             config,
             owner,
-        } => owner
-            .open(&iface, None)?
-            .replace(&key, config.one(component(&program)?)?),
-        Command::Status { iface, json } => {
-            let chains = match iface {
-                Some(iface) => vec![xdpchain::status(&iface)?],
-                None => xdpchain::list()?,
-            };
-            print!("{}", report::status(&chains, json));
-            Ok(())
-        }
+        } => said(
+            owner
+                .open(&iface, None)?
+                .replace(key, config.one(component(&program)?)?)?,
+        ),
+        Command::Status {
+            iface,
+            json,
+            all_namespaces,
+        } => status(iface.as_deref(), json, all_namespaces),
         Command::Top {
             iface,
             interval,
@@ -492,10 +631,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 "exit" => xdpchain::DumpPoint::Exit,
                 _ => xdpchain::DumpPoint::Entry,
             };
-            dump::run(&iface, &component, at, count, snaplen, &write)
+            dump::run(&iface, component, at, count, snaplen, &write)
         }
         Command::Metrics { listen, timing } => metrics::run(cli.netns.as_deref(), listen, timing),
-        Command::Detach { iface, owner } => owner.open(&iface, None)?.detach_all(),
+        Command::Detach { iface, owner } => said(owner.open(&iface, None)?.detach_all()?),
         Command::Apply {
             file,
             dry_run,
@@ -589,13 +728,58 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    log_to_stderr(cli.verbose);
+    let verbose = cli.verbose;
+    log_to_stderr(verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xdpchain: {}", e.to_string().replace('\n', " "));
+            report_error(&e, verbose > 0);
             ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Verifier log lines shown under a refusal without -v: its end, where the
+/// verifier says what it refused.
+const LOG_TAIL: usize = 20;
+
+/// One line saying what failed; below it, indented, the verifier's log of a
+/// program it refused: its end, or with `all` (-v) the whole.
+fn report_error(e: &Error, all: bool) {
+    let text = e.to_string();
+    let hint = match e {
+        // Where an interface this namespace lacks runs a chain of ours.
+        Error::UnknownInterface(name) => match Store::new().namespaces_with(name).as_slice() {
+            [] => String::new(),
+            [one] => format!(" (network namespace {one} has one: -n {one})"),
+            many => format!(
+                " (network namespaces {} have one: -n NETNS)",
+                many.join(", ")
+            ),
+        },
+        _ => String::new(),
+    };
+    eprintln!(
+        "xdpchain: {}{hint}",
+        text.lines().next().unwrap_or_default()
+    );
+    let Some(log) = e.verifier_log() else {
+        return;
+    };
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let shown = match all {
+        true => lines.len(),
+        false => lines.len().min(LOG_TAIL),
+    };
+    match shown < lines.len() {
+        true => eprintln!(
+            "  the verifier's log, its last {shown} of {} lines (-v shows all):",
+            lines.len()
+        ),
+        false => eprintln!("  the verifier's log:"),
+    }
+    for l in &lines[lines.len() - shown..] {
+        eprintln!("  {l}");
     }
 }
 
@@ -607,8 +791,15 @@ impl log::Log for StderrLog {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
+        // The verifier's log that libbpf passes on comes once, with the
+        // error of the refused program.
+        if record.target() == "libbpf" && record.args().to_string().contains("PROG LOAD LOG") {
+            return;
+        }
         let level = record.level().as_str().to_ascii_lowercase();
         for line in record.args().to_string().lines() {
+            // libbpf's own prefix says again what the target says.
+            let line = line.strip_prefix("libbpf: ").unwrap_or(line);
             eprintln!("xdpchain: {level}: {}: {line}", record.target());
         }
     }

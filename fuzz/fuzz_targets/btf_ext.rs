@@ -4,7 +4,7 @@
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 
 fuzz_target!(|data: &[u8]| {
-    xdpchain::fuzzing::btf_ext(data);
+    xdpchain_fuzz::drive::btf_ext(data);
 });
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max: usize, seed: u32| {

@@ -3,7 +3,7 @@
 use libfuzzer_sys::{fuzz_mutator, fuzz_target};
 
 fuzz_target!(|data: &[u8]| {
-    xdpchain::fuzzing::rewrite(data);
+    xdpchain_fuzz::drive::rewrite(data);
 });
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max: usize, seed: u32| {

@@ -7,6 +7,8 @@
 
 use libfuzzer_sys::fuzzer_mutate;
 
+pub mod drive;
+
 struct Rng(u64);
 
 impl Rng {

@@ -13,6 +13,8 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "stats.h"
 
 #define XDPCHAIN_MAX_COMPONENTS 64
 #define XDPCHAIN_NAME_LEN 32
@@ -30,6 +32,8 @@ struct xdpchain_config {
 	/* the rest only describes the chain to other processes */
 	__s32 priority[XDPCHAIN_MAX_COMPONENTS];
 	char name[XDPCHAIN_MAX_COMPONENTS][XDPCHAIN_NAME_LEN];
+	/* the component's id, never given to another one (version 2) */
+	__u32 id[XDPCHAIN_MAX_COMPONENTS];
 };
 
 /* Its own section, so it becomes its own map, found by name and at offset 0. */
@@ -57,17 +61,6 @@ struct xdpchain_ctl {
 };
 
 struct xdpchain_ctl xdpchain_ctl SEC(".data.xdpctl");
-
-/* count[v] for verdicts v <= XDP_REDIRECT, count[5] for any other value;
- * eight words so that a masked index is provably in bounds. The last two
- * sum the time spent from the previous slot's end to this one's (ns) and
- * the packets so timed. */
-#define XDPCHAIN_OTHER 5
-#define XDPCHAIN_RUN_NS 6
-#define XDPCHAIN_RUN_CNT 7
-struct xdpchain_stats {
-	__u64 count[8];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -149,6 +142,11 @@ static __always_inline void capture(struct xdp_md *ctx, __u32 slot, __u32 verdic
 	struct xdpchain_packet *p;
 	__u64 len, cap;
 
+	/* Kernels before 5.18 have neither helper that takes the bytes: libbpf
+	 * makes this a constant from the kernel's BTF, and the verifier drops
+	 * what follows unseen there (the dumper says so first). */
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_xdp_load_bytes))
+		return;
 	p = bpf_ringbuf_reserve(&xdpchain_dump, sizeof(*p), 0);
 	if (!p) {
 		__sync_fetch_and_add(&xdpchain_ctl.dump_lost, 1);

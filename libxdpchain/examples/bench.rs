@@ -4,8 +4,9 @@
 //!   default) and the same chain as linked (its compiled root, inlining
 //!   off) against one program with the K bodies inlined by clang (the
 //!   floor) and a tail-call chain of them; where the kernel has freplace
-//!   (the VM), also a dynamic chain and libxdp's dispatcher (xdp-loader,
-//!   K <= 10);
+//!   (the VM), also a dynamic chain, libxdp's dispatcher (xdp-loader,
+//!   K <= 10), and our chain in libxdp's layout without and with its
+//!   counters (fexit programs on the extensions);
 //! - what timing and dumps cost (xdpchain::Timing, xdpchain::Dump): a
 //!   counting static chain without their code, with it and both off, with
 //!   timing on, and with a dump of its last component running (a thread
@@ -27,7 +28,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libbpf_sys as sys;
-use xdpchain::{AttachOptions, Chain, Component, Dump, DumpPoint, Mode, Timing};
+use xdpchain::{
+    AttachOptions, Chain, Component, ComponentId, Counting, Dump, DumpPoint, Layout, Mode, Store,
+    Timing,
+};
 
 const REPEAT: u32 = 200_000;
 const KS: [usize; 4] = [1, 5, 10, 32];
@@ -193,7 +197,7 @@ fn timing_table(table: &mut String) {
         // Timing stops once its deadline has passed.
         std::thread::sleep(xdpchain::TIMING_LEASE);
         // A dump, drained by a thread as fast as it can.
-        let mut dump = Dump::start("xt0", &(k - 1).to_string(), DumpPoint::Entry, 64).unwrap();
+        let mut dump = Dump::start("xt0", ComponentId(k as u32 - 1), DumpPoint::Entry, 64).unwrap();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let drain = {
             let done = done.clone();
@@ -277,6 +281,34 @@ fn xdp_loader(dev: &str, k: usize, name: &str) -> (OwnedFd, Duration) {
     (unsafe { OwnedFd::from_raw_fd(fd) }, last)
 }
 
+/// The cost of our chain of `k` components in libxdp's layout on `dev`,
+/// counted or not.
+fn ours_in_libxdps_layout(dev: &str, k: usize, counting: Counting) -> u32 {
+    let store = Store::at("/sys/fs/bpf/xdpchain-bench")
+        .with_mode(Mode::Dynamic)
+        .with_layout(Layout::Libxdp(None));
+    let opts = AttachOptions {
+        force: true,
+        ..AttachOptions::default()
+    };
+    store
+        .attach(dev, (0..k).map(|_| component()).collect(), opts, counting)
+        .unwrap();
+    let st = store.status(dev).unwrap();
+    assert_eq!(
+        st.components.iter().all(|c| c.counters.is_some()),
+        counting == Counting::On
+    );
+    let fd = unsafe { sys::bpf_prog_get_fd_by_id(st.program_id) };
+    assert!(fd >= 0);
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Measured while attached: detached, its slots are empty again.
+    let ns = cost(std::os::fd::AsFd::as_fd(&fd));
+    store.detach(dev, true).unwrap();
+    let _ = std::fs::remove_dir(store.dir());
+    ns
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -303,7 +335,7 @@ fn main() {
         write!(table, " {:>8}", "dynamic").unwrap();
     }
     if libxdp {
-        write!(table, " {:>7}", "libxdp").unwrap();
+        write!(table, " {:>7} {:>7} {:>8}", "libxdp", "lx-ours", "lx-count").unwrap();
     }
     writeln!(
         table,
@@ -357,8 +389,15 @@ fn main() {
             Some(v) if k <= 10 => {
                 let (fd, _) = xdp_loader(&v.0, k, "component");
                 write!(table, " {:>7}", cost(std::os::fd::AsFd::as_fd(&fd))).unwrap();
+                drop(fd);
+                let _ = Command::new("xdp-loader")
+                    .args(["unload", &v.0, "--all"])
+                    .output();
+                let off = ours_in_libxdps_layout(&v.0, k, Counting::Off);
+                let on = ours_in_libxdps_layout(&v.0, k, Counting::On);
+                write!(table, " {off:>7} {on:>8}").unwrap();
             }
-            Some(_) => write!(table, " {:>7}", "-").unwrap(),
+            Some(_) => write!(table, " {:>7} {:>7} {:>8}", "-", "-", "-").unwrap(),
             None => {}
         }
         let ratio = |x: u32| x as f64 / inlined as f64;

@@ -11,17 +11,13 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::attach::{self, AttachOptions, Interface};
+use crate::attach::{AttachOptions, Interface};
 use crate::declared::{DeclaredChain, DeclaredComponent};
 use crate::error::{Error, Result};
-use crate::inspect;
-use crate::libxdp::{self, Planned};
 use crate::ns::{self, Netns};
 use crate::owner::{new_token, Actor, Owner, Stamp};
-use crate::pins::{self, read_libxdp_owners, write_libxdp_owners, Running};
-use crate::plan::{self, Member};
-use crate::record::Record;
-use crate::store::{libxdp_running, stamps_by_tag, Store};
+use crate::pins;
+use crate::store::{Backend, Store};
 
 /// How [`Store::apply`] goes about it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -274,7 +270,20 @@ impl Store {
             .collect()
     }
 
+    /// [`Store::apply`] on `iface`, under the store's lock.
     fn apply_to(
+        &self,
+        iface: &Interface,
+        chain: &DeclaredChain,
+        opts: ApplyOptions,
+    ) -> Result<Vec<Change>> {
+        let _lock = pins::lock(self.dir())?;
+        let out = self.apply_locked(iface, chain, opts);
+        pins::remove_if_empty(&self.iface_dir(iface)?);
+        out
+    }
+
+    fn apply_locked(
         &self,
         iface: &Interface,
         chain: &DeclaredChain,
@@ -297,61 +306,9 @@ impl Store {
                 digest: wanted[d].digest.clone(),
             })
         };
-        let _lock = pins::lock(self.dir())?;
-        let seen = attach::observe(iface)?;
-
-        if let Some((_lock, r)) = libxdp_running(iface, seen.as_ref())? {
-            let owners = self.libxdp_owners(iface)?;
-            let present: Vec<Present> = r
-                .programs
-                .iter()
-                .map(|p| {
-                    let s = owners.get(&p.id);
-                    Present {
-                        key: Key {
-                            owner: s.map(|s| s.owner.name().to_string()),
-                            digest: s.and_then(|s| s.digest.clone()),
-                            program: p.name.clone(),
-                            source: None,
-                        },
-                        what: described(format!("{} (program {})", p.name, p.id), s),
-                    }
-                })
-                .collect();
-            let m = matching(&keys(&present), &wanted, opts.prune);
-            let changes = m.changes(&present, &declared);
-            if opts.dry_run || !changes.iter().any(Change::changes) {
-                return Ok(changes);
-            }
-            let incoming = m.incoming();
-            let mut planned: Vec<Planned> = (0..present.len())
-                .filter(|&p| m.stays(p))
-                .map(|p| Planned::Loaded(&r.programs[p]))
-                .collect();
-            let kept = planned.len();
-            planned.extend(
-                incoming
-                    .iter()
-                    .map(|&d| Planned::New(&declared[d].component)),
-            );
-            let (dir, _) = self.open_chain(iface, Running::Libxdp)?;
-            if planned.is_empty() {
-                libxdp::detach(iface, &r)?;
-                self.detach_locked(&dir, iface, None)?;
-                return Ok(changes);
-            }
-            let ids = libxdp::commit(&r.target(iface), &planned)?;
-            let mut owners = read_libxdp_owners(&dir);
-            owners.retain(|id, _| ids[..kept].contains(id));
-            for (id, &d) in ids[kept..].iter().zip(&incoming) {
-                owners.insert(*id, stamp(d)?);
-            }
-            write_libxdp_owners(&dir, owners)?;
-            return Ok(changes);
-        }
-
-        let (dir, old) = self.open_chain(iface, Running::of(seen.as_ref()))?;
-        let Some(old) = old else {
+        // A dry run replaces nothing: what runs is only looked at.
+        let backend = self.backend(iface, opts.prune || opts.dry_run)?;
+        if matches!(&backend, Backend::Recorded(r) if r.record.is_none()) {
             // Nothing of ours runs: the declared chain is made whole, over
             // another loader's program only when pruning.
             let changes: Vec<Change> = declared.iter().map(|d| Change::Add(d.describe())).collect();
@@ -372,63 +329,41 @@ impl Store {
             if let Some(l) = chain.layout {
                 store = store.with_layout(l);
             }
-            store.replace_seen(
-                iface,
-                seen,
-                components,
-                attach,
-                chain.counting,
-                &Actor::process(opts.prune),
-            )?;
+            let actor = Actor::process(opts.prune);
+            store.replace_with(iface, backend, components, attach, chain.counting, &actor)?;
             return Ok(changes);
-        };
-        let present = present_in(&old);
+        }
+        let present: Vec<Present> = backend
+            .present()
+            .into_iter()
+            .map(|p| Present {
+                key: Key {
+                    owner: p.stamp.as_ref().map(|s| s.owner.name().to_string()),
+                    digest: p.stamp.as_ref().and_then(|s| s.digest.clone()),
+                    program: p.name.clone(),
+                    source: p.source.clone(),
+                },
+                what: described(p.what, p.stamp.as_ref()),
+            })
+            .collect();
         let m = matching(&keys(&present), &wanted, opts.prune);
         let changes = m.changes(&present, &declared);
         if opts.dry_run || !changes.iter().any(Change::changes) {
             return Ok(changes);
         }
-        let current = inspect::replaceable(iface, seen, false)?;
-        let staying: HashSet<u64> = (0..present.len())
-            .filter(|&p| m.stays(p))
-            .map(|p| old.entries[p].tag)
-            .collect();
-        let mut members: Vec<Member> = pins::members(&dir, &old)?
+        let keep: Vec<usize> = (0..present.len()).filter(|&p| m.stays(p)).collect();
+        let new = m
+            .incoming()
             .into_iter()
-            .filter(|mb| staying.contains(&mb.tag))
-            .collect();
-        let mut stamps = stamps_by_tag(Some(&old));
-        let mut settings = old.settings;
-        for d in m.incoming() {
-            members =
-                plan::with_added(&members, declared[d].component.clone(), settings.next_tag)?.0;
-            stamps.insert(settings.next_tag, stamp(d)?);
-            settings.next_tag += 1;
-        }
-        self.commit_or_detach(&dir, iface, &old, &members, settings, current, &stamps)?;
+            .map(|d| Ok((declared[d].component.clone(), stamp(d)?)))
+            .collect::<Result<Vec<_>>>()?;
+        backend.change(self, iface, &keep, new, chain.counting)?;
         Ok(changes)
     }
 }
 
 fn keys(present: &[Present]) -> Vec<&Key> {
     present.iter().map(|p| &p.key).collect()
-}
-
-/// The components of our chain that `record` describes, as apply matches them.
-fn present_in(record: &Record) -> Vec<Present> {
-    record
-        .entries
-        .iter()
-        .map(|e| Present {
-            key: Key {
-                owner: Some(e.stamp.owner.name().to_string()),
-                digest: e.stamp.digest.clone(),
-                program: e.program.clone(),
-                source: Some(e.source.clone()),
-            },
-            what: described(e.describe(), Some(&e.stamp)),
-        })
-        .collect()
 }
 
 #[cfg(test)]

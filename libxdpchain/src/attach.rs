@@ -123,3 +123,28 @@ pub(crate) fn replace(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Interfaces by name or index, resolved without privileges; the
+    /// loopback is in every namespace.
+    #[test]
+    fn interfaces_resolve_by_name_or_index() {
+        let lo = Interface::resolve("lo").unwrap();
+        assert_eq!(Interface::resolve(&lo.index.to_string()).unwrap(), lo);
+        for missing in ["xdpchain-none0", "4294967295"] {
+            let e = Interface::resolve(missing).unwrap_err();
+            assert!(
+                matches!(e, Error::UnknownInterface(ref n) if n == missing),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            (AttachMode::Native.name(), AttachMode::Skb.name()),
+            ("native", "skb")
+        );
+        assert_ne!(AttachMode::Native.flags(), AttachMode::Skb.flags());
+    }
+}

@@ -18,8 +18,8 @@ use crate::inspect;
 use crate::linked::{self, Linked};
 use crate::loaded::{load_dynamic, load_static, Body, Loaded};
 use crate::plan::{
-    self, find_member, ordered, spare_ids, with_added, with_replaced, without, Build, ComponentId,
-    Member, Mode, Reuse,
+    self, find_member, ordered, spare_rows, with_added, with_replaced, without, Build, ComponentId,
+    ComponentKey, Member, Mode, Reuse,
 };
 use crate::root::{self, MAX_COMPONENTS};
 use crate::status::{ChainStatus, ComponentStatus, Counters};
@@ -57,7 +57,7 @@ impl Chain {
         Chain {
             members: Vec::new(),
             next_tag: 0,
-            build: Build::new(true),
+            build: Build::new(true, crate::ns::bpffs().into()),
             mode: None,
             loaded: None,
             extensions: HashMap::new(),
@@ -137,14 +137,15 @@ impl Chain {
         Ok(id)
     }
 
-    /// Removes a component; rebuilds as [`Chain::add`] does.
-    pub fn remove(&mut self, id: ComponentId) -> Result<Component> {
+    /// Removes the component `key`; rebuilds as [`Chain::add`] does.
+    pub fn remove(&mut self, key: impl Into<ComponentKey>) -> Result<Component> {
+        let id = self.find(key)?;
         let (members, gone) = without(&self.members, id)?;
         self.commit(members)?;
         Ok(gone.component)
     }
 
-    /// Puts `component` in the slot of component `id`, atomically: every
+    /// Puts `component` in the place of component `key`, atomically: every
     /// packet sees the old component or the new one. The new one takes the
     /// old one's id and priority, so its place in the run order (among
     /// components of equal priority, program names decide); its maps and
@@ -154,7 +155,12 @@ impl Chain {
     /// kernel has freplace, a linked component is replaced in place by an
     /// extension program, if the new one has the same continue set (the
     /// chain's config is frozen); otherwise the chain is rebuilt.
-    pub fn replace_slot(&mut self, id: ComponentId, component: Component) -> Result<Component> {
+    pub fn replace(
+        &mut self,
+        key: impl Into<ComponentKey>,
+        component: Component,
+    ) -> Result<Component> {
+        let id = self.find(key)?;
         let (members, old) = with_replaced(&self.members, id, component, self.next_tag)?;
         let new = members.last().expect("with_replaced pushes the new one");
         match self.open_slot_of(&old)? {
@@ -194,23 +200,27 @@ impl Chain {
             )));
         }
         let linked = ordered(&loaded.members);
-        let (k, id) = spare_ids(&linked, *spare)
+        let (k, row) = spare_rows(&linked, *spare)
             .into_iter()
             .enumerate()
-            .find(|(_, id)| !self.members.iter().any(|m| m.id.0 == *id))
+            .find(|(_, row)| !self.members.iter().any(|m| m.row == *row))
             .ok_or_else(|| Error::TooManyComponents {
                 count: linked.len() + spare + 1,
                 max: linked.len() + spare,
             })?;
+        let id = ComponentId(u32::try_from(self.next_tag).map_err(|_| {
+            Error::Unsupported("this chain has given out all 2^32 component ids".into())
+        })?);
         let member = Member {
-            id: ComponentId(id),
+            id,
+            row,
             tag: self.next_tag,
             component,
         };
         self.fill_slot(linked.len() + k, &member)?;
         self.members.push(member);
         self.next_tag += 1;
-        Ok(ComponentId(id))
+        Ok(id)
     }
 
     /// The extension program that runs member `tag`, if one does.
@@ -260,15 +270,24 @@ impl Chain {
             &slot_fn,
             &self.build.pin_root,
         )?;
-        counters::clear(loaded.stats(), member.id.0)?;
+        counters::clear(loaded.stats(), member.row)?;
         let link = dynamic::attach(ext.prog(), object, root::PROG_NAME, &slot_fn)?;
         self.plugged.insert(member.tag, (ext, link));
         Ok(())
     }
 
-    /// Finds a component by id (as digits) or by program name.
-    pub fn find(&self, key: &str) -> Result<ComponentId> {
-        find_member(&self.members, key)
+    /// [`Chain::replace`] under its old name.
+    #[deprecated(
+        since = "0.1.0",
+        note = "the verb is replace, as in SharedChain and Store"
+    )]
+    pub fn replace_slot(&mut self, id: ComponentId, component: Component) -> Result<Component> {
+        self.replace(id, component)
+    }
+
+    /// The id of the component `key`.
+    pub fn find(&self, key: impl Into<ComponentKey>) -> Result<ComponentId> {
+        find_member(&self.members, &key.into())
     }
 
     /// The component at position `slot` of the run order.
@@ -381,6 +400,7 @@ impl Chain {
                 c.continue_on = m.component.continue_on();
                 if let Some(fd) = self.extension_of(m.tag) {
                     c.program_id = Some(crate::sys::prog_info(fd)?.1);
+                    c.function = Some(c.name.clone());
                 }
             }
         }
@@ -389,18 +409,18 @@ impl Chain {
         }) = &loaded.body
         {
             let linked = ordered(&loaded.members);
-            for (k, id) in spare_ids(&linked, *spare).into_iter().enumerate() {
-                let Some(m) = self.members.iter().find(|m| m.id.0 == id) else {
+            for (k, row) in spare_rows(&linked, *spare).into_iter().enumerate() {
+                let Some(m) = self.members.iter().find(|m| m.row == row) else {
                     continue;
                 };
                 st.components.push(ComponentStatus {
-                    id,
+                    id: m.id.0,
                     slot: linked.len() + k,
                     name: m.component.program().to_string(),
                     priority: m.component.priority(),
                     continue_on: m.component.continue_on(),
                     counters: match self.build.counting {
-                        true => Some(counters::read(loaded.stats(), id)?),
+                        true => Some(counters::read(loaded.stats(), row)?),
                         false => None,
                     },
                     program_id: match self.extension_of(m.tag) {
@@ -409,6 +429,9 @@ impl Chain {
                     },
                     owner: None,
                     inlined: None,
+                    function: self
+                        .extension_of(m.tag)
+                        .map(|_| m.component.program().to_string()),
                 });
             }
         }

@@ -8,104 +8,15 @@ use std::sync::Arc;
 
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
-use crate::btf::{Btf, Kind};
-use crate::configure;
 use crate::error::{Error, Result};
-use crate::insn;
-use crate::license;
 use crate::limits;
-use crate::sys;
+use xdpchain_obj::btf::{Btf, Kind};
+use xdpchain_obj::configure;
+use xdpchain_obj::insn;
+use xdpchain_obj::license;
+use xdpchain_obj::programs;
 
-/// An XDP verdict, as a program returns it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Verdict {
-    Aborted = 0,
-    Drop = 1,
-    Pass = 2,
-    Tx = 3,
-    Redirect = 4,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 5] = [
-        Verdict::Aborted,
-        Verdict::Drop,
-        Verdict::Pass,
-        Verdict::Tx,
-        Verdict::Redirect,
-    ];
-
-    /// Lower-case name, as the command line and status show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Aborted => "aborted",
-            Verdict::Drop => "drop",
-            Verdict::Pass => "pass",
-            Verdict::Tx => "tx",
-            Verdict::Redirect => "redirect",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Verdict> {
-        let s = s.trim().to_ascii_lowercase();
-        let s = s.strip_prefix("xdp_").unwrap_or(&s);
-        Verdict::ALL.into_iter().find(|v| v.name() == s)
-    }
-
-    pub fn from_code(code: u32) -> Option<Verdict> {
-        Verdict::ALL.get(code as usize).copied()
-    }
-}
-
-/// A set of verdicts on which the chain goes on to the next component.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Verdicts(u32);
-
-impl Verdicts {
-    pub const fn empty() -> Self {
-        Verdicts(0)
-    }
-    /// From the kernel's bit layout: bit v set for verdict v.
-    pub const fn from_bits(bits: u32) -> Self {
-        Verdicts(bits & 0x1f)
-    }
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    pub fn with(self, v: Verdict) -> Self {
-        Verdicts(self.0 | 1 << v as u32)
-    }
-    pub fn contains(self, v: Verdict) -> bool {
-        self.0 & (1 << v as u32) != 0
-    }
-    pub fn iter(self) -> impl Iterator<Item = Verdict> {
-        Verdict::ALL.into_iter().filter(move |v| self.contains(*v))
-    }
-    /// Parses "pass,drop" (names, case-insensitive, `XDP_` prefix allowed).
-    pub fn parse(s: &str) -> Result<Self> {
-        s.split(',')
-            .filter(|p| !p.trim().is_empty())
-            .try_fold(Verdicts::empty(), |acc, p| {
-                Verdict::from_name(p).map(|v| acc.with(v)).ok_or_else(|| {
-                    Error::InvalidArgument(format!("unknown XDP verdict '{}'", p.trim()))
-                })
-            })
-    }
-}
-
-impl FromIterator<Verdict> for Verdicts {
-    fn from_iter<I: IntoIterator<Item = Verdict>>(iter: I) -> Self {
-        iter.into_iter().fold(Verdicts::empty(), Verdicts::with)
-    }
-}
-
-impl fmt::Display for Verdicts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<_> = self.iter().map(Verdict::name).collect();
-        f.write_str(&names.join(","))
-    }
-}
+pub use xdpchain_obj::verdict::{Verdict, Verdicts};
 
 pub const DEFAULT_PRIORITY: i32 = 50;
 
@@ -125,6 +36,7 @@ pub struct Component {
     pub(crate) gpl_only_helpers: Vec<&'static str>,
     /// Multi-buffer aware (`SEC("xdp.frags")`).
     pub(crate) frags: bool,
+    traceable: bool,
 }
 
 impl fmt::Debug for Component {
@@ -167,19 +79,15 @@ impl Component {
         if machine != object::elf::EM_BPF.0 {
             return Err(Error::NotBpf { name, machine });
         }
-        let obj = sys::Object::open(bytes.to_vec(), "component").map_err(|(e, log)| {
-            Error::Malformed {
-                name: name.clone(),
-                reason: format!("libbpf cannot open it ({e}): {}", log.trim()),
-            }
-        })?;
         // XDP programs by their section names; failing those, programs in
         // sections libbpf no longer types, which older loaders load as XDP.
-        let names = |f: fn(&sys::Program<'_>) -> bool| -> Vec<String> {
-            obj.programs().filter(|p| f(p)).map(|p| p.name()).collect()
+        let programs = programs::programs(&file, &name)?;
+        let names = |kind| -> Vec<String> {
+            let of_kind = programs.iter().filter(|p| p.kind == kind);
+            of_kind.map(|p| p.name.clone()).collect()
         };
-        let mut available = names(|p| p.is_xdp());
-        let untyped = names(|p| p.is_untyped());
+        let mut available = names(programs::Kind::Xdp);
+        let untyped = names(programs::Kind::Untyped);
         if available.is_empty() || program.is_some_and(|p| untyped.iter().any(|u| u == p)) {
             available.extend(untyped);
         }
@@ -196,8 +104,7 @@ impl Component {
             (None, [only]) => only.clone(),
             (None, _) => return Err(Error::AmbiguousProgram { name, available }),
         };
-        let frags = obj.program(&program).is_some_and(|p| p.has_frags());
-        drop(obj);
+        let frags = programs.iter().any(|p| p.name == program && p.frags());
 
         let section = |n: &str| file.section_by_name(n).and_then(|s| s.data().ok());
         let license = section("license")
@@ -245,6 +152,7 @@ impl Component {
             tail_calls,
             gpl_only_helpers,
             frags,
+            traceable: false,
         })
     }
 
@@ -260,8 +168,17 @@ impl Component {
     /// variable's size (stored little-endian).
     pub fn with_global_int(self, name: &str, value: i128) -> Result<Self> {
         let size = configure::global_size(&self.bytes, name).map_err(|r| self.refused(r))?;
-        let bytes = configure::int_bytes(value, size)
-            .ok_or_else(|| self.refused(format!("{value} does not fit '{name}' ({size} bytes)")))?;
+        let signed = configure::global_signed(&self.bytes, name);
+        let bytes = configure::int_bytes(value, size, signed).ok_or_else(|| {
+            let kind = match signed {
+                Some(true) => "signed ",
+                Some(false) => "unsigned ",
+                None => "",
+            };
+            self.refused(format!(
+                "{value} does not fit '{name}' (a {size}-byte {kind}integer)"
+            ))
+        })?;
         self.with_global(name, &bytes)
     }
 
@@ -289,6 +206,25 @@ impl Component {
         Ok(self.with_bytes(bytes))
     }
 
+    /// Refuses a component with maps the kernel would refuse for want of
+    /// a size, before libbpf tries, naming them as its object does.
+    pub(crate) fn check_sized(&self) -> Result<()> {
+        let names = configure::unsized_maps(&self.bytes);
+        if names.is_empty() {
+            return Ok(());
+        }
+        let (what, has) = match names.len() {
+            1 => ("map", "has"),
+            _ => ("maps", "have"),
+        };
+        let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        Err(self.refused(format!(
+            "{what} {} {has} no size (max_entries 0): set it before adding the program, \
+             as its own loader would",
+            names.join(", ")
+        )))
+    }
+
     fn with_bytes(mut self, bytes: Vec<u8>) -> Self {
         self.bytes = bytes.into();
         self
@@ -313,6 +249,17 @@ impl Component {
         self
     }
 
+    /// Keeps the component a function of its own in a static chain, called
+    /// rather than copied into a generated root, so that fentry and fexit
+    /// programs (bpftrace, retsnoop) can attach to it where the kernel has
+    /// trampolines: [`crate::ComponentStatus::function`] names it. A
+    /// dynamic chain's components are always traceable, each its own
+    /// extension program.
+    pub fn with_traceable(mut self, traceable: bool) -> Self {
+        self.traceable = traceable;
+        self
+    }
+
     /// The file or buffer name the component came from.
     pub fn source(&self) -> &str {
         &self.source
@@ -332,9 +279,13 @@ impl Component {
     pub fn continue_on(&self) -> Verdicts {
         self.continue_on
     }
+    pub fn traceable(&self) -> bool {
+        self.traceable
+    }
     /// What a declaration of the component fixes, as 32 hex digits: its
-    /// configured object, program, priority and continue set (not the path:
-    /// the same object elsewhere is the same component).
+    /// configured object, program, priority, continue set and whether it is
+    /// traceable (not the path: the same object elsewhere is the same
+    /// component).
     pub(crate) fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -347,6 +298,10 @@ impl Component {
         for part in parts {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part);
+        }
+        // Only when set, so that the digests of earlier records still match.
+        if self.traceable {
+            h.update(b"traceable");
         }
         h.finalize()[..16]
             .iter()
@@ -429,4 +384,68 @@ fn run_config(btf: &Btf, program: &str) -> (i32, Verdicts) {
         verdicts = verdicts.with(Verdict::Pass);
     }
     (priority, verdicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys;
+
+    const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test_component.bpf.o"));
+
+    /// The object layer types section names without libbpf: as the libbpf
+    /// we build does, for every name it knows, with and without a suffix.
+    #[test]
+    fn programs_are_typed_as_libbpf_types_them() {
+        let libbpf = |section: &str| match sys::prog_type_by_name(section) {
+            None => programs::Kind::Untyped,
+            Some((t, a)) if (t, a) == (libbpf_sys::BPF_PROG_TYPE_XDP, libbpf_sys::BPF_XDP) => {
+                programs::Kind::Xdp
+            }
+            Some(_) => programs::Kind::Other,
+        };
+        for def in programs::TYPED {
+            let base = def.trim_end_matches(['+', '/']);
+            for section in [base.to_string(), format!("{base}/x"), format!("{base}x")] {
+                assert_eq!(programs::kind_of(&section), libbpf(&section), "{section}");
+            }
+        }
+        for section in ["xdp_sock", "prog", "xdp/hook", ".text.x", "classifier/x"] {
+            assert_eq!(programs::kind_of(section), libbpf(section), "{section}");
+        }
+    }
+
+    #[test]
+    fn a_program_is_picked_by_name_or_alone() {
+        let from = |program| Component::from_bytes(COMPONENT, "component.o", program);
+        let c = from(Some("xdp_second")).unwrap();
+        assert_eq!(
+            (c.program(), c.priority()),
+            ("xdp_second", DEFAULT_PRIORITY)
+        );
+        assert_eq!(c.continue_on(), Verdicts::empty().with(Verdict::Pass));
+        assert_eq!(c.license(), "GPL");
+        assert!(!c.frags && !c.tail_calls);
+        match from(None).unwrap_err() {
+            Error::AmbiguousProgram { available, .. } => {
+                assert_eq!(available, ["xdp_first", "xdp_second"])
+            }
+            e => panic!("{e}"),
+        }
+        // A subprogram is no program.
+        match from(Some("shared_helper")).unwrap_err() {
+            Error::UnknownProgram { program, .. } => assert_eq!(program, "shared_helper"),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn what_is_no_bpf_object_is_named_so() {
+        let e = Component::from_bytes(&b"#!/bin/sh\n"[..], "script", None).unwrap_err();
+        assert!(matches!(e, Error::NotElf { .. }), "{e}");
+        let mut other = COMPONENT.to_vec();
+        other[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+        let e = Component::from_bytes(other, "x86.o", None).unwrap_err();
+        assert!(matches!(e, Error::NotBpf { machine: 62, .. }), "{e}");
+    }
 }

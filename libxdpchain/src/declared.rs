@@ -23,8 +23,19 @@ use crate::store::Layout;
 /// Where the chains of a machine are declared unless told otherwise.
 pub const DEFAULT_CHAINS_FILE: &str = "/etc/xdpchain/chains.toml";
 
-/// The owner of declared components that name none: the command's.
-pub const DEFAULT_OWNER: &str = "xdpchain";
+/// The owner of the components that the chains file `file` declares
+/// without naming one: the file's name (printable, cut to an owner name's
+/// length), so that `apply` never takes for its own what someone added by
+/// hand under the command's name, nor what another file declares.
+pub fn default_owner(file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map_or_else(|| "chains".into(), |n| n.to_string_lossy());
+    name.chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(crate::owner::MAX_OWNER_NAME)
+        .collect()
+}
 
 /// A chains file is text an operator writes: 1 MiB is plenty.
 const MAX_FILE: u64 = 1 << 20;
@@ -111,6 +122,8 @@ struct ComponentDoc {
     priority: Option<i32>,
     continue_on: Option<Vec<String>>,
     owner: Option<String>,
+    #[serde(default)]
+    traceable: bool,
     #[serde(default)]
     globals: BTreeMap<String, GlobalValue>,
     #[serde(default)]
@@ -267,6 +280,7 @@ pub fn parse_chains(text: &str, file: &Path, select: Selection) -> Result<Vec<De
         reason: e.message().to_string(),
     })?;
     let base = file.parent().unwrap_or(Path::new("."));
+    let owner = default_owner(file);
     doc.interface
         .into_iter()
         .filter(|i| select.takes(i.get_ref().netns.as_deref(), &i.get_ref().name))
@@ -296,7 +310,7 @@ pub fn parse_chains(text: &str, file: &Path, select: Selection) -> Result<Vec<De
                         Some(p) => format!("component {}:{p}", c.path.display()),
                         None => format!("component {}", c.path.display()),
                     };
-                    component(c, base)
+                    component(c, base, &owner)
                         .map(|(component, owner)| DeclaredComponent {
                             component,
                             owner,
@@ -327,9 +341,10 @@ pub fn parse_chains(text: &str, file: &Path, select: Selection) -> Result<Vec<De
         .collect()
 }
 
-/// The component `doc` declares, configured, and its owner.
-fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
-    let owner = doc.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
+/// The component `doc` declares, configured, and its owner (`owner` where
+/// it names none).
+fn component(doc: ComponentDoc, base: &Path, owner: &str) -> Result<(Component, String)> {
+    let owner = doc.owner.unwrap_or_else(|| owner.into());
     Owner::named(&owner)?;
     // Absolute, so that the component's recorded object is the same
     // whichever directory the file was applied from.
@@ -353,12 +368,26 @@ fn component(doc: ComponentDoc, base: &Path) -> Result<(Component, String)> {
     if let Some(v) = doc.continue_on {
         c = c.with_continue_on(Verdicts::parse(&v.join(","))?);
     }
-    Ok((c, owner))
+    Ok((c.with_traceable(doc.traceable), owner))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Selection;
+    use super::{default_owner, Selection};
+    use std::path::Path;
+
+    #[test]
+    fn a_files_components_are_owned_by_its_name() {
+        assert_eq!(
+            default_owner(Path::new("/etc/xdpchain/chains.toml")),
+            "chains.toml"
+        );
+        assert_eq!(default_owner(Path::new("10 veth.toml")), "10_veth.toml");
+        assert_eq!(default_owner(Path::new("/")), "chains");
+        let long = format!("{}.toml", "x".repeat(100));
+        assert_eq!(default_owner(Path::new(&long)).len(), crate::MAX_OWNER_NAME);
+        assert!(crate::Owner::named(&default_owner(Path::new("é.toml"))).is_ok());
+    }
 
     #[test]
     fn a_selection_takes_the_chains_of_its_namespace_and_interface() {
@@ -391,6 +420,96 @@ mod tests {
             (blue_one, None, "eth0", false),
         ] {
             assert_eq!(s.takes(netns, iface), taken, "{s:?} {netns:?} {iface}");
+        }
+    }
+
+    /// A directory of this test's own that holds the test component as
+    /// `fw.o`, removed when dropped.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Dir {
+            let dir = std::env::temp_dir().join(format!("xdpchain-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            let component = include_bytes!(concat!(env!("OUT_DIR"), "/test_component.bpf.o"));
+            std::fs::write(dir.join("fw.o"), component).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn parse(dir: &Dir, text: &str) -> crate::Result<Vec<super::DeclaredChain>> {
+        super::parse_chains(text, &dir.0.join("10-fw.toml"), Selection::default())
+    }
+
+    #[test]
+    fn a_file_declares_configured_components_owned_by_its_name() {
+        let dir = Dir::new("declared");
+        let text = r#"
+[[interface]]
+name = "eth0"
+attach = "skb"
+mode = "static"
+
+[[interface.component]]
+path = "fw.o"
+program = "xdp_first"
+priority = 10
+continue-on = ["pass", "tx"]
+globals = { port = 80 }
+
+[[interface.component]]
+path = "fw.o"
+program = "xdp_second"
+owner = "probe"
+"#;
+        let chains = parse(&dir, text).unwrap();
+        let c = &chains[0];
+        assert_eq!(
+            (c.interface.as_str(), c.attach, c.mode),
+            ("eth0", crate::AttachMode::Skb, Some(crate::Mode::Static))
+        );
+        let first = &c.components[0];
+        assert_eq!(
+            (first.owner.as_str(), first.component.priority()),
+            ("10-fw.toml", 10)
+        );
+        assert_eq!(first.component.continue_on().to_string(), "pass,tx");
+        assert_eq!(first.at.line, 7);
+        assert_eq!(c.components[1].owner, "probe");
+        // The object by the path it was read from.
+        let fw = dir.0.join("fw.o");
+        let described = format!(
+            "{}: component {}:xdp_second",
+            dir.0.join("10-fw.toml:14").display(),
+            fw.display()
+        );
+        assert_eq!(c.components[1].describe(), described);
+    }
+
+    /// Every mistake names its file and line (and component), before
+    /// anything is read further.
+    #[test]
+    fn mistakes_name_their_line() {
+        let dir = Dir::new("mistakes");
+        let header = "[[interface]]\nname = \"eth0\"\n";
+        for (body, line, says) in [
+            ("colour = \"red\"\n", 3, "unknown field `colour`"),
+            ("attach = \"hw\"\n", 1, "interface eth0: attach 'hw' (native or skb)"),
+            ("mode = \"fast\"\n", 1, "unknown mode 'fast'"),
+            ("[[interface.component]]\npath = \"gone.o\"\n", 3, "component gone.o: open"),
+            ("[[interface.component]]\npath = \"fw.o\"\nprogram = \"xdp_first\"\ncontinue-on = [\"maybe\"]\n", 3, "unknown XDP verdict 'maybe'"),
+            ("[[interface.component]]\npath = \"fw.o\"\n", 3, "several XDP programs"),
+        ] {
+            let e = parse(&dir, &format!("{header}{body}")).unwrap_err().to_string();
+            assert!(e.contains(&format!("10-fw.toml:{line}: ")), "{body}: {e}");
+            assert!(e.contains(says), "{body}: {e}");
         }
     }
 }

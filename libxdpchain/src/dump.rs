@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use crate::attach::{self, Interface};
 use crate::error::{Error, Result};
 use crate::inspect;
+use crate::plan::{find_key, ComponentKey};
 use crate::root;
 use crate::sys::{ktime_ns, MappedValue, RingBuffer};
 use crate::timing::{push, TIMING_LEASE};
@@ -59,15 +60,28 @@ pub struct Dump {
 }
 
 impl Dump {
-    /// Dumps the packets of `component` (its id or its program's name) of
-    /// the chain on `iface`, at `at`, their first `snaplen` bytes (1 to
-    /// [`root::SNAP_MAX`]). One dump at a time per chain.
-    pub fn start(iface: &str, component: &str, at: DumpPoint, snaplen: u32) -> Result<Dump> {
+    /// Dumps the packets of `component` of the chain on `iface`, at `at`,
+    /// their first `snaplen` bytes (1 to [`root::SNAP_MAX`]). One dump at a
+    /// time per chain.
+    pub fn start(
+        iface: &str,
+        component: impl Into<ComponentKey>,
+        at: DumpPoint,
+        snaplen: u32,
+    ) -> Result<Dump> {
         if !(1..=root::SNAP_MAX).contains(&snaplen) {
             return Err(Error::InvalidArgument(format!(
                 "snap length {snaplen}: from 1 to {}",
                 root::SNAP_MAX
             )));
+        }
+        // Roots leave capture out where the kernel cannot copy a packet's
+        // bytes (one small program load tells, not the whole feature probe:
+        // a dump runs as soon as it is asked for).
+        if !crate::sys::xdp_helper(libbpf_sys::BPF_FUNC_xdp_load_bytes)? {
+            return Err(Error::Unsupported(
+                "dumps copy packets with bpf_xdp_load_bytes, which this kernel lacks (Linux 5.18 has it)".into(),
+            ));
         }
         let iface = Interface::resolve(iface)?;
         let Some(seen) = attach::observe(&iface)? else {
@@ -83,15 +97,13 @@ impl Dump {
         let (Some(ctl), Some(ring)) = (&found.ctl, &found.dump) else {
             return Err(not_counting());
         };
+        // Spare slots, unnamed, hold no component of the config's.
         let slots = &found.config.slots;
-        let by_id = component.parse::<u32>().ok().and_then(|id| {
-            slots
-                .iter()
-                .position(|s| s.stat_index == id && !s.name.is_empty())
-        });
-        let slot = by_id
-            .or_else(|| slots.iter().position(|s| s.name == component))
-            .ok_or_else(|| Error::UnknownComponent(component.to_string()))?;
+        let named: Vec<usize> = (0..slots.len())
+            .filter(|&i| !slots[i].name.is_empty())
+            .collect();
+        let ids_names = named.iter().map(|&i| (slots[i].id, slots[i].name.as_str()));
+        let slot = named[find_key(ids_names, &component.into())?];
 
         let ctl = Arc::new(MappedValue::new(ctl.as_fd())?);
         if ctl.load_u64(root::CTL_DUMP_UNTIL) > ktime_ns() {
@@ -195,5 +207,34 @@ impl Drop for Dump {
         if !self.ended.load(Ordering::Relaxed) {
             self.ctl.store_u64(root::CTL_DUMP_UNTIL, 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the root writes it: the header, then the bytes taken.
+    #[test]
+    fn records_are_read_within_their_bounds() {
+        let mut r = vec![0u8; root::PACKET_DATA];
+        r[root::PACKET_KTIME..][..8].copy_from_slice(&5_000u64.to_ne_bytes());
+        r[root::PACKET_LEN..][..4].copy_from_slice(&1500u32.to_ne_bytes());
+        r[root::PACKET_CAPLEN..][..4].copy_from_slice(&3u32.to_ne_bytes());
+        r[root::PACKET_VERDICT..][..4].copy_from_slice(&root::DUMP_ENTRY.to_ne_bytes());
+        r.extend([0xaa, 0xbb, 0xcc, 0xdd]);
+        let boot = SystemTime::UNIX_EPOCH;
+        let p = parse(&r, boot).unwrap();
+        assert_eq!(
+            (p.len, p.data.as_slice(), p.verdict),
+            (1500, &[0xaa, 0xbb, 0xcc][..], None)
+        );
+        assert_eq!(p.time, boot + Duration::from_micros(5));
+        r[root::PACKET_VERDICT..][..4].copy_from_slice(&2u32.to_ne_bytes());
+        assert_eq!(parse(&r, boot).unwrap().verdict, Some(2));
+        // A capture length past the record is no packet.
+        r[root::PACKET_CAPLEN..][..4].copy_from_slice(&5u32.to_ne_bytes());
+        assert!(parse(&r, boot).is_none());
+        assert!(parse(&r[..root::PACKET_DATA - 1], boot).is_none());
     }
 }

@@ -11,9 +11,9 @@ use crate::component::Component;
 use crate::counters;
 use crate::error::{Error, Result};
 use crate::plan::{self, Member, Reuse};
-use crate::rewrite;
 use crate::root::{self, Config};
-use crate::sys::Object;
+use crate::sys::{Object, Refusal};
+use xdpchain_obj::rewrite;
 
 pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dynamic.bpf.o"));
 pub(crate) const PROG_NAME: &str = "xdpchain_dyn";
@@ -44,18 +44,23 @@ impl Extension {
         slot_fn: &str,
         pin_root: &str,
     ) -> Result<Extension> {
+        component.check_sized()?;
         let name = component.label();
         if !component.has_func_info {
             return Err(Error::Unsupported(format!(
                 "component {name} has no BTF (built without -g), which an extension program needs; use a static chain"
             )));
         }
-        let object = Object::open(component.bytes.to_vec(), "component").map_err(|(e, log)| {
-            Error::Malformed {
+        let object = Object::open(component.bytes.to_vec(), "component").map_err(
+            |Refusal { errno: e, log }| Error::Malformed {
                 name: name.clone(),
-                reason: format!("libbpf cannot open it ({e}): {}", log.trim()),
-            }
-        })?;
+                reason: format!(
+                    "libbpf cannot open it ({}): {}",
+                    crate::error::os_text(&e),
+                    log.trim()
+                ),
+            },
+        )?;
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
@@ -69,7 +74,7 @@ impl Extension {
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         let maps = map_names(&object, component);
         crate::sys::pin_by_name(object.maps().map(|m| (m, m.name())).collect(), pin_root)?;
-        object.load().map_err(|(errno, log)| {
+        object.load().map_err(|Refusal { errno, log }| {
             Error::refused(
                 &format!("load {name} as an extension"),
                 Some(name.clone()),
@@ -168,9 +173,10 @@ fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object
         global: Vec::new(),
     };
     let bytes = rewrite::prepare_root(OBJECT, &config.to_bytes(), &slots, false)?;
-    let object = Object::open(bytes, "xdpchain").map_err(|(e, log)| {
+    let object = Object::open(bytes, "xdpchain").map_err(|Refusal { errno: e, log }| {
         Error::Link(format!(
-            "libbpf cannot open the dispatcher ({e}): {}",
+            "libbpf cannot open the dispatcher ({}): {}",
+            crate::error::os_text(&e),
             log.trim()
         ))
     })?;
@@ -184,9 +190,9 @@ fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object
             .set_frags()
             .map_err(|e| Error::os("make the dispatcher multi-buffer aware", e))?;
     }
-    object
-        .load()
-        .map_err(|(errno, log)| Error::refused("load the dispatcher", None, errno, &log))?;
+    object.load().map_err(|Refusal { errno, log }| {
+        Error::refused("load the dispatcher", None, errno, &log)
+    })?;
     Ok(object)
 }
 
@@ -220,7 +226,7 @@ pub(crate) fn load(
     }
     let stats = object.loaded_map(root::STATS_MAP);
     for m in order.iter().filter(|m| !reuse.maps.contains_key(&m.tag)) {
-        counters::clear(stats, m.id.0)?;
+        counters::clear(stats, m.row)?;
     }
     Ok((Dispatcher { object, links }, new))
 }
@@ -235,6 +241,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
             priority: 0,
             continue_on: Default::default(),
             stat_index: 0,
+            id: 0,
         }],
         always_continue: 0,
     };

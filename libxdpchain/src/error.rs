@@ -4,6 +4,7 @@
 use std::io;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("{name}: not an ELF file")]
     NotElf { name: String },
@@ -37,14 +38,22 @@ pub enum Error {
         available: Vec<String>,
     },
 
-    #[error("component {component}: rejected by the verifier: {errno}\n{log}")]
+    /// The first line says why (the verifier's own last words); the log
+    /// follows on lines of its own.
+    #[error(
+        "component {component}: rejected by the verifier: {}\n{log}",
+        refusal(log, errno)
+    )]
     Verifier {
         component: String,
         errno: io::Error,
         log: String,
     },
 
-    #[error("chain rejected by the kernel: {errno}\n{log}")]
+    #[error(
+        "the chain was rejected by the verifier: {}\n{log}",
+        refusal(log, errno)
+    )]
     Load { errno: io::Error, log: String },
 
     #[error("linking the chain failed: {0}")]
@@ -139,8 +148,34 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", os_text(source))]
     Os { op: String, source: io::Error },
+}
+
+/// The object layer's errors keep their variant and text.
+impl From<xdpchain_obj::Error> for Error {
+    fn from(e: xdpchain_obj::Error) -> Self {
+        use xdpchain_obj::Error as Obj;
+        match e {
+            Obj::NotElf { name } => Error::NotElf { name },
+            Obj::Malformed { name, reason } => Error::Malformed { name, reason },
+            Obj::TooLarge { name, what, limit } => Error::TooLarge { name, what, limit },
+            // Named by their readers before they get here; these would be
+            // the object layer's slips.
+            Obj::Btf(reason) => Error::Malformed {
+                name: "BTF".into(),
+                reason: reason.into(),
+            },
+            Obj::Refused(why) => Error::InvalidArgument(why),
+            Obj::NotInlined(why) => Error::Link(why),
+        }
+    }
+}
+
+impl From<xdpchain_obj::verdict::UnknownVerdict> for Error {
+    fn from(e: xdpchain_obj::verdict::UnknownVerdict) -> Self {
+        Error::InvalidArgument(e.to_string())
+    }
 }
 
 impl Error {
@@ -171,6 +206,16 @@ impl Error {
                 log,
             },
             (_, None) => Error::Load { errno, log },
+        }
+    }
+
+    /// The verifier's log of a program the kernel refused, if that is
+    /// what failed.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            Error::Verifier { log, .. } | Error::Load { log, .. } => Some(log),
+            Error::Declared { source, .. } => source.verifier_log(),
+            _ => None,
         }
     }
 
@@ -220,4 +265,130 @@ fn verifier_log(libbpf_log: &str) -> String {
     }
 }
 
+/// An errno in words, as strerror says it, without Rust's "(os error N)".
+pub(crate) fn os_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Why the verifier refused a program, in its own words: the lines after
+/// the last instruction it checked, up to its statistics; the errno in
+/// words where the log says nothing.
+pub(crate) fn refusal(log: &str, errno: &io::Error) -> String {
+    let is_insn = |l: &str| {
+        l.split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("processed ") && !l.starts_with("verification time"))
+        .collect();
+    let start = lines.iter().rposition(|l| is_insn(l)).map_or(0, |i| i + 1);
+    let words: Vec<&str> = lines[start..]
+        .iter()
+        .copied()
+        .filter(|l| !l.is_empty() && !l.starts_with(';'))
+        .collect();
+    match words.is_empty() {
+        true => os_text(errno),
+        false => words.join("; "),
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_says_the_verifiers_last_words_on_one_line() {
+        let eacces = io::Error::from_raw_os_error(libc::EACCES);
+        let log = "0: R1=ctx() R10=fp0\n\
+                   ; return data[100]; @ bad.bpf.c:11\n\
+                   4642: (71) r1 = *(u8 *)(r1 +100)\n\
+                   invalid access to packet, off=100 size=1, R1(id=0,off=100,r=0)\n\
+                   R1 offset is outside of the packet\n\
+                   processed 47 insns (limit 1000000) max_states_per_insn 0\n";
+        let e = Error::Verifier {
+            component: "bad.o:xdp_bad".into(),
+            errno: eacces,
+            log: log.into(),
+        };
+        let text = e.to_string();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "component bad.o:xdp_bad: rejected by the verifier: invalid access to packet, \
+             off=100 size=1, R1(id=0,off=100,r=0); R1 offset is outside of the packet"
+        );
+        assert!(text.ends_with(log), "{text}");
+        assert_eq!(
+            refusal(
+                "5: (95) exit\nR0 !read_ok\n",
+                &io::Error::from_raw_os_error(libc::EACCES)
+            ),
+            "R0 !read_ok"
+        );
+        let einval = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(refusal("", &einval), "Invalid argument");
+        let os = Error::Os {
+            op: "attach".into(),
+            source: einval,
+        };
+        assert_eq!(os.to_string(), "attach: Invalid argument");
+    }
+
+    /// A refused load: for lack of privileges it says so (whatever the
+    /// log), else it is the verifier's, of the component or of the chain,
+    /// with only the part of libbpf's output that is the kernel's log.
+    #[test]
+    fn a_refused_load_is_named_by_its_errno_and_component() {
+        let errno = |n| io::Error::from_raw_os_error(n);
+        let libbpf = "libbpf: prog 'x': BPF program load failed: Permission denied\n\
+                      libbpf: prog 'x': -- BEGIN PROG LOAD LOG --\n0: (95) exit\n\
+                      R0 !read_ok\n-- END PROG LOAD LOG --\nlibbpf: failed to load object\n";
+        let e = Error::refused("load", None, errno(libc::EPERM), libbpf);
+        assert!(
+            matches!(e, Error::PermissionDenied { ref op } if op == "load"),
+            "{e}"
+        );
+        let e = Error::refused("load", Some("a.o:x".into()), errno(libc::EACCES), libbpf);
+        assert_eq!(e.verifier_log(), Some("0: (95) exit\nR0 !read_ok\n"));
+        assert!(matches!(e, Error::Verifier { ref component, .. } if component == "a.o:x"));
+        let e = Error::refused("load", None, errno(libc::EINVAL), "no log at all\n");
+        assert!(
+            matches!(e, Error::Load { ref log, .. } if log == "no log at all"),
+            "{e}"
+        );
+        let declared = Error::Declared {
+            at: "chains.toml:3".into(),
+            what: "component a.o".into(),
+            source: Box::new(e),
+        };
+        assert_eq!(declared.verifier_log(), Some("no log at all"));
+    }
+
+    /// The C API returns these; the object layer's errors keep theirs.
+    #[test]
+    fn errors_map_to_errnos() {
+        let os = |n| Error::os("op", io::Error::from_raw_os_error(n));
+        assert!(matches!(os(libc::EACCES), Error::PermissionDenied { .. }));
+        assert_eq!(os(libc::EPERM).errno(), libc::EPERM);
+        assert_eq!(os(libc::EBUSY).errno(), libc::EBUSY);
+        let obj = xdpchain_obj::limits::too_large("a.o", "its size in bytes", 1);
+        let e = Error::from(obj);
+        assert_eq!(
+            (e.errno(), e.to_string().as_str()),
+            (libc::EFBIG, "a.o: its size in bytes passes the limit of 1")
+        );
+        let e = Error::from(xdpchain_obj::limits::malformed("a.o", "cut"));
+        assert_eq!(e.errno(), libc::ENOEXEC);
+        assert_eq!(Error::UnknownInterface("eth9".into()).errno(), libc::ENODEV);
+        let e = Error::from(crate::Verdicts::parse("maybe").unwrap_err());
+        assert_eq!(e.errno(), libc::EINVAL);
+    }
+}

@@ -55,10 +55,9 @@ fn probe_tail_calls() -> Result<bool> {
     // The probe pins no maps, and asks the verifier about the compiled
     // root's calls.
     let build = Build {
-        pin_root: String::new(),
         static_tail_callers: true,
         inline: false,
-        ..Build::new(false)
+        ..Build::new(false, String::new())
     };
     let linked = linked::load(&members, &build, &Reuse::default())?;
     let (verdict, _) = test_run(linked.prog(), &[0u8; 64], 1)?;
@@ -72,6 +71,7 @@ fn probe_member(id: u32, program: &str) -> Result<Member> {
         .with_continue_on(Verdicts::empty().with(Verdict::Pass));
     Ok(Member {
         id: ComponentId(id),
+        row: id,
         tag: id as u64,
         component,
     })

@@ -6,15 +6,15 @@ use std::collections::HashSet;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::attach::{self, Interface, Seen};
-use crate::btf::Btf;
 use crate::counters;
 use crate::dynamic;
 use crate::error::{Error, Result};
 use crate::libxdp;
 use crate::plan::Mode;
 use crate::root::{self, Config};
-use crate::status::{ChainStatus, ComponentStatus};
+use crate::status::{ChainStatus, ComponentStatus, ForeignProgram};
 use crate::sys::map_lookup;
+use xdpchain_obj::btf::Btf;
 
 /// A chain's root program found in the kernel.
 pub(crate) struct Found {
@@ -44,7 +44,10 @@ pub(crate) fn config_of(prog: BorrowedFd<'_>) -> Result<Option<Found>> {
         let fd = crate::sys::map_fd(map_id)?;
         let info = crate::sys::map_info(fd.as_fd())?;
         match crate::sys::c_name(&info.name).as_str() {
-            root::CONFIG_SECTION if info.value_size as usize >= root::CONFIG_SIZE => {
+            root::CONFIG_SECTION
+                if (root::CONFIG_V1_SIZE..=root::CONFIG_SIZE)
+                    .contains(&(info.value_size as usize)) =>
+            {
                 let mut value = vec![0u8; info.value_size as usize];
                 map_lookup(fd.as_fd(), 0, &mut value)
                     .map_err(|e| Error::os("read chain config", e))?;
@@ -110,8 +113,14 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             (Some(fd), true) => Some(counters::read(fd.as_fd(), s.stat_index)?),
             _ => None,
         };
+        let slot_fn = root::slot_function(slot);
+        let is_called = called.as_ref().map(|c| c.contains(&slot_fn));
+        let function = match kind {
+            Mode::Static => is_called.filter(|&c| c).map(|_| slot_fn),
+            _ => Some(s.name.clone()),
+        };
         components.push(ComponentStatus {
-            id: s.stat_index,
+            id: s.id,
             slot,
             name: s.name,
             priority: s.priority,
@@ -119,9 +128,8 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
             counters,
             program_id: (kind == Mode::Static).then_some(program_id),
             owner: None,
-            inlined: called
-                .as_ref()
-                .map(|c| !c.contains(&root::slot_function(slot))),
+            inlined: is_called.map(|c| !c),
+            function,
         });
     }
     Ok(Some(ChainStatus {
@@ -131,6 +139,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
         libxdp_version: None,
         program_id,
         components,
+        not_dynamic: None,
     }))
 }
 
@@ -150,6 +159,22 @@ pub(crate) fn status(iface: &Interface) -> Result<ChainStatus> {
     st.interface = Some(iface);
     st.mode = Some(seen.mode);
     Ok(st)
+}
+
+/// The program of another loader on `iface`, if one runs there.
+pub(crate) fn foreign(iface: &Interface) -> Result<Option<ForeignProgram>> {
+    let Some(seen) = attach::observe(iface)? else {
+        return Ok(None);
+    };
+    if seen.name == libxdp::PROG_NAME || config_of(seen.fd.as_fd())?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(ForeignProgram {
+        interface: iface.clone(),
+        mode: seen.mode,
+        program_id: seen.id,
+        name: crate::sys::prog_func_name(seen.fd.as_fd()).unwrap_or(seen.name),
+    }))
 }
 
 /// The indexes of this network namespace's interfaces.

@@ -18,25 +18,18 @@
 
 mod apply;
 mod attach;
-mod btf;
 mod chain;
 mod component;
-mod configure;
 mod counters;
 mod declared;
 mod dump;
 mod dynamic;
 mod error;
+mod ext_counters;
 mod features;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
-mod inline;
-mod inline_object;
-mod insn;
+mod handle;
 mod inspect;
 mod libxdp;
-mod license;
 pub mod limits;
 mod linked;
 mod loaded;
@@ -45,7 +38,7 @@ mod owner;
 mod pins;
 mod plan;
 mod record;
-mod rewrite;
+mod report;
 mod root;
 mod shared;
 mod status;
@@ -59,19 +52,21 @@ pub use attach::{AttachMode, AttachOptions, Interface};
 pub use chain::{Chain, DEFAULT_PIN_ROOT};
 pub use component::{Component, Verdict, Verdicts, DEFAULT_PRIORITY};
 pub use declared::{
-    parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location, Selection,
-    DEFAULT_CHAINS_FILE, DEFAULT_OWNER,
+    default_owner, parse_chains, read_chains, DeclaredChain, DeclaredComponent, Location,
+    Selection, DEFAULT_CHAINS_FILE,
 };
 pub use dump::{Dump, DumpPoint, Packet};
 pub use error::{Error, Result};
 pub use features::{features, Features};
+pub use handle::{ChainHandle, Listed};
 pub use libxdp::{MAX_PROGRAMS as LIBXDP_MAX_PROGRAMS, VERSIONS as LIBXDP_VERSIONS};
 pub use ns::{bpffs, Netns};
 pub use owner::{Owner, MAX_OWNER_NAME};
-pub use plan::{ComponentId, Counting, Mode};
+pub use plan::{ComponentId, ComponentKey, Counting, Mode};
+pub use report::{Action, Changed, Report, ReportedProgram};
 pub use root::{MAX_COMPONENTS, SNAP_MAX};
 pub use shared::{OpenOptions, SharedChain};
-pub use status::{ChainStatus, ComponentStatus, Counters};
+pub use status::{ChainStatus, ComponentStatus, Counters, ForeignProgram};
 pub use store::{Layout, Store, DEFAULT_PIN_DIR, PIN_DIR_ENV};
 pub use sys::test_run;
 pub use timing::{Timing, TIMING_LEASE};
@@ -85,4 +80,9 @@ pub fn status(iface: &str) -> Result<ChainStatus> {
 /// The chains of this network namespace, as [`status`] shows them.
 pub fn list() -> Result<Vec<ChainStatus>> {
     Store::new().list()
+}
+
+/// The XDP programs of other loaders in this network namespace.
+pub fn foreign() -> Result<Vec<ForeignProgram>> {
+    Store::new().foreign()
 }

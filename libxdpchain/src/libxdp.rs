@@ -6,9 +6,9 @@
 //! under an flock of `BPFFS/xdp`. xdp-loader lists our programs, adds and
 //! removes beside them, and we beside its own.
 //!
-//! The protocol has no room for counters (the dispatcher may own no map but
-//! its config) nor for more than ten programs; chains that need either use
-//! our own layout.
+//! The protocol has no room for counters in the dispatcher (it may own no
+//! map but its config): our extensions are counted from outside it
+//! (ext_counters.rs). Chains of more than ten programs use our own layout.
 
 use std::fs::File;
 use std::io;
@@ -18,13 +18,14 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::attach::{self, AttachMode, Interface, Seen};
-use crate::btf::{Btf, Kind};
 use crate::component::{Component, Verdicts};
 use crate::dynamic::{self, Extension};
 use crate::error::{Error, Result};
+use crate::ext_counters::Counting;
 use crate::root;
 use crate::status::{ChainStatus, ComponentStatus};
-use crate::sys::{dup, map_lookup, obj_get, pin, Object};
+use crate::sys::{dup, map_lookup, obj_get, pin, Object, Refusal};
+use xdpchain_obj::btf::{Btf, Kind};
 
 /// Programs a libxdp dispatcher holds.
 pub const MAX_PROGRAMS: usize = 10;
@@ -226,31 +227,16 @@ impl Program {
 }
 
 impl Running {
-    /// The program `key` names: its program id (as digits) or its name.
-    pub(crate) fn find(&self, key: &str) -> Result<usize> {
-        let by_id = key
-            .parse::<u32>()
-            .ok()
-            .and_then(|id| self.programs.iter().position(|p| p.id == id));
-        let mut by_name = (0..self.programs.len()).filter(|&i| self.programs[i].name == key);
-        match (by_id, by_name.next(), by_name.next()) {
-            (Some(i), _, _) | (None, Some(i), None) => Ok(i),
-            (None, Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
-                "several programs are named '{key}'; use the program id"
-            ))),
-            (None, None, _) => Err(Error::UnknownComponent(key.to_string())),
-        }
-    }
-
-    /// A new dispatcher in this one's place, at its version and mode.
-    pub(crate) fn target<'a>(&'a self, iface: &'a Interface) -> Target<'a> {
+    /// A new dispatcher in this one's place, at its version and mode, whose
+    /// new programs pin their maps by name under `pin_root`.
+    pub(crate) fn target<'a>(&'a self, iface: &'a Interface, pin_root: &'a str) -> Target<'a> {
         Target {
             iface,
             mode: self.mode,
             version: self.config.version,
             old: Some(self),
             replacing: Some(self.fd.as_fd()),
-            pin_root: crate::ns::bpffs(),
+            pin_root,
         }
     }
 }
@@ -318,7 +304,8 @@ fn read_config(map_id: u32) -> Result<Option<Config>> {
 }
 
 /// The status of a running libxdp dispatcher: components are known by
-/// their extension programs' ids, and carry no counters.
+/// their extension programs' ids; their counters are the store's
+/// (ext_counters.rs).
 pub(crate) fn status(r: &Running) -> ChainStatus {
     ChainStatus {
         interface: None,
@@ -340,8 +327,10 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
                 program_id: Some(p.id),
                 owner: None,
                 inlined: None,
+                function: Some(p.name.clone()),
             })
             .collect(),
+        not_dynamic: None,
     }
 }
 
@@ -445,9 +434,15 @@ pub(crate) struct Target<'a> {
 
 /// Builds a dispatcher running `planned` in libxdp's order (priority, then
 /// name), loads what is new, pins it all, swaps it in atomically and unpins
-/// the old dispatcher's programs. Returns the program id of each planned
-/// entry, in the order given. Call under [`lock`]; on error nothing changes.
-pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec<u32>> {
+/// the old dispatcher's programs. With `counting`, the new extensions get
+/// counters, which the caller records. Returns the program id of each
+/// planned entry, in the order given. Call under [`lock`]; on error nothing
+/// changes.
+pub(crate) fn commit(
+    target: &Target<'_>,
+    planned: &[Planned<'_>],
+    mut counting: Option<&mut Counting>,
+) -> Result<Vec<u32>> {
     if planned.len() > MAX_PROGRAMS {
         return Err(Error::TooManyComponents {
             count: planned.len(),
@@ -480,6 +475,9 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
             Planned::Loaded(p) => p.fd.as_fd(),
             Planned::New(c) => {
                 let ext = Extension::load(c, prog, &slot_fn, target.pin_root)?;
+                if let Some(counting) = counting.as_deref_mut() {
+                    counting.attach(ext.prog(), c.program(), &c.label())?;
+                }
                 extensions.push(ext);
                 extensions.last().expect("just pushed").prog()
             }
@@ -526,12 +524,15 @@ pub(crate) fn commit(target: &Target<'_>, planned: &[Planned<'_>]) -> Result<Vec
 }
 
 fn load_dispatcher(config: &Config) -> Result<Object> {
-    let object = Object::open(object(config.version)?.to_vec(), "libxdp").map_err(|(e, log)| {
-        Error::Link(format!(
-            "libbpf cannot open the libxdp dispatcher ({e}): {}",
-            log.trim()
-        ))
-    })?;
+    let object = Object::open(object(config.version)?.to_vec(), "libxdp").map_err(
+        |Refusal { errno: e, log }| {
+            Error::Link(format!(
+                "libbpf cannot open the libxdp dispatcher ({}): {}",
+                crate::error::os_text(&e),
+                log.trim()
+            ))
+        },
+    )?;
     let rodata = object
         .find_map(".rodata")
         .expect("the dispatcher has its config");
@@ -546,9 +547,9 @@ fn load_dispatcher(config: &Config) -> Result<Object> {
             .set_frags()
             .map_err(|e| Error::os("make the libxdp dispatcher multi-buffer aware", e))?;
     }
-    object
-        .load()
-        .map_err(|(errno, log)| Error::refused("load the libxdp dispatcher", None, errno, &log))?;
+    object.load().map_err(|Refusal { errno, log }| {
+        Error::refused("load the libxdp dispatcher", None, errno, &log)
+    })?;
     Ok(object)
 }
 
@@ -615,8 +616,8 @@ mod tests {
     /// in each version's dispatcher.
     #[test]
     fn config_layout_matches_btf() {
-        use crate::btf::{Btf, Kind};
         use object::{Object as _, ObjectSection as _};
+        use xdpchain_obj::btf::{Btf, Kind};
         for (version, object) in [(2, OBJECT_V2), (3, OBJECT_V3)] {
             let file = object::File::parse(object).unwrap();
             let btf = Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap();

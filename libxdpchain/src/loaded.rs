@@ -77,6 +77,9 @@ impl Loaded {
 /// Loads `members` as a static chain, taking over the maps in `reuse`.
 pub(crate) fn load_static(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
     features::check_static(members)?;
+    for m in members {
+        m.component.check_sized()?;
+    }
     Ok(Loaded {
         members: members.to_vec(),
         body: Body::Static(linked::load(members, build, reuse)?),

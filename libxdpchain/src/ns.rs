@@ -90,6 +90,33 @@ impl Drop for NetnsGuard {
     }
 }
 
+/// The network namespaces of /run/netns whose inode is one of `inodes`:
+/// their names, by name.
+pub(crate) fn named(inodes: &[u64]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| inodes.contains(&m.ino())))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Of [`named`]'s namespaces, those that have an interface named `iface`.
+pub(crate) fn holding_interface(iface: &str, inodes: &[u64]) -> Vec<String> {
+    named(inodes)
+        .into_iter()
+        .filter(|name| {
+            Netns::open(name)
+                .and_then(|ns| ns.run(|| crate::attach::Interface::resolve(iface)))
+                .is_ok()
+        })
+        .collect()
+}
+
 /// Runs `f` in `netns`, if given.
 pub(crate) fn within<T>(netns: Option<&Netns>, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match netns {
@@ -150,4 +177,27 @@ fn parent_of(pid: u32) -> Option<u32> {
         .trim()
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_by_name_or_path() {
+        assert_eq!(Netns::path("blue").unwrap(), Path::new("/run/netns/blue"));
+        assert_eq!(
+            Netns::path("/proc/1/ns/net").unwrap(),
+            Path::new("/proc/1/ns/net")
+        );
+        for bad in ["", ".", ".."] {
+            let e = Netns::path(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
+        }
+        let e = Netns::open("xdpchain-no-such-netns").unwrap_err();
+        assert!(
+            matches!(e, Error::UnknownNetns(ref n) if n == "xdpchain-no-such-netns"),
+            "{e}"
+        );
+    }
 }

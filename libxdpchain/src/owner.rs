@@ -64,6 +64,14 @@ impl Owner {
     pub fn pid(&self) -> u32 {
         self.pid
     }
+
+    /// Whether a process with the owner's pid still runs, as this process's
+    /// /proc sees it (a later process may have taken the pid).
+    pub fn is_running(&self) -> bool {
+        std::path::Path::new("/proc")
+            .join(self.pid.to_string())
+            .exists()
+    }
 }
 
 impl fmt::Display for Owner {
@@ -180,5 +188,16 @@ mod tests {
         assert!(forced
             .may_change("eth0", [("x".into(), Some(&other))])
             .is_ok());
+    }
+
+    /// Tokens tell handles apart, even two taken at once by one process.
+    #[test]
+    fn tokens_are_never_given_twice() {
+        let tokens: std::collections::HashSet<u64> = (0..10_000).map(|_| new_token()).collect();
+        assert_eq!(tokens.len(), 10_000);
+        let me = Owner::of_process();
+        assert!(me.is_running() && me.pid() == std::process::id());
+        assert!(!Owner::recorded("gone".into(), u32::MAX).is_running());
+        assert_eq!(Owner::recorded("fw".into(), 7).to_string(), "fw[7]");
     }
 }

@@ -3,30 +3,9 @@
 //! middle of an operation leaves nothing that the next one cannot finish.
 //! This module reads and writes the pins, locks the store and settles what
 //! a killed operation left; the record's text is record.rs's, and the
-//! operations are store.rs's.
-//!
-//! Layout, per interface, under `DIR/NETNS/IFINDEX/` (NETNS is the network
-//! namespace's inode number, so equal ifindexes of two namespaces differ):
-//! - `state`: a frozen map holding the record below, as text;
-//! - `stats`: the chain's counters;
-//! - `cTAG/object`: a frozen map holding the component's ELF object;
-//! - static chains: `cTAG/NAME` for each of its maps, by its name in the
-//!   component's object with `%` for `.` (bpffs reserves dots in names);
-//! - dynamic chains: `cTAG/prog`, its extension program, its maps as above,
-//!   and `cTAG/link_ID`, its link into the dispatcher with program id ID.
-//!
-//! The record names each component's owner (name and pid) and the token of
-//! the handle that added it.
-//!
-//! An operation runs under an flock of DIR. It loads the new chain, pins
-//! what is new and its record as `state_new`, swaps the chain in on the
-//! interface atomically, then renames `state_new` to `state` and unpins what
-//! left. The record names the root program it describes, so the next
-//! operation can tell from the interface which record is true.
-//!
-//! Chains in libxdp's layout keep their state in libxdp's own pins
-//! (src/libxdp.rs), changed under libxdp's lock; here only `libxdp_owners`,
-//! the owner of each program we added, by program id.
+//! operations are the store's (store/). docs/protocol.md describes the
+//! layout, the lock, the order of the steps and recovery, for other
+//! implementations too.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -38,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::attach::{self, Interface, Seen};
 use crate::component::Component;
 use crate::error::{Error, Result};
+use crate::ext_counters;
 use crate::libxdp;
 use crate::owner::Stamp;
 use crate::plan::{ComponentId, Member, Mode, Reuse};
@@ -54,6 +34,9 @@ pub(crate) const PROG: &str = "prog";
 pub(crate) const LINK_PREFIX: &str = "link_";
 /// Owners of the programs we added to a libxdp dispatcher.
 pub(crate) const LIBXDP_OWNERS: &str = "libxdp_owners";
+/// The maps that components pin by name, where the chain's components
+/// share them; they go with the chain.
+pub(crate) const MAPS: &str = "maps";
 pub(crate) const CHUNK: usize = 64 << 10;
 
 /// The directory lock; released when dropped, or when the process dies.
@@ -73,7 +56,7 @@ pub(crate) fn lock(store: &Path) -> Result<Lock> {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::BpffsNotMounted { path: shown() })
+            return Err(crate::sys::not_bpffs(&shown()))
         }
         Err(e) => return Err(Error::os(format!("create {}", shown()), e)),
     }
@@ -88,6 +71,27 @@ pub(crate) fn lock(store: &Path) -> Result<Lock> {
     crate::sys::check_bpffs(&shown())?;
     crate::sys::flock_exclusive(&file).map_err(|e| Error::os("lock pin directory", e))?;
     Ok(Lock { _dir: file })
+}
+
+/// Removes the record directory `dir` of an interface, then its
+/// namespace's, where they hold nothing: a namespace's directory goes with
+/// its last chain, and a change that failed leaves none behind. Under the
+/// store's lock, so that no other operation is filling them.
+pub(crate) fn remove_if_empty(dir: &Path) {
+    let maps = dir.join(MAPS);
+    for d in [Some(maps.as_path()), Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+    {
+        // rmdir refuses a directory that holds anything.
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+/// Where the components of the chain recorded in `dir` pin their maps by
+/// name.
+pub(crate) fn maps_dir(dir: &Path) -> String {
+    dir.join(MAPS).display().to_string()
 }
 
 /// This thread's network namespace's directory in the store `store`.
@@ -180,9 +184,13 @@ pub(crate) fn recover(dir: &Path, iface: &Interface, running: Running) -> Result
         Running::Nothing => None,
         Running::Program(id) => Some(id),
         Running::Libxdp => {
-            // libxdp's pins hold its chain; ours, only who added what.
+            // libxdp's pins hold its chain; ours, only who added what and
+            // what counts it.
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                if e.file_name() != LIBXDP_OWNERS {
+                if e.file_name() != LIBXDP_OWNERS
+                    && e.file_name() != MAPS
+                    && !ext_counters::is_pin(&e.file_name())
+                {
                     remove_tree(&e.path())?;
                 }
             }
@@ -233,7 +241,10 @@ pub(crate) fn recover(dir: &Path, iface: &Interface, running: Running) -> Result
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if (name.starts_with('c') && !keep.contains(&name)) || name == LIBXDP_OWNERS {
+        if (name.starts_with('c') && !keep.contains(&name))
+            || name == LIBXDP_OWNERS
+            || ext_counters::is_pin(e.file_name().as_os_str())
+        {
             remove_tree(&e.path())?;
         } else if keep.contains(&name) {
             // Links into dispatchers no longer attached.
@@ -257,9 +268,11 @@ pub(crate) fn members(dir: &Path, record: &Record) -> Result<Vec<Member>> {
             let bytes = read_object(&dir.join(format!("c{}", e.tag)).join(OBJECT), e.size)?;
             let component = Component::from_bytes(bytes, &e.source, Some(&e.program))?
                 .with_priority(e.priority)
-                .with_continue_on(e.continue_on);
+                .with_continue_on(e.continue_on)
+                .with_traceable(e.traceable);
             Ok(Member {
                 id: ComponentId(e.id),
+                row: e.row,
                 tag: e.tag,
                 component,
             })
@@ -446,4 +459,28 @@ pub(crate) fn read_record(path: &Path) -> Result<Record> {
         name: path.display().to_string(),
         reason: "not a chain record".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record directory goes with its namespace's once both are empty,
+    /// and never while they hold anything.
+    #[test]
+    fn only_empty_directories_are_removed() {
+        let ns = std::env::temp_dir().join(format!("xdpchain-pins-{}", std::process::id()));
+        let (eth0, eth1) = (ns.join("eth0"), ns.join("eth1"));
+        std::fs::create_dir_all(eth0.join(MAPS)).unwrap();
+        std::fs::create_dir_all(&eth1).unwrap();
+        std::fs::write(eth1.join("record"), b"x").unwrap();
+        assert_eq!(maps_dir(&eth0), format!("{}/{MAPS}", eth0.display()));
+        remove_if_empty(&eth0);
+        assert!(!eth0.exists() && eth1.exists());
+        remove_if_empty(&eth1);
+        assert!(eth1.join("record").exists());
+        std::fs::remove_file(eth1.join("record")).unwrap();
+        remove_if_empty(&eth1);
+        assert!(!ns.exists());
+    }
 }

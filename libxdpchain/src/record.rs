@@ -9,15 +9,21 @@ use crate::component::Verdicts;
 use crate::owner::{Owner, Stamp};
 use crate::plan::Mode;
 
-/// The first line of a chain's record: version 3 adds the digest of each
-/// component's declaration; version 2 records are read as without one.
-const MAGIC: &str = "xdpchain-state 3";
+/// The first line of a chain's record: version 5 adds why a chain that
+/// would have been dynamic is static, version 4 each component's row in the
+/// counters (its id until then) and its flags (traceable), version 3 the
+/// digest of its declaration; older records are read as without them.
+const MAGIC: &str = "xdpchain-state 5";
+const MAGIC_V4: &str = "xdpchain-state 4";
+const MAGIC_V3: &str = "xdpchain-state 3";
 const MAGIC_V2: &str = "xdpchain-state 2";
+/// A component's flags: kept a function of its own.
+const FLAG_TRACEABLE: u32 = 1;
 /// The first line of the owners of a libxdp dispatcher's programs.
 const OWNERS_MAGIC: &str = "xdpchain-libxdp-owners 1";
 
 /// How a chain is built and attached, kept from one operation to the next.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub mode: AttachMode,
     /// Static or Dynamic.
@@ -25,6 +31,9 @@ pub(crate) struct Settings {
     pub counting: bool,
     /// The tag the next component added gets; tags are never reused.
     pub next_tag: u64,
+    /// Why the chain is static where the mode asked (auto) would have made
+    /// it dynamic: the kernel refused a component as an extension program.
+    pub not_dynamic: Option<String>,
 }
 
 /// A chain's record: what it runs, and the root program that runs it.
@@ -38,11 +47,13 @@ pub(crate) struct Record {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub id: u32,
+    pub row: u32,
     pub tag: u64,
     pub priority: i32,
     pub continue_on: Verdicts,
     pub size: usize,
     pub stamp: Stamp,
+    pub traceable: bool,
     pub program: String,
     pub source: String,
 }
@@ -56,18 +67,24 @@ impl Entry {
 impl Record {
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\n",
+            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\nnot-dynamic {}\n",
             self.prog_id,
             self.settings.mode.name(),
             self.settings.kind.name(),
             self.settings.counting as u8,
-            self.settings.next_tag
+            self.settings.next_tag,
+            self.settings
+                .not_dynamic
+                .as_deref()
+                .unwrap_or("-")
+                .replace('\n', " ")
         );
         for e in &self.entries {
             s += &format!(
-                "component {} {} {} {} {} {} {} {} {} {} {}\n",
+                "component {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
                 e.id,
                 e.tag,
+                e.row,
                 e.priority,
                 e.continue_on.bits(),
                 e.size,
@@ -75,6 +92,7 @@ impl Record {
                 e.stamp.owner.pid(),
                 e.stamp.token,
                 e.stamp.digest.as_deref().unwrap_or("-"),
+                if e.traceable { FLAG_TRACEABLE } else { 0 },
                 e.program,
                 e.source.replace('\n', " ")
             );
@@ -84,9 +102,11 @@ impl Record {
 
     pub fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
-        let v2 = match lines.next()? {
-            MAGIC => false,
-            MAGIC_V2 => true,
+        let version = match lines.next()? {
+            MAGIC => 5,
+            MAGIC_V4 => 4,
+            MAGIC_V3 => 3,
+            MAGIC_V2 => 2,
             _ => return None,
         };
         let mut field = |key: &str| {
@@ -104,24 +124,38 @@ impl Record {
         let kind = Mode::parse(&field("kind")?).ok()?;
         let counting = field("counting")? == "1";
         let next_tag = field("next-tag")?.parse().ok()?;
+        let not_dynamic = match version {
+            5 => optional(&field("not-dynamic")?),
+            _ => None,
+        };
         let entries = text
             .lines()
             .filter_map(|l| l.strip_prefix("component "))
             .map(|l| {
-                let mut p = l.splitn(if v2 { 10 } else { 11 }, ' ');
+                let mut p = l.splitn([10, 11, 13, 13][version - 2], ' ');
+                let id = p.next()?.parse().ok()?;
+                let tag = p.next()?.parse().ok()?;
                 Some(Entry {
-                    id: p.next()?.parse().ok()?,
-                    tag: p.next()?.parse().ok()?,
+                    id,
+                    tag,
+                    row: match version {
+                        4.. => p.next()?.parse().ok()?,
+                        _ => id,
+                    },
                     priority: p.next()?.parse().ok()?,
                     continue_on: Verdicts::from_bits(p.next()?.parse().ok()?),
                     size: p.next()?.parse().ok()?,
                     stamp: Stamp {
                         owner: Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?),
                         token: p.next()?.parse().ok()?,
-                        digest: match v2 {
-                            true => None,
-                            false => digest(p.next()?),
+                        digest: match version {
+                            2 => None,
+                            _ => optional(p.next()?),
                         },
+                    },
+                    traceable: match version {
+                        4.. => p.next()?.parse::<u32>().ok()? & FLAG_TRACEABLE != 0,
+                        _ => false,
                     },
                     program: p.next()?.to_string(),
                     source: p.next()?.to_string(),
@@ -135,6 +169,7 @@ impl Record {
                 kind,
                 counting,
                 next_tag,
+                not_dynamic,
             },
             entries,
         })
@@ -155,7 +190,7 @@ pub(crate) fn parse_owners(text: &str) -> HashMap<u32, Stamp> {
             let owner = Owner::recorded(p.next()?.to_string(), p.next()?.parse().ok()?);
             let token = p.next()?.parse().ok()?;
             // Absent from records of before digests.
-            let digest = p.next().and_then(digest);
+            let digest = p.next().and_then(optional);
             Some((
                 id,
                 Stamp {
@@ -183,8 +218,8 @@ pub(crate) fn owners_text(owners: &HashMap<u32, Stamp>) -> String {
     text
 }
 
-/// A recorded digest; `-` for none.
-fn digest(field: &str) -> Option<String> {
+/// A recorded field that may be absent: `-` for none.
+fn optional(field: &str) -> Option<String> {
     (field != "-").then(|| field.to_string())
 }
 
@@ -201,9 +236,11 @@ mod tests {
                 kind: Mode::Dynamic,
                 counting: false,
                 next_tag: 7,
+                not_dynamic: Some("the kernel refused a.o:x as an extension program: why".into()),
             },
             entries: vec![Entry {
-                id: 3,
+                id: 6,
+                row: 3,
                 tag: 6,
                 priority: -5,
                 continue_on: Verdicts::from_bits(0b10100),
@@ -213,6 +250,7 @@ mod tests {
                     token: 99,
                     digest: Some("0123abcd".into()),
                 },
+                traceable: true,
                 program: "xdp_fw".into(),
                 source: "/opt/my objects/fw.o".into(),
             }],
@@ -224,8 +262,17 @@ mod tests {
                   component 0 0 50 4 10 fw 7 9 xdp_fw /a b.o\n";
         let e = &Record::parse(v2).unwrap().entries[0];
         assert_eq!(
-            (e.stamp.digest.as_deref(), e.source.as_str()),
-            (None, "/a b.o")
+            (e.stamp.digest.as_deref(), e.source.as_str(), e.traceable),
+            (None, "/a b.o", false)
+        );
+        let v3 = "xdpchain-state 3\nprog 1\nmode native\nkind static\ncounting 1\nnext-tag 1\n\
+                  component 0 0 50 4 10 fw 7 9 - xdp_fw /a b.o\n";
+        let e = &Record::parse(v3).unwrap().entries[0];
+        assert_eq!((e.program.as_str(), e.traceable), ("xdp_fw", false));
+        assert_eq!(
+            (e.id, e.row),
+            (0, 0),
+            "before version 4, the id was the row"
         );
     }
 
@@ -245,5 +292,40 @@ mod tests {
         assert!(parse_owners("xdpchain-state 2\n17 probe 77 5\n").is_empty());
         let old = parse_owners("xdpchain-libxdp-owners 1\n17 probe 77 5\n");
         assert_eq!(old[&17].digest, None);
+    }
+
+    /// A record cut or changed by hand is no record: nothing of it is
+    /// taken, rather than a chain with some components lost.
+    #[test]
+    fn a_damaged_record_is_refused_whole() {
+        let good = "xdpchain-state 4\nprog 9\nmode native\nkind dynamic\ncounting 1\n\
+                    next-tag 3\ncomponent 2 2 1 50 4 10 fw 7 9 - 0 xdp_fw /a.o\n";
+        let r = Record::parse(good).unwrap();
+        assert_eq!(
+            (r.prog_id, r.settings.kind, r.entries[0].row),
+            (9, Mode::Dynamic, 1)
+        );
+        for bad in [
+            good.replace("prog 9", "prog nine"),
+            good.replace("kind dynamic", "kind fast"),
+            good.replace("next-tag 3\n", ""),
+            good.replace(" 50 ", " fifty "),
+            good.replace(" - 0 xdp_fw /a.o", ""),
+            good[..good.len() / 2].to_string(),
+        ] {
+            assert!(Record::parse(&bad).is_none(), "{bad}");
+        }
+    }
+
+    /// Text from another chain's record or garbage gives no owners; a line
+    /// that does not parse is skipped, the rest kept.
+    #[test]
+    fn owners_of_bad_lines_are_skipped() {
+        let text = "xdpchain-libxdp-owners 1\n17 probe 77 5 -\nx y z\n18 fw 1\n19 fw 2 3 ab\0\0";
+        let owners = parse_owners(text);
+        let mut ids: Vec<u32> = owners.keys().copied().collect();
+        ids.sort();
+        assert_eq!(ids, [17, 19]);
+        assert_eq!(owners[&19].digest.as_deref(), Some("ab"));
     }
 }

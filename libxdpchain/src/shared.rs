@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::inspect;
 use crate::ns::{self, Netns};
 use crate::owner::{new_token, Actor, Owner, Stamp};
-use crate::plan::{ComponentId, Counting, Mode};
+use crate::plan::{ComponentId, ComponentKey, Counting, Mode};
+use crate::report::Report;
 use crate::status::ChainStatus;
 use crate::store::{Store, Which};
 use crate::timing::Timing;
@@ -56,7 +57,7 @@ pub struct SharedChain {
     counting: Counting,
     netns: Option<Netns>,
     /// Maps handed out by [`SharedChain::map_fd`], valid while the handle is.
-    maps: HashMap<(u32, String), OwnedFd>,
+    maps: HashMap<(ComponentId, String), OwnedFd>,
 }
 
 impl Store {
@@ -95,6 +96,14 @@ impl SharedChain {
         })
     }
 
+    /// Runs the change `op` ([`Store::changing`]) in the handle's namespace.
+    fn change(
+        &self,
+        op: impl FnOnce(&Store, &Interface, &Actor) -> Result<Option<u32>>,
+    ) -> Result<Report> {
+        self.run(|store, iface, actor| store.changing(iface, actor, || op(store, iface, actor)))
+    }
+
     pub fn interface(&self) -> &Interface {
         &self.iface
     }
@@ -110,45 +119,66 @@ impl SharedChain {
     }
 
     /// Adds `component` to the chain, creating the chain if there is none;
-    /// it runs once this returns. On failure nothing changes.
-    pub fn add(&mut self, component: Component) -> Result<ComponentId> {
+    /// it runs once this returns ([`Report::added`] has its id, beside what
+    /// force dropped). On failure nothing changes.
+    pub fn add(&mut self, component: Component) -> Result<Report> {
         let (opts, counting) = (self.attach, self.counting);
-        self.run(|store, iface, actor| store.add_to(iface, component, opts, counting, actor))
+        self.change(|store, iface, actor| {
+            store
+                .add_to(iface, component, opts, counting, actor)
+                .map(|_| None)
+        })
     }
 
-    /// Removes the component `key` (its id as digits, a program id in
-    /// libxdp's layout, or its program name); another owner's only with
-    /// force. The chain goes with its last component.
-    pub fn remove(&mut self, key: &str) -> Result<()> {
-        self.run(|store, iface, actor| store.remove_from(iface, Which::Key(key), actor))
-            .map(drop)
+    /// Removes the component `key`; another owner's only with force. The
+    /// chain goes with its last component.
+    pub fn remove(&mut self, key: impl Into<ComponentKey>) -> Result<Report> {
+        let key = key.into();
+        self.change(|store, iface, actor| {
+            store
+                .remove_from(iface, Which::Key(&key), actor)
+                .map(|_| None)
+        })
     }
 
     /// Puts `component` in the place of component `key` atomically, as
-    /// [`crate::Chain::replace_slot`] does; another owner's only with force.
-    pub fn replace(&mut self, key: &str, component: Component) -> Result<()> {
-        self.run(|store, iface, actor| store.replace_in(iface, key, component, actor))
+    /// [`crate::Chain::replace`] does; another owner's only with force.
+    pub fn replace(
+        &mut self,
+        key: impl Into<ComponentKey>,
+        component: Component,
+    ) -> Result<Report> {
+        let key = key.into();
+        self.change(|store, iface, actor| store.replace_in(iface, &key, component, actor).map(Some))
     }
 
     /// Replaces the whole chain with `components`, added by this handle;
     /// the components of other owners there only with force.
-    pub fn replace_all(&mut self, components: Vec<Component>) -> Result<Vec<ComponentId>> {
+    pub fn replace_all(&mut self, components: Vec<Component>) -> Result<Report> {
         let (opts, counting) = (self.attach, self.counting);
-        self.run(|store, iface, actor| store.replace_all(iface, components, opts, counting, actor))
+        self.change(|store, iface, actor| {
+            store
+                .replace_all(iface, components, opts, counting, actor)
+                .map(|_| None)
+        })
     }
 
-    /// Takes out the components this handle added; returns how many. The
-    /// chain leaves the interface with its last component.
-    pub fn detach(&mut self) -> Result<usize> {
+    /// Takes out the components this handle added. The chain leaves the
+    /// interface with its last component.
+    pub fn detach(&mut self) -> Result<Report> {
         self.maps.clear();
-        self.run(|store, iface, actor| store.remove_from(iface, Which::Own, actor))
+        self.change(|store, iface, actor| {
+            store
+                .remove_from(iface, Which::Own(actor.stamp.token), actor)
+                .map(|_| None)
+        })
     }
 
     /// Detaches the whole chain; the components of other owners only with
     /// force.
-    pub fn detach_all(&mut self) -> Result<()> {
+    pub fn detach_all(&mut self) -> Result<Report> {
         self.maps.clear();
-        self.run(|store, iface, actor| store.detach_all(iface, actor))
+        self.change(|store, iface, actor| store.detach_all(iface, actor).map(|_| None))
     }
 
     /// Times the chain's components while the result lives (see
@@ -213,10 +243,10 @@ impl SharedChain {
     /// A component's map by the name it has in the component's own object
     /// (a map's name, or a data section such as ".bss"), from the chain's
     /// pins; the fd stays valid while the handle does.
-    pub fn map_fd(&mut self, id: u32, name: &str) -> Result<BorrowedFd<'_>> {
+    pub fn map_fd(&mut self, id: ComponentId, name: &str) -> Result<BorrowedFd<'_>> {
         let key = (id, name.to_string());
         if !self.maps.contains_key(&key) {
-            let fd = self.run(|store, iface, _| store.pinned_map(iface, id, name))?;
+            let fd = self.run(|store, iface, _| store.pinned_map(iface, id.0, name))?;
             self.maps.insert(key.clone(), fd);
         }
         Ok(self.maps[&key].as_fd())

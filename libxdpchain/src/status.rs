@@ -65,14 +65,18 @@ impl Counters {
 /// One component as the kernel runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ComponentStatus {
-    /// Stable while the component stays in the chain; `xdpchain status` shows it.
+    /// Stable while the component stays in the chain, and never given to
+    /// another component of it (a replacement keeps it); `xdpchain status`
+    /// shows it.
     pub id: u32,
     /// Position in run order.
     pub slot: usize,
     pub name: String,
     pub priority: i32,
     pub continue_on: Verdicts,
-    /// None when the chain was built with counting off.
+    /// None when the chain was built with counting off, and for programs
+    /// of a libxdp dispatcher that we do not count
+    /// ([`ChainStatus::counters_off`] says why).
     pub counters: Option<Counters>,
     /// The program that runs the component: the chain's own for a linked
     /// one, its extension program otherwise. None where this process cannot
@@ -86,6 +90,25 @@ pub struct ComponentStatus {
     /// left out where no verdict lets the chain reach it. None for other
     /// chains, and where the kernel does not tell.
     pub inlined: Option<bool>,
+    /// The function that runs the component in program `program_id`, by
+    /// which fentry and fexit programs attach to it where the kernel has
+    /// trampolines: `xdpchain_slot_N` in a static chain that calls it (see
+    /// [`crate::Component::with_traceable`]), its own name in an extension
+    /// program. None where it is copied into a generated root, and where
+    /// the kernel does not tell.
+    pub function: Option<String>,
+}
+
+/// An XDP program of another loader, which is neither a chain of ours nor
+/// a libxdp dispatcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignProgram {
+    pub interface: Interface,
+    pub mode: AttachMode,
+    pub program_id: u32,
+    /// Its function's name (the kernel's name, cut at 15 characters, where
+    /// it has no BTF).
+    pub name: String,
 }
 
 #[derive(Clone, Debug)]
@@ -96,10 +119,14 @@ pub struct ChainStatus {
     pub kind: Mode,
     /// Set when the chain is a libxdp dispatcher (libxdp's layout, this
     /// version of its protocol), whose components are extension programs
-    /// known by their program ids, without counters.
+    /// known by their program ids.
     pub libxdp_version: Option<u8>,
     pub program_id: u32,
     pub components: Vec<ComponentStatus>,
+    /// Why the chain is static where the mode asked for (auto) would have
+    /// made it dynamic: the kernel refused a component as an extension
+    /// program. Known from a store's record.
+    pub not_dynamic: Option<String>,
 }
 
 impl ChainStatus {
@@ -113,15 +140,83 @@ impl ChainStatus {
 
     /// Why its components show no counters, where they show none.
     pub fn counters_off(&self) -> Option<&'static str> {
-        if self.libxdp_version.is_some() {
-            Some(
-                "libxdp's dispatcher has no room for counters; \
-                 a chain in xdpchain's layout counts (attach with counters on)",
-            )
-        } else if self.components.iter().any(|c| c.counters.is_none()) {
-            Some("the chain was made with counting off")
-        } else {
+        if !self.components.iter().any(|c| c.counters.is_none()) {
             None
+        } else if self.libxdp_version.is_some() {
+            Some(
+                "in libxdp's layout only the programs libxdpchain adds with counting on are \
+                 counted (by fexit programs); the others were added by libxdp users, with \
+                 counting off, or where the kernel refused to trace them",
+            )
+        } else {
+            Some("the chain was made with counting off")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(verdicts: [u64; 5], other: u64, ns: u64, cnt: u64) -> Counters {
+        Counters {
+            verdicts,
+            other,
+            run_time_ns: ns,
+            run_cnt: cnt,
+        }
+    }
+
+    /// What `top` shows: packets and verdicts over an interval, and time
+    /// per packet only where packets were timed.
+    #[test]
+    fn counters_over_an_interval() {
+        let before = counted([1, 2, 3, 0, 0], 1, 100, 2);
+        let after = counted([1, 5, 13, 0, 2], 1, 1100, 12);
+        let d = after.since(&before);
+        assert_eq!((d.packets(), d.verdict(Verdict::Pass)), (15, 10));
+        assert_eq!(d.ns_per_packet(), Some(100.0));
+        assert_eq!(d.by_name()[1], ("drop", 3));
+        assert_eq!(d.by_name()[5], ("other", 0));
+        // Counters that went back (a rebuilt chain) give none, not wraps.
+        assert_eq!(before.since(&after).packets(), 0);
+        assert_eq!(Counters::default().ns_per_packet(), None);
+    }
+
+    #[test]
+    fn a_chain_says_why_it_counts_nothing() {
+        let component = |counters| ComponentStatus {
+            id: 0,
+            slot: 0,
+            name: "xdp_fw".into(),
+            priority: 50,
+            continue_on: Verdicts::empty(),
+            counters,
+            program_id: None,
+            owner: None,
+            inlined: None,
+            function: None,
+        };
+        let mut chain = ChainStatus {
+            interface: None,
+            mode: None,
+            kind: Mode::Static,
+            libxdp_version: None,
+            program_id: 1,
+            components: vec![component(Some(Counters::default()))],
+            not_dynamic: None,
+        };
+        assert_eq!(
+            (chain.layout().as_str(), chain.counters_off()),
+            ("xdpchain", None)
+        );
+        chain.components.push(component(None));
+        assert_eq!(
+            chain.counters_off(),
+            Some("the chain was made with counting off")
+        );
+        chain.libxdp_version = Some(2);
+        assert_eq!(chain.layout(), "libxdp v2");
+        assert!(chain.counters_off().unwrap().contains("fexit"));
     }
 }

@@ -122,6 +122,30 @@ static void *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* What a handle's report callback heard: the changes of its last call. */
+struct heard {
+	int n;
+	struct {
+		unsigned int action, id, prog_id;
+		bool has_id;
+		char owner[64];
+	} ch[4];
+};
+
+static void hear(const struct xdpchain_change *ch, void *ctx)
+{
+	struct heard *h = ctx;
+
+	if (h->n < 4) {
+		h->ch[h->n].action = ch->action;
+		h->ch[h->n].id = ch->id;
+		h->ch[h->n].has_id = ch->has_id;
+		h->ch[h->n].prog_id = ch->prog_id;
+		snprintf(h->ch[h->n].owner, 64, "%s", ch->owner ? ch->owner : "");
+	}
+	h->n++;
+}
+
 static void opening(const char *iface)
 {
 	struct xdpchain *c = NULL;
@@ -151,6 +175,11 @@ static void opening(const char *iface)
 	{
 		struct xdpchain_open_opts o = { .sz = 2 };
 		FAILS(xdpchain__open(&o, &c), -EINVAL, "too small");
+	}
+	{
+		/* Nothing changes on an interface through a chain of its own. */
+		XDPCHAIN_OPTS(xdpchain_open_opts, o, .report = hear);
+		FAILS(xdpchain__open(&o, &c), -EINVAL, "need an interface");
 	}
 	/* A program built against a newer header: unknown fields must be 0. */
 	memset(&newer, 0, sizeof(newer));
@@ -314,11 +343,13 @@ static void on_interface(const char *iface)
 		CHECK(xdpchain__add_program(c, &p, &counter) == 0);
 	}
 	{
-		/* From memory, with our own priority and continue set. */
+		/* From memory, with our own priority and continue set, kept a
+		 * function of its own for tracers. */
 		XDPCHAIN_OPTS(xdpchain_program_opts, p, .buf = buf, .buf_len = len,
 			      .buf_name = "filter-in-memory", .has_priority = true,
 			      .priority = 60,
-			      .continue_on = XDPCHAIN_VERDICT(XDP_PASS));
+			      .continue_on = XDPCHAIN_VERDICT(XDP_PASS),
+			      .traceable = true);
 		CHECK(xdpchain__add_program(c, &p, &fw) == 0);
 	}
 	free(buf);
@@ -345,14 +376,20 @@ static void on_interface(const char *iface)
 	CHECK(xdpchain__component(c, 0, &info) == 0);
 	CHECK(info.id == counter && info.slot == 0 && info.priority == 10);
 	CHECK(!strcmp(info.name, "xdp_count"));
+	CHECK(xdpchain__mode(c) != XDPCHAIN_MODE_STATIC || (info.inlined && !info.function[0]));
 	CHECK(info.continue_on == (XDPCHAIN_VERDICT(XDP_PASS) | XDPCHAIN_VERDICT(XDP_DROP)));
 	CHECK(!strcmp(info.owner, "api-test") && info.pid == (unsigned int)getpid() && info.own);
 	CHECK(xdpchain__component(c, 1, &info) == 0);
 	CHECK(info.id == fw && info.priority == 60 && !strcmp(info.name, "xdpfilt_udp"));
 	CHECK(info.has_counters);
 	CHECK(info.counters[XDP_DROP] == 1 && info.counters[XDP_PASS] == 1);
-	/* A static chain runs it copied into a root generated for the chain. */
-	CHECK(xdpchain__mode(c) != XDPCHAIN_MODE_STATIC || (info.has_inlined && info.inlined));
+	/* Traceable: a static chain calls it rather than copying it into the
+	 * root generated for the chain; a dynamic one runs it as its own
+	 * extension program. Status names the function tracers attach to. */
+	if (xdpchain__mode(c) == XDPCHAIN_MODE_STATIC)
+		CHECK(info.has_inlined && !info.inlined && !strcmp(info.function, "xdpchain_slot_1"));
+	else
+		CHECK(!strcmp(info.function, "xdpfilt_udp"));
 	FAILS(xdpchain__component(c, 2, &info), -EINVAL, "out of range");
 	FAILS(xdpchain__component(c, 0, NULL), -EINVAL, "NULL");
 	info.sz = 1;
@@ -401,6 +438,18 @@ static void on_interface(const char *iface)
 	CHECK(xdpchain__remove_program(c, fw) == 0);
 	CHECK(xdpchain__component_count(c) == 1);
 	FAILS(xdpchain__remove_program(c, 42), -ENOENT, "42");
+	/* Ids are never given again: the stale one finds nothing, and the
+	 * component added since stays. */
+	{
+		XDPCHAIN_OPTS(xdpchain_program_opts, p, .path = obj("verdict"));
+		unsigned int later;
+
+		CHECK(xdpchain__add_program(c, &p, &later) == 0);
+		CHECK(later != fw && later != counter);
+		FAILS(xdpchain__remove_program(c, fw), -ENOENT, "no component");
+		CHECK(xdpchain__component_count(c) == 2);
+		CHECK(xdpchain__remove_program(c, later) == 0);
+	}
 
 	/* Freed, the handle leaves its component running... */
 	xdpchain__free(c);
@@ -416,12 +465,15 @@ static void on_interface(const char *iface)
 }
 
 /* Two owners on one interface: each keeps its own, changes the other's
- * only by force, and detaches only its own. */
+ * only by force, and detaches only its own; each handle hears what its
+ * changes did. */
 static void two_owners(const char *iface)
 {
+	struct heard probe_heard = { 0 }, boss_heard = { 0 };
 	XDPCHAIN_OPTS(xdpchain_open_opts, fo, .ifname = iface, .owner = "fw",
 		      .mode = XDPCHAIN_MODE_STATIC);
-	XDPCHAIN_OPTS(xdpchain_open_opts, po, .ifname = iface, .owner = "probe");
+	XDPCHAIN_OPTS(xdpchain_open_opts, po, .ifname = iface, .owner = "probe", .report = hear,
+		      .report_ctx = &probe_heard);
 	XDPCHAIN_OPTS(xdpchain_program_opts, filter, .path = obj("filter"), .has_priority = true,
 		      .priority = 60);
 	XDPCHAIN_OPTS(xdpchain_program_opts, count, .path = obj("counter"));
@@ -431,6 +483,9 @@ static void two_owners(const char *iface)
 	CHECK(xdpchain__open(&fo, &fw) == 0 && xdpchain__open(&po, &probe) == 0);
 	CHECK(xdpchain__add_program(fw, &filter, &fw_id) == 0);
 	CHECK(xdpchain__add_program(probe, &count, &probe_id) == 0);
+	CHECK(probe_heard.n == 1 && probe_heard.ch[0].action == XDPCHAIN_ACTION_ADDED);
+	CHECK(probe_heard.ch[0].has_id && probe_heard.ch[0].id == probe_id);
+	CHECK(!strcmp(probe_heard.ch[0].owner, "probe") && probe_heard.ch[0].prog_id > 0);
 	CHECK(xdpchain__component_count(fw) == 2 && xdpchain__component_count(probe) == 2);
 	XDPCHAIN_OPTS(xdpchain_component_info, ci);
 	CHECK(xdpchain__component(fw, 0, &ci) == 0);
@@ -450,9 +505,13 @@ static void two_owners(const char *iface)
 	/* With force, another owner's component can go. */
 	CHECK(xdpchain__add_program(probe, &count, &probe_id) == 0);
 	{
-		XDPCHAIN_OPTS(xdpchain_open_opts, bo, .ifname = iface, .owner = "boss", .force = true);
+		XDPCHAIN_OPTS(xdpchain_open_opts, bo, .ifname = iface, .owner = "boss", .force = true,
+			      .report = hear, .report_ctx = &boss_heard);
 		CHECK(xdpchain__open(&bo, &boss) == 0);
 		CHECK(xdpchain__remove_program(boss, fw_id) == 0);
+		/* Another owner's component is dropped, and said to be. */
+		CHECK(boss_heard.n == 1 && boss_heard.ch[0].action == XDPCHAIN_ACTION_DROPPED);
+		CHECK(boss_heard.ch[0].id == fw_id && !strcmp(boss_heard.ch[0].owner, "fw"));
 	}
 	CHECK(xdpchain__component_count(fw) == 1);
 	FAILS(xdpchain__detach(fw), -ENOENT, "not attached");

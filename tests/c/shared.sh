@@ -51,7 +51,7 @@ for round in sequential concurrent; do
   fi
   st=$(json)
   [ "$(field owner <<<"$st")" = "fw ops probe " ] || fail "$round: owners $(field owner <<<"$st")"
-  [ "$(field kind <<<"$st")" = "$mode " ] || fail "$round: kind $(field kind <<<"$st")"
+  [ "$(field mode <<<"$st")" = "$mode " ] || fail "$round: mode $(field mode <<<"$st")"
   [[ "$(field layout <<<"$st")" == "$want_layout"* ]] || fail "$round: layout $(field layout <<<"$st")"
   ! "$cli" -n "$ns_b" remove $ifc xdpfilt_udp 2>/dev/null || fail "$round: removed fw's without force"
   "$cli" -n "$ns_b" detach $ifc --force || fail "$round: detach --force failed"

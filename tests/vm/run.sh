@@ -202,9 +202,8 @@ if [ $bench = 0 ]; then
   done
   results+=("${scripts[@]}")
 fi
-fail=0
+# Each kernel's initramfs: the same files, and its own veth module.
 for k in "${kernels[@]}"; do
-  vmlinuz=$(ls "$out/kernel-$k"/boot/vmlinuz-* | head -1)
   veth=$(find "$out/kernel-$k/lib/modules" -name 'veth.ko*' | head -1)
   # busybox's insmod takes modules uncompressed (6.12's ship as .ko.xz).
   case $veth in
@@ -212,20 +211,34 @@ for k in "${kernels[@]}"; do
     *) cp "$veth" "$root/lib/modules/veth.ko" ;;
   esac
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd-$k.gz"
-  log=$out/console-$k.log
-  # The kernel patches the XDP dispatcher's code live (through int3) on
-  # every attach; under qemu's multi-threaded TCG (no KVM here) another
-  # vCPU can run the half-patched code (seen: "Oops: int3" in
-  # bpf_dispatcher_xdp_func, 6.12 guest). One vCPU.
+done
+
+# The guests run side by side, one vCPU each: the kernel patches the XDP
+# dispatcher's code live (through int3) on every attach, and under qemu's
+# multi-threaded TCG (no KVM here) another vCPU can run the half-patched
+# code (seen: "Oops: int3" in bpf_dispatcher_xdp_func, 6.12 guest).
+boot() {
+  local k=$1 vmlinuz log=$out/console-$1.log
+  rm -f "$log.rc" "$log.txt"
+  vmlinuz=$(ls "$out/kernel-$k"/boot/vmlinuz-* | head -1)
   echo "vm: $k: booting $(basename "$vmlinuz") with ${#tests[@]} test binaries and ${#scripts[@]} scripts ($(du -h "$out/initrd-$k.gz" | cut -f1) initramfs)"
-  set +e
+  local rc=0
   timeout --foreground "$timeout_s" qemu-system-x86_64 -m 2048 -smp 1 -nographic -no-reboot \
     -kernel "$vmlinuz" -initrd "$out/initrd-$k.gz" \
-    -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null >"$log" 2>&1
-  qrc=$?
-  set -e
+    -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null >"$log" 2>&1 || rc=$?
+  echo $rc >"$log.rc"
   tr -d '\r' <"$log" >"$log.txt"
+}
+guests=()
+for k in "${kernels[@]}"; do boot "$k" & guests+=($!); done
+trap 'kill "${guests[@]}" 2>/dev/null || true' EXIT
+wait "${guests[@]}" || true
+trap - EXIT
 
+fail=0
+for k in "${kernels[@]}"; do
+  log=$out/console-$k.log
+  qrc=$(cat "$log.rc" 2>/dev/null || echo none)
   kfail=0
   if [ $bench = 1 ]; then
     sed -n '/XDPCHAIN-BENCH-BEGIN/,/XDPCHAIN-BENCH-END/p' "$log.txt" | sed '1d;$d' | grep -v '^XDPCHAIN-TEST' > bench/results/vm.txt

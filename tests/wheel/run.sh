@@ -10,7 +10,8 @@ tests/wheel/build.sh >target/wheel-build.log 2>&1 || { tail -40 target/wheel-bui
 wheel=$(ls "$repo"/target/wheels/xdpchain-*.whl)
 sdist=$(ls "$repo"/target/wheels/xdpchain-*.tar.gz)
 listing=$(tar -tzf "$sdist")
-for f in pyproject.toml Cargo.toml Cargo.lock libxdpchain/src/lib.rs bindings/python/src/lib.rs; do
+for f in pyproject.toml Cargo.toml Cargo.lock xdpchain-obj/src/lib.rs xdpchain-obj/bpf/testdata/component.bpf.c \
+         libxdpchain/src/lib.rs bindings/python/src/lib.rs; do
   grep -qx "xdpchain-[0-9.]*/$f" <<<"$listing" || { echo "wheel: the sdist lacks $f" >&2; exit 1; }
 done
 

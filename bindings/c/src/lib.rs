@@ -15,13 +15,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod apply;
 mod print;
+mod report;
 
 pub use apply::{xdpchain__apply, xdpchain_apply_fn, xdpchain_apply_opts};
 pub use print::{xdpchain_print_fn, xdpchain_print_level, xdpchain_set_print};
+pub use report::{xdpchain_action, xdpchain_change, xdpchain_report_fn};
 
 use ::xdpchain::{
-    AttachMode, AttachOptions, Chain, Component, ComponentId, Counting, Error, Mode, OpenOptions,
-    SharedChain, Store, Timing, Verdicts,
+    AttachMode, AttachOptions, Chain, ChainHandle, Component, ComponentId, Counting, Error, Listed,
+    Mode, OpenOptions, Report, Store, Timing, Verdicts,
 };
 
 /// How a chain joins its components.
@@ -58,12 +60,14 @@ pub struct xdpchain_open_opts {
     /// NULL for a chain of this handle's own that is only linked into a file.
     pub ifname: *const c_char,
     /// How a chain this handle creates joins its components: an enum
-    /// xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO.
+    /// xdpchain_mode; 0 is XDPCHAIN_MODE_AUTO. This, `no_counters`,
+    /// `counters` and skb `attach_mode` are for a new chain: adding to a
+    /// running one that cannot follow them fails with -EINVAL.
     pub mode: u32,
     /// A chain this handle creates leaves out the per-component counters
     /// (and all counting code). With neither this nor `counters`, a chain
-    /// counts unless it takes libxdp's layout (a dynamic chain of at most
-    /// ten components, which xdp-loader and every libxdp user can join).
+    /// counts where the kernel lets it (in libxdp's layout, the programs
+    /// added through libxdpchain).
     pub no_counters: bool,
     /// Without `ifname`: where maps that their objects pin by name go;
     /// NULL: /sys/fs/bpf. Chains of interfaces always use the shared bpffs.
@@ -80,9 +84,17 @@ pub struct xdpchain_open_opts {
     /// Let this handle replace or remove the components of other owners,
     /// and replace an XDP program of another loader.
     pub force: bool,
-    /// A chain this handle creates counts packets per component, in
-    /// xdpchain's layout: libxdp's has no room for counters.
+    /// A chain this handle creates counts packets per component, and times
+    /// and dumps on request: it takes xdpchain's layout. Without it, a
+    /// chain in libxdp's layout counts the programs added through
+    /// libxdpchain where the kernel lets it trace them.
     pub counters: bool,
+    /// Told every program that a change through this handle added,
+    /// removed, replaced or dropped (see xdpchain_report_fn), before the
+    /// call that made the change returns; NULL: nothing is told.
+    pub report: xdpchain_report_fn,
+    /// Handed to `report`.
+    pub report_ctx: *mut c_void,
 }
 
 /// A component to add: an object file, or an object in memory.
@@ -117,6 +129,10 @@ pub struct xdpchain_program_opts {
     /// Sizes of the object's maps: `map_sizes_cnt` of them.
     pub map_sizes: *const xdpchain_map_size,
     pub map_sizes_cnt: usize,
+    /// Keep it a function of its own in a static chain, which fentry and
+    /// fexit programs attach to by the name `function` of
+    /// xdpchain__component() shows.
+    pub traceable: bool,
 }
 
 /// A global variable's value: `size` bytes at `value`, exactly the
@@ -172,7 +188,8 @@ pub struct xdpchain_link_opts {
 pub struct xdpchain_component_info {
     /// sizeof(struct xdpchain_component_info), set by the caller.
     pub sz: usize,
-    /// Stable while the component stays in the chain.
+    /// Stable while the component stays in the chain, and never given to
+    /// another component of it.
     pub id: u32,
     /// Position in run order.
     pub slot: u32,
@@ -207,6 +224,10 @@ pub struct xdpchain_component_info {
     /// on (xdpchain__set_timing()), and those packets; 0 without counters.
     pub run_time_ns: u64,
     pub run_cnt: u64,
+    /// The function that runs it in program `prog_id`, which fentry and
+    /// fexit programs attach to, NUL-terminated; "" where it is inlined or
+    /// not known.
+    pub function: [c_char; 64],
 }
 
 /// Where an option struct's known fields end: bytes past it, up to the
@@ -224,8 +245,8 @@ macro_rules! known_until {
     };
 }
 
-known_until!(xdpchain_open_opts, counters: bool);
-known_until!(xdpchain_program_opts, map_sizes_cnt: usize);
+known_until!(xdpchain_open_opts, report_ctx: *mut c_void);
+known_until!(xdpchain_program_opts, traceable: bool);
 known_until!(xdpchain_attach_opts, force: bool);
 known_until!(xdpchain_link_opts, force: bool);
 
@@ -237,16 +258,20 @@ const FREED: u64 = 0xdead_c4a1_dead_c4a1;
 /// by xdpchain__free().
 pub struct xdpchain {
     magic: u64,
-    inner: Inner,
+    inner: ChainHandle,
+    /// Told what changes through the handle do.
+    report: (xdpchain_report_fn, *mut c_void),
     /// Held while xdpchain__set_timing() has timing on.
     timing: Option<Timing>,
 }
 
-enum Inner {
-    /// Opened without an interface: built here, linked into a file.
-    Builder(Chain),
-    /// The shared chain of an interface.
-    Shared(SharedChain),
+impl xdpchain {
+    /// Tells the report callback what a change on the interface did.
+    fn tell(&self, report: Option<Report>) {
+        if let Some(report) = report {
+            report::tell(&report, self.report.0, self.report.1);
+        }
+    }
 }
 
 thread_local! {
@@ -397,6 +422,7 @@ fn component(opts: *const xdpchain_program_opts) -> Result<Component, Fail> {
     if o.has_priority {
         c = c.with_priority(o.priority);
     }
+    c = c.with_traceable(o.traceable);
     if o.continue_on != 0 {
         c = c.with_continue_on(Verdicts::from_bits(o.continue_on));
     }
@@ -470,14 +496,19 @@ pub extern "C" fn xdpchain__open(
                     counting: counting_of(&o)?,
                     netns: opt_str(o.netns, "netns")?.map(str::to_string),
                 };
-                Inner::Shared(store.open(ifname, opts)?)
+                ChainHandle::Shared(store.open(ifname, opts)?)
             }
             (o, _) => {
                 let mut c = Chain::new();
                 if let Some(o) = o {
-                    if !o.owner.is_null() || !o.netns.is_null() || o.force || o.attach_mode != 0 {
+                    if !o.owner.is_null()
+                        || !o.netns.is_null()
+                        || o.force
+                        || o.attach_mode != 0
+                        || o.report.is_some()
+                    {
                         return Err(invalid(
-                            "owner, netns, attach_mode and force need an interface (ifname)",
+                            "owner, netns, attach_mode, force and report need an interface (ifname)",
                         ));
                     }
                     c.set_mode(mode_of(o.mode)?);
@@ -486,12 +517,13 @@ pub extern "C" fn xdpchain__open(
                         c.set_pin_root(root);
                     }
                 }
-                Inner::Builder(c)
+                ChainHandle::Local(c)
             }
         };
         let h = Box::new(xdpchain {
             magic: MAGIC,
             inner,
+            report: o.map_or((None, std::ptr::null_mut()), |o| (o.report, o.report_ctx)),
             timing: None,
         });
         // SAFETY: checked non-null; the caller owns the handle from here.
@@ -528,7 +560,8 @@ fn no_interface() -> Fail {
 /// (creating the chain if there is none), atomically: every packet sees
 /// the chain without it or with it. On failure (a program the verifier
 /// rejects: the message carries its log) nothing changes. On success the
-/// component's id goes to `*id` (if not NULL).
+/// component's id goes to `*id` (if not NULL), and the handle's report
+/// callback hears it, after what force dropped.
 /// Returns 0, or -EINVAL, -ENOENT (no such file or program), -ENOEXEC (not
 /// a BPF object), -E2BIG (too many components), -EBUSY (another loader's
 /// program runs there), -EPERM, -EACCES and others from the kernel.
@@ -541,10 +574,8 @@ pub extern "C" fn xdpchain__add_program(
     guard(|| {
         let h = handle_mut(chain)?;
         let c = component(opts)?;
-        let new = match &mut h.inner {
-            Inner::Builder(chain) => chain.add(c)?,
-            Inner::Shared(shared) => shared.add(c)?,
-        };
+        let (new, report) = h.inner.add(c)?;
+        h.tell(report);
         if !id.is_null() {
             // SAFETY: the caller passes a writable u32 or NULL.
             unsafe { *id = new.0 };
@@ -561,10 +592,9 @@ pub extern "C" fn xdpchain__add_program(
 #[no_mangle]
 pub extern "C" fn xdpchain__remove_program(chain: *mut xdpchain, id: u32) -> c_int {
     guard(|| {
-        match &mut handle_mut(chain)?.inner {
-            Inner::Builder(chain) => drop(chain.remove(ComponentId(id))?),
-            Inner::Shared(shared) => shared.remove(&id.to_string())?,
-        }
+        let h = handle_mut(chain)?;
+        let report = h.inner.remove(ComponentId(id))?;
+        h.tell(report);
         Ok(0)
     })
 }
@@ -583,22 +613,9 @@ pub extern "C" fn xdpchain__replace_slot(
 ) -> c_int {
     guard(|| {
         let h = handle_mut(chain)?;
-        match &mut h.inner {
-            Inner::Builder(chain) => {
-                let id = chain.at_slot(slot as usize)?;
-                chain.replace_slot(id, component(opts)?)?;
-            }
-            Inner::Shared(shared) => {
-                let st = shared.status()?;
-                let c = st.components.get(slot as usize).ok_or_else(|| {
-                    invalid(format!(
-                        "slot {slot} is out of range (the chain has {} components)",
-                        st.components.len()
-                    ))
-                })?;
-                shared.replace(&c.id.to_string(), component(opts)?)?;
-            }
-        }
+        let id = h.inner.at_slot(slot as usize)?;
+        let report = h.inner.replace(id, component(opts)?)?;
+        h.tell(report);
         Ok(0)
     })
 }
@@ -607,7 +624,7 @@ pub extern "C" fn xdpchain__replace_slot(
 /// check: the handle's chain runs on its interface, in `mode`, and (for
 /// link_static) statically.
 fn check_running(h: &xdpchain, attach_mode: u32, force: bool, linked: bool) -> Result<c_int, Fail> {
-    let Inner::Shared(shared) = &h.inner else {
+    let ChainHandle::Shared(shared) = &h.inner else {
         return Err(no_interface());
     };
     let want = attach_mode_of(attach_mode)?;
@@ -652,7 +669,7 @@ pub extern "C" fn xdpchain__link_static(
         let h = handle_mut(chain)?;
         let o = read_opts(opts, "link opts")?;
         if let Some(path) = o.and_then(|o| opt_str(o.path, "path").transpose()) {
-            let Inner::Builder(chain) = &h.inner else {
+            let ChainHandle::Local(chain) = &h.inner else {
                 return Err(invalid(
                     "an interface's chain is not linked into a file; open a handle without ifname for that",
                 ));
@@ -672,10 +689,12 @@ pub extern "C" fn xdpchain__link_static(
 #[no_mangle]
 pub extern "C" fn xdpchain__detach(chain: *mut xdpchain) -> c_int {
     guard(|| {
-        let Inner::Shared(shared) = &mut handle_mut(chain)?.inner else {
+        let h = handle_mut(chain)?;
+        let ChainHandle::Shared(shared) = &mut h.inner else {
             return Err(no_interface());
         };
-        shared.detach()?;
+        let report = shared.detach()?;
+        h.tell(Some(report));
         Ok(0)
     })
 }
@@ -683,16 +702,7 @@ pub extern "C" fn xdpchain__detach(chain: *mut xdpchain) -> c_int {
 /// The number of components (of every owner), or -EINVAL.
 #[no_mangle]
 pub extern "C" fn xdpchain__component_count(chain: *const xdpchain) -> c_int {
-    guard(|| {
-        Ok(match &handle(chain)?.inner {
-            Inner::Builder(chain) => chain.components().len(),
-            Inner::Shared(shared) => match shared.status() {
-                Ok(st) => st.components.len(),
-                Err(Error::NoChain(_)) => 0,
-                Err(e) => return Err(e.into()),
-            },
-        } as c_int)
-    })
+    guard(|| Ok(handle(chain)?.inner.components()?.len() as c_int))
 }
 
 fn copy_name(dst: &mut [c_char; 64], src: &str) {
@@ -724,51 +734,36 @@ pub extern "C" fn xdpchain__component(
         let mut out: xdpchain_component_info = unsafe { std::mem::zeroed() };
         out.sz = sz;
         out.slot = slot;
-        match &h.inner {
-            Inner::Builder(chain) => {
-                let id = chain.at_slot(slot as usize)?;
-                let (_, c) = chain.components()[slot as usize];
-                out.id = id.0;
-                out.priority = c.priority();
-                out.continue_on = c.continue_on().bits();
-                copy_name(&mut out.name, c.program());
-            }
-            Inner::Shared(shared) => {
-                let st = match shared.status() {
-                    Err(Error::NoChain(_)) => None,
-                    other => Some(other?),
-                };
-                let count = st.as_ref().map_or(0, |s| s.components.len());
-                let c = st
-                    .as_ref()
-                    .and_then(|s| s.components.get(slot as usize))
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "slot {slot} is out of range (the chain has {count} components)"
-                        ))
-                    })?;
-                out.id = c.id;
-                out.priority = c.priority;
-                out.continue_on = c.continue_on.bits();
-                out.prog_id = c.program_id.unwrap_or(0);
-                if let Some(k) = c.counters {
-                    out.has_counters = true;
-                    out.counters[..5].copy_from_slice(&k.verdicts);
-                    out.counters[5] = k.other;
-                    out.run_time_ns = k.run_time_ns;
-                    out.run_cnt = k.run_cnt;
-                }
-                copy_name(&mut out.name, &c.name);
-                if let Some(o) = &c.owner {
-                    copy_name(&mut out.owner, o.name());
-                    out.pid = o.pid();
-                }
-                out.own = shared.own()?.contains(&c.id);
-                if let Some(inlined) = c.inlined {
-                    out.has_inlined = true;
-                    out.inlined = inlined;
-                }
-            }
+        let listed = h.inner.components()?;
+        let Listed { status: c, own } = listed.get(slot as usize).ok_or_else(|| {
+            invalid(format!(
+                "slot {slot} is out of range (the chain has {} components)",
+                listed.len()
+            ))
+        })?;
+        out.id = c.id;
+        out.priority = c.priority;
+        out.continue_on = c.continue_on.bits();
+        out.prog_id = c.program_id.unwrap_or(0);
+        if let Some(k) = c.counters {
+            out.has_counters = true;
+            out.counters[..5].copy_from_slice(&k.verdicts);
+            out.counters[5] = k.other;
+            out.run_time_ns = k.run_time_ns;
+            out.run_cnt = k.run_cnt;
+        }
+        copy_name(&mut out.name, &c.name);
+        if let Some(o) = &c.owner {
+            copy_name(&mut out.owner, o.name());
+            out.pid = o.pid();
+        }
+        out.own = *own;
+        if let Some(inlined) = c.inlined {
+            out.has_inlined = true;
+            out.inlined = inlined;
+        }
+        if let Some(f) = &c.function {
+            copy_name(&mut out.function, f);
         }
         let n = sz.min(size_of::<xdpchain_component_info>());
         // SAFETY: the caller's struct has sz bytes; we write at most ours.
@@ -795,7 +790,7 @@ pub extern "C" fn xdpchain__component(
 pub extern "C" fn xdpchain__set_timing(chain: *mut xdpchain, on: bool) -> c_int {
     guard(|| {
         let h = handle_mut(chain)?;
-        let Inner::Shared(shared) = &h.inner else {
+        let ChainHandle::Shared(shared) = &h.inner else {
             return Err(no_interface());
         };
         h.timing = match on {
@@ -823,10 +818,7 @@ pub extern "C" fn xdpchain__map_fd(
     guard(|| {
         let h = handle_mut(chain)?;
         let name = req_str(map_name, "map_name")?;
-        Ok(match &mut h.inner {
-            Inner::Builder(chain) => chain.map_fd(ComponentId(id), name)?.as_raw_fd(),
-            Inner::Shared(shared) => shared.map_fd(id, name)?.as_raw_fd(),
-        })
+        Ok(h.inner.map_fd(ComponentId(id), name)?.as_raw_fd())
     })
 }
 
@@ -836,10 +828,7 @@ pub extern "C" fn xdpchain__map_fd(
 #[no_mangle]
 pub extern "C" fn xdpchain__mode(chain: *const xdpchain) -> c_int {
     guard(|| {
-        let mode = match &handle(chain)?.inner {
-            Inner::Builder(chain) => chain.mode(),
-            Inner::Shared(shared) => shared.mode()?,
-        };
+        let mode = handle(chain)?.inner.mode()?;
         Ok(match mode {
             Mode::Auto => xdpchain_mode::Auto,
             Mode::Static => xdpchain_mode::Static,
@@ -866,10 +855,7 @@ pub extern "C" fn xdpchain__test_run(
         }
         // SAFETY: the caller promises len readable bytes.
         let packet = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-        let (v, _) = match &h.inner {
-            Inner::Builder(chain) => chain.test_run(packet, 1)?,
-            Inner::Shared(shared) => shared.test_run(packet, 1)?,
-        };
+        let (v, _) = h.inner.test_run(packet, 1)?;
         // SAFETY: checked non-null.
         unsafe { *verdict = v };
         Ok(0)

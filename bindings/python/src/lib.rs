@@ -12,7 +12,8 @@ use ::xdpchain as xc;
 use logging::released;
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyLookupError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
+    PyFileNotFoundError, PyLookupError, PyOSError, PyPermissionError, PyRuntimeError, PyTypeError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PyString};
@@ -145,8 +146,8 @@ fn component(
 /// One component of a chain, in run order.
 #[pyclass(module = "xdpchain", frozen, get_all)]
 struct Component {
-    /// Stable while the component stays in the chain (a program id in
-    /// libxdp's layout).
+    /// Stable while the component stays in the chain, never given to
+    /// another one of it (a program id in libxdp's layout).
     id: u32,
     /// Position in run order.
     slot: usize,
@@ -171,6 +172,9 @@ struct Component {
     /// Whether a static chain runs it without a call (its code copied into
     /// a root generated for the chain); None for other chains.
     inlined: Option<bool>,
+    /// The function that runs it in program `program_id`, which fentry and
+    /// fexit programs attach to; None where it is inlined or not known.
+    function: Option<String>,
     /// Nanoseconds it took, summed over the packets timed while timing was
     /// on (`timing()`); None with counting off.
     run_time_ns: Option<u64>,
@@ -221,9 +225,24 @@ fn component_of(py: Python<'_>, c: &xc::ComponentStatus, own: bool) -> PyResult<
         pid: c.owner.as_ref().map(|o| o.pid()),
         own,
         inlined: c.inlined,
+        function: c.function.clone(),
         run_time_ns: c.counters.map(|k| k.run_time_ns),
         run_cnt: c.counters.map(|k| k.run_cnt),
     })
+}
+
+/// A component as Python names it: an int is its id, a str its program's
+/// name.
+fn key_of(obj: &Bound<'_, PyAny>) -> PyResult<xc::ComponentKey> {
+    if let Ok(id) = obj.extract::<u32>() {
+        return Ok(xc::ComponentId(id).into());
+    }
+    match obj.extract::<String>() {
+        Ok(name) => Ok(xc::ComponentKey::Program(name)),
+        Err(_) => Err(PyTypeError::new_err(
+            "a component is named by its id (int) or its program's name (str)",
+        )),
+    }
 }
 
 /// The chain on one interface, as `xdpchain status` shows it.
@@ -239,6 +258,8 @@ struct ChainStatus {
     layout: String,
     /// Why the components show no counters, where they show none.
     counters_off: Option<&'static str>,
+    /// Why the chain is static where auto would have made it dynamic.
+    not_dynamic: Option<String>,
     program_id: u32,
     components: Vec<Py<Component>>,
 }
@@ -264,6 +285,7 @@ fn chain_status(py: Python<'_>, st: &xc::ChainStatus) -> PyResult<ChainStatus> {
         kind: st.kind.name(),
         layout: st.layout(),
         counters_off: st.counters_off(),
+        not_dynamic: st.not_dynamic.clone(),
         program_id: st.program_id,
         components: st
             .components
@@ -273,21 +295,16 @@ fn chain_status(py: Python<'_>, st: &xc::ChainStatus) -> PyResult<ChainStatus> {
     })
 }
 
-enum Inner {
-    /// Opened without an interface: built here, linked into a file.
-    Builder(xc::Chain),
-    /// The shared chain of an interface.
-    Shared(xc::SharedChain),
-}
-
 /// The chain of an interface as one owner opened it, or (without an
 /// interface) a chain of this object's own to link into a file.
 #[pyclass(module = "xdpchain")]
 struct Chain {
     /// Taken without waiting: a thread that waited for it holding the GIL
     /// would block the holder, which needs the GIL back to return.
-    inner: Mutex<Inner>,
+    inner: Mutex<xc::ChainHandle>,
     ifname: Option<String>,
+    /// What the last change through this object did to the interface.
+    last: Mutex<xc::Report>,
 }
 
 fn no_interface() -> PyErr {
@@ -295,7 +312,7 @@ fn no_interface() -> PyErr {
 }
 
 impl Chain {
-    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
+    fn lock(&self) -> PyResult<MutexGuard<'_, xc::ChainHandle>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
@@ -309,7 +326,7 @@ impl Chain {
     /// for, and (`linked`) statically.
     fn check_running(&self, py: Python<'_>, skb: bool, linked: bool) -> PyResult<()> {
         let inner = self.lock()?;
-        let Inner::Shared(shared) = &*inner else {
+        let xc::ChainHandle::Shared(shared) = &*inner else {
             return Err(no_interface());
         };
         let want = if skb {
@@ -321,6 +338,15 @@ impl Chain {
             shared.expect_running(want, linked.then_some(xc::Mode::Static))
         })
         .map_err(py_err)
+    }
+
+    /// Keeps `report` (None: a chain of this object's own, which no
+    /// interface runs) as the last change; returns its changes.
+    fn reported(&self, report: Option<xc::Report>) -> Vec<Change> {
+        let report = report.unwrap_or_default();
+        let out = changes(&report);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = report;
+        out
     }
 }
 
@@ -369,7 +395,7 @@ impl Chain {
                     },
                     netns,
                 };
-                Inner::Shared(released(py, || store.open(name, opts)).map_err(py_err)?)
+                xc::ChainHandle::Shared(released(py, || store.open(name, opts)).map_err(py_err)?)
             }
             None => {
                 if owner.is_some() || netns.is_some() || skb || force {
@@ -385,12 +411,13 @@ impl Chain {
                 if let Some(root) = pin_root {
                     chain.set_pin_root(root);
                 }
-                Inner::Builder(chain)
+                xc::ChainHandle::Local(chain)
             }
         };
         Ok(Chain {
             inner: Mutex::new(inner),
             ifname,
+            last: Mutex::default(),
         })
     }
 
@@ -416,10 +443,12 @@ impl Chain {
     }
 
     /// Adds a component (on an interface: it runs once this returns);
-    /// returns its id. `rodata` sets global variables (name to int or
+    /// returns its id, and `last_changes` says what else force dropped. `rodata` sets global variables (name to int or
     /// bytes) and `map_sizes` map sizes before loading, as the program's
-    /// own loader would.
-    #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None, rodata=None, map_sizes=None))]
+    /// own loader would. `traceable` keeps it a function of its own in a
+    /// static chain, which fentry/fexit tools attach to by the name its
+    /// status's `function` shows.
+    #[pyo3(signature = (obj, *, program=None, priority=None, continue_on=None, rodata=None, map_sizes=None, traceable=false))]
     #[allow(clippy::too_many_arguments)]
     fn add_program(
         &self,
@@ -430,28 +459,34 @@ impl Chain {
         continue_on: Option<&Bound<'_, PyAny>>,
         rodata: Option<&Bound<'_, PyDict>>,
         map_sizes: Option<&Bound<'_, PyDict>>,
+        traceable: bool,
     ) -> PyResult<u32> {
-        let c = component(obj, program, priority, continue_on, rodata, map_sizes)?;
+        let c = component(obj, program, priority, continue_on, rodata, map_sizes)?
+            .with_traceable(traceable);
         let inner = &mut *self.lock()?;
-        released(py, || match inner {
-            Inner::Builder(chain) => chain.add(c),
-            Inner::Shared(shared) => shared.add(c),
-        })
-        .map(|id| id.0)
-        .map_err(py_err)
+        let report = released(py, || inner.add(c)).map_err(py_err)?;
+        self.reported(report.1);
+        Ok(report.0 .0)
     }
 
-    /// Removes the component `id` (another owner's only with force).
-    fn remove(&self, py: Python<'_>, id: u32) -> PyResult<()> {
+    /// Removes the component `id` (another owner's only with force);
+    /// returns what changed (a list of Change).
+    fn remove(&self, py: Python<'_>, id: u32) -> PyResult<Vec<Change>> {
         let inner = &mut *self.lock()?;
-        released(py, || match inner {
-            Inner::Builder(chain) => chain.remove(xc::ComponentId(id)).map(drop),
-            Inner::Shared(shared) => shared.remove(&id.to_string()),
-        })
-        .map_err(py_err)
+        let report = released(py, || inner.remove(xc::ComponentId(id))).map_err(py_err)?;
+        Ok(self.reported(report))
     }
 
-    /// Puts another program in run-order position `slot`, atomically.
+    /// What the last change through this object did to the interface's
+    /// programs (a list of Change): what it added, removed, replaced, and
+    /// what force dropped.
+    #[getter]
+    fn last_changes(&self) -> Vec<Change> {
+        changes(&self.last.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts another program in run-order position `slot`, atomically;
+    /// returns what changed (a list of Change).
     #[pyo3(signature = (slot, obj, *, program=None, continue_on=None, rodata=None, map_sizes=None))]
     #[allow(clippy::too_many_arguments)]
     fn replace_slot(
@@ -463,26 +498,15 @@ impl Chain {
         continue_on: Option<&Bound<'_, PyAny>>,
         rodata: Option<&Bound<'_, PyDict>>,
         map_sizes: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Vec<Change>> {
         let c = component(obj, program, None, continue_on, rodata, map_sizes)?;
         let inner = &mut *self.lock()?;
-        released(py, || match inner {
-            Inner::Builder(chain) => {
-                let id = chain.at_slot(slot)?;
-                chain.replace_slot(id, c).map(drop)
-            }
-            Inner::Shared(shared) => {
-                let st = shared.status()?;
-                let id = st.components.get(slot).map(|c| c.id).ok_or_else(|| {
-                    xc::Error::InvalidArgument(format!(
-                        "slot {slot} is out of range (the chain has {} components)",
-                        st.components.len()
-                    ))
-                })?;
-                shared.replace(&id.to_string(), c)
-            }
+        let report = released(py, || {
+            let id = inner.at_slot(slot)?;
+            inner.replace(id, c)
         })
-        .map_err(py_err)
+        .map_err(py_err)?;
+        Ok(self.reported(report))
     }
 
     /// Components join the interface's chain as add_program adds them;
@@ -500,7 +524,7 @@ impl Chain {
             return self.check_running(py, skb, true);
         };
         let inner = &mut *self.lock()?;
-        let Inner::Builder(chain) = inner else {
+        let xc::ChainHandle::Local(chain) = inner else {
             return Err(PyValueError::new_err(
                 "an interface's chain is not linked into a file; use Chain() without an interface",
             ));
@@ -509,13 +533,15 @@ impl Chain {
         released(py, move || chain.write(path)).map_err(py_err)
     }
 
-    /// Takes out the components this object added; returns how many.
-    fn detach(&self, py: Python<'_>) -> PyResult<usize> {
+    /// Takes out the components this object added; returns what changed
+    /// (a list of Change).
+    fn detach(&self, py: Python<'_>) -> PyResult<Vec<Change>> {
         let inner = &mut *self.lock()?;
-        let Inner::Shared(shared) = inner else {
+        let xc::ChainHandle::Shared(shared) = inner else {
             return Err(no_interface());
         };
-        released(py, || shared.detach()).map_err(py_err)
+        let report = released(py, || shared.detach()).map_err(py_err)?;
+        Ok(self.reported(Some(report)))
     }
 
     /// Whether components this object added run on the interface.
@@ -523,8 +549,8 @@ impl Chain {
     fn attached(&self, py: Python<'_>) -> PyResult<bool> {
         let inner = &*self.lock()?;
         match inner {
-            Inner::Builder(_) => Ok(false),
-            Inner::Shared(shared) => match released(py, || shared.own()) {
+            xc::ChainHandle::Local(_) => Ok(false),
+            xc::ChainHandle::Shared(shared) => match released(py, || shared.own()) {
                 Ok(ids) => Ok(!ids.is_empty()),
                 Err(xc::Error::NoChain(_)) => Ok(false),
                 Err(e) => Err(py_err(e)),
@@ -541,64 +567,29 @@ impl Chain {
     /// The owner recorded with what this object adds, or None.
     #[getter]
     fn owner(&self) -> PyResult<Option<String>> {
-        Ok(match &*self.lock()? {
-            Inner::Builder(_) => None,
-            Inner::Shared(shared) => Some(shared.owner().name().to_string()),
-        })
+        Ok(self.lock()?.owner().map(|o| o.name().to_string()))
     }
 
     /// "static" or "dynamic" once it runs (or is loaded); before, the mode
     /// asked for.
     #[getter]
     fn mode(&self, py: Python<'_>) -> PyResult<&'static str> {
-        let inner = &*self.lock()?;
-        match inner {
-            Inner::Builder(chain) => Ok(chain.mode().name()),
-            Inner::Shared(shared) => released(py, || shared.mode())
-                .map(xc::Mode::name)
-                .map_err(py_err),
-        }
+        // &mut: handed to another thread (the chain is Send, not Sync).
+        let inner = &mut *self.lock()?;
+        released(py, move || inner.mode())
+            .map(xc::Mode::name)
+            .map_err(py_err)
     }
 
     /// The components in run order (of every owner, on an interface).
     #[getter]
     fn components(&self, py: Python<'_>) -> PyResult<Vec<Component>> {
-        let inner = &*self.lock()?;
-        match inner {
-            Inner::Builder(chain) => chain
-                .components()
-                .into_iter()
-                .enumerate()
-                .map(|(slot, (id, c))| {
-                    Ok(Component {
-                        id: id.0,
-                        slot,
-                        name: c.program().to_string(),
-                        priority: c.priority(),
-                        continue_on: continue_set(py, c.continue_on())?,
-                        program_id: None,
-                        counters: None,
-                        owner: None,
-                        pid: None,
-                        own: true,
-                        inlined: None,
-                        run_time_ns: None,
-                        run_cnt: None,
-                    })
-                })
-                .collect(),
-            Inner::Shared(shared) => {
-                let got = released(py, || Ok::<_, xc::Error>((shared.status()?, shared.own()?)));
-                let (st, own) = match got {
-                    Err(xc::Error::NoChain(_)) => return Ok(Vec::new()),
-                    other => other.map_err(py_err)?,
-                };
-                st.components
-                    .iter()
-                    .map(|c| component_of(py, c, own.contains(&c.id)))
-                    .collect()
-            }
-        }
+        let inner = &mut *self.lock()?;
+        let listed = released(py, move || inner.components()).map_err(py_err)?;
+        listed
+            .iter()
+            .map(|l| component_of(py, &l.status, l.own))
+            .collect()
     }
 
     /// The fd of a component's map, by its name in the component's object
@@ -606,13 +597,10 @@ impl Chain {
     fn map_fd(&self, id: u32, name: &str) -> PyResult<i32> {
         use std::os::fd::AsRawFd;
         let inner = &mut *self.lock()?;
-        match inner {
-            Inner::Builder(chain) => chain
-                .map_fd(xc::ComponentId(id), name)
-                .map(|fd| fd.as_raw_fd()),
-            Inner::Shared(shared) => shared.map_fd(id, name).map(|fd| fd.as_raw_fd()),
-        }
-        .map_err(py_err)
+        inner
+            .map_fd(xc::ComponentId(id), name)
+            .map(|fd| fd.as_raw_fd())
+            .map_err(py_err)
     }
 
     /// Runs the chain once on `packet` (BPF_PROG_TEST_RUN); returns the
@@ -620,20 +608,18 @@ impl Chain {
     fn test_run(&self, py: Python<'_>, packet: &[u8]) -> PyResult<u32> {
         // &mut: handed to another thread (the chain is Send, not Sync).
         let inner = &mut *self.lock()?;
-        released(py, || match inner {
-            Inner::Builder(chain) => chain.test_run(packet, 1),
-            Inner::Shared(shared) => shared.test_run(packet, 1),
-        })
-        .map(|(v, _)| v)
-        .map_err(py_err)
+        released(py, move || inner.test_run(packet, 1))
+            .map(|(v, _)| v)
+            .map_err(py_err)
     }
 
     /// Takes out what this object added, if any still runs.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &mut *self.lock()?;
-        if let Inner::Shared(shared) = inner {
+        if let xc::ChainHandle::Shared(shared) = inner {
             match released(py, || shared.detach()) {
-                Ok(_) | Err(xc::Error::NotAttached) => {}
+                Ok(report) => drop(self.reported(Some(report))),
+                Err(xc::Error::NotAttached) => {}
                 Err(e) => return Err(py_err(e)),
             }
         }
@@ -662,6 +648,103 @@ fn status(
 ) -> PyResult<Vec<ChainStatus>> {
     let chains = released(py, || chains(ifname.as_deref(), netns.as_deref())).map_err(py_err)?;
     chains.iter().map(|st| chain_status(py, st)).collect()
+}
+
+/// One program that a change through a Chain added, removed, replaced or
+/// dropped; str() gives the line `xdpchain` prints for it.
+#[pyclass(module = "xdpchain", frozen, get_all)]
+struct Change {
+    /// "added", "removed" (this owner's), "replaced", or "dropped"
+    /// (another owner's, or another loader's program: only with force).
+    action: &'static str,
+    interface: String,
+    /// Its component id; None for another loader's program.
+    id: Option<u32>,
+    name: String,
+    owner: Option<String>,
+    /// The kernel's id of the program that runs it; None where not known.
+    program_id: Option<u32>,
+    /// For "replaced": the name and program id of what ran in its place.
+    replaced_name: Option<String>,
+    replaced_program_id: Option<u32>,
+    line: String,
+}
+
+#[pymethods]
+impl Change {
+    fn __str__(&self) -> String {
+        self.line.clone()
+    }
+    fn __repr__(&self) -> String {
+        format!("Change({:?})", self.line)
+    }
+}
+
+fn changes(report: &xc::Report) -> Vec<Change> {
+    report
+        .changes
+        .iter()
+        .map(|c| Change {
+            action: c.action.name(),
+            interface: report.interface.clone(),
+            id: c.program.id,
+            name: c.program.name.clone(),
+            owner: c.program.owner.as_ref().map(|o| o.name().to_string()),
+            program_id: c.program.program_id,
+            replaced_name: c.replaced.as_ref().map(|r| r.name.clone()),
+            replaced_program_id: c.replaced.as_ref().and_then(|r| r.program_id),
+            line: c.to_string(),
+        })
+        .collect()
+}
+
+/// An XDP program of another loader: neither a chain nor libxdp's
+/// dispatcher.
+#[pyclass(module = "xdpchain", frozen, get_all)]
+struct ForeignProgram {
+    interface: String,
+    ifindex: u32,
+    /// "native" or "skb".
+    mode: &'static str,
+    program_id: u32,
+    name: String,
+}
+
+#[pymethods]
+impl ForeignProgram {
+    fn __repr__(&self) -> String {
+        format!(
+            "ForeignProgram(interface={:?}, name={:?}, program_id={})",
+            self.interface, self.name, self.program_id
+        )
+    }
+}
+
+/// The XDP programs of other loaders in this network namespace (or
+/// `netns`), or on `ifname`.
+#[pyfunction]
+#[pyo3(signature = (ifname=None, *, netns=None))]
+fn foreign(
+    py: Python<'_>,
+    ifname: Option<String>,
+    netns: Option<String>,
+) -> PyResult<Vec<ForeignProgram>> {
+    let all = released(py, || in_netns(netns.as_deref(), xc::foreign)).map_err(py_err)?;
+    Ok(all
+        .into_iter()
+        .filter(|p| {
+            ifname
+                .as_ref()
+                .is_none_or(|i| *i == p.interface.name || *i == p.interface.index.to_string())
+        })
+        .map(|p| ForeignProgram {
+            interface: p.interface.name,
+            ifindex: p.interface.index,
+            mode: p.mode.name(),
+            program_id: p.program_id,
+            name: p.name,
+        })
+        .collect())
 }
 
 /// One component's statistics, as `xdpchain top` reads them.
@@ -878,10 +961,10 @@ fn dump(
             )))
         }
     };
-    let component = component.str()?.to_string();
+    let component = key_of(component)?;
     let d = released(py, || {
         in_netns(netns.as_deref(), || {
-            xc::Dump::start(&ifname, &component, at, snaplen)
+            xc::Dump::start(&ifname, component, at, snaplen)
         })
     })
     .map_err(py_err)?;
@@ -970,7 +1053,10 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Timing>()?;
     m.add_class::<Dump>()?;
     m.add_class::<Packet>()?;
+    m.add_class::<ForeignProgram>()?;
+    m.add_class::<Change>()?;
     m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(foreign, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(timing, m)?)?;
     m.add_function(wrap_pyfunction!(dump, m)?)?;
@@ -978,5 +1064,6 @@ fn _xdpchain(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Error", m.py().get_type::<Error>())?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
     m.add("MAX_COMPONENTS", xc::MAX_COMPONENTS)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

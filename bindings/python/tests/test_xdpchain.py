@@ -143,7 +143,22 @@ def test_components_and_counters(ns):
     assert isinstance(fd, int) and fd >= 0
     with pytest.raises(LookupError):
         chain.map_fd(counter, "no_such_map")
-    assert chain.detach() == 2
+    assert [(c.action, c.id) for c in chain.detach()] == [("removed", counter), ("removed", fw)]
+    assert not ns.xdp_attached()
+
+
+def test_a_traceable_component_is_named_for_tracers(ns):
+    """traceable=True keeps a component of a static chain a function of its
+    own, which fentry/fexit tools attach to by the name status shows."""
+    chain = xdpchain.Chain.open(ns.dev, mode="static")
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("verdict"), traceable=True)
+    a, b = chain.components
+    assert (a.inlined, a.function) == (True, None)
+    assert (b.inlined, b.function) == (False, f"xdpchain_slot_{b.slot}")
+    assert chain.test_run(udp_packet(9)) == XDP_PASS
+    assert chain.components[1].counters["pass"] == 1
+    chain.detach()
     assert not ns.xdp_attached()
 
 
@@ -264,8 +279,8 @@ def test_permission_error_without_privileges(ns):
 
 def test_programs_are_configured_before_loading(ns):
     with xdpchain.Chain.open(ns.dev, owner="configured") as chain:
-        # As shipped its map has no size, which the kernel refuses.
-        with pytest.raises(OSError):
+        # As shipped its map has no size, which the kernel would refuse.
+        with pytest.raises(ValueError, match="map 'hits' has no size"):
             chain.add_program(obj("configured"))
         with pytest.raises(ValueError, match="does not fit"):
             chain.add_program(obj("configured"), rodata={"cfg_slot": 1 << 16},
@@ -402,10 +417,33 @@ def test_python_m_xdpchain_status_prints_what_the_command_prints(ns):
                                 capture_output=True, text=True, check=True).stdout
         assert ours == theirs
     assert "xdpfilt_udp" in ours
+    # From the namespace the test came from, with -n as the command takes it.
+    host = ["nsenter", f"--net=/proc/self/fd/{ns.own}"]
+    ours = subprocess.run(host + [sys.executable, "-m", "xdpchain", "-n", ns.name, "status",
+                                  ns.dev], capture_output=True, text=True, check=True,
+                          pass_fds=(ns.own,)).stdout
+    theirs = subprocess.run(host + [CLI, "-n", ns.name, "status", ns.dev], pass_fds=(ns.own,),
+                            capture_output=True, text=True, check=True).stdout
+    assert ours == theirs and "xdpfilt_udp" in ours
+    assert xdpchain.__version__ == subprocess.run(
+        [CLI, "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
     bad = subprocess.run([sys.executable, "-m", "xdpchain", "status", "xdpc-none0"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "no such interface" in bad.stderr
     chain.close()
+    # Another loader's program, shown as such by both.
+    subprocess.run(["ip", "link", "set", "dev", ns.dev, "xdpgeneric", "obj", obj("verdict"),
+                    "sec", "xdp"], check=True)
+    [p] = xdpchain.foreign(ns.dev)
+    assert (p.interface, p.name, p.mode) == (ns.dev, "xdp_verdict", "skb") and p.program_id > 0
+    assert xdpchain.status() == []
+    for args in ([ns.dev], [ns.dev, "--json"], []):
+        ours = subprocess.run([sys.executable, "-m", "xdpchain", "status", *args],
+                              capture_output=True, text=True, check=True).stdout
+        theirs = subprocess.run([CLI, "status", *args],
+                                capture_output=True, text=True, check=True).stdout
+        assert ours == theirs and "xdp_verdict" in ours
+    subprocess.run(["ip", "link", "set", "dev", ns.dev, "xdpgeneric", "off"], check=True)
 
 
 def test_example_prints_the_counters(ns):
@@ -453,21 +491,24 @@ def test_programs_as_their_loaders_ship_them(ns, tmp_path):
 
 def test_the_default_chain_is_one_xdp_loader_joins(ns):
     """With every default, a dynamic chain takes libxdp's layout, which
-    xdp-loader joins, and says why it has no counters; a static chain (where
-    the kernel has no freplace) is ours, counted, and xdp-loader leaves it
-    be."""
+    xdp-loader joins; ours is counted there, xdp-loader's is not, and status
+    says why; a static chain (where the kernel has no freplace) is ours,
+    counted, and xdp-loader leaves it be."""
     chain = xdpchain.Chain.open(ns.dev)
     chain.add_program(obj("counter"))
     [st] = xdpchain.status(ns.dev)
     # nsenter, not ip netns exec, which hides bpffs from xdp-loader.
     load = subprocess.run(["nsenter", f"--net=/run/netns/{ns.name}", "xdp-loader", "load",
                            ns.dev, obj("verdict")], capture_output=True, text=True)
-    after = [c.name for c in xdpchain.status(ns.dev)[0].components]
+    [now] = xdpchain.status(ns.dev)
+    after = [c.name for c in now.components]
     if st.kind == "dynamic":
-        assert st.layout.startswith("libxdp v") and "libxdp" in st.counters_off
-        assert st.components[0].counters is None
+        assert st.layout.startswith("libxdp v") and st.counters_off is None
+        assert st.components[0].counters is not None
         assert load.returncode == 0, load.stderr
         assert after == ["xdp_count", "xdp_verdict"]
+        assert [c.counters is None for c in now.components] == [False, True]
+        assert "libxdp users" in now.counters_off
     else:
         assert st.layout == "xdpchain" and st.counters_off is None
         assert st.components[0].counters is not None
@@ -496,6 +537,55 @@ def test_a_with_block_removes_only_its_own_component(ns):
     subprocess.run([CLI, "detach", ns.dev, "--force"], check=True, capture_output=True)
     assert not ns.xdp_attached()
     assert xdpchain.status() == []
+
+
+def test_a_stale_id_finds_nothing(ns):
+    """A with block adds fw and leaves; the next component added gets a new
+    id, so removing through the stale one fails with ENOENT and leaves the
+    other owner's component be (ids used to be reused)."""
+    probe = xdpchain.Chain.open(ns.dev, owner="probe")
+    probe.add_program(obj("counter"))
+    with xdpchain.Chain.open(ns.dev, owner="probe") as chain:
+        fw = chain.add_program(obj("filter"), program="xdpfilt_udp", priority=60)
+    other = xdpchain.Chain.open(ns.dev, owner="probe")
+    verdict = other.add_program(obj("verdict"), priority=70)
+    assert verdict != fw
+    with pytest.raises(LookupError, match=f"no component named '{fw}'"):
+        probe.remove(fw)
+    [st] = xdpchain.status(ns.dev)
+    assert [c.name for c in st.components] == ["xdp_count", "xdp_verdict"]
+    other.close()
+    probe.close()
+    assert not ns.xdp_attached()
+
+
+def test_every_change_says_what_it_did(ns):
+    """Changes return what they did (remove, replace_slot, detach), and
+    last_changes holds it for add_program: what force dropped of another
+    loader and of other owners too, as the command prints it."""
+    sh("ip", "link", "set", "dev", ns.dev, "xdpgeneric", "obj", obj("verdict"), "sec", "xdp")
+    [foreign] = xdpchain.foreign(ns.dev)
+    fw = xdpchain.Chain.open(ns.dev, owner="fw", skb=True, force=True)
+    first = fw.add_program(obj("counter"))
+    dropped, added = fw.last_changes
+    assert (dropped.action, dropped.id, dropped.name, dropped.owner, dropped.program_id) == (
+        "dropped", None, "xdp_verdict", None, foreign.program_id)
+    assert str(dropped) == f"dropped xdp_verdict (program {foreign.program_id}, another loader's)"
+    assert (added.action, added.id, added.name, added.owner) == ("added", first, "xdp_count", "fw")
+    assert added.interface == ns.dev and added.program_id > 0
+    probe = xdpchain.Chain.open(ns.dev, owner="probe", force=True)
+    second = probe.add_program(obj("core"))
+    [replaced] = probe.replace_slot(0, obj("verdict"))
+    # In libxdp's layout, the id is the new program's.
+    assert replaced.id in (first, replaced.program_id)
+    assert (replaced.action, replaced.name) == ("replaced", "xdp_verdict")
+    assert (replaced.replaced_name, replaced.owner) == ("xdp_count", "probe")
+    assert str(replaced).startswith(f"replaced component {replaced.id}: xdp_count (program ")
+    [gone] = fw.remove(second)
+    assert (gone.action, gone.id, gone.owner) == ("dropped", second, "probe")
+    assert [(c.action, c.id) for c in probe.detach()] == [("removed", replaced.id)]
+    assert probe.last_changes[0].action == "removed"
+    assert not ns.xdp_attached()
 
 
 LOADER = os.path.join(os.environ.get("XDPCHAIN_C_PREFIX", ""), "bin/xdpchain-load")
@@ -757,4 +847,9 @@ def test_dump_yields_what_a_component_receives_and_leaves(ns):
         xdpchain.dump(ns.dev, "nosuch")
     with pytest.raises(ValueError):
         xdpchain.dump(ns.dev, 0, at="middle")
+    # An id is an int, a program's name a str: "0" names a program.
+    with pytest.raises(LookupError):
+        xdpchain.dump(ns.dev, "0")
+    with pytest.raises(TypeError):
+        xdpchain.dump(ns.dev, 0.5)
     chain.close()

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use libbpf_sys as sys;
 
-use super::{check, cstring};
+use super::{check, cstring, Refusal};
 use crate::error::{Error, Result};
-use crate::insn::{self, FuncInfo, Insn, LineInfo};
+use xdpchain_obj::insn::{self, FuncInfo, Insn, LineInfo};
 
 /// Checks that `bytes` hold a value of the map `fd` with a u32 key: its
 /// value size, per possible CPU in per-CPU maps (each rounded up to 8), as
@@ -68,6 +68,15 @@ pub(crate) fn map_update<T: Copy>(fd: BorrowedFd<'_>, key: u32, value: &[T]) -> 
     .map(drop)
 }
 
+/// Attaches the loaded fentry or fexit program `prog` to the target it was
+/// loaded for; it stays attached while the link lives (its fd, or a pin).
+pub(crate) fn trace_link(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: a null name attaches a tracing program to its own target.
+    let fd = check(unsafe { sys::bpf_raw_tracepoint_open(std::ptr::null(), prog.as_raw_fd()) })?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn path_c(path: &Path) -> Result<CString> {
     cstring(&path.display().to_string(), "pin path")
 }
@@ -109,9 +118,12 @@ pub(crate) struct XdpProgram<'a> {
 
 /// Loads `p` for interfaces (expected attach type BPF_XDP); on failure, the
 /// errno and the verifier's log (asked for only then, as libbpf does).
-pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, (io::Error, String)> {
+pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, Refusal> {
     let bytes: Vec<[u8; insn::SIZE]> = p.insns.iter().map(|i| i.encode()).collect();
-    let bad = |_| (io::Error::from_raw_os_error(libc::EINVAL), String::new());
+    let bad = |_| Refusal {
+        errno: io::Error::from_raw_os_error(libc::EINVAL),
+        log: String::new(),
+    };
     let name = CString::new(p.name).map_err(bad)?;
     let license = CString::new(p.license).map_err(bad)?;
     let attempt = |log: &mut [u8]| {
@@ -153,11 +165,30 @@ pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, (io::Error, String
     };
     attempt(&mut []).or_else(|_| {
         let mut log = vec![0u8; 16 << 20];
-        attempt(&mut log).map_err(|e| {
+        attempt(&mut log).map_err(|errno| {
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            (e, String::from_utf8_lossy(&log[..end]).into_owned())
+            Refusal {
+                errno,
+                log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            }
         })
     })
+}
+
+/// Whether XDP programs may call the helper `helper` on this kernel
+/// (libbpf loads a program that calls it).
+pub(crate) fn xdp_helper(helper: u32) -> Result<bool> {
+    // SAFETY: plain values; NULL opts are allowed.
+    let rc =
+        unsafe { sys::libbpf_probe_bpf_helper(sys::BPF_PROG_TYPE_XDP, helper, std::ptr::null()) };
+    match rc {
+        0 => Ok(false),
+        1 => Ok(true),
+        e => Err(Error::os(
+            "probe a helper of XDP programs",
+            io::Error::from_raw_os_error(-e),
+        )),
+    }
 }
 
 /// Binds the map `map` to the program `prog`, as libbpf binds .rodata: the

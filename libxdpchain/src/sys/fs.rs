@@ -33,7 +33,7 @@ pub(crate) fn check_bpffs(path: &str) -> Result<()> {
     // SAFETY: st is a valid out-parameter.
     let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
     if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
-        return Err(Error::BpffsNotMounted { path: path.into() });
+        return Err(not_bpffs(path));
     }
     Ok(())
 }
@@ -45,7 +45,7 @@ pub(crate) fn check_bpffs_fd(dir: &std::fs::File, path: &str) -> Result<()> {
     // SAFETY: st is a valid out-parameter; the fd is open.
     let rc = unsafe { libc::fstatfs(dir.as_raw_fd(), &mut st) };
     if rc != 0 || st.f_type as i64 != BPF_FS_MAGIC {
-        return Err(Error::BpffsNotMounted { path: path.into() });
+        return Err(not_bpffs(path));
     }
     Ok(())
 }
@@ -82,6 +82,32 @@ pub(crate) fn setns_net(fd: c_int) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// No bpffs at `path`: for a process that may not use BPF, that is a
+/// question of privileges first (`ip netns exec` hides the bpffs of a
+/// parent it cannot trust, say).
+pub(crate) fn not_bpffs(path: &str) -> Error {
+    match may_use_bpf() {
+        true => Error::BpffsNotMounted { path: path.into() },
+        false => Error::PermissionDenied {
+            op: format!("use the bpffs at {path}"),
+        },
+    }
+}
+
+/// Whether this process holds CAP_BPF or CAP_SYS_ADMIN, as its effective
+/// capabilities say.
+fn may_use_bpf() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    eff & (1 << CAP_SYS_ADMIN | 1 << CAP_BPF) != 0
 }
 
 /// The effective user id.

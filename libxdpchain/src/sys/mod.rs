@@ -20,7 +20,17 @@ pub(crate) use fs::*;
 pub(crate) use linker::link;
 pub(crate) use log::{probing, with_libbpf_log};
 pub(crate) use net::*;
-pub(crate) use object::{pin_by_name, Object, Program};
+#[cfg(test)]
+pub(crate) use object::prog_type_by_name;
+pub(crate) use object::{pin_by_name, Object};
+
+/// What libbpf or the kernel answered a load or an open it refused: the
+/// errno, and what libbpf said (the verifier's log among it).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub errno: io::Error,
+    pub log: String,
+}
 
 pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::InvalidArgument(format!("{what} contains a NUL byte")))

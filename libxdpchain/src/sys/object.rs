@@ -3,13 +3,15 @@
 use std::ffi::{c_char, CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 use std::ptr::NonNull;
 
 use libbpf_sys as sys;
 
-use super::{check, check_bpffs, cstring, with_libbpf_log};
+use super::{check, check_bpffs, cstring, with_libbpf_log, Refusal};
 use crate::error::{Error, Result};
-use crate::insn::{self, FuncInfo, Insn, LineInfo};
+use xdpchain_obj::insn::{self, FuncInfo, Insn, LineInfo};
 
 // The records libbpf hands out are read as ours.
 const _: () = assert!(std::mem::size_of::<FuncInfo>() == std::mem::size_of::<sys::bpf_func_info>());
@@ -23,7 +25,7 @@ pub(crate) struct Object {
 }
 
 impl Object {
-    pub fn open(bytes: impl Into<Box<[u8]>>, name: &str) -> Result<Self, (io::Error, String)> {
+    pub fn open(bytes: impl Into<Box<[u8]>>, name: &str) -> Result<Self, Refusal> {
         let bytes: Box<[u8]> = bytes.into();
         let cname = CString::new(name.replace('\0', "")).unwrap_or_default();
         let opts = sys::bpf_object_open_opts {
@@ -40,7 +42,7 @@ impl Object {
         });
         match NonNull::new(ptr.0) {
             Some(ptr) => Ok(Object { ptr, _bytes: bytes }),
-            None => Err((ptr.1, log)),
+            None => Err(Refusal { errno: ptr.1, log }),
         }
     }
 
@@ -50,19 +52,19 @@ impl Object {
 
     /// Loads the object; on failure, the errno and what libbpf said (the
     /// verifier's log among it).
-    pub fn load(&self) -> Result<(), (io::Error, String)> {
+    pub fn load(&self) -> Result<(), Refusal> {
         // SAFETY: the object is open and owned by self.
         let (res, log) = with_libbpf_log(|| check(unsafe { sys::bpf_object__load(self.as_ptr()) }));
-        res.map(drop).map_err(|e| (e, log))
+        res.map(drop).map_err(|errno| Refusal { errno, log })
     }
 
     /// Relocates the object and creates its maps, loading no program: its
     /// programs' instructions are then final ([`Program::insns`]).
-    pub fn prepare(&self) -> Result<(), (io::Error, String)> {
+    pub fn prepare(&self) -> Result<(), Refusal> {
         // SAFETY: the object is open and owned by self.
         let (res, log) =
             with_libbpf_log(|| check(unsafe { sys::bpf_object__prepare(self.as_ptr()) }));
-        res.map(drop).map_err(|e| (e, log))
+        res.map(drop).map_err(|errno| Refusal { errno, log })
     }
 
     /// The object's BTF as libbpf loaded it (after [`Object::prepare`]):
@@ -211,28 +213,11 @@ impl<'a> Program<'a> {
         // SAFETY: the program belongs to a live object.
         owned_str(unsafe { sys::bpf_program__name(self.as_ptr()) })
     }
-    /// An XDP program meant for an interface (not for a devmap or cpumap entry).
-    pub fn is_xdp(&self) -> bool {
-        // SAFETY: as above.
-        unsafe {
-            sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_XDP
-                && sys::bpf_program__expected_attach_type(self.as_ptr()) == sys::BPF_XDP
-        }
-    }
     /// A program whose section name told libbpf no type: libbpf 1.x no
     /// longer knows the names older loaders used (`xdp_sock`, `prog`, ...).
     pub fn is_untyped(&self) -> bool {
         // SAFETY: the program belongs to a live object.
         unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_UNSPEC }
-    }
-
-    /// Declared multi-buffer aware (`SEC("xdp.frags")`): it handles packets
-    /// larger than a page, split in fragments.
-    /// (libbpf sets the flag from the section name only when loading.)
-    pub fn has_frags(&self) -> bool {
-        // SAFETY: the program belongs to a live object.
-        let section = owned_str(unsafe { sys::bpf_program__section_name(self.as_ptr()) });
-        section == "xdp.frags" || section.starts_with("xdp.frags/")
     }
 
     /// Loads this program of an open object multi-buffer aware.
@@ -275,6 +260,17 @@ impl<'a> Program<'a> {
         // An extension has no expected attach type: the one the `xdp`
         // section gave it makes the kernel refuse the EXT program.
         self.retype(sys::BPF_PROG_TYPE_EXT, 0)?;
+        self.set_attach_target(target, &func)
+    }
+
+    /// Makes this fentry or fexit program of an open object trace the
+    /// function `func` of the loaded program `target`.
+    pub fn trace(&self, target: BorrowedFd<'_>, func: &str) -> io::Result<()> {
+        let func = CString::new(func).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        self.set_attach_target(target, &func)
+    }
+
+    fn set_attach_target(&self, target: BorrowedFd<'_>, func: &CString) -> io::Result<()> {
         // SAFETY: the program belongs to an open object; target is a loaded
         // program; libbpf copies func.
         check(unsafe {
@@ -396,6 +392,17 @@ pub(crate) fn pin_by_name(maps: Vec<(Map<'_>, String)>, root: &str) -> Result<()
     if pinned.is_empty() {
         return Ok(());
     }
+    // A chain's own directory is made with its first map pinned by name,
+    // on the bpffs it lies in.
+    let dir = Path::new(root);
+    if let Some(existing) = dir.ancestors().find(|d| d.exists()).filter(|d| *d != dir) {
+        check_bpffs(&existing.display().to_string())?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::os(format!("create {root}"), e))?;
+    }
     check_bpffs(root)?;
     for (map, name) in pinned {
         let path = format!("{root}/{name}");
@@ -405,4 +412,18 @@ pub(crate) fn pin_by_name(maps: Vec<(Map<'_>, String)>, root: &str) -> Result<()
             .map_err(|e| Error::os(format!("set pin path {path}"), e))?;
     }
     Ok(())
+}
+
+/// How libbpf types a program in `section`: its program type and expected
+/// attach type, or None for a name it does not know. For the test that
+/// holds the object layer's copy of these rules to libbpf's.
+#[cfg(test)]
+pub fn prog_type_by_name(section: &str) -> Option<(u32, u32)> {
+    let name = CString::new(section).ok()?;
+    let (mut prog_type, mut attach_type) = (0, 0);
+    // SAFETY: a NUL-terminated name and two places to write, all live
+    // through the call; libbpf keeps none of them.
+    let rc =
+        unsafe { sys::libbpf_prog_type_by_name(name.as_ptr(), &mut prog_type, &mut attach_type) };
+    (rc == 0).then_some((prog_type, attach_type))
 }

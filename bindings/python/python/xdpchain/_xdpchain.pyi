@@ -5,6 +5,8 @@ from types import TracebackType
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 MAX_COMPONENTS: int
+__version__: str
+"""The version of libxdpchain this module was built from."""
 
 Source = Union[str, "os.PathLike[str]", bytes]
 """A BPF object: a path to its file, or its bytes."""
@@ -24,6 +26,8 @@ class Component:
     """One component of a chain, in run order."""
 
     id: int
+    """Stable while the component stays in the chain, never given to another
+    one of it (a program id in libxdp's layout)."""
     slot: int
     name: str
     priority: int
@@ -39,6 +43,9 @@ class Component:
     inlined: Optional[bool]
     """Whether a static chain runs it without a call (its code copied into
     a root generated for the chain); None for other chains."""
+    function: Optional[str]
+    """The function that runs it in program ``program_id``, which fentry
+    and fexit programs attach to; None where it is inlined or not known."""
     run_time_ns: Optional[int]
     """Nanoseconds it took over the packets timed (see :func:`timing`);
     None with counting off."""
@@ -55,6 +62,9 @@ class ChainStatus:
     layout: str
     counters_off: Optional[str]
     """Why the components show no counters, where they show none."""
+    not_dynamic: Optional[str]
+    """Why the chain is static where auto would have made it dynamic: the
+    kernel refused a component as an extension program."""
     program_id: int
     components: List[Component]
 
@@ -92,11 +102,14 @@ class Chain:
     ) -> "Chain":
         """The chain of ``ifname`` (in ``netns``), as ``owner`` (default: the
         program's name); ``mode``, ``counters`` and ``skb`` apply to a chain
-        this object creates; ``force`` lets it change other owners'
-        components. ``counters``: None counts unless the chain takes
-        libxdp's layout (a dynamic chain of at most ten components, which
-        xdp-loader and every libxdp user can join); True counts, in
-        xdpchain's layout; False leaves counting out."""
+        this object creates (adding to a running chain that cannot follow
+        them raises ValueError); ``force`` lets it change other owners'
+        components. ``counters``: None counts where the kernel lets it: in
+        xdpchain's layout, and in libxdp's (a dynamic chain of at most ten
+        components, which xdp-loader and every libxdp user can join) the
+        programs added through libxdpchain; True counts in xdpchain's
+        layout, whose chains also time and dump; False leaves counting
+        out."""
     def add_program(
         self,
         obj: Source,
@@ -106,13 +119,21 @@ class Chain:
         continue_on: Optional[Iterable[str]] = None,
         rodata: Optional[Mapping[str, Union[int, bytes]]] = None,
         map_sizes: Optional[Mapping[str, int]] = None,
+        traceable: bool = False,
     ) -> int:
         """Adds a component and returns its id; on an interface it runs
         once this returns (the chain is rebuilt and swapped atomically).
         ``rodata`` sets global variables and ``map_sizes`` map sizes before
-        loading, as the program's own loader would."""
-    def remove(self, id: int) -> None:
-        """Removes the component ``id`` (another owner's only with force)."""
+        loading, as the program's own loader would. ``traceable`` keeps it
+        a function of its own in a static chain, which fentry/fexit tools
+        attach to by the name ``function`` shows in its status.
+        ``last_changes`` then says what it did, with what force dropped."""
+    def remove(self, id: int) -> List["Change"]:
+        """Removes the component ``id`` (another owner's only with force);
+        returns what changed."""
+    @property
+    def last_changes(self) -> List["Change"]:
+        """What the last change through this object did to the interface."""
     def replace_slot(
         self,
         slot: int,
@@ -122,8 +143,9 @@ class Chain:
         continue_on: Optional[Iterable[str]] = None,
         rodata: Optional[Mapping[str, Union[int, bytes]]] = None,
         map_sizes: Optional[Mapping[str, int]] = None,
-    ) -> None:
-        """Puts another program in run-order position ``slot``, atomically."""
+    ) -> List["Change"]:
+        """Puts another program in run-order position ``slot``, atomically;
+        returns what changed."""
     def attach(self, *, skb: bool = False) -> None:
         """Checks that the interface's chain runs, in that attach mode."""
     def link_static(
@@ -134,8 +156,8 @@ class Chain:
     ) -> None:
         """Without an interface: writes the linked chain to ``path``. On an
         interface: checks that its chain runs, linked."""
-    def detach(self) -> int:
-        """Takes out what this object added; returns how many."""
+    def detach(self) -> List["Change"]:
+        """Takes out what this object added; returns what changed."""
     @property
     def attached(self) -> bool: ...
     @property
@@ -252,6 +274,39 @@ def dump(
 def status(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ChainStatus]:
     """The chains of this network namespace (or ``netns``), or the one on
     ``ifname``, each component with its owner."""
+
+class Change:
+    """One program that a change through a Chain added, removed, replaced
+    or dropped; ``str()`` gives the line ``xdpchain`` prints for it."""
+
+    action: str
+    """"added", "removed" (this owner's), "replaced", or "dropped" (another
+    owner's, or another loader's program: only with force)."""
+    interface: str
+    id: Optional[int]
+    """Its component id; None for another loader's program."""
+    name: str
+    owner: Optional[str]
+    program_id: Optional[int]
+    """The kernel's id of the program that runs it."""
+    replaced_name: Optional[str]
+    """For "replaced": what ran in its place."""
+    replaced_program_id: Optional[int]
+
+class ForeignProgram:
+    """An XDP program of another loader: neither a chain nor libxdp's
+    dispatcher."""
+
+    interface: str
+    ifindex: int
+    mode: str
+    """"native" or "skb"."""
+    program_id: int
+    name: str
+
+def foreign(ifname: Optional[str] = None, *, netns: Optional[str] = None) -> List[ForeignProgram]:
+    """The XDP programs of other loaders in this network namespace (or
+    ``netns``), or on ``ifname``, which :func:`status` leaves out."""
 
 def apply(
     path: Optional[Union[str, "os.PathLike[str]"]] = None,

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::error::{Error, Result};
+
 const BTF_MAGIC: u16 = 0xeb9f;
 
 /// A BTF type's kind (linux/btf.h BTF_KIND_*).
@@ -94,30 +96,21 @@ pub enum Linkage {
     Extern,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("malformed BTF: {0}")]
-pub struct BtfError(&'static str);
-
-pub(crate) fn rd32(b: &[u8], off: usize) -> Result<u32, BtfError> {
+pub fn rd32(b: &[u8], off: usize) -> Result<u32> {
     off.checked_add(4)
         .and_then(|end| b.get(off..end))
         .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
-        .ok_or(BtfError("truncated"))
+        .ok_or(Error::Btf("truncated"))
 }
 
 /// `len` bytes at `off` of `data`, all of them inside it.
-fn part<'a>(
-    data: &'a [u8],
-    off: usize,
-    len: usize,
-    what: &'static str,
-) -> Result<&'a [u8], BtfError> {
+fn part<'a>(data: &'a [u8], off: usize, len: usize, what: &'static str) -> Result<&'a [u8]> {
     off.checked_add(len)
         .and_then(|end| data.get(off..end))
-        .ok_or(BtfError(what))
+        .ok_or(Error::Btf(what))
 }
 
-pub(crate) fn wr32(b: &mut [u8], off: usize, v: u32) {
+pub fn wr32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
@@ -147,13 +140,13 @@ pub struct Btf {
 impl Btf {
     /// Parses a little-endian `.BTF` section (BPF objects are little-endian
     /// on every host this library supports).
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: &[u8]) -> Result<Self> {
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != BTF_MAGIC {
-            return Err(BtfError("bad magic"));
+            return Err(Error::Btf("bad magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
         if hdr_len < 24 {
-            return Err(BtfError("header too short"));
+            return Err(Error::Btf("header too short"));
         }
         let header = part(data, 0, hdr_len, "header out of bounds")?;
         let body = &data[hdr_len..];
@@ -213,12 +206,12 @@ impl Btf {
     /// struct or union on the way, as no C type can: walks over types, ours
     /// and libbpf's (its linker follows pointers), then end. Linear in the
     /// number of references.
-    fn check_references(&self) -> Result<(), BtfError> {
+    fn check_references(&self) -> Result<()> {
         self.acyclic(Self::contained)?;
         self.acyclic(Self::referred)
     }
 
-    fn acyclic(&self, edges: fn(&Self, &TypeRef) -> Vec<u32>) -> Result<(), BtfError> {
+    fn acyclic(&self, edges: fn(&Self, &TypeRef) -> Vec<u32>) -> Result<()> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
@@ -238,8 +231,8 @@ impl Btf {
                 };
                 *next += 1;
                 match state.get(child as usize) {
-                    None => return Err(BtfError("a reference to no type")),
-                    Some(&OPEN) => return Err(BtfError("a type that holds itself")),
+                    None => return Err(Error::Btf("a reference to no type")),
+                    Some(&OPEN) => return Err(Error::Btf("a type that holds itself")),
                     Some(&NEW) if child != 0 => {
                         state[child as usize] = OPEN;
                         let t = self.index[child as usize - 1];
@@ -252,16 +245,16 @@ impl Btf {
         Ok(())
     }
 
-    fn build_index(&self) -> Result<Vec<TypeRef>, BtfError> {
+    fn build_index(&self) -> Result<Vec<TypeRef>> {
         let b = &self.types;
         let mut out = Vec::new();
         let mut off = 0;
         while off < b.len() {
             if out.len() >= MAX_TYPES {
-                return Err(BtfError("more BTF types than the limit"));
+                return Err(Error::Btf("more BTF types than the limit"));
             }
             let info = rd32(b, off + 4)?;
-            let kind = Kind::of_info(info).ok_or(BtfError("unknown type kind"))?;
+            let kind = Kind::of_info(info).ok_or(Error::Btf("unknown type kind"))?;
             let vlen = info & 0xffff;
             let extra = kind.extra(vlen as usize);
             out.push(TypeRef {
@@ -275,7 +268,7 @@ impl Btf {
             off += 12 + extra;
         }
         if off != b.len() {
-            return Err(BtfError("type section ends inside a type"));
+            return Err(Error::Btf("type section ends inside a type"));
         }
         Ok(out)
     }
@@ -339,7 +332,6 @@ impl Btf {
     }
 
     /// Bit offsets of struct/union members.
-    #[cfg(test)]
     pub fn member_offsets(&self, t: &TypeRef) -> Vec<u32> {
         (0..t.vlen as usize)
             .map(|i| rd32(&self.types, t.off + 12 + i * 12 + 8).unwrap_or(0))
@@ -361,6 +353,12 @@ impl Btf {
     pub fn set_array_len(&mut self, t: &TypeRef, n: u32) {
         debug_assert_eq!(t.kind, Kind::Array);
         wr32(&mut self.types, t.off + 20, n);
+    }
+
+    /// Whether an INT type is signed; None for other kinds.
+    pub fn int_signed(&self, t: &TypeRef) -> Option<bool> {
+        // The word after the header: encoding in bits 24..28, SIGNED = 1.
+        (t.kind == Kind::Int).then(|| rd32(&self.types, t.off + 12).is_ok_and(|e| e >> 24 & 1 != 0))
     }
 
     /// Number of elements of an ARRAY type.
@@ -462,13 +460,13 @@ impl ExtTable {
         self.groups.iter().map(|(name, _)| *name)
     }
 
-    fn parse(b: &[u8]) -> Result<Self, BtfError> {
+    fn parse(b: &[u8]) -> Result<Self> {
         if b.is_empty() {
             return Ok(Self::default());
         }
         let rec_size = rd32(b, 0)?;
         if rec_size < 4 {
-            return Err(BtfError("BTF.ext record too small"));
+            return Err(Error::Btf("BTF.ext record too small"));
         }
         let mut groups = Vec::new();
         let mut off = 4;
@@ -477,7 +475,7 @@ impl ExtTable {
             let n = rd32(b, off + 4)? as usize;
             let len = n
                 .checked_mul(rec_size as usize)
-                .ok_or(BtfError("BTF.ext truncated"))?;
+                .ok_or(Error::Btf("BTF.ext truncated"))?;
             let recs = part(b, off + 8, len, "BTF.ext truncated")?;
             groups.push((name, recs.to_vec()));
             off += 8 + len;
@@ -507,17 +505,17 @@ pub struct BtfExt {
 }
 
 impl BtfExt {
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: &[u8]) -> Result<Self> {
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != BTF_MAGIC {
-            return Err(BtfError("bad BTF.ext magic"));
+            return Err(Error::Btf("bad BTF.ext magic"));
         }
         let hdr_len = rd32(data, 4)? as usize;
         if hdr_len < 24 {
-            return Err(BtfError("BTF.ext header too short"));
+            return Err(Error::Btf("BTF.ext header too short"));
         }
         let header = part(data, 0, hdr_len, "BTF.ext header out of bounds")?;
         let body = &data[hdr_len..];
-        let table = |at: usize| -> Result<ExtTable, BtfError> {
+        let table = |at: usize| -> Result<ExtTable> {
             if at + 8 > hdr_len {
                 return Ok(ExtTable::default());
             }
@@ -590,7 +588,7 @@ impl BtfExt {
         table: usize,
         section: &str,
         recs: Vec<Vec<u8>>,
-    ) -> Result<(), BtfError> {
+    ) -> Result<()> {
         let t = &mut self.tables[table];
         t.groups.retain(|(name, _)| btf.str_at(*name) != section);
         let name = self
@@ -605,7 +603,7 @@ impl BtfExt {
                 t.rec_size = first.len() as u32;
             }
             if recs.iter().any(|r| r.len() != t.rec_size as usize) {
-                return Err(BtfError("BTF.ext records of another size"));
+                return Err(Error::Btf("BTF.ext records of another size"));
             }
             t.groups.push((name, recs.concat()));
         }
@@ -668,7 +666,7 @@ mod tests {
         for (raw, parse) in [
             (
                 section(".BTF"),
-                (|b: &[u8]| Btf::parse(b).err()) as fn(&[u8]) -> Option<BtfError>,
+                (|b: &[u8]| Btf::parse(b).err()) as fn(&[u8]) -> Option<Error>,
             ),
             (section(".BTF.ext"), |b: &[u8]| BtfExt::parse(b).err()),
         ] {

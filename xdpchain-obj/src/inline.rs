@@ -12,6 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::btf::{Btf, Linkage};
+use crate::error::{not_inlined, Result};
 use crate::insn::*;
 use crate::root::{
     slot_function, Config, CTL_DUMP_UNTIL, DUMP_SLOT_FN, DUMP_START_FN, STATS_RUN_CNT, STATS_RUN_NS,
@@ -27,7 +28,7 @@ const XDP_REDIRECT: i32 = 4;
 /// control word, no timing code: the root as it was before timing, which
 /// only the benchmark builds. With `dump`, the root's dump functions.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct CountMaps {
+pub struct CountMaps {
     pub stats: i32,
     pub ctl: Option<i32>,
     pub dump: Option<DumpFns>,
@@ -37,7 +38,7 @@ pub(crate) struct CountMaps {
 /// xdpchain_dump_start and xdpchain_dump_slot), which the generated root
 /// calls as the compiled one does.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct DumpFns {
+pub struct DumpFns {
     pub start: usize,
     pub slot: usize,
 }
@@ -45,7 +46,7 @@ pub(crate) struct DumpFns {
 impl DumpFns {
     /// Where they start in the program `func_info` and `btf` describe, if
     /// it has them.
-    pub(crate) fn find(func_info: &[FuncInfo], btf: &Btf) -> Option<DumpFns> {
+    pub fn find(func_info: &[FuncInfo], btf: &Btf) -> Option<DumpFns> {
         let at = |name| function(func_info, btf, name).ok().map(|(start, _)| start);
         Some(DumpFns {
             start: at(DUMP_START_FN)?,
@@ -64,7 +65,7 @@ const DUMP_AT: i16 = -12;
 const SINCE_AT: i16 = -24;
 
 /// The relocated root program, as libbpf would load it.
-pub(crate) struct Program<'a> {
+pub struct Program<'a> {
     pub insns: &'a [Insn],
     pub func_info: &'a [FuncInfo],
     pub line_info: &'a [LineInfo],
@@ -72,7 +73,7 @@ pub(crate) struct Program<'a> {
 
 /// One slot of the chain, in run order.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Slot {
+pub struct Slot {
     /// The first instruction of the slot's function in the program.
     pub start: usize,
     /// Verdicts (bit v: verdict v) on which the chain goes on after it.
@@ -86,7 +87,7 @@ pub(crate) struct Slot {
 
 /// The generated root.
 #[derive(Debug)]
-pub(crate) struct Generated {
+pub struct Generated {
     pub insns: Vec<Insn>,
     pub func_info: Vec<FuncInfo>,
     pub line_info: Vec<LineInfo>,
@@ -140,7 +141,7 @@ fn is_pseudo_call(i: &Insn) -> bool {
 }
 
 /// Where a jump, pseudo call or pseudo func at `pc` goes.
-pub(crate) fn target(pc: usize, i: &Insn) -> Option<usize> {
+pub fn target(pc: usize, i: &Insn) -> Option<usize> {
     let delta = if is_gotol(i) || code_ref(i) {
         i.imm as i64
     } else {
@@ -151,7 +152,7 @@ pub(crate) fn target(pc: usize, i: &Insn) -> Option<usize> {
 
 /// Whether `i` refers to code by a pc-relative imm: a call of a function
 /// of the program, or a callback's address (bpf_loop, timers, ...).
-pub(crate) fn code_ref(i: &Insn) -> bool {
+pub fn code_ref(i: &Insn) -> bool {
     is_pseudo_call(i) || (i.code == LD_IMM64 && i.src == PSEUDO_FUNC)
 }
 
@@ -220,7 +221,7 @@ fn fp_based(i: &Insn) -> bool {
 /// Whether a copy changes the offset or constant of instruction `pc`: a
 /// load or store based on r10, or the `rX += K` after `rX = r10`. (Where
 /// something else sets them later, as CO-RE does, the copy must not.)
-pub(crate) fn rebases(insns: &[Insn], pc: usize) -> bool {
+pub fn rebases(insns: &[Insn], pc: usize) -> bool {
     let Some(i) = insns.get(pc) else {
         return false;
     };
@@ -431,7 +432,7 @@ impl Builder {
         range: std::ops::Range<usize>,
         slot: usize,
         shift: i16,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let targets: BTreeSet<usize> = walk(insns, range.clone())
             .filter(|(_, i)| is_jump(i))
             .filter_map(|(pc, i)| target(pc, &i))
@@ -452,16 +453,18 @@ impl Builder {
                 i.imm = i
                     .imm
                     .checked_sub(shift.into())
-                    .ok_or_else(|| format!("a stack offset out of range at {pc}"))?;
+                    .ok_or_else(|| not_inlined(format!("a stack offset out of range at {pc}")))?;
                 self.insn(i);
             } else if is_exit(&i) {
                 self.jump(CLASS_JMP | OP_JA, 0, 0, Label::Cont(slot));
             } else if is_jump(&i) {
                 let to = target(pc, &i).filter(|t| range.contains(t));
-                let to = to.ok_or_else(|| format!("a jump out of its function at {pc}"))?;
+                let to =
+                    to.ok_or_else(|| not_inlined(format!("a jump out of its function at {pc}")))?;
                 self.emit(Emit::Jump(i, Label::Old { slot, pc: to }));
             } else if code_ref(&i) {
-                let to = target(pc, &i).ok_or("a reference before the program")?;
+                let to =
+                    target(pc, &i).ok_or_else(|| not_inlined("a reference before the program"))?;
                 let second = (i.code == LD_IMM64).then(|| insns[pc + 1]);
                 self.emit(Emit::Code(i, second, to));
             } else if i.code == LD_IMM64 {
@@ -474,10 +477,9 @@ impl Builder {
                 }
             } else {
                 if fp_based(&i) {
-                    i.off = i
-                        .off
-                        .checked_sub(shift)
-                        .ok_or_else(|| format!("a stack offset out of range at {pc}"))?;
+                    i.off = i.off.checked_sub(shift).ok_or_else(|| {
+                        not_inlined(format!("a stack offset out of range at {pc}"))
+                    })?;
                 }
                 self.insn(i);
             }
@@ -638,11 +640,7 @@ impl Builder {
 /// Where each slot's function starts in the root (by its func_info and the
 /// BTF), and what the generated root checks after it. A slot whose BTF
 /// linkage is not static (a global function) is not copyable.
-pub(crate) fn slots(
-    config: &Config,
-    func_info: &[FuncInfo],
-    btf: &Btf,
-) -> Result<Vec<Slot>, String> {
+pub fn slots(config: &Config, func_info: &[FuncInfo], btf: &Btf) -> Result<Vec<Slot>> {
     config
         .slots
         .iter()
@@ -660,23 +658,19 @@ pub(crate) fn slots(
 }
 
 /// Where the function `name` starts, by func_info and BTF, and its linkage.
-pub(crate) fn function(
-    func_info: &[FuncInfo],
-    btf: &Btf,
-    name: &str,
-) -> Result<(usize, Option<Linkage>), String> {
+pub fn function(func_info: &[FuncInfo], btf: &Btf, name: &str) -> Result<(usize, Option<Linkage>)> {
     func_info
         .iter()
         .find_map(|f| {
             let t = btf.type_by_id(f.type_id)?;
             (btf.name(&t) == name).then(|| (f.insn_off as usize, btf.linkage(&t)))
         })
-        .ok_or_else(|| format!("{name} is not among the root's functions"))
+        .ok_or_else(|| not_inlined(format!("{name} is not among the root's functions")))
 }
 
 /// Of the slots that `inlined` says were copied, the one whose frame goes
 /// deepest, if any has a frame.
-pub(crate) fn deepest(p: &Program<'_>, slots: &[Slot], inlined: &[bool]) -> Option<usize> {
+pub fn deepest(p: &Program<'_>, slots: &[Slot], inlined: &[bool]) -> Option<usize> {
     let funcs = functions(p);
     slots
         .iter()
@@ -701,15 +695,17 @@ fn functions(p: &Program<'_>) -> Vec<std::ops::Range<usize>> {
 /// Checks what the copying takes for granted, as the kernel would: each
 /// ld_imm64 whole inside its function with a second half of code 0, each
 /// jump landing on an instruction of its own function.
-fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<(), String> {
+fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<()> {
     for f in funcs {
         let starts: BTreeSet<usize> = walk(p.insns, f.clone()).map(|(pc, _)| pc).collect();
         for (pc, i) in walk(p.insns, f.clone()) {
             if i.code == LD_IMM64 && !(f.contains(&(pc + 1)) && p.insns[pc + 1].code == 0) {
-                return Err(format!("a broken ld_imm64 at {pc}"));
+                return Err(not_inlined(format!("a broken ld_imm64 at {pc}")));
             }
             if is_jump(&i) && !target(pc, &i).is_some_and(|t| starts.contains(&t)) {
-                return Err(format!("a jump to no instruction of its function at {pc}"));
+                return Err(not_inlined(format!(
+                    "a jump to no instruction of its function at {pc}"
+                )));
             }
         }
     }
@@ -721,53 +717,92 @@ fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<(), 
 /// `counting`: the maps of counting and timing, when the chain counts. Err
 /// says why no root could be generated; a slot that cannot be copied is
 /// called.
-pub(crate) fn generate(
-    p: &Program<'_>,
-    slots: &[Slot],
-    counting: Option<CountMaps>,
-) -> Result<Generated, String> {
+pub fn generate(p: &Program<'_>, slots: &[Slot], counting: Option<CountMaps>) -> Result<Generated> {
     let funcs = functions(p);
     if funcs.first().map(|f| f.start) != Some(0) || funcs.iter().any(|f| f.is_empty()) {
-        return Err("func_info does not describe the program".into());
+        return Err(not_inlined("func_info does not describe the program"));
     }
     well_formed(p, &funcs)?;
-    let func_at = |start: usize| funcs.iter().position(|f| f.start == start);
-    // References to functions from code that stays: all but the compiled
-    // root, which goes.
-    let mut referenced = BTreeSet::new();
-    for f in &funcs[1..] {
-        for (pc, i) in walk(p.insns, f.clone()).filter(|(_, i)| code_ref(i)) {
-            referenced.insert(target(pc, &i).ok_or("a reference before the program")?);
-        }
-    }
     let shift: i16 = match counting {
         Some(_) => -SINCE_AT,
         None => -CTX_AT,
     };
-    // Copied code's frame becomes the root's, above any tail call.
-    let tail_calls = funcs[1..]
-        .iter()
-        .any(|f| walk(p.insns, f.clone()).any(|(_, i)| i.calls_helper(HELPER_TAIL_CALL)));
     // After a slot that never lets the chain go on, nothing runs: the
     // kernel refuses code that no path reaches.
     let reached = slots
         .iter()
         .position(|s| s.continue_on == 0)
         .map_or(slots.len(), |n| n + 1);
-    let mut inlined = vec![true; slots.len()];
-    for (n, s) in slots[..reached].iter().enumerate() {
-        let f = func_at(s.start).ok_or_else(|| format!("slot {n} is no function"))?;
+    let mut inlined = copyable(p, &funcs, &slots[..reached], shift)?;
+    inlined.resize(slots.len(), true);
+    fit_frames(p, &funcs, &slots[..reached], &mut inlined, shift, counting);
+    let b = emit_root(p, &funcs, slots, reached, &inlined, shift, counting)?;
+    let keep = kept_functions(p, &funcs, &b)?;
+    let mut moved = HashMap::new();
+    let mut at = b.len;
+    for &f in &keep {
+        moved.insert(funcs[f].start, at);
+        at += funcs[f].len();
+    }
+    let (mut insns, mut origin) = resolve(&b, &moved, at)?;
+    let mut func_info = vec![FuncInfo {
+        insn_off: 0,
+        type_id: p.func_info[0].type_id,
+    }];
+    for &f in &keep {
+        func_info.push(FuncInfo {
+            insn_off: moved[&funcs[f].start] as u32,
+            type_id: p.func_info[f].type_id,
+        });
+        move_function(p, funcs[f].clone(), &moved, &mut insns, &mut origin)?;
+    }
+    let line_info = lines(p, &funcs, slots, &inlined, &moved, &b.labels);
+    Ok(Generated {
+        insns,
+        func_info,
+        line_info,
+        inlined,
+        origin,
+        root_len: b.len,
+    })
+}
+
+/// Which of `slots` may be copied into the root, on their own: a function
+/// of its own, static, called from nowhere else, whose frame fits below
+/// the root's (moved by `shift`), and whose code the copy can take.
+fn copyable(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    slots: &[Slot],
+    shift: i16,
+) -> Result<Vec<bool>> {
+    let func_at = |start: usize| funcs.iter().position(|f| f.start == start);
+    // References to functions from code that stays: all but the compiled
+    // root, which goes.
+    let mut referenced = BTreeSet::new();
+    for f in &funcs[1..] {
+        for (pc, i) in walk(p.insns, f.clone()).filter(|(_, i)| code_ref(i)) {
+            referenced.insert(
+                target(pc, &i).ok_or_else(|| not_inlined("a reference before the program"))?,
+            );
+        }
+    }
+    // Copied code's frame becomes the root's, above any tail call.
+    let tail_calls = funcs[1..]
+        .iter()
+        .any(|f| walk(p.insns, f.clone()).any(|(_, i)| i.calls_helper(HELPER_TAIL_CALL)));
+    let max_frame = match tail_calls {
+        true => TAIL_CALL_FRAMES,
+        false => MAX_FRAME,
+    };
+    let mut out = Vec::with_capacity(slots.len());
+    for (n, s) in slots.iter().enumerate() {
+        let f = func_at(s.start).ok_or_else(|| not_inlined(format!("slot {n} is no function")))?;
         let why = match () {
             _ if f == 0 => Some("the root itself".to_string()),
             _ if !s.copyable => Some("a global function".to_string()),
             _ if referenced.contains(&s.start) => Some("called from elsewhere too".to_string()),
-            _ if shift as usize + frame_depth(p.insns, funcs[f].clone())
-                > if tail_calls {
-                    TAIL_CALL_FRAMES
-                } else {
-                    MAX_FRAME
-                } =>
-            {
+            _ if shift as usize + frame_depth(p.insns, funcs[f].clone()) > max_frame => {
                 Some("its frame, below the root's own, would be too deep".to_string())
             }
             _ => not_copyable(p.insns, funcs[f].clone()),
@@ -775,26 +810,44 @@ pub(crate) fn generate(
         if let Some(why) = &why {
             log::debug!("slot {n} stays a call: {why}");
         }
-        inlined[n] = why.is_none();
+        out.push(why.is_none());
     }
+    Ok(out)
+}
+
+/// Leaves the deepest copied slot a call until the root's frame and what
+/// it calls fit the stack together.
+fn fit_frames(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    slots: &[Slot],
+    inlined: &mut [bool],
+    shift: i16,
+    counting: Option<CountMaps>,
+) {
     let dump_calls: Vec<usize> = counting
         .and_then(|m| m.ctl.and(m.dump))
         .map_or(Vec::new(), |f| vec![f.start, f.slot]);
-    while !frames_fit(
-        p,
-        &funcs,
-        &slots[..reached],
-        &inlined,
-        shift as usize,
-        &dump_calls,
-    ) {
-        let Some(n) = deepest(p, &slots[..reached], &inlined) else {
+    while !frames_fit(p, funcs, slots, inlined, shift as usize, &dump_calls) {
+        let Some(n) = deepest(p, slots, inlined) else {
             break;
         };
         log::debug!("slot {n} stays a call: the root's frame and what it calls would be too deep");
         inlined[n] = false;
     }
+}
 
+/// The root's code: each reached slot copied in or called, then counted,
+/// dumped and checked for whether the chain goes on.
+fn emit_root(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    slots: &[Slot],
+    reached: usize,
+    inlined: &[bool],
+    shift: i16,
+    counting: Option<CountMaps>,
+) -> Result<Builder> {
     let mut b = Builder::default();
     b.insn(raw(CLASS_STX | MODE_MEM | SIZE_DW, FP, 1, CTX_AT, 0));
     if let Some(ctl) = counting.and_then(|m| m.ctl) {
@@ -808,7 +861,10 @@ pub(crate) fn generate(
         b.insn(raw(CLASS_LDX | MODE_MEM | SIZE_DW, 1, FP, CTX_AT, 0));
         match inlined[n] {
             true => {
-                let f = func_at(s.start).expect("checked above");
+                let f = funcs
+                    .iter()
+                    .position(|f| f.start == s.start)
+                    .expect("a slot's function, checked before");
                 b.copy_body(p.insns, funcs[f].clone(), n, shift)?;
             }
             false => b.emit(Emit::Code(
@@ -831,8 +887,16 @@ pub(crate) fn generate(
     }
     b.label(Label::Out);
     b.insn(raw(CLASS_JMP | OP_EXIT, 0, 0, 0, 0));
+    Ok(b)
+}
 
-    // The functions that stay: those that the new code reaches.
+/// The functions that stay after the root: those its code reaches, by
+/// index in `funcs`, in order.
+fn kept_functions(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    b: &Builder,
+) -> Result<BTreeSet<usize>> {
     let mut keep = BTreeSet::new();
     let mut work: Vec<usize> = b
         .code
@@ -843,26 +907,37 @@ pub(crate) fn generate(
         })
         .collect();
     while let Some(start) = work.pop() {
-        let f = func_at(start).ok_or_else(|| format!("a reference into a function at {start}"))?;
+        let f = funcs
+            .iter()
+            .position(|f| f.start == start)
+            .ok_or_else(|| not_inlined(format!("a reference into a function at {start}")))?;
         if f == 0 {
-            return Err("a reference to the compiled root".into());
+            return Err(not_inlined("a reference to the compiled root"));
         }
         if keep.insert(f) {
             for (pc, i) in walk(p.insns, funcs[f].clone()).filter(|(_, i)| code_ref(i)) {
-                work.push(target(pc, &i).expect("checked above"));
+                work.push(target(pc, &i).expect("checked before"));
             }
         }
     }
-    let mut moved = HashMap::new();
-    let mut at = b.len;
-    for &f in &keep {
-        moved.insert(funcs[f].start, at);
-        at += funcs[f].len();
-    }
+    Ok(keep)
+}
 
-    let rel = |from: usize, to: usize| i64::try_from(to).unwrap_or(i64::MAX) - from as i64 - 1;
-    let mut insns = Vec::with_capacity(at);
-    let mut origin = Vec::with_capacity(at);
+/// An offset from the instruction after `from` to `to`.
+fn rel(from: usize, to: usize) -> i64 {
+    i64::try_from(to).unwrap_or(i64::MAX) - from as i64 - 1
+}
+
+/// The root's instructions from what `b` emitted, jumps and references
+/// resolved (functions `moved` where they start now), with the original
+/// instruction each copies; room for `len` in all.
+fn resolve(
+    b: &Builder,
+    moved: &HashMap<usize, usize>,
+    len: usize,
+) -> Result<(Vec<Insn>, Vec<Option<usize>>)> {
+    let mut insns = Vec::with_capacity(len);
+    let mut origin = Vec::with_capacity(len);
     for (e, copies) in &b.code {
         let pc = insns.len();
         origin.push(*copies);
@@ -871,49 +946,65 @@ pub(crate) fn generate(
             Emit::Insn(i) => insns.push(i),
             Emit::Wide(a, z) => insns.extend([a, z]),
             Emit::Jump(mut i, to) => {
-                let to = b.labels.get(&to).ok_or("a jump to no instruction")?;
+                let to = b
+                    .labels
+                    .get(&to)
+                    .ok_or_else(|| not_inlined("a jump to no instruction"))?;
                 let delta = rel(pc, *to);
                 if is_gotol(&i) {
-                    i.imm = i32::try_from(delta).map_err(|_| "a jump out of range")?;
+                    i.imm = i32::try_from(delta).map_err(|_| not_inlined("a jump out of range"))?;
                 } else {
-                    i.off = i16::try_from(delta).map_err(|_| "a jump out of range")?;
+                    i.off = i16::try_from(delta).map_err(|_| not_inlined("a jump out of range"))?;
                 }
                 insns.push(i);
             }
             Emit::Code(mut i, second, to) => {
                 let dest = moved
                     .get(&to)
-                    .ok_or("a reference to a function that went")?;
-                i.imm = i32::try_from(rel(pc, *dest)).map_err(|_| "a call out of range")?;
+                    .ok_or_else(|| not_inlined("a reference to a function that went"))?;
+                i.imm = i32::try_from(rel(pc, *dest))
+                    .map_err(|_| not_inlined("a call out of range"))?;
                 insns.push(i);
                 insns.extend(second);
             }
         }
     }
-    let mut func_info = vec![FuncInfo {
-        insn_off: 0,
-        type_id: p.func_info[0].type_id,
-    }];
-    for &f in &keep {
-        let (old, new) = (funcs[f].start, moved[&funcs[f].start]);
-        func_info.push(FuncInfo {
-            insn_off: new as u32,
-            type_id: p.func_info[f].type_id,
-        });
-        for pc in funcs[f].clone() {
-            let mut i = p.insns[pc];
-            // A second half has code 0: never taken for a reference.
-            if code_ref(&i) {
-                let dest = moved[&target(pc, &i).expect("checked above")];
-                i.imm = i32::try_from(rel(new + pc - old, dest)).map_err(|_| "too far")?;
-            }
-            insns.push(i);
-            origin.push(Some(pc));
-        }
-    }
+    Ok((insns, origin))
+}
 
-    // Lines: the root's first; copied code's where it went; kept functions'
-    // moved with them.
+/// Appends the function `f` of `p` where `moved` says it starts now, its
+/// references to functions moved too.
+fn move_function(
+    p: &Program<'_>,
+    f: std::ops::Range<usize>,
+    moved: &HashMap<usize, usize>,
+    insns: &mut Vec<Insn>,
+    origin: &mut Vec<Option<usize>>,
+) -> Result<()> {
+    let (old, new) = (f.start, moved[&f.start]);
+    for pc in f {
+        let mut i = p.insns[pc];
+        // A second half has code 0: never taken for a reference.
+        if code_ref(&i) {
+            let dest = moved[&target(pc, &i).expect("checked before")];
+            i.imm = i32::try_from(rel(new + pc - old, dest)).map_err(|_| not_inlined("too far"))?;
+        }
+        insns.push(i);
+        origin.push(Some(pc));
+    }
+    Ok(())
+}
+
+/// The line info of the generated program: the root's first line; copied
+/// code's where it went (by `labels`); kept functions' moved with them.
+fn lines(
+    p: &Program<'_>,
+    funcs: &[std::ops::Range<usize>],
+    slots: &[Slot],
+    inlined: &[bool],
+    moved: &HashMap<usize, usize>,
+    labels: &HashMap<Label, usize>,
+) -> Vec<LineInfo> {
     let slot_of: HashMap<usize, usize> = slots
         .iter()
         .enumerate()
@@ -930,7 +1021,7 @@ pub(crate) fn generate(
             let new = match (f, moved.get(&start), slot_of.get(&start)) {
                 (0, _, _) => (old == 0).then_some(0)?,
                 (_, Some(new), _) => new + old - start,
-                (_, None, Some(&slot)) => *b.labels.get(&Label::Old { slot, pc: old })?,
+                (_, None, Some(&slot)) => *labels.get(&Label::Old { slot, pc: old })?,
                 _ => return None,
             };
             Some(LineInfo {
@@ -941,14 +1032,7 @@ pub(crate) fn generate(
         .collect();
     line_info.sort_by_key(|l| l.insn_off);
     line_info.dedup_by_key(|l| l.insn_off);
-    Ok(Generated {
-        insns,
-        func_info,
-        line_info,
-        inlined,
-        origin,
-        root_len: b.len,
-    })
+    line_info
 }
 
 #[cfg(test)]

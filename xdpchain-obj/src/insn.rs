@@ -4,54 +4,54 @@
 
 // linux/bpf_common.h and linux/bpf.h: opcode parts (class, operation,
 // source, mode, size) and the pseudo `src_reg` values.
-pub(crate) const CLASS_LD: u8 = 0x00;
-pub(crate) const CLASS_LDX: u8 = 0x01;
-pub(crate) const CLASS_ST: u8 = 0x02;
-pub(crate) const CLASS_STX: u8 = 0x03;
-pub(crate) const CLASS_ALU: u8 = 0x04;
-pub(crate) const CLASS_JMP: u8 = 0x05;
-pub(crate) const CLASS_JMP32: u8 = 0x06;
-pub(crate) const CLASS_ALU64: u8 = 0x07;
-pub(crate) const OP_JA: u8 = 0x00;
-pub(crate) const OP_JEQ: u8 = 0x10;
-pub(crate) const OP_JGT: u8 = 0x20;
-pub(crate) const OP_JGE: u8 = 0x30;
-pub(crate) const OP_JNE: u8 = 0x50;
-pub(crate) const OP_JLE: u8 = 0xb0;
-pub(crate) const OP_CALL: u8 = 0x80;
-pub(crate) const OP_EXIT: u8 = 0x90;
-pub(crate) const OP_ADD: u8 = 0x00;
-pub(crate) const OP_SUB: u8 = 0x10;
-pub(crate) const OP_RSH: u8 = 0x70;
-pub(crate) const OP_AND: u8 = 0x50;
-pub(crate) const OP_LSH: u8 = 0x60;
-pub(crate) const OP_MOV: u8 = 0xb0;
-pub(crate) const SRC_K: u8 = 0x00;
-pub(crate) const SRC_X: u8 = 0x08;
-pub(crate) const MODE_IMM: u8 = 0x00;
-pub(crate) const MODE_MEM: u8 = 0x60;
-pub(crate) const SIZE_W: u8 = 0x00;
-pub(crate) const SIZE_DW: u8 = 0x18;
-pub(crate) const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
-pub(crate) const PSEUDO_MAP_FD: u8 = 1;
+pub const CLASS_LD: u8 = 0x00;
+pub const CLASS_LDX: u8 = 0x01;
+pub const CLASS_ST: u8 = 0x02;
+pub const CLASS_STX: u8 = 0x03;
+pub const CLASS_ALU: u8 = 0x04;
+pub const CLASS_JMP: u8 = 0x05;
+pub const CLASS_JMP32: u8 = 0x06;
+pub const CLASS_ALU64: u8 = 0x07;
+pub const OP_JA: u8 = 0x00;
+pub const OP_JEQ: u8 = 0x10;
+pub const OP_JGT: u8 = 0x20;
+pub const OP_JGE: u8 = 0x30;
+pub const OP_JNE: u8 = 0x50;
+pub const OP_JLE: u8 = 0xb0;
+pub const OP_CALL: u8 = 0x80;
+pub const OP_EXIT: u8 = 0x90;
+pub const OP_ADD: u8 = 0x00;
+pub const OP_SUB: u8 = 0x10;
+pub const OP_RSH: u8 = 0x70;
+pub const OP_AND: u8 = 0x50;
+pub const OP_LSH: u8 = 0x60;
+pub const OP_MOV: u8 = 0xb0;
+pub const SRC_K: u8 = 0x00;
+pub const SRC_X: u8 = 0x08;
+pub const MODE_IMM: u8 = 0x00;
+pub const MODE_MEM: u8 = 0x60;
+pub const SIZE_W: u8 = 0x00;
+pub const SIZE_DW: u8 = 0x18;
+pub const LD_IMM64: u8 = CLASS_LD | MODE_IMM | SIZE_DW;
+pub const PSEUDO_MAP_FD: u8 = 1;
 /// The address of a map's value (a global variable's).
-pub(crate) const PSEUDO_MAP_VALUE: u8 = 2;
+pub const PSEUDO_MAP_VALUE: u8 = 2;
 /// A call of a function of the same program (not a helper).
-pub(crate) const PSEUDO_CALL: u8 = 1;
-pub(crate) const PSEUDO_KFUNC_CALL: u8 = 2;
+pub const PSEUDO_CALL: u8 = 1;
+pub const PSEUDO_KFUNC_CALL: u8 = 2;
 /// A function's address (a callback's).
-pub(crate) const PSEUDO_FUNC: u8 = 4;
-pub(crate) const PSEUDO_MAP_IDX: u8 = 5;
-pub(crate) const PSEUDO_MAP_IDX_VALUE: u8 = 6;
-pub(crate) const HELPER_MAP_LOOKUP: i32 = 1;
-pub(crate) const HELPER_KTIME_GET_NS: i32 = 5;
-pub(crate) const HELPER_TAIL_CALL: i32 = 12;
-pub(crate) const HELPER_LOOP: i32 = 181;
+pub const PSEUDO_FUNC: u8 = 4;
+pub const PSEUDO_MAP_IDX: u8 = 5;
+pub const PSEUDO_MAP_IDX_VALUE: u8 = 6;
+pub const HELPER_MAP_LOOKUP: i32 = 1;
+pub const HELPER_KTIME_GET_NS: i32 = 5;
+pub const HELPER_TAIL_CALL: i32 = 12;
+pub const HELPER_LOOP: i32 = 181;
 
-pub(crate) const SIZE: usize = 8;
+pub const SIZE: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Insn {
+pub struct Insn {
     pub code: u8,
     pub dst: u8,
     pub src: u8,
@@ -105,7 +105,7 @@ impl Insn {
 /// `struct bpf_func_info`: a function's first instruction and BTF type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub(crate) struct FuncInfo {
+pub struct FuncInfo {
     pub insn_off: u32,
     pub type_id: u32,
 }
@@ -113,7 +113,7 @@ pub(crate) struct FuncInfo {
 /// `struct bpf_line_info`: the source line of an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub(crate) struct LineInfo {
+pub struct LineInfo {
     pub insn_off: u32,
     pub file_name_off: u32,
     pub line_off: u32,
@@ -121,7 +121,7 @@ pub(crate) struct LineInfo {
 }
 
 /// The instructions of `code`; a trailing partial one is left out.
-pub(crate) fn decode_all(code: &[u8]) -> impl Iterator<Item = Insn> + '_ {
+pub fn decode_all(code: &[u8]) -> impl Iterator<Item = Insn> + '_ {
     code.chunks_exact(SIZE)
         .map(|c| Insn::decode(c.try_into().expect("chunks of SIZE")))
 }
@@ -149,5 +149,29 @@ mod tests {
         };
         assert_eq!(Insn::decode(odd.encode()), odd);
         assert_eq!(decode_all(&[0u8; 20]).count(), 2);
+    }
+
+    /// A 16-byte load takes two slots; code cut inside one decodes the
+    /// whole instructions only.
+    #[test]
+    fn wide_loads_and_cut_code() {
+        let mut code = Insn {
+            code: LD_IMM64,
+            dst: 1,
+            src: 1,
+            off: 0,
+            imm: 7,
+        }
+        .encode()
+        .to_vec();
+        code.extend([0u8; SIZE]);
+        code.extend(Insn::mov64_imm(0, 2).encode());
+        let insns: Vec<Insn> = decode_all(&code).collect();
+        assert_eq!(insns.len(), 3);
+        assert_eq!(
+            (insns[0].code, insns[0].imm, insns[2].imm),
+            (LD_IMM64, 7, 2)
+        );
+        assert_eq!(decode_all(&code[..SIZE * 2 + 3]).count(), 2);
     }
 }

@@ -33,7 +33,7 @@ const GPL_ONLY_HELPERS: [(i32, &str); 16] = [
     (177, "bpf_trace_vprintk"),
 ];
 
-pub(crate) fn gpl_compatible(license: &str) -> bool {
+pub fn gpl_compatible(license: &str) -> bool {
     GPL_COMPATIBLE.contains(&license)
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn gpl_compatible(license: &str) -> bool {
 /// non-GPL one (a non-GPL component makes the whole chain non-GPL, so the
 /// kernel holds it to what that component may do; none is promoted), else
 /// their common one, else "GPL".
-pub(crate) fn of_chain<'a>(licenses: impl IntoIterator<Item = &'a str>) -> String {
+pub fn of_chain<'a>(licenses: impl IntoIterator<Item = &'a str>) -> String {
     let licenses: Vec<&str> = licenses.into_iter().collect();
     match licenses.iter().find(|l| !gpl_compatible(l)) {
         Some(&"") => "Proprietary".into(),
@@ -54,7 +54,7 @@ pub(crate) fn of_chain<'a>(licenses: impl IntoIterator<Item = &'a str>) -> Strin
 }
 
 /// The GPL-only helpers that `code` calls, by name, each once.
-pub(crate) fn gpl_only_calls(code: &[u8]) -> Vec<&'static str> {
+pub fn gpl_only_calls(code: &[u8]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = crate::insn::decode_all(code)
         .filter_map(|i| GPL_ONLY_HELPERS.iter().find(|(n, _)| i.calls_helper(*n)))
         .map(|(_, name)| *name)

@@ -5,7 +5,13 @@
  * program calls, a second XDP program, and a license.
  */
 #include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
+
+/* What bpf_helpers.h would give, written here: the object layer builds with
+ * no libbpf, its headers included. */
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -21,7 +21,7 @@ use crate::root::CONFIG_SECTION;
 const MAX_DATA_SECTION: u64 = 1 << 30;
 
 /// How one component is rewritten.
-pub(crate) struct Spec<'a> {
+pub struct Spec<'a> {
     /// Function name of the chosen XDP program.
     pub entry: &'a str,
     /// Its name in the chain: the root's slot function it defines.
@@ -37,7 +37,7 @@ pub(crate) struct Spec<'a> {
 
 /// What the rewriter renamed, so the chain can find things by original name.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Renames {
+pub struct Renames {
     /// (original map name, name in the chain), for maps in `.maps`.
     pub maps: Vec<(String, String)>,
     /// (original section, renamed section), for `.data*` and `.bss*`.
@@ -95,7 +95,7 @@ fn sec_name(s: &Section<'_>) -> String {
     String::from_utf8_lossy(&s.name).into_owned()
 }
 
-pub(crate) fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
+pub fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
     match &s.data {
         SectionData::Data(d) => d,
         _ => &[],
@@ -103,14 +103,14 @@ pub(crate) fn section_bytes<'a>(s: &'a Section<'_>) -> &'a [u8] {
 }
 
 /// The section `name`, unless deleted.
-pub(crate) fn section_named(b: &Builder<'_>, name: &str) -> Option<SectionId> {
+pub fn section_named(b: &Builder<'_>, name: &str) -> Option<SectionId> {
     b.sections
         .iter()
         .find(|s| !s.delete && s.name.as_slice() == name.as_bytes())
         .map(|s| s.id())
 }
 
-pub(crate) fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
+pub fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionId> {
     b.sections
         .iter()
         .find(|s| !s.delete && s.sh_type == elf::SHT_REL && s.sh_info_section == Some(target))
@@ -167,7 +167,7 @@ fn ensure_section_strings(b: &mut Builder<'_>) {
 
 /// Parses `data` (from [`readable`]) for editing, without what libbpf
 /// does not need.
-pub(crate) fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
+pub fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
     let mut b = Builder::read(data).map_err(|e| malformed(name, e))?;
     ensure_section_strings(&mut b);
     for s in b.sections.iter_mut() {
@@ -178,7 +178,7 @@ pub(crate) fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
     Ok(b)
 }
 
-pub(crate) fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
+pub fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
     b.delete_orphans();
     let mut out = Vec::new();
     b.write(&mut out).map_err(|e| malformed(name, e))?;
@@ -186,34 +186,73 @@ pub(crate) fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
 }
 
 /// Rewrites the object `bytes` (named `name` in errors) for the chain.
-pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
+pub fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
     let data = readable(bytes);
     let mut b = open(&data, name)?;
+    let entry = find_entry(&b, name, spec)?;
+    let unneeded = unneeded(&b, entry.sym);
+    let has_btf = b.sections.iter().any(|s| s.name.as_slice() == b".BTF");
+    let mut renames = Renames::default();
+    let mut renamed = rename_globals(&mut b, name, spec, entry.sym, has_btf, &mut renames)?;
+    let base = move_entry(&mut b, name, spec, &entry)?;
+    let dropped = drop_unneeded(&mut b, &unneeded);
+    renamed.sections = rename_data_sections(&mut b, name, spec.tag, &mut renames)?;
+    rename_rel_sections(&mut b);
+    let moved = Moved {
+        from: sec_name(b.sections.get(entry.sec)),
+        range: entry.range.clone(),
+        base,
+    };
+    if has_btf {
+        follow_in_btf(&mut b, name, spec, &moved, &dropped, &renamed)?;
+    } else {
+        let btf = b.sections.add();
+        btf.name = ByteString::from(&b".BTF"[..]);
+        btf.sh_type = elf::SHT_PROGBITS;
+        btf.sh_addralign = 4;
+        btf.data = SectionData::Data(Btf::entry_only(spec.entry_as).into());
+    }
+    Ok((finish(b, name)?, renames))
+}
 
-    let entry = b
-        .symbols
+/// The entry program: its symbol, its section and its range there.
+struct Entry {
+    sym: SymbolId,
+    sec: SectionId,
+    range: Range<u64>,
+}
+
+fn find_entry(b: &Builder<'_>, name: &str, spec: &Spec<'_>) -> Result<Entry> {
+    b.symbols
         .iter()
         .find(|s| s.name.as_slice() == spec.entry.as_bytes() && s.st_type() == elf::STT_FUNC)
-        .map(|s| (s.id(), s.section, s.st_value, s.st_size))
-        .and_then(|(id, sec, v, sz)| Some((id, sec?, v..v.checked_add(sz)?)))
+        .and_then(|s| {
+            Some(Entry {
+                sym: s.id(),
+                sec: s.section?,
+                range: s.st_value..s.st_value.checked_add(s.st_size)?,
+            })
+        })
         .ok_or_else(|| {
             malformed(
                 name,
                 format!("no function symbol for program {}", spec.entry),
             )
-        })?;
-    let (entry_sym, entry_sec, entry_range) = entry;
+        })
+}
 
-    // Programs other than the entry are dropped, unless a map refers to them
-    // (a tail-call target in a declaratively initialized PROG_ARRAY).
-    let referenced = referenced_from_data(&b);
-    let text = b
-        .sections
-        .iter()
-        .find(|s| s.name.as_slice() == b".text")
-        .map(|s| s.id());
-    let mut dropped_syms = HashSet::new();
-    let mut dropped_secs = HashSet::new();
+/// What goes with the programs other than the entry: their symbols, and
+/// the sections they leave empty (by index). A program that a map refers
+/// to (a tail-call target in a declaratively initialized PROG_ARRAY)
+/// stays.
+struct Unneeded {
+    syms: HashSet<usize>,
+    secs: HashSet<usize>,
+}
+
+fn unneeded(b: &Builder<'_>, entry: SymbolId) -> Unneeded {
+    let referenced = referenced_from_data(b);
+    let text = section_named(b, ".text");
     // Functions by section, found once: objects may have many of both.
     let mut functions: HashMap<usize, Vec<SymbolId>> = HashMap::new();
     for y in b.symbols.iter() {
@@ -221,6 +260,10 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
             functions.entry(sec.index()).or_default().push(y.id());
         }
     }
+    let mut out = Unneeded {
+        syms: HashSet::new(),
+        secs: HashSet::new(),
+    };
     for sec in b
         .sections
         .iter()
@@ -229,44 +272,56 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         let others = functions.remove(&sec.id().index()).unwrap_or_default();
         let (kept, dropped): (Vec<_>, Vec<_>) = others
             .into_iter()
-            .filter(|&y| y != entry_sym)
+            .filter(|&y| y != entry)
             .partition(|y| referenced.contains(&y.index()));
         if kept.is_empty() {
-            dropped_secs.insert(sec.id().index());
+            out.secs.insert(sec.id().index());
         }
-        dropped_syms.extend(dropped.iter().map(|y| y.index()));
+        out.syms.extend(dropped.iter().map(|y| y.index()));
     }
+    out
+}
 
-    // Global renames, decided before anything is deleted so that BTF of
-    // dropped programs cannot clash either.
-    let has_btf = b.sections.iter().any(|s| s.name.as_slice() == b".BTF");
-    let mut func_renames = HashMap::new();
-    let mut var_renames = HashMap::new();
-    let mut renames = Renames::default();
-    let maps_sec = b
-        .sections
-        .iter()
-        .find(|s| s.name.as_slice() == b".maps")
-        .map(|s| s.id());
-    let pinned = pinned_by_name(&b, name)?;
+/// Old names to new: of functions, variables and sections.
+#[derive(Default)]
+struct Renamed {
+    funcs: HashMap<String, String>,
+    vars: HashMap<String, String>,
+    sections: HashMap<String, String>,
+}
+
+/// Gives every global the component's prefix (the entry its slot's name;
+/// a map pinned by name keeps its name, weak), before anything is deleted,
+/// so that BTF of dropped programs cannot clash either. Without BTF the
+/// linker cannot take globals (and libbpf no maps): all but the entry
+/// become local, which cannot clash either.
+fn rename_globals(
+    b: &mut Builder<'_>,
+    name: &str,
+    spec: &Spec<'_>,
+    entry: SymbolId,
+    has_btf: bool,
+    renames: &mut Renames,
+) -> Result<Renamed> {
+    let maps_sec = section_named(b, ".maps");
+    let pinned = pinned_by_name(b, name)?;
+    let mut out = Renamed::default();
     for sym in b.symbols.iter_mut() {
         if sym.section.is_none() || sym.st_bind() == elf::STB_LOCAL || sym.name.is_empty() {
             continue;
         }
-        // Without BTF the linker cannot take globals (and libbpf no maps),
-        // so all but the entry become local, which cannot clash either.
-        if !has_btf && sym.id() != entry_sym {
+        if !has_btf && sym.id() != entry {
             let st_type = sym.st_type();
             sym.set_st_info(elf::STB_LOCAL, st_type);
             continue;
         }
         let old = String::from_utf8_lossy(&sym.name).into_owned();
-        let new = if sym.id() == entry_sym {
+        let new = if sym.id() == entry {
             spec.entry_as.to_string()
         } else if sym.section == maps_sec && pinned.contains(&old) {
-            // Pinned by name: the name is what loaders share it by, in this
-            // chain and outside. Weak, so that components declaring the
-            // same map link to one, as they would share its pin.
+            // The name is what loaders share it by, in this chain and
+            // outside; weak, so that components declaring the same map
+            // link to one, as they would share its pin.
             let st_type = sym.st_type();
             sym.set_st_info(elf::STB_WEAK, st_type);
             old.clone()
@@ -275,17 +330,22 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         };
         sym.name = ByteString::from(new.clone().into_bytes());
         if sym.st_type() == elf::STT_FUNC {
-            func_renames.insert(old, new);
+            out.funcs.insert(old, new);
         } else {
             if sym.section == maps_sec {
                 renames.maps.push((old.clone(), new.clone()));
             }
-            var_renames.insert(old, new);
+            out.vars.insert(old, new);
         }
     }
+    Ok(out)
+}
 
-    // Move the entry's code to the end of .text.
-    let text = match text {
+/// Moves the entry's code to the end of `.text` (made if missing), with
+/// its symbols and relocations, a global function, hidden as `spec` says;
+/// returns the entry's offset there.
+fn move_entry(b: &mut Builder<'_>, name: &str, spec: &Spec<'_>, entry: &Entry) -> Result<u64> {
+    let text = match section_named(b, ".text") {
         Some(t) => t,
         None => {
             let t = b.sections.add();
@@ -298,155 +358,172 @@ pub(crate) fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<
         }
     };
     let base = section_bytes(b.sections.get(text)).len() as u64;
-    let code = section_bytes(b.sections.get(entry_sec))
-        .get(entry_range.start as usize..entry_range.end as usize)
+    let code = section_bytes(b.sections.get(entry.sec))
+        .get(entry.range.start as usize..entry.range.end as usize)
         .ok_or_else(|| malformed(name, "program extends past its section"))?
         .to_vec();
-    {
-        let t = b.sections.get_mut(text);
-        let mut data = section_bytes(t).to_vec();
-        data.extend_from_slice(&code);
-        t.sh_size = data.len() as u64;
-        t.data = SectionData::Data(data.into());
-    }
+    let t = b.sections.get_mut(text);
+    let mut data = section_bytes(t).to_vec();
+    data.extend_from_slice(&code);
+    t.sh_size = data.len() as u64;
+    t.data = SectionData::Data(data.into());
     let in_entry =
-        |sec: Option<SectionId>, v: u64| sec == Some(entry_sec) && entry_range.contains(&v);
+        |sec: Option<SectionId>, v: u64| sec == Some(entry.sec) && entry.range.contains(&v);
     for sym in b.symbols.iter_mut() {
         if in_entry(sym.section, sym.st_value) && sym.st_type() != elf::STT_SECTION {
             sym.section = Some(text);
-            sym.st_value = sym.st_value - entry_range.start + base;
+            sym.st_value = sym.st_value - entry.range.start + base;
         }
     }
-    {
-        let s = b.symbols.get_mut(entry_sym);
-        s.set_st_info(elf::STB_GLOBAL, elf::STT_FUNC);
-        let visibility = if spec.hidden {
-            elf::STV_HIDDEN
-        } else {
-            elf::STV_DEFAULT
-        };
-        s.st_other = s.st_other.with_visibility(visibility);
-    }
-    move_relocations(&mut b, entry_sec, &entry_range, text, base, name)?;
+    let s = b.symbols.get_mut(entry.sym);
+    s.set_st_info(elf::STB_GLOBAL, elf::STT_FUNC);
+    let visibility = match spec.hidden {
+        true => elf::STV_HIDDEN,
+        false => elf::STV_DEFAULT,
+    };
+    s.st_other = s.st_other.with_visibility(visibility);
+    move_relocations(b, entry.sec, &entry.range, text, base, name)?;
+    Ok(base)
+}
 
-    // Drop the programs nobody needs, and their sections once empty.
+/// Deletes the programs nobody needs, and their sections once empty, with
+/// their relocations; returns the names of the sections deleted.
+fn drop_unneeded(b: &mut Builder<'_>, unneeded: &Unneeded) -> HashSet<String> {
     for sym in b.symbols.iter_mut() {
-        if dropped_syms.contains(&sym.id().index())
+        if unneeded.syms.contains(&sym.id().index())
             || sym
                 .section
-                .is_some_and(|s| dropped_secs.contains(&s.index()))
+                .is_some_and(|s| unneeded.secs.contains(&s.index()))
         {
             sym.delete = true;
         }
     }
-    let mut dropped_names = HashSet::new();
+    let mut names = HashSet::new();
     for sec in b.sections.iter_mut() {
         let target = sec.sh_info_section.filter(|_| sec.sh_type == elf::SHT_REL);
-        let own = dropped_secs.contains(&sec.id().index());
-        if own || target.is_some_and(|t| dropped_secs.contains(&t.index())) {
+        let own = unneeded.secs.contains(&sec.id().index());
+        if own || target.is_some_and(|t| unneeded.secs.contains(&t.index())) {
             if own {
-                dropped_names.insert(sec_name(sec));
+                names.insert(sec_name(sec));
             }
             sec.delete = true;
         }
     }
+    names
+}
 
-    // Data sections get the component's tag.
-    let mut section_renames = HashMap::new();
+/// Tags the data sections with the component's `tag` (each stays a map
+/// of its own), zero-filling `.bss` ones; returns old names to new.
+fn rename_data_sections(
+    b: &mut Builder<'_>,
+    name: &str,
+    tag: &str,
+    renames: &mut Renames,
+) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
     for sec in b.sections.iter_mut() {
         let old = sec_name(sec);
-        if let Some(new) = section_rename(&old, spec.tag) {
-            sec.name = ByteString::from(new.clone().into_bytes());
-            if new.starts_with(".data") {
-                renames.data_sections.push((old.clone(), new.clone()));
+        let Some(new) = section_rename(&old, tag) else {
+            continue;
+        };
+        sec.name = ByteString::from(new.clone().into_bytes());
+        if new.starts_with(".data") {
+            renames.data_sections.push((old.clone(), new.clone()));
+        }
+        if let SectionData::UninitializedData(size) = sec.data {
+            // No kernel takes a map value this large; refuse before allocating.
+            if size > MAX_DATA_SECTION {
+                return Err(malformed(name, format!("section {old} is {size} bytes")));
             }
-            if let SectionData::UninitializedData(size) = sec.data {
-                // No kernel takes a map value this large; refuse before allocating.
-                if size > MAX_DATA_SECTION {
-                    return Err(malformed(name, format!("section {old} is {size} bytes")));
-                }
-                sec.sh_type = elf::SHT_PROGBITS;
-                sec.data = SectionData::Data(vec![0u8; size as usize].into());
+            sec.sh_type = elf::SHT_PROGBITS;
+            sec.data = SectionData::Data(vec![0u8; size as usize].into());
+        }
+        out.insert(old, new);
+    }
+    Ok(out)
+}
+
+/// Where the entry's code went: from its section's range to `.text` at
+/// `base`.
+struct Moved {
+    from: String,
+    range: Range<u64>,
+    base: u64,
+}
+
+/// BTF and BTF.ext follow the ELF side: the names `renamed` gave, the
+/// entry's records `moved`, those of `dropped` sections gone.
+fn follow_in_btf(
+    b: &mut Builder<'_>,
+    name: &str,
+    spec: &Spec<'_>,
+    moved: &Moved,
+    dropped: &HashSet<String>,
+    renamed: &Renamed,
+) -> Result<()> {
+    // Gone only where a hostile object marked it code.
+    let Some(btf_id) = section_named(b, ".BTF") else {
+        return Ok(());
+    };
+    let mut btf =
+        Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
+    for t in btf.types().collect::<Vec<_>>() {
+        // Variables in a section dropped as code: libbpf's linker would
+        // look for their section and crash.
+        if t.kind == Kind::Datasec && dropped.contains(btf.name(&t)) {
+            return Err(malformed(
+                name,
+                format!(
+                    "section {} is code, yet BTF gives it variables",
+                    btf.name(&t)
+                ),
+            ));
+        }
+        let new = match t.kind {
+            Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => {
+                renamed.funcs.get(btf.name(&t))
             }
-            section_renames.insert(old, new);
+            Kind::Var if btf.linkage(&t) == Some(Linkage::Global) => renamed.vars.get(btf.name(&t)),
+            Kind::Datasec => renamed.sections.get(btf.name(&t)),
+            _ => None,
+        };
+        if let Some(new) = new.cloned() {
+            let off = btf.add_str(&new);
+            btf.set_name(&t, off);
         }
     }
-    rename_rel_sections(&mut b);
-
-    // BTF follows the ELF side.
-    let entry_sec_name = sec_name(b.sections.get(entry_sec));
-    let btf_id = section_named(&b, ".BTF");
-    let ext_id = section_named(&b, ".BTF.ext");
-    if let Some(btf_id) = btf_id {
-        let mut btf =
-            Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
-        for t in btf.types().collect::<Vec<_>>() {
-            // Variables in a section dropped as code: libbpf's linker
-            // would look for their section and crash.
-            if t.kind == Kind::Datasec && dropped_names.contains(btf.name(&t)) {
-                return Err(malformed(
-                    name,
-                    format!(
-                        "section {} is code, yet BTF gives it variables",
-                        btf.name(&t)
-                    ),
+    if let Some(ext_id) = section_named(b, ".BTF.ext") {
+        let mut ext =
+            BtfExt::parse(section_bytes(b.sections.get(ext_id))).map_err(|e| malformed(name, e))?;
+        let text_name = ".text".to_string();
+        ext.relocate(&mut btf, |sec, off| {
+            if sec == moved.from && moved.range.contains(&(off as u64)) {
+                return Some((
+                    text_name.clone(),
+                    off - moved.range.start as u32 + moved.base as u32,
                 ));
             }
-            let new = match t.kind {
-                Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => {
-                    func_renames.get(btf.name(&t))
-                }
-                Kind::Var if btf.linkage(&t) == Some(Linkage::Global) => {
-                    var_renames.get(btf.name(&t))
-                }
-                Kind::Datasec => section_renames.get(btf.name(&t)),
-                _ => None,
-            };
-            if let Some(new) = new.cloned() {
-                let off = btf.add_str(&new);
-                btf.set_name(&t, off);
+            if dropped.contains(sec) {
+                return None;
             }
+            Some((
+                renamed
+                    .sections
+                    .get(sec)
+                    .cloned()
+                    .unwrap_or_else(|| sec.to_string()),
+                off,
+            ))
+        });
+        if spec.strip_debug_info {
+            ext.strip_debug_info();
         }
-        if let Some(ext_id) = ext_id {
-            let mut ext = BtfExt::parse(section_bytes(b.sections.get(ext_id)))
-                .map_err(|e| malformed(name, e))?;
-            let text_name = ".text".to_string();
-            ext.relocate(&mut btf, |sec, off| {
-                if sec == entry_sec_name && entry_range.contains(&(off as u64)) {
-                    return Some((
-                        text_name.clone(),
-                        off - entry_range.start as u32 + base as u32,
-                    ));
-                }
-                if dropped_names.contains(sec) {
-                    return None;
-                }
-                Some((
-                    section_renames
-                        .get(sec)
-                        .cloned()
-                        .unwrap_or_else(|| sec.to_string()),
-                    off,
-                ))
-            });
-            if spec.strip_debug_info {
-                ext.strip_debug_info();
-            }
-            let sec = b.sections.get_mut(ext_id);
-            sec.delete = ext.is_empty();
-            sec.data = SectionData::Data(ext.to_bytes().into());
-        }
-        b.sections.get_mut(btf_id).data = SectionData::Data(btf.to_bytes().into());
+        let sec = b.sections.get_mut(ext_id);
+        sec.delete = ext.is_empty();
+        sec.data = SectionData::Data(ext.to_bytes().into());
     }
-
-    if !has_btf {
-        let btf = b.sections.add();
-        btf.name = ByteString::from(&b".BTF"[..]);
-        btf.sh_type = elf::SHT_PROGBITS;
-        btf.sh_addralign = 4;
-        btf.data = SectionData::Data(Btf::entry_only(spec.entry_as).into());
-    }
-    Ok((finish(b, name)?, renames))
+    b.sections.get_mut(btf_id).data = SectionData::Data(btf.to_bytes().into());
+    Ok(())
 }
 
 /// The maps of `.maps` that their definitions pin by name
@@ -576,7 +653,7 @@ fn rename_rel_sections(b: &mut Builder<'_>) {
 
 /// The root object with its config section filled in, and BTF.ext debug
 /// info dropped if some component has none.
-pub(crate) fn prepare_root(
+pub fn prepare_root(
     bytes: &[u8],
     config: &[u8],
     slots: &Slots<'_>,
@@ -620,7 +697,7 @@ pub(crate) fn prepare_root(
 /// A root program's slot functions: `prefix` then the slot number; the
 /// first `used` run components; those in `global` are made global
 /// functions (default visibility), which the verifier checks on their own.
-pub(crate) struct Slots<'a> {
+pub struct Slots<'a> {
     pub prefix: &'a str,
     pub used: usize,
     pub global: Vec<usize>,
@@ -684,7 +761,7 @@ fn drop_unused_slot_calls(b: &mut Builder<'_>, slots: &Slots<'_>, name: &str) ->
 
 /// An object that holds nothing but the chain's license. Linked first, its
 /// string is the one libbpf reads from the merged `license` section.
-pub(crate) fn license_object(license: &str) -> Result<Vec<u8>> {
+pub fn license_object(license: &str) -> Result<Vec<u8>> {
     let mut b = Builder::new(object::Endianness::Little, true);
     b.header.e_type = elf::ET_REL;
     b.header.e_machine = elf::EM_BPF;
@@ -962,37 +1039,6 @@ mod tests {
             let ext = BtfExt::parse(ext.data().unwrap()).unwrap();
             assert!(ext.tables[0].sections().count() + ext.tables[1].sections().count() == 0);
         }
-    }
-
-    #[test]
-    fn two_copies_link_side_by_side() {
-        let (a, _) = rewritten("c1");
-        let (b, _) = rewrite(
-            COMPONENT,
-            "component.o",
-            &Spec {
-                entry_as: "xdpchain_slot_1",
-                ..spec("c2", true)
-            },
-        )
-        .unwrap();
-        let license = license_object("GPL").unwrap();
-        let linked = crate::sys::link(&[("license", &license), ("a", &a), ("b", &b)])
-            .expect("libbpf's linker takes both");
-        let syms = symbols(&linked);
-        for s in [
-            "xdpchain_slot_0",
-            "xdpchain_slot_1",
-            "c1_hits",
-            "c2_hits",
-            "c1_seen",
-            "c2_seen",
-        ] {
-            assert!(syms.contains_key(s), "{s} missing: {syms:?}");
-        }
-        let file = object::File::parse(&*linked).unwrap();
-        let license = file.section_by_name("license").unwrap();
-        assert_eq!(license.data().unwrap(), b"GPL\0");
     }
 
     #[test]
