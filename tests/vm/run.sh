@@ -235,7 +235,8 @@ trap 'kill "${guests[@]}" 2>/dev/null || true' EXIT
 wait "${guests[@]}" || true
 trap - EXIT
 
-fail=0
+# Passes first, failures last with their output: CI shows a log's end.
+failed=() broken=()
 for k in "${kernels[@]}"; do
   log=$out/console-$k.log
   qrc=$(cat "$log.rc" 2>/dev/null || echo none)
@@ -246,19 +247,31 @@ for k in "${kernels[@]}"; do
     grep -q "XDPCHAIN-TEST bench rc=0" "$log.txt" || kfail=1
   fi
   for name in "${results[@]}"; do
-    rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2)
-    if [ "$rc" = 0 ]; then echo "vm: $k: $name passed"; else echo "vm: $k: $name FAILED (rc=${rc:-none})"; kfail=1; fi
+    rc=$(grep -o "XDPCHAIN-TEST $name rc=[0-9]*" "$log.txt" | tail -1 | cut -d= -f2 || true)
+    if [ "$rc" = 0 ]; then echo "vm: $k: $name passed"; else failed+=("$k $name ${rc:-none}"); kfail=1; fi
   done
   if ! grep -q XDPCHAIN-VM-DONE "$log.txt"; then
-    echo "vm: $k: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"; kfail=1
+    broken+=("$k: the guest did not finish (qemu rc $qrc; timeout ${timeout_s}s or panic)"); kfail=1
   fi
-  if grep -q "Kernel panic" "$log.txt"; then echo "vm: $k: the guest kernel panicked"; kfail=1; fi
-  if [ $kfail != 0 ]; then
-    echo "vm: $k: console log in $log.txt; its end:"
-    tail -60 "$log.txt"
-    fail=1
-  else
-    echo "vm: $k: all passed on $(grep -o 'XDPCHAIN-VM-KERNEL .*' "$log.txt" | cut -d' ' -f2)"
-  fi
+  if grep -q "Kernel panic" "$log.txt"; then broken+=("$k: the guest kernel panicked"); kfail=1; fi
+  [ $kfail != 0 ] || echo "vm: $k: all passed on $(grep -o 'XDPCHAIN-VM-KERNEL .*' "$log.txt" | cut -d' ' -f2)"
 done
-exit $fail
+[ $((${#failed[@]} + ${#broken[@]})) = 0 ] && exit 0
+for f in "${failed[@]}"; do
+  read -r k name rc <<<"$f"
+  log=$out/console-$k.log.txt
+  echo "vm: $k: $name FAILED (rc=$rc); console log in $log"
+  # The failing part's output: from its header (test binaries print
+  # "=== NAME (MODE)", scripts "=== NAME") to its result line.
+  for header in "=== $name" "=== ${name%/*} (${name#*/})"; do
+    if grep -qxF "$header" "$log"; then
+      sed -n "\|^$header\$|,\|XDPCHAIN-TEST $name rc=|p" "$log" | tail -80
+      break
+    fi
+  done
+done
+for b in "${broken[@]}"; do
+  echo "vm: $b; the end of its console log (${out}/console-${b%%:*}.log.txt):"
+  tail -60 "$out/console-${b%%:*}.log.txt"
+done
+exit 1
