@@ -130,9 +130,9 @@ check: deps
 
 # Everything (CI): the host part, the Debian packages and the wheel as
 # users install them, then every test again in qemu guests running
-# Debian's 6.1 and 6.12 kernels side by side (which have freplace;
-# tests/vm/run.sh), and a Debian system booting there with the packaged
-# unit (tests/vm/boot.sh).
+# Debian's 5.10, 6.1 and 6.12 kernels side by side (which have freplace;
+# tests/vm/run.sh), and a Debian system booting on 6.1 and 6.12 with the
+# packaged unit (tests/vm/boot.sh).
 test: check
 	tests/deb/run.sh
 	tests/wheel/run.sh

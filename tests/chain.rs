@@ -105,6 +105,45 @@ fn real_xdp_filter_objects_chain() {
     assert!(std::path::Path::new(&pins).join("filter_ports").exists());
 }
 
+/// An object in the shape of bpf-examples' pping (a tc and an XDP program,
+/// each with a global function that takes its own context) chains its XDP
+/// program in every mode, with the verdicts it gives alone; the tc program
+/// and its function stay out of the chain's load (the verifier would check
+/// the function as XDP code, and refuse it).
+#[test]
+fn objects_with_programs_of_other_types_chain_their_xdp_program() {
+    let mixed = obj("mixed");
+    let packets = [udp_packet(53), vec![0u8; 30]];
+    let pins = PinDir::new("mixed");
+    let mut chain = Chain::new();
+    chain.set_pin_root(&pins.0);
+    let m = chain.add(comp(&mixed, None)).unwrap();
+    chain.add(comp(&obj("counter"), None)).unwrap();
+    chain.load().unwrap();
+    assert_eq!(chain.status().unwrap().components[1].name, "xdp_mixed");
+    for (i, p) in packets.iter().enumerate() {
+        let alone = run_alone(&mixed, Some("xdp_mixed"), p, &pins.0).0;
+        assert_eq!(
+            verdict(&chain, p),
+            alone,
+            "packet {i} in {:?}",
+            chain.mode()
+        );
+    }
+    assert_eq!(
+        (verdict(&chain, &packets[0]), verdict(&chain, &packets[1])),
+        (Verdict::Pass as u32, Verdict::Drop as u32)
+    );
+    // Four runs of xdp_mixed, none of tc_mixed (in either order in .bss).
+    let mut bss = [0u8; 16];
+    lookup(chain.map_fd(m, ".bss").unwrap(), 0, &mut bss);
+    let mut runs = [0, 8].map(|at| u64::from_le_bytes(bss[at..at + 8].try_into().unwrap()));
+    runs.sort();
+    assert_eq!(runs, [0, 4]);
+    let progs = sh("bpftool prog show");
+    assert!(!progs.contains("tc_mixed"), "{progs}");
+}
+
 /// The verdict and output packet of the object's program `prog` (None:
 /// its first), loaded alone by libbpf as its own loader would.
 fn run_alone(
@@ -648,6 +687,20 @@ fn tail_calls_return_to_the_chain() {
         "{:?}",
         chain.mode()
     );
+    // Before 6.1 the kernel refuses the jumper's prog array to an extension
+    // (it holds XDP programs): auto builds the chain static, and says why.
+    let why = chain.status().unwrap().not_dynamic;
+    let auto = std::env::var("XDPCHAIN_MODE").map_or(true, |m| m == "auto");
+    if !kernel_at_least(6, 1) && auto && xdpchain::features().unwrap().freplace {
+        assert_eq!(chain.mode(), Mode::Static);
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("tailcall.o:xdp_jumper")),
+            "{why:?}"
+        );
+    } else {
+        assert_eq!(why, None);
+    }
     assert_eq!(read_u64(chain.map_fd(j, ".bss").unwrap(), 0), 1);
 
     // Beside a component without BTF func info, none keeps its own, and

@@ -630,6 +630,21 @@ fn dump_writes_what_a_component_sees_as_pcap() {
     };
     let tmp = TempDir::new("dump");
 
+    // Before bpf_xdp_load_bytes (5.18): refused with what is missing, and
+    // no file written.
+    if !kernel_at_least(5, 18) {
+        let file = tmp.0.join("refused.pcap");
+        let (code, err) = exit(&mut in_ns(
+            &net.ns_b,
+            &[BIN, "dump", &net.dev_b, "xdp_verdict", "-w", path(&file)],
+        ));
+        assert_eq!(code, 69, "{err}");
+        assert!(err.contains("bpf_xdp_load_bytes"), "{err}");
+        assert!(!file.exists());
+        xdpchain_ok(BIN, &net.ns_b, &["detach", &net.dev_b]);
+        return;
+    }
+
     // -c: that many packets, each as sent, whole.
     let file = tmp.0.join("count.pcap");
     let child = dump(&["xdp_verdict", "-c", "4", "-w", path(&file)]);

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use xdpchain::{Chain, Component, Mode, Verdict, Verdicts};
+use xdpchain::{Chain, Component, Error, Mode, Verdict, Verdicts};
 
 /// The library's messages on stderr, which the test harness shows when a
 /// test fails: why a root was not generated, or a slot stays a call.
@@ -45,10 +45,25 @@ fn pool() -> Vec<(
         (obj("adjust"), None, &[][..]),
         (obj("core"), None, &[][..]),
         (inliner.clone(), Some("xdp_stack"), &[".bss"][..]),
-        (inliner.clone(), Some("xdp_loop"), &[".bss"][..]),
-        (inliner, Some("xdp_meta"), &[][..]),
+        (inliner.clone(), Some("xdp_meta"), &[][..]),
         (obj("tailcall"), Some("xdp_jumper"), &[".bss"][..]),
     ];
+    // bpf_loop came in Linux 5.17: before it the verifier refuses xdp_loop
+    // in every form, and its error reaches the user.
+    if kernel_at_least(5, 17) {
+        pool.push((inliner, Some("xdp_loop"), &[".bss"][..]));
+    } else {
+        let mut chain = Chain::new();
+        chain.set_mode(Mode::Static);
+        chain
+            .add(Component::from_file(&inliner, Some("xdp_loop")).unwrap())
+            .unwrap();
+        let err = chain.load().unwrap_err();
+        assert!(
+            matches!(&err, Error::Verifier { component, .. } if component.ends_with("inliner.o:xdp_loop")),
+            "{err:?}"
+        );
+    }
     // XDP's dynptr kfuncs came in Linux 6.5: the 6.1 guest runs without.
     let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
     if btf.windows(20).any(|w| w == b"bpf_dynptr_from_xdp\0") {

@@ -430,7 +430,8 @@ fn auto_chains_stay_static_where_the_kernel_refuses_an_extension() {
             assert!(!ok, "the refused chain left something on {dev}");
         }
     }
-    let said = default(&["add", dev, ctx]);
+    let (counter, verdict) = (obj("counter"), obj("verdict"));
+    let said = default(&["attach", dev, ctx, p(&counter), p(&verdict)]);
     let st = status();
     if freplace && !dynamic_ok {
         assert!(
@@ -452,14 +453,42 @@ fn auto_chains_stay_static_where_the_kernel_refuses_an_extension() {
         assert!(st["not_dynamic"].is_null(), "{st}");
     }
     ping(&net, 3);
-    // The chain keeps its kind, and why, as it changes.
-    default(&["add", dev, p(&obj("counter"))]);
+    // The chain keeps its kind, and why, as it changes: here a program as
+    // its loader ships it joins, Debian's xdp-filter with a policy of deny
+    // and no rule, which drops what the others pass.
+    let udp = corpus().join("libxdp1").join("xdpfilt_dny_udp.o");
+    default(&["add", dev, p(&udp)]);
+    let lost = sh(&format!(
+        "ip netns exec {} ping -c 3 -i 0.05 -W 1 198.18.0.2 || true",
+        net.ns_a
+    ));
+    assert!(lost.contains(" 0 received"), "{lost}");
     let later = status();
     assert_eq!(
         (&later["mode"], &later["not_dynamic"]),
         (&st["mode"], &st["not_dynamic"])
     );
-    ping(&net, 3);
+    let components = later["components"].as_array().unwrap();
+    let mut names: Vec<_> = components
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "xdp_count",
+            "xdp_ctx_global",
+            "xdp_verdict",
+            "xdpfilt_dny_udp"
+        ],
+        "{later}"
+    );
+    let filter = components.iter().find(|c| c["name"] == "xdpfilt_dny_udp");
+    let dropped = filter.and_then(|c| c["counters"]["drop"].as_u64());
+    assert!(dropped.is_some_and(|n| n >= 3), "{later}");
     default(&["detach", dev]);
     assert!(!chain_dir(ROOT, ns, dev).exists());
+    let link = sh(&format!("ip -n {ns} link show {dev}"));
+    assert!(!link.contains("prog/xdp"), "{link}");
 }

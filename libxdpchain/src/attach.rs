@@ -112,7 +112,11 @@ pub(crate) fn replace(
         },
         Some(libc::ENODEV) => Error::UnknownInterface(iface.name.clone()),
         // The driver refuses a program without multi-buffer support where
-        // packets can exceed a page.
+        // packets can exceed a page; before 5.18 it refuses every program.
+        Some(libc::ERANGE) if !sys::multi_buffer_xdp().unwrap_or(true) => Error::Unsupported(format!(
+            "{}: its MTU lets packets exceed a page, and this kernel has no multi-buffer XDP (Linux 5.18 has it): lower the MTU of the interface and of its peer",
+            iface.name
+        )),
         Some(libc::ERANGE) => Error::NeedsFrags {
             iface: iface.name.clone(),
             without: Vec::new(),

@@ -44,6 +44,9 @@ pub struct Chain {
     /// links, by member tag; until the next rebuild links them in.
     plugged: HashMap<u64, (Extension, OwnedFd)>,
     attachment: Option<(Interface, AttachMode)>,
+    /// Why a chain in auto mode was built static: the kernel refused one of
+    /// its components as an extension program.
+    not_dynamic: Option<String>,
 }
 
 impl Default for Chain {
@@ -63,6 +66,7 @@ impl Chain {
             extensions: HashMap::new(),
             plugged: HashMap::new(),
             attachment: None,
+            not_dynamic: None,
         }
     }
 
@@ -391,6 +395,7 @@ impl Chain {
     pub fn status(&self) -> Result<ChainStatus> {
         let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         let mut st = inspect::status_of(loaded.prog())?.expect("our own root program");
+        st.not_dynamic = self.not_dynamic.clone();
         // The frozen config names what was linked; extensions in its slots
         // are known here only.
         for c in st.components.iter_mut() {
@@ -518,20 +523,36 @@ impl Chain {
                 .collect::<Result<_>>()?;
             reuse.maps.insert(*tag, maps);
         }
+        let asked = self.mode.map_or_else(Mode::from_env, Ok)?;
         let mode = match (self.mode(), &self.loaded) {
             (m, Some(_)) => m,
-            (_, None) => features::resolve(self.mode.map_or_else(Mode::from_env, Ok)?, &members)?,
+            (_, None) => features::resolve(asked, &members)?,
         };
-        let (loaded, new_extensions) = match mode {
+        let linked = || Ok((load_static(&members, &self.build, &reuse)?, HashMap::new()));
+        let built = match mode {
             Mode::Dynamic => {
                 let loaded = self
                     .extensions
                     .iter()
                     .map(|(tag, e)| (*tag, e.prog()))
                     .collect();
-                load_dynamic(&members, &self.build, &reuse, &loaded)?
+                load_dynamic(&members, &self.build, &reuse, &loaded)
             }
-            _ => (load_static(&members, &self.build, &reuse)?, HashMap::new()),
+            _ => linked(),
+        };
+        // As a shared chain does, auto builds the chain static where the
+        // kernel refuses a component as an extension program.
+        let mut not_dynamic = None;
+        let (loaded, new_extensions) = match built {
+            Err(refused) if self.loaded.is_none() && asked == Mode::Auto => {
+                let Some(why) = features::not_dynamic(&refused) else {
+                    return Err(refused);
+                };
+                log::info!("a static chain: {why}");
+                not_dynamic = Some(why);
+                linked().map_err(|_: Error| refused)?
+            }
+            built => built?,
         };
         if let (Some((iface, mode)), Some(old)) = (&self.attachment, &self.loaded) {
             attach::replace(iface, *mode, Some(loaded.prog()), Some(old.prog()))
@@ -544,6 +565,7 @@ impl Chain {
             .retain(|tag, _| members.iter().any(|m| m.tag == *tag));
         self.members = members;
         self.loaded = Some(loaded);
+        self.not_dynamic = not_dynamic.or(self.not_dynamic.take());
         Ok(())
     }
 }

@@ -64,12 +64,18 @@ impl Extension {
         let prog = object
             .program(component.program())
             .expect("the component was opened with this program before");
-        // The object's other programs load with it, as XDP programs it may
-        // tail-call (old section names included).
+        // The object's other XDP programs load with it, as programs it may
+        // tail-call (old section names included); those of other types, and
+        // the global functions only they call, stay out, as libxdp leaves
+        // them: the verifier would check those functions as XDP code.
         object
-            .programs()
-            .filter(|p| p.name() != component.program())
-            .try_for_each(|p| p.make_tail_target())
+            .only_xdp()
+            .and_then(|()| {
+                object
+                    .programs()
+                    .filter(|p| p.name() != component.program() && p.is_xdp())
+                    .try_for_each(|p| p.make_tail_target())
+            })
             .and_then(|()| prog.make_extension(target, slot_fn))
             .map_err(|e| Error::os(format!("prepare {name} as an extension"), e))?;
         let maps = map_names(&object, component);
@@ -206,7 +212,7 @@ pub(crate) fn load(
     reuse: &Reuse,
     loaded: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
-    let frags = plan::frags(order.iter().copied());
+    let frags = plan::frags(order.iter().copied()) && crate::sys::multi_buffer_xdp()?;
     let object = load_dispatcher(config, reuse, frags)?;
     let mut new = HashMap::new();
     let mut links = Vec::new();

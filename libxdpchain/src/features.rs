@@ -96,6 +96,25 @@ pub(crate) fn check_static(members: &[Member]) -> Result<()> {
     Ok(())
 }
 
+/// Why a chain in auto mode is static after all, if `e` is the kernel's
+/// refusal of a component as an extension program: 5.10, for one, refuses
+/// global functions that take the context there, and prog arrays shared
+/// with XDP programs. The caller then builds the chain static, and keeps
+/// `e` if the kernel refuses that too.
+pub(crate) fn not_dynamic(e: &Error) -> Option<String> {
+    match e {
+        Error::Verifier {
+            component,
+            errno,
+            log,
+        } => Some(format!(
+            "the kernel refused {component} as an extension program: {}",
+            crate::error::refusal(log, errno)
+        )),
+        _ => None,
+    }
+}
+
 /// Static or Dynamic for `mode` and `members`, on this kernel.
 pub(crate) fn resolve(mode: Mode, members: &[Member]) -> Result<Mode> {
     match mode {

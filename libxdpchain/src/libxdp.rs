@@ -462,7 +462,9 @@ pub(crate) fn commit(
     let config = Config {
         version: target.version,
         slots: order.iter().map(|(_, s)| *s).collect(),
-        frags: !planned.is_empty() && planned.iter().all(|p| p.frags(target.old)),
+        frags: !planned.is_empty()
+            && planned.iter().all(|p| p.frags(target.old))
+            && crate::sys::multi_buffer_xdp()?,
     };
     let dispatcher = load_dispatcher(&config)?;
     let prog = dispatcher.loaded_prog(PROG_NAME);

@@ -232,11 +232,12 @@ fn open(
             log.trim()
         ))
     })?;
-    // Tail-call targets of components, kept in their own sections.
+    // Tail-call targets of components, kept in their own sections, load
+    // as XDP; programs of other types stay out.
     object
-        .untyped_as_xdp()
+        .only_xdp()
         .map_err(|e| Error::os("type programs as XDP", e))?;
-    if plan::frags(members) {
+    if plan::frags(members) && crate::sys::multi_buffer_xdp()? {
         object
             .program(root::PROG_NAME)
             .expect("the root has its program")

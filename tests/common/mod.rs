@@ -14,6 +14,16 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// Whether the running kernel is at least MAJOR.MINOR. Tests of what older
+/// kernels lack assert the library's refusal there instead of skipping.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut n = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|s| s.parse::<u32>().unwrap());
+    (n.next().unwrap(), n.next().unwrap()) >= (major, minor)
+}
+
 fn out_dir() -> PathBuf {
     let d = repo().join("target/test-bpf");
     std::fs::create_dir_all(&d).unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test binaries inside qemu guests booted with Debian's cloud
-# kernels, which allow freplace (this machine's kernel does not): 6.1 and
-# 6.12 ($XDPCHAIN_VM_KERNELS). Builds the initramfs from busybox, the test
+# kernels, which allow freplace (this machine's kernel does not): 5.10, 6.1
+# and 6.12 ($XDPCHAIN_VM_KERNELS). Builds the initramfs from busybox, the test
 # binaries, the tools they call and the shared libraries those need;
 # reports pass or fail per kernel and test; fails if any fails, if a guest
 # panics, or if one runs past the timeout.
@@ -20,7 +20,7 @@ mkdir -p "$out"
 cd "$repo"
 
 # --- the kernels: the newest cloud kernel of each series Debian offers --------
-read -r -a kernels <<<"${XDPCHAIN_VM_KERNELS:-6.1 6.12}"
+read -r -a kernels <<<"${XDPCHAIN_VM_KERNELS:-5.10 6.1 6.12}"
 [ $bench = 0 ] || kernels=("${kernels[0]}")
 . tests/vm/kernels.sh
 for k in "${kernels[@]}"; do fetch_kernel "$k"; done

@@ -20,6 +20,7 @@ pub use layout::Layout;
 use crate::attach::{self, AttachOptions, Interface, Seen};
 use crate::component::Component;
 use crate::error::{Error, Result};
+use crate::features;
 use crate::inspect;
 use crate::owner::{Actor, Stamp};
 use crate::pins::{self, mkdirs, Running};
@@ -402,21 +403,11 @@ impl Store {
         let kind = self.kind_for(&members)?;
         let auto = kind == Mode::Dynamic && self.new_mode()? == Mode::Auto;
         match make(r, kind, None) {
-            Err(Error::Verifier {
-                component,
-                errno,
-                log,
-            }) if auto => {
-                let why = format!(
-                    "the kernel refused {component} as an extension program: {}",
-                    crate::error::refusal(&log, &errno)
-                );
-                log::info!("{}: a static chain: {why}", iface.name);
-                let refused = Error::Verifier {
-                    component,
-                    errno,
-                    log,
+            Err(refused) if auto => {
+                let Some(why) = features::not_dynamic(&refused) else {
+                    return Err(refused);
                 };
+                log::info!("{}: a static chain: {why}", iface.name);
                 // Nothing changed: what runs is what ran.
                 let r = self.recorded(iface, attach::observe(iface)?, opts.force)?;
                 make(r, Mode::Static, Some(why)).map_err(|_| refused)

@@ -191,6 +191,19 @@ pub(crate) fn xdp_helper(helper: u32) -> Result<bool> {
     }
 }
 
+/// Whether this kernel runs multi-buffer XDP programs (BPF_F_XDP_HAS_FRAGS,
+/// with the helper bpf_xdp_get_buff_len: Linux 5.18), probed once. Before
+/// it drivers refuse XDP where packets can exceed a page, so multi-buffer
+/// aware programs load there as ordinary ones.
+pub(crate) fn multi_buffer_xdp() -> Result<bool> {
+    static CACHE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(&known) = CACHE.get() {
+        return Ok(known);
+    }
+    let known = xdp_helper(sys::BPF_FUNC_xdp_get_buff_len)?;
+    Ok(*CACHE.get_or_init(|| known))
+}
+
 /// Binds the map `map` to the program `prog`, as libbpf binds .rodata: the
 /// program holds it, and lists it among its maps, without using it.
 pub(crate) fn bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> io::Result<()> {

@@ -144,11 +144,19 @@ impl Object {
     }
 
     /// Types the programs that libbpf could not ([`Program::is_untyped`])
-    /// as XDP, as libxdp, bpftool's "type xdp" and iproute2 load them.
-    pub fn untyped_as_xdp(&self) -> io::Result<()> {
-        self.programs()
-            .filter(|p| p.is_untyped())
-            .try_for_each(|p| p.make_xdp())
+    /// as XDP, as libxdp, bpftool's "type xdp" and iproute2 load them, and
+    /// leaves programs of other types (an object's tc program, say) out of
+    /// loading, with the global functions that only they call.
+    pub fn only_xdp(&self) -> io::Result<()> {
+        self.programs().try_for_each(|p| {
+            if p.is_untyped() {
+                p.make_xdp()
+            } else if p.is_xdp() {
+                Ok(())
+            } else {
+                p.set_autoload(false)
+            }
+        })
     }
 
     /// The BTF id of the function `name` in this loaded object's BTF.
@@ -218,6 +226,11 @@ impl<'a> Program<'a> {
     pub fn is_untyped(&self) -> bool {
         // SAFETY: the program belongs to a live object.
         unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_UNSPEC }
+    }
+
+    pub fn is_xdp(&self) -> bool {
+        // SAFETY: the program belongs to a live object.
+        unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_XDP }
     }
 
     /// Loads this program of an open object multi-buffer aware.
