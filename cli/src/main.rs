@@ -505,6 +505,14 @@ fn link(
         chain.components().len(),
         out.display()
     );
+    // The file's kfunc calls are all it says of that: tell its loader.
+    if let Some((_, c)) = chain.components().iter().find(|(_, c)| c.device_bound()) {
+        println!(
+            "{} reads RX metadata through kfuncs: load {} bound to its interface (BPF_F_XDP_DEV_BOUND_ONLY, as bpftool 7.2's xdpmeta_dev does)",
+            c.label(),
+            out.display()
+        );
+    }
     Ok(())
 }
 

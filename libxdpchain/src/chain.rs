@@ -47,6 +47,9 @@ pub struct Chain {
     /// Why a chain in auto mode was built static: the kernel refused one of
     /// its components as an extension program.
     not_dynamic: Option<String>,
+    /// The interface the loaded chain is bound to: some component reads RX
+    /// metadata through kfuncs.
+    bound: Option<Interface>,
 }
 
 impl Default for Chain {
@@ -67,6 +70,7 @@ impl Chain {
             plugged: HashMap::new(),
             attachment: None,
             not_dynamic: None,
+            bound: None,
         }
     }
 
@@ -331,7 +335,7 @@ impl Chain {
     /// Loads the chain into the kernel (without attaching it).
     pub fn load(&mut self) -> Result<()> {
         let members = self.members.clone();
-        self.commit_loaded(members)
+        self.commit_loaded(members, None)
     }
 
     /// Attaches the chain to `iface` (a name, or an index as digits). A
@@ -347,8 +351,15 @@ impl Chain {
             )));
         }
         let iface = Interface::resolve(iface)?;
-        if self.loaded.is_none() {
-            self.load()?;
+        match &self.bound {
+            _ if self.loaded.is_none() => self.commit_loaded(self.members.clone(), Some(&iface))?,
+            Some(bound) if *bound != iface => {
+                return Err(Error::InvalidArgument(format!(
+                "the chain is bound to {} (a component reads RX metadata): it cannot move to {}",
+                bound.name, iface.name
+            )))
+            }
+            _ => {}
         }
         let loaded = self.loaded.as_ref().expect("loaded above");
         let old = inspect::replaceable(&iface, attach::observe(&iface)?, opts.force)?;
@@ -502,14 +513,51 @@ impl Chain {
             });
         }
         if self.loaded.is_some() {
-            self.commit_loaded(members)
+            self.commit_loaded(members, None)
         } else {
             self.members = members;
             Ok(())
         }
     }
 
-    fn commit_loaded(&mut self, members: Vec<Member>) -> Result<()> {
+    /// Loads `members` (for the interface `at` it is about to attach to, if
+    /// not attached) and swaps them in where the chain runs.
+    fn commit_loaded(&mut self, members: Vec<Member>, at: Option<&Interface>) -> Result<()> {
+        // A device-bound chain loads for the interface it runs on, and
+        // stays bound: its extensions can run nowhere else.
+        let bound = match plan::device_bound(&members) || self.bound.is_some() {
+            false => None,
+            true => match at
+                .or(self.attachment.as_ref().map(|(i, _)| i))
+                .or(self.bound.as_ref())
+            {
+                Some(iface) => Some(iface.clone()),
+                None => {
+                    let m = members.iter().find(|m| m.component.device_bound());
+                    return Err(Error::InvalidArgument(format!(
+                        "component {} reads RX metadata through kfuncs, which binds the chain to its interface: attach the chain, which loads it there",
+                        m.expect("a device-bound member").component.label()
+                    )));
+                }
+            },
+        };
+        if let (Some(iface), None, Some(Body::Dynamic(_))) =
+            (&bound, &self.bound, self.loaded.as_ref().map(|l| &l.body))
+        {
+            if let Some(m) = members
+                .iter()
+                .find(|m| self.extensions.contains_key(&m.tag))
+            {
+                return Err(dynamic::unbound_extension(
+                    &iface.name,
+                    m.component.program(),
+                ));
+            }
+        }
+        let build = Build {
+            device: bound.as_ref().map(|i| i.index),
+            ..self.build.clone()
+        };
         let mut reuse = match &self.loaded {
             Some(l) => l.reuse()?,
             None => Reuse::default(),
@@ -528,7 +576,7 @@ impl Chain {
             (m, Some(_)) => m,
             (_, None) => features::resolve(asked, &members)?,
         };
-        let linked = || Ok((load_static(&members, &self.build, &reuse)?, HashMap::new()));
+        let linked = || Ok((load_static(&members, &build, &reuse)?, HashMap::new()));
         let built = match mode {
             Mode::Dynamic => {
                 let loaded = self
@@ -536,7 +584,7 @@ impl Chain {
                     .iter()
                     .map(|(tag, e)| (*tag, e.prog()))
                     .collect();
-                load_dynamic(&members, &self.build, &reuse, &loaded)
+                load_dynamic(&members, &build, &reuse, &loaded)
             }
             _ => linked(),
         };
@@ -566,6 +614,7 @@ impl Chain {
         self.members = members;
         self.loaded = Some(loaded);
         self.not_dynamic = not_dynamic.or(self.not_dynamic.take());
+        self.bound = bound;
         Ok(())
     }
 }

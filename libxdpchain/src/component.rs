@@ -20,6 +20,10 @@ pub use xdpchain_obj::verdict::{Verdict, Verdicts};
 
 pub const DEFAULT_PRIORITY: i32 = 50;
 
+/// The names of the kernel's XDP RX metadata kfuncs (`bpf_xdp_metadata_rx_hash`,
+/// `..._rx_timestamp`, `..._rx_vlan_tag`, Linux 6.3 on).
+const METADATA_KFUNC_PREFIX: &str = "bpf_xdp_metadata_";
+
 /// One XDP program of an object, ready to be chained.
 #[derive(Clone)]
 pub struct Component {
@@ -36,6 +40,9 @@ pub struct Component {
     pub(crate) gpl_only_helpers: Vec<&'static str>,
     /// Multi-buffer aware (`SEC("xdp.frags")`).
     pub(crate) frags: bool,
+    /// The XDP RX metadata kfuncs the object calls (`bpf_xdp_metadata_*`),
+    /// which the kernel allows only in programs bound to a device.
+    pub(crate) metadata_kfuncs: Vec<String>,
     traceable: bool,
 }
 
@@ -141,6 +148,16 @@ impl Component {
         ));
         gpl_only_helpers.sort_unstable();
         gpl_only_helpers.dedup();
+        // kfuncs are the object's undefined function symbols (__ksym).
+        let mut metadata_kfuncs: Vec<String> = file
+            .symbols()
+            .filter(|s| s.is_undefined())
+            .filter_map(|s| s.name().ok())
+            .filter(|n| n.starts_with(METADATA_KFUNC_PREFIX))
+            .map(str::to_string)
+            .collect();
+        metadata_kfuncs.sort_unstable();
+        metadata_kfuncs.dedup();
         Ok(Component {
             bytes,
             source: name,
@@ -152,6 +169,7 @@ impl Component {
             tail_calls,
             gpl_only_helpers,
             frags,
+            metadata_kfuncs,
             traceable: false,
         })
     }
@@ -281,6 +299,12 @@ impl Component {
     }
     pub fn traceable(&self) -> bool {
         self.traceable
+    }
+    /// The object calls XDP RX metadata kfuncs, which the kernel allows only
+    /// in programs bound to a device: a chain holding it is loaded bound to
+    /// its interface.
+    pub fn device_bound(&self) -> bool {
+        !self.metadata_kfuncs.is_empty()
     }
     /// What a declaration of the component fixes, as 32 hex digits: its
     /// configured object, program, priority, continue set and whether it is

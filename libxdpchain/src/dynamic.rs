@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::component::Component;
 use crate::counters;
 use crate::error::{Error, Result};
-use crate::plan::{self, Member, Reuse};
+use crate::plan::{self, Build, Member, Reuse};
 use crate::root::{self, Config};
 use crate::sys::{Object, Refusal};
 use xdpchain_obj::rewrite;
@@ -114,6 +114,15 @@ impl Extension {
     }
 }
 
+/// The refusal of a component that would bind a dynamic chain on `iface`
+/// whose extension `program` was loaded unbound: the kernel binds an
+/// extension once, when it is loaded.
+pub(crate) fn unbound_extension(iface: &str, program: &str) -> Error {
+    Error::Unsupported(format!(
+        "{iface}: a component that reads RX metadata makes the chain device-bound, and the extension program {program} that runs there was loaded unbound, which the kernel keeps out of a bound dispatcher; add that component first, or detach the chain first"
+    ))
+}
+
 /// Positions of `object`'s maps: data maps by their sections' names (as
 /// users know them), the others by their own.
 fn map_names(object: &Object, component: &Component) -> Vec<(String, usize)> {
@@ -167,8 +176,13 @@ impl Dispatcher {
 }
 
 /// Loads a dispatcher for `config`, keeping the counters in `reuse`;
-/// multi-buffer aware with `frags`.
-fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object> {
+/// multi-buffer aware with `frags`, bound to the interface `device`.
+fn load_dispatcher(
+    config: &Config,
+    reuse: &Reuse,
+    frags: bool,
+    device: Option<u32>,
+) -> Result<Object> {
     let config = Config {
         always_continue: 1 << root::EMPTY_SLOT_VERDICT,
         ..config.clone()
@@ -196,6 +210,13 @@ fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object
             .set_frags()
             .map_err(|e| Error::os("make the dispatcher multi-buffer aware", e))?;
     }
+    if let Some(ifindex) = device {
+        object
+            .program(PROG_NAME)
+            .expect("the dispatcher has its program")
+            .bind_to_device(ifindex)
+            .map_err(|e| Error::os("bind the dispatcher to its device", e))?;
+    }
     object.load().map_err(|Refusal { errno, log }| {
         Error::refused("load the dispatcher", None, errno, &log)
     })?;
@@ -203,17 +224,19 @@ fn load_dispatcher(config: &Config, reuse: &Reuse, frags: bool) -> Result<Object
 }
 
 /// Loads a dispatcher for `order` (members in run order), attaches the
-/// extension programs in `loaded` (by tag) and loads the others; returns the
+/// extension programs in `loaded` (by tag) and loads the others (their maps
+/// pinned by name under the pin root of `build`, and bound to its device,
+/// as the kernel binds an extension to its first target's); returns the
 /// dispatcher and the extensions it loaded. On error nothing is left loaded.
 pub(crate) fn load(
     order: &[&Member],
     config: &Config,
-    pin_root: &str,
+    build: &Build,
     reuse: &Reuse,
     loaded: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Dispatcher, HashMap<u64, Extension>)> {
     let frags = plan::frags(order.iter().copied()) && crate::sys::multi_buffer_xdp()?;
-    let object = load_dispatcher(config, reuse, frags)?;
+    let object = load_dispatcher(config, reuse, frags, build.device)?;
     let mut new = HashMap::new();
     let mut links = Vec::new();
     for (slot, m) in order.iter().enumerate() {
@@ -221,7 +244,8 @@ pub(crate) fn load(
             Some(fd) => *fd,
             None => {
                 let target = object.loaded_prog(PROG_NAME);
-                let ext = Extension::load(&m.component, target, &slot_function(slot), pin_root)?;
+                let ext =
+                    Extension::load(&m.component, target, &slot_function(slot), &build.pin_root)?;
                 new.entry(m.tag).or_insert(ext).prog()
             }
         };
@@ -251,7 +275,7 @@ pub(crate) fn probe(marker: &Member) -> Result<bool> {
         }],
         always_continue: 0,
     };
-    let object = load_dispatcher(&config, &Reuse::default(), false)?;
+    let object = load_dispatcher(&config, &Reuse::default(), false, None)?;
     let target = object.loaded_prog(PROG_NAME);
     let slot_fn = slot_function(0);
     let Ok(ext) = Extension::load(&marker.component, target, &slot_fn, crate::ns::bpffs()) else {

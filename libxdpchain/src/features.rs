@@ -115,6 +115,25 @@ pub(crate) fn not_dynamic(e: &Error) -> Option<String> {
     }
 }
 
+/// Refuses a chain whose components call XDP RX metadata kfuncs that this
+/// kernel lacks (they came in Linux 6.3), naming the first, rather than
+/// leaving it to libbpf's and the verifier's words.
+pub(crate) fn check_device_bound<'a>(
+    components: impl IntoIterator<Item = &'a Component>,
+) -> Result<()> {
+    for c in components {
+        for kfunc in &c.metadata_kfuncs {
+            if !crate::sys::kernel_has_func(kfunc)? {
+                return Err(Error::Unsupported(format!(
+                    "component {} calls {kfunc}, an XDP RX metadata kfunc this kernel lacks (Linux 6.3 has them)",
+                    c.label()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Static or Dynamic for `mode` and `members`, on this kernel.
 pub(crate) fn resolve(mode: Mode, members: &[Member]) -> Result<Mode> {
     match mode {

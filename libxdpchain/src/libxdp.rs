@@ -82,14 +82,15 @@ struct DispatcherConfig {
     is_xdp_devbound: u8,
 }
 
-/// A dispatcher's config: its protocol version, its slots in run order, and
+/// A dispatcher's config: its protocol version, its slots in run order,
 /// whether it was loaded multi-buffer aware (which libxdp does, and says
-/// here, when all its programs are).
+/// here, when all its programs are) and bound to its device (version 3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     pub version: u8,
     pub slots: Vec<Slot>,
     pub frags: bool,
+    pub devbound: bool,
 }
 
 impl Config {
@@ -114,6 +115,9 @@ impl Config {
         b[offset_of!(DispatcherConfig, dispatcher_version)] = self.version;
         b[offset_of!(DispatcherConfig, num_progs_enabled)] = self.slots.len() as u8;
         b[offset_of!(DispatcherConfig, is_xdp_frags)] = self.frags.into();
+        if self.version >= 3 {
+            b[offset_of!(DispatcherConfig, is_xdp_devbound)] = self.devbound.into();
+        }
         for (i, s) in self.slots.iter().enumerate() {
             for (array, v) in Config::SLOT_ARRAYS
                 .into_iter()
@@ -153,6 +157,7 @@ impl Config {
             version,
             slots,
             frags: *b.get(offset_of!(DispatcherConfig, is_xdp_frags))? != 0,
+            devbound: version >= 3 && *b.get(offset_of!(DispatcherConfig, is_xdp_devbound))? != 0,
         })
     }
 }
@@ -401,6 +406,15 @@ impl Planned<'_> {
         }
     }
 
+    /// Bound to the device: a new component that reads RX metadata; a
+    /// loaded program if its dispatcher was (the kernel bound it there).
+    fn devbound(&self, old: Option<&Running>) -> bool {
+        match self {
+            Planned::Loaded(_) => old.is_some_and(|r| r.config.devbound),
+            Planned::New(c) => c.device_bound(),
+        }
+    }
+
     fn slot(&self) -> Result<Slot> {
         match self {
             Planned::Loaded(p) => Ok(p.slot),
@@ -459,14 +473,37 @@ pub(crate) fn commit(
         let is_new = |i: usize| matches!(planned[i], Planned::New(_));
         (sa.prio, planned[*a].name(), is_new(*a)).cmp(&(sb.prio, planned[*b].name(), is_new(*b)))
     });
+    crate::features::check_device_bound(planned.iter().filter_map(|p| match p {
+        Planned::New(c) => Some(*c),
+        Planned::Loaded(_) => None,
+    }))?;
+    // A device-bound dispatcher says so in version 3, as libxdp 1.6 does.
+    // Programs already loaded keep the binding they were loaded with.
+    let devbound = planned.iter().any(|p| p.devbound(target.old));
+    if devbound {
+        if let Some(p) = planned
+            .iter()
+            .find(|p| matches!(p, Planned::Loaded(_)) && !p.devbound(target.old))
+        {
+            return Err(crate::dynamic::unbound_extension(
+                &target.iface.name,
+                p.name(),
+            ));
+        }
+    }
     let config = Config {
-        version: target.version,
+        version: if devbound {
+            target.version.max(3)
+        } else {
+            target.version
+        },
         slots: order.iter().map(|(_, s)| *s).collect(),
         frags: !planned.is_empty()
             && planned.iter().all(|p| p.frags(target.old))
             && crate::sys::multi_buffer_xdp()?,
+        devbound,
     };
-    let dispatcher = load_dispatcher(&config)?;
+    let dispatcher = load_dispatcher(&config, target.iface)?;
     let prog = dispatcher.loaded_prog(PROG_NAME);
     // New extensions live here until their pins hold them.
     let mut extensions = Vec::new();
@@ -525,7 +562,7 @@ pub(crate) fn commit(
     Ok(ids)
 }
 
-fn load_dispatcher(config: &Config) -> Result<Object> {
+fn load_dispatcher(config: &Config, iface: &Interface) -> Result<Object> {
     let object = Object::open(object(config.version)?.to_vec(), "libxdp").map_err(
         |Refusal { errno: e, log }| {
             Error::Link(format!(
@@ -548,6 +585,13 @@ fn load_dispatcher(config: &Config) -> Result<Object> {
             .expect("the dispatcher has its program")
             .set_frags()
             .map_err(|e| Error::os("make the libxdp dispatcher multi-buffer aware", e))?;
+    }
+    if config.devbound {
+        object
+            .program(PROG_NAME)
+            .expect("the dispatcher has its program")
+            .bind_to_device(iface.index)
+            .map_err(|e| Error::os("bind the libxdp dispatcher to its device", e))?;
     }
     object.load().map_err(|Refusal { errno, log }| {
         Error::refused("load the libxdp dispatcher", None, errno, &log)
@@ -603,10 +647,13 @@ mod tests {
                     },
                 ],
                 frags: version == 3,
+                devbound: version == 3,
             };
             let b = c.to_bytes();
             assert_eq!(b.len(), if version == 2 { 124 } else { 128 });
             assert_eq!(&b[..4], &[236, version, 2, (version == 3).into()]);
+            // is_xdp_devbound, after the three arrays of ten words.
+            assert_eq!(b.get(124), (version == 3).then_some(&1));
             // run_prios start after the ten chain-call words.
             assert_eq!(u32::from_ne_bytes(b[44..48].try_into().unwrap()), 10);
             assert_eq!(Config::parse(&b), Some(c));

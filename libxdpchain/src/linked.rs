@@ -244,6 +244,13 @@ fn open(
             .set_frags()
             .map_err(|e| Error::os("make the chain multi-buffer aware", e))?;
     }
+    if let Some(ifindex) = opts.device {
+        object
+            .program(root::PROG_NAME)
+            .expect("the root has its program")
+            .bind_to_device(ifindex)
+            .map_err(|e| Error::os("bind the chain to its device", e))?;
+    }
 
     let mut maps = HashMap::new();
     let mut by_name = Vec::new();
@@ -383,6 +390,7 @@ fn load_generated(
             func_info: &generated.func_info,
             line_info: &generated.line_info,
             flags,
+            ifindex: opts.device.unwrap_or(0),
         });
         match (
             loaded,

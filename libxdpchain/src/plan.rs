@@ -131,6 +131,9 @@ pub(crate) struct Build {
     /// packets on request. Only the benchmark leaves it out, to measure
     /// what it costs.
     pub timing_code: bool,
+    /// The interface a device-bound chain is loaded for ([`device_bound`]):
+    /// its root program or dispatcher is bound to it.
+    pub device: Option<u32>,
 }
 
 impl Build {
@@ -145,6 +148,7 @@ impl Build {
             static_tail_callers: false,
             inline: std::env::var("XDPCHAIN_INLINE").map_or(true, |v| v != "0"),
             timing_code: true,
+            device: None,
         }
     }
 }
@@ -256,6 +260,12 @@ pub(crate) fn find_key<'a>(
 pub(crate) fn frags<'a>(members: impl IntoIterator<Item = &'a Member>) -> bool {
     let mut members = members.into_iter().peekable();
     members.peek().is_some() && members.all(|m| m.component.frags)
+}
+
+/// Whether a chain of `members` must be loaded bound to its interface: some
+/// component reads RX metadata through kfuncs.
+pub(crate) fn device_bound<'a>(members: impl IntoIterator<Item = &'a Member>) -> bool {
+    members.into_iter().any(|m| m.component.device_bound())
 }
 
 /// An error that says which of `members` lack multi-buffer support, if it

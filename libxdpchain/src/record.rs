@@ -13,7 +13,8 @@ use crate::plan::Mode;
 /// would have been dynamic is static, version 4 each component's row in the
 /// counters (its id until then) and its flags (traceable), version 3 the
 /// digest of its declaration; older records are read as without them.
-const MAGIC: &str = "xdpchain-state 5";
+const MAGIC: &str = "xdpchain-state 6";
+const MAGIC_V5: &str = "xdpchain-state 5";
 const MAGIC_V4: &str = "xdpchain-state 4";
 const MAGIC_V3: &str = "xdpchain-state 3";
 const MAGIC_V2: &str = "xdpchain-state 2";
@@ -34,6 +35,10 @@ pub(crate) struct Settings {
     /// Why the chain is static where the mode asked (auto) would have made
     /// it dynamic: the kernel refused a component as an extension program.
     pub not_dynamic: Option<String>,
+    /// Loaded bound to its interface since a component that reads RX
+    /// metadata joined; it stays so until detached, as the extensions
+    /// loaded bound can run nowhere else.
+    pub device_bound: bool,
 }
 
 /// A chain's record: what it runs, and the root program that runs it.
@@ -67,7 +72,7 @@ impl Entry {
 impl Record {
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\nnot-dynamic {}\n",
+            "{MAGIC}\nprog {}\nmode {}\nkind {}\ncounting {}\nnext-tag {}\nnot-dynamic {}\ndevice-bound {}\n",
             self.prog_id,
             self.settings.mode.name(),
             self.settings.kind.name(),
@@ -77,7 +82,8 @@ impl Record {
                 .not_dynamic
                 .as_deref()
                 .unwrap_or("-")
-                .replace('\n', " ")
+                .replace('\n', " "),
+            self.settings.device_bound as u8
         );
         for e in &self.entries {
             s += &format!(
@@ -103,7 +109,8 @@ impl Record {
     pub fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
         let version = match lines.next()? {
-            MAGIC => 5,
+            MAGIC => 6,
+            MAGIC_V5 => 5,
             MAGIC_V4 => 4,
             MAGIC_V3 => 3,
             MAGIC_V2 => 2,
@@ -125,14 +132,18 @@ impl Record {
         let counting = field("counting")? == "1";
         let next_tag = field("next-tag")?.parse().ok()?;
         let not_dynamic = match version {
-            5 => optional(&field("not-dynamic")?),
+            5.. => optional(&field("not-dynamic")?),
             _ => None,
+        };
+        let device_bound = match version {
+            6 => field("device-bound")? == "1",
+            _ => false,
         };
         let entries = text
             .lines()
             .filter_map(|l| l.strip_prefix("component "))
             .map(|l| {
-                let mut p = l.splitn([10, 11, 13, 13][version - 2], ' ');
+                let mut p = l.splitn([10, 11, 13, 13, 13][version - 2], ' ');
                 let id = p.next()?.parse().ok()?;
                 let tag = p.next()?.parse().ok()?;
                 Some(Entry {
@@ -170,6 +181,7 @@ impl Record {
                 counting,
                 next_tag,
                 not_dynamic,
+                device_bound,
             },
             entries,
         })
@@ -237,6 +249,7 @@ mod tests {
                 counting: false,
                 next_tag: 7,
                 not_dynamic: Some("the kernel refused a.o:x as an extension program: why".into()),
+                device_bound: true,
             },
             entries: vec![Entry {
                 id: 6,
@@ -258,6 +271,10 @@ mod tests {
         let back = Record::parse(&r.to_text()).unwrap();
         assert_eq!(format!("{back:?}"), format!("{r:?}"));
         assert!(Record::parse("something else\n").is_none());
+        let v5 = "xdpchain-state 5\nprog 1\nmode native\nkind static\ncounting 1\nnext-tag 1\n\
+                  not-dynamic -\ncomponent 0 0 0 50 4 10 fw 7 9 - 0 xdp_fw /a b.o\n";
+        let v5 = Record::parse(v5).unwrap();
+        assert!(!v5.settings.device_bound && v5.entries[0].program == "xdp_fw");
         let v2 = "xdpchain-state 2\nprog 1\nmode native\nkind static\ncounting 1\nnext-tag 1\n\
                   component 0 0 50 4 10 fw 7 9 xdp_fw /a b.o\n";
         let e = &Record::parse(v2).unwrap().entries[0];

@@ -6,7 +6,7 @@ use crate::attach::{AttachMode, AttachOptions, Interface};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::libxdp;
-use crate::plan::{Counting, Member, Mode};
+use crate::plan::{self, Counting, Member, Mode};
 
 /// Whose layout a new chain takes (`$XDPCHAIN_LAYOUT` changes the default).
 /// Whatever the choice, a store joins the libxdp dispatcher it finds on an
@@ -16,7 +16,9 @@ pub enum Layout {
     /// libxdp's for a dynamic chain of at most ten components, so that
     /// xdp-loader and every libxdp user can join it, unless counters are
     /// asked for ([`crate::Counting::On`]), which our roots keep along with
-    /// timing and dumps; ours otherwise.
+    /// timing and dumps, or a component binds the chain to its device
+    /// (whose extensions nothing may trace, which counts them in libxdp's);
+    /// ours otherwise.
     #[default]
     Auto,
     /// Ours: counters, up to [`crate::MAX_COMPONENTS`] components, static
@@ -66,21 +68,24 @@ impl Store {
         features::resolve(self.new_mode()?, members)
     }
 
-    /// The libxdp version a new chain takes, if it takes libxdp's layout.
+    /// The libxdp version a new chain of `members` takes, if it takes
+    /// libxdp's layout.
     pub(super) fn libxdp_version(
         &self,
         kind: Mode,
         counting: Counting,
-        count: usize,
+        members: &[Member],
     ) -> Result<Option<u8>> {
         match self.new_layout()? {
             Layout::Xdpchain => Ok(None),
             // Counting asked for takes our layout, whose roots also time
-            // and dump.
+            // and dump; so does a device-bound chain, whose extensions the
+            // kernel lets nothing trace, and so count, in libxdp's.
             Layout::Auto => Ok((kind == Mode::Dynamic
                 && counting != Counting::On
-                && count <= libxdp::MAX_PROGRAMS)
-                .then(libxdp::default_version)),
+                && members.len() <= libxdp::MAX_PROGRAMS
+                && !plan::device_bound(members))
+            .then(libxdp::default_version)),
             Layout::Libxdp(version) => {
                 if let Some(v) = version.filter(|v| !libxdp::VERSIONS.contains(v)) {
                     return Err(Error::InvalidArgument(format!(

@@ -346,7 +346,7 @@ impl Store {
         // Replacing a libxdp dispatcher keeps its version unless told otherwise.
         let version = match self.new_layout()? {
             Layout::Auto => Some(d.version()),
-            _ => self.libxdp_version(self.kind_for(&members)?, counting, members.len())?,
+            _ => self.libxdp_version(self.kind_for(&members)?, counting, &members)?,
         };
         let Some(version) = version else {
             return Err(Error::LibxdpDispatcher {
@@ -381,7 +381,7 @@ impl Store {
         let members = members_of(&components)?;
         let make = |r: Recorded, kind: Mode, not_dynamic: Option<String>| {
             let components = components.clone();
-            match self.libxdp_version(kind, counting, members.len())? {
+            match self.libxdp_version(kind, counting, &members)? {
                 Some(version) => New {
                     version,
                     mode: opts.mode,

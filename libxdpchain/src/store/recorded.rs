@@ -150,6 +150,7 @@ impl Recorded {
                 counting: f.counting != Counting::Off,
                 next_tag,
                 not_dynamic: f.not_dynamic,
+                device_bound: false,
             },
             (None, Some(r)) => Settings {
                 next_tag,
@@ -262,7 +263,8 @@ impl Store {
     /// Loads the chain `c` describes, pins what is new, swaps it in for
     /// `c.current` and settles the record. On error, what this call pinned
     /// is unpinned and the interface keeps what it ran.
-    fn commit(&self, c: Commit) -> Result<()> {
+    fn commit(&self, mut c: Commit) -> Result<()> {
+        c.settings.device_bound |= plan::device_bound(c.members);
         let old_tags: HashSet<u64> = c
             .old
             .map_or_else(HashSet::new, |r| r.entries.iter().map(|e| e.tag).collect());
@@ -299,7 +301,22 @@ fn load(
     old_tags: &HashSet<u64>,
 ) -> Result<(Loaded, HashMap<u64, crate::dynamic::Extension>)> {
     let reuse = reuse_from_pins(c.dir, c.members, old_tags, c.settings.kind)?;
-    let build = Build::new(c.settings.counting, pins::maps_dir(c.dir));
+    let build = Build {
+        device: c.settings.device_bound.then_some(c.iface.index),
+        ..Build::new(c.settings.counting, pins::maps_dir(c.dir))
+    };
+    // Extensions loaded unbound cannot fill a bound dispatcher's slots.
+    if c.settings.kind == Mode::Dynamic
+        && c.settings.device_bound
+        && c.old.is_some_and(|r| !r.settings.device_bound)
+    {
+        if let Some(m) = c.members.iter().find(|m| old_tags.contains(&m.tag)) {
+            return Err(crate::dynamic::unbound_extension(
+                &c.iface.name,
+                m.component.program(),
+            ));
+        }
+    }
     let progs = pinned_progs(c.dir, old_tags, c.settings.kind)?;
     log::debug!(
         "{}: loading a {} chain of {} components ({} new)",

@@ -114,6 +114,9 @@ pub(crate) struct XdpProgram<'a> {
     pub func_info: &'a [FuncInfo],
     pub line_info: &'a [LineInfo],
     pub flags: u32,
+    /// The interface a device-bound program is loaded for (with
+    /// BPF_F_XDP_DEV_BOUND_ONLY in `flags`), else 0.
+    pub ifindex: u32,
 }
 
 /// Loads `p` for interfaces (expected attach type BPF_XDP); on failure, the
@@ -131,6 +134,7 @@ pub(crate) fn load_xdp(p: &XdpProgram<'_>) -> Result<OwnedFd, Refusal> {
             sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
             expected_attach_type: sys::BPF_XDP,
             prog_flags: p.flags,
+            prog_ifindex: p.ifindex,
             prog_btf_fd: p.btf.as_raw_fd() as u32,
             func_info: p.func_info.as_ptr().cast(),
             func_info_cnt: p.func_info.len() as u32,
@@ -365,6 +369,26 @@ pub(crate) fn prog_func_name(fd: BorrowedFd<'_>) -> Option<String> {
             .map(|p| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned());
         sys::btf__free(btf);
         name
+    }
+}
+
+/// Whether the running kernel's BTF has the function `name` (a kfunc).
+pub(crate) fn kernel_has_func(name: &str) -> Result<bool> {
+    let c =
+        CString::new(name).map_err(|_| Error::InvalidArgument(format!("kfunc name {name:?}")))?;
+    // SAFETY: libbpf returns a BTF of our own or NULL with errno set; the
+    // BTF is freed after the lookup.
+    unsafe {
+        let btf = sys::btf__load_vmlinux_btf();
+        if btf.is_null() {
+            return Err(Error::os(
+                "read the kernel's BTF",
+                io::Error::last_os_error(),
+            ));
+        }
+        let id = sys::btf__find_by_name_kind(btf, c.as_ptr(), sys::BTF_KIND_FUNC);
+        sys::btf__free(btf);
+        Ok(id > 0)
     }
 }
 

@@ -254,6 +254,22 @@ impl<'a> Program<'a> {
             .map(drop)
     }
 
+    /// Loads this program of an open object bound to the interface
+    /// `ifindex` (BPF_F_XDP_DEV_BOUND_ONLY), as XDP programs that read RX
+    /// metadata through kfuncs must be; extensions loaded against it
+    /// inherit the binding.
+    pub fn bind_to_device(&self, ifindex: u32) -> io::Result<()> {
+        // SAFETY: the program belongs to an open object.
+        unsafe { sys::bpf_program__set_ifindex(self.as_ptr(), ifindex) };
+        // SAFETY: as above.
+        let flags = unsafe { sys::bpf_program__flags(self.as_ptr()) };
+        // SAFETY: as above.
+        check(unsafe {
+            sys::bpf_program__set_flags(self.as_ptr(), flags | sys::BPF_F_XDP_DEV_BOUND_ONLY)
+        })
+        .map(drop)
+    }
+
     /// Makes this program of an open object an XDP program for interfaces.
     pub fn make_xdp(&self) -> io::Result<()> {
         self.retype(sys::BPF_PROG_TYPE_XDP, sys::BPF_XDP)
