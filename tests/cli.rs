@@ -1115,3 +1115,42 @@ fn options_a_running_chain_cannot_take_are_refused() {
     xdpchain_ok(BIN, ns, &["add", dev, path(&verdict), "--mode", "static"]);
     xdpchain_ok(BIN, ns, &["detach", dev]);
 }
+
+/// A device-bound chain through the command: status says so, in text and
+/// JSON; `link -o` says how its file must be loaded; a kernel without RX
+/// metadata kfuncs (before 6.3) refuses it, naming what it lacks.
+#[test]
+fn device_bound_chains_through_the_command() {
+    let net = VethPair::new();
+    let (ns, dev) = (net.ns_b.as_str(), net.dev_b.as_str());
+    let (rxhash, counter) = (obj("rxhash"), obj("counter"));
+    let attach = [BIN, "attach", dev, path(&rxhash), path(&counter)];
+    if !kernel_at_least(6, 3) {
+        let (code, err) = exit(&mut in_ns(ns, &attach));
+        assert_eq!(code, 69, "{err}");
+        assert!(err.contains("calls bpf_xdp_metadata_rx_hash"), "{err}");
+        return;
+    }
+    let (ok, _, err) = output(&mut in_ns(ns, &attach));
+    assert!(ok, "{err}");
+    let text = xdpchain_ok(BIN, ns, &["status", dev]);
+    assert!(
+        text.contains("device-bound: a component reads RX metadata"),
+        "{text}"
+    );
+    let json = xdpchain_ok(BIN, ns, &["status", dev, "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(st[0]["device_bound"], true, "{json}");
+    xdpchain_ok(BIN, ns, &["detach", dev]);
+    let tmp = TempDir::new("devbound");
+    let file = tmp.0.join("chain.o");
+    let out = xdpchain_ok(
+        BIN,
+        ns,
+        &["link", "-o", path(&file), path(&rxhash), path(&counter)],
+    );
+    assert!(
+        out.contains("xdp_rxhash reads RX metadata") && out.contains("bound"),
+        "{out}"
+    );
+}

@@ -81,6 +81,7 @@ fn a_component_that_reads_rx_metadata_binds_the_chain() {
             .collect()
     };
     assert!(ran(&chain).iter().all(|&n| n >= 5), "{:?}", ran(&chain));
+    assert!(chain.status().unwrap().device_bound);
 
     // Adding and removing keep the binding (in the interface's namespace,
     // where the kernel looks its index up).
@@ -92,6 +93,7 @@ fn a_component_that_reads_rx_metadata_binds_the_chain() {
     // It stays bound once the RX hash component is gone too.
     net.in_b(|| chain.remove(hash)).unwrap();
     ping(&net, 3);
+    assert!(chain.status().unwrap().device_bound);
 
     // It cannot move to another interface.
     net.in_b(|| chain.detach()).unwrap();
@@ -157,12 +159,13 @@ fn shared_chains_bind_in_every_layout() {
             add(comp(name)).unwrap();
         }
         ping(&net, 4);
-        let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+        let st = net.in_b(|| store.status(&net.dev_b)).unwrap();
         let ran: Vec<_> = st
             .components
             .iter()
             .map(|c| (c.name.clone(), c.counters.map(|k| k.packets())))
             .collect();
+        assert!(st.device_bound, "{layout:?}");
         if layout == Layout::Libxdp(None) {
             assert_eq!(st.layout(), "libxdp v3");
             let why = st.counters_off().unwrap();
@@ -181,13 +184,15 @@ fn shared_chains_bind_in_every_layout() {
         ping(&net, 3);
         net.in_b(|| store.remove(&net.dev_b, "xdp_rxhash")).unwrap();
         ping(&net, 3);
+        let st = net.in_b(|| store.status(&net.dev_b)).unwrap();
+        assert!(st.device_bound, "{layout:?}");
         net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
         assert!(no_xdp(&net));
 
         // A dynamic chain that runs unbound cannot take it (its extensions
         // were loaded unbound); a static one is rebuilt bound.
         add(comp("counter")).unwrap();
-        let kind = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap().kind;
+        let kind = net.in_b(|| store.status(&net.dev_b)).unwrap().kind;
         match add(comp("rxhash")) {
             Err(e) if kind == xdpchain::Mode::Dynamic => {
                 let e = e.to_string();
@@ -195,7 +200,7 @@ fn shared_chains_bind_in_every_layout() {
                     e.contains("xdp_count") && e.contains("loaded unbound"),
                     "{e}"
                 );
-                let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();
+                let st = net.in_b(|| store.status(&net.dev_b)).unwrap();
                 assert_eq!(st.components.len(), 1);
             }
             other => {

@@ -65,6 +65,10 @@ fn table(out: &mut String, st: &ChainStatus) {
     if let Some(why) = &st.not_dynamic {
         writeln!(out, "  static, not dynamic: {why}").expect("writing to a String");
     }
+    if st.device_bound {
+        writeln!(out, "  device-bound: a component reads RX metadata")
+            .expect("writing to a String");
+    }
     writeln!(
         out,
         "  {:>3} {:>4} {:>8} {:<24} {:<24} {:>8} {:<22} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}  function",
@@ -176,6 +180,7 @@ fn values(chains: &[ChainStatus], foreign: &[ForeignProgram]) -> Vec<Value> {
                 "layout": st.layout(),
                 "counters_off": st.counters_off(),
                 "not_dynamic": st.not_dynamic,
+                "device_bound": st.device_bound,
                 "program_id": st.program_id,
                 "components": components,
             })

@@ -354,10 +354,11 @@ impl Chain {
         match &self.bound {
             _ if self.loaded.is_none() => self.commit_loaded(self.members.clone(), Some(&iface))?,
             Some(bound) if *bound != iface => {
+                let why = "a component reads RX metadata";
                 return Err(Error::InvalidArgument(format!(
-                "the chain is bound to {} (a component reads RX metadata): it cannot move to {}",
-                bound.name, iface.name
-            )))
+                    "the chain is bound to {} ({why}): it cannot move to {}",
+                    bound.name, iface.name
+                )));
             }
             _ => {}
         }
@@ -407,6 +408,7 @@ impl Chain {
         let loaded = self.loaded.as_ref().ok_or(Error::NotLoaded)?;
         let mut st = inspect::status_of(loaded.prog())?.expect("our own root program");
         st.not_dynamic = self.not_dynamic.clone();
+        st.device_bound = self.bound.is_some();
         // The frozen config names what was linked; extensions in its slots
         // are known here only.
         for c in st.components.iter_mut() {

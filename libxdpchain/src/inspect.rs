@@ -140,6 +140,7 @@ pub(crate) fn status_of(prog: BorrowedFd<'_>) -> Result<Option<ChainStatus>> {
         program_id,
         components,
         not_dynamic: None,
+        device_bound: false,
     }))
 }
 

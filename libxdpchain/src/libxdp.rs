@@ -336,6 +336,7 @@ pub(crate) fn status(r: &Running) -> ChainStatus {
             })
             .collect(),
         not_dynamic: None,
+        device_bound: r.config.devbound,
     }
 }
 

@@ -127,6 +127,11 @@ pub struct ChainStatus {
     /// made it dynamic: the kernel refused a component as an extension
     /// program. Known from a store's record.
     pub not_dynamic: Option<String>,
+    /// Loaded bound to its interface, as a component that reads RX metadata
+    /// through kfuncs needs. Known from a store's record, a libxdp
+    /// dispatcher's config or the [`crate::Chain`] itself (the kernel does
+    /// not say).
+    pub device_bound: bool,
 }
 
 impl ChainStatus {
@@ -206,6 +211,7 @@ mod tests {
             program_id: 1,
             components: vec![component(Some(Counters::default()))],
             not_dynamic: None,
+            device_bound: false,
         };
         assert_eq!(
             (chain.layout().as_str(), chain.counters_off()),

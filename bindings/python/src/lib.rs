@@ -260,6 +260,8 @@ struct ChainStatus {
     counters_off: Option<&'static str>,
     /// Why the chain is static where auto would have made it dynamic.
     not_dynamic: Option<String>,
+    /// Loaded bound to its interface (a component reads RX metadata).
+    device_bound: bool,
     program_id: u32,
     components: Vec<Py<Component>>,
 }
@@ -286,6 +288,7 @@ fn chain_status(py: Python<'_>, st: &xc::ChainStatus) -> PyResult<ChainStatus> {
         layout: st.layout(),
         counters_off: st.counters_off(),
         not_dynamic: st.not_dynamic.clone(),
+        device_bound: st.device_bound,
         program_id: st.program_id,
         components: st
             .components

@@ -49,6 +49,7 @@ impl Store {
                     _ => HashMap::new(),
                 };
                 st.not_dynamic = record.as_ref().and_then(|r| r.settings.not_dynamic.clone());
+                st.device_bound = record.as_ref().is_some_and(|r| r.settings.device_bound);
                 let stamps = record
                     .map(|r| r.entries.into_iter().map(|e| (e.id, e.stamp)).collect())
                     .unwrap_or_default();

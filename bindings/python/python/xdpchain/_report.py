@@ -23,6 +23,7 @@ def _table(chain):
         f"{chain.kind}, {chain.layout} layout, {len(chain.components)} components",
         *([f"  counters off: {chain.counters_off}"] if chain.counters_off else []),
         *([f"  static, not dynamic: {chain.not_dynamic}"] if chain.not_dynamic else []),
+        *(["  device-bound: a component reads RX metadata"] if chain.device_bound else []),
         _ROW.format("id", "slot", "prog id", "name", "owner", "priority", "continue on", "packets",
                     *VERDICTS, "other", "function"),
     ]
@@ -72,6 +73,7 @@ def _as_dict(chain):
         "layout": chain.layout,
         "counters_off": chain.counters_off,
         "not_dynamic": chain.not_dynamic,
+        "device_bound": chain.device_bound,
         "program_id": chain.program_id,
         "components": [
             {

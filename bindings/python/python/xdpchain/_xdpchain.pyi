@@ -65,6 +65,8 @@ class ChainStatus:
     not_dynamic: Optional[str]
     """Why the chain is static where auto would have made it dynamic: the
     kernel refused a component as an extension program."""
+    device_bound: bool
+    """Loaded bound to its interface: a component reads RX metadata."""
     program_id: int
     components: List[Component]
 
