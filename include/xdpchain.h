@@ -238,6 +238,13 @@ struct xdpchain_open_opts {
    * Handed to `report`.
    */
   void *report_ctx;
+  /**
+   * A chain this handle creates is bound to its interface though no
+   * component reads RX metadata yet, so that one can join it later (a
+   * chain with one is bound anyway). Adding to a running chain that is
+   * not bound fails with -EINVAL.
+   */
+  bool device_bound;
 };
 
 /**

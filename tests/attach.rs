@@ -176,7 +176,7 @@ fn skb_mode() {
     chain.add(comp("counter")).unwrap();
     let opts = AttachOptions {
         mode: xdpchain::AttachMode::Skb,
-        force: false,
+        ..Default::default()
     };
     net.in_b(|| chain.attach(&net.dev_b, opts)).unwrap();
     let st = net.in_b(|| xdpchain::status(&net.dev_b)).unwrap();

@@ -1153,4 +1153,10 @@ fn device_bound_chains_through_the_command() {
         out.contains("xdp_rxhash reads RX metadata") && out.contains("bound"),
         "{out}"
     );
+    // Asked for, before any program needs it.
+    xdpchain_ok(BIN, ns, &["attach", dev, path(&counter), "--device-bound"]);
+    let text = xdpchain_ok(BIN, ns, &["status", dev]);
+    assert!(text.contains("device-bound"), "{text}");
+    xdpchain_ok(BIN, ns, &["add", dev, path(&rxhash)]);
+    xdpchain_ok(BIN, ns, &["detach", dev]);
 }

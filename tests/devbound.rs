@@ -131,10 +131,9 @@ fn a_component_that_reads_rx_metadata_binds_the_chain() {
     other.in_b(|| unbound.detach()).unwrap();
 }
 
-/// Chains that the store keeps, in every layout: by default ours, which
-/// counts each component, as the kernel lets nothing trace (and so count)
-/// device-bound extensions in libxdp's; libxdp's where asked for and the
-/// kernel has freplace, version 3 and device-bound.
+/// Chains that the store keeps, in every layout: libxdp's (the default for a
+/// dynamic chain, and asked for) is version 3 and device-bound, and counts
+/// its bound extensions from outside, as ours counts inside.
 #[test]
 fn shared_chains_bind_in_every_layout() {
     // libxdp's layout needs a dynamic chain.
@@ -166,17 +165,14 @@ fn shared_chains_bind_in_every_layout() {
             .map(|c| (c.name.clone(), c.counters.map(|k| k.packets())))
             .collect();
         assert!(st.device_bound, "{layout:?}");
-        if layout == Layout::Libxdp(None) {
-            assert_eq!(st.layout(), "libxdp v3");
-            let why = st.counters_off().unwrap();
-            assert!(why.contains("device-bound"), "{why}");
-        } else {
-            assert_eq!(st.layout(), "xdpchain", "{layout:?}");
-            assert!(
-                ran.iter().all(|(_, n)| n.is_some_and(|n| n >= 4)),
-                "{layout:?}: {ran:?}"
-            );
-        }
+        let libxdp = layout == Layout::Libxdp(None)
+            || (layout == Layout::Auto && st.kind == xdpchain::Mode::Dynamic);
+        let expected = if libxdp { "libxdp v3" } else { "xdpchain" };
+        assert_eq!(st.layout(), expected, "{layout:?}");
+        assert!(
+            ran.iter().all(|(_, n)| n.is_some_and(|n| n >= 4)),
+            "{layout:?}: {ran:?}"
+        );
         // Changes keep the binding, also once the RX hash component is
         // gone: the kfunc still answers, then the others run on.
         add(comp("filter")).unwrap();
@@ -211,4 +207,52 @@ fn shared_chains_bind_in_every_layout() {
         ping(&net, 3);
         net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
     }
+}
+
+/// Asked for, binding comes before any component that needs it, so that
+/// one joins a dynamic chain later; asked of a chain that runs unbound, it
+/// is refused and nothing changes; a kernel without the kfuncs refuses it.
+#[test]
+fn binding_asked_for_comes_first() {
+    let bind = AttachOptions {
+        device_bound: true,
+        ..Default::default()
+    };
+    let net = VethPair::new();
+    let root = PinDir::new("devbound-asked");
+    let store = Store::at(format!("{}/store", root.0));
+    let add = |c: Component, opts| net.in_b(|| store.add(&net.dev_b, c, opts));
+    if !has_metadata_kfuncs() {
+        let err = add(comp("counter"), bind).unwrap_err().to_string();
+        assert!(
+            err.contains("device-bound") && err.contains("Linux 6.3"),
+            "{err}"
+        );
+        assert!(no_xdp(&net));
+        return;
+    }
+    add(comp("counter"), bind).unwrap();
+    assert!(net.in_b(|| store.status(&net.dev_b)).unwrap().device_bound);
+    add(comp("rxhash"), Default::default()).unwrap();
+    ping(&net, 3);
+    net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
+
+    add(comp("counter"), Default::default()).unwrap();
+    let err = add(comp("verdict"), bind).unwrap_err().to_string();
+    assert!(
+        err.contains("binding to the device (it runs unbound)"),
+        "{err}"
+    );
+    let st = net.in_b(|| store.status(&net.dev_b)).unwrap();
+    assert_eq!((st.components.len(), st.device_bound), (1, false));
+    net.in_b(|| store.detach(&net.dev_b, false)).unwrap();
+
+    // A process's own chain: at its first attach.
+    let mut chain = Chain::new();
+    chain.add(comp("counter")).unwrap();
+    net.in_b(|| chain.attach(&net.dev_b, bind)).unwrap();
+    net.in_b(|| chain.add(comp("rxhash"))).unwrap();
+    ping(&net, 3);
+    assert!(chain.status().unwrap().device_bound);
+    net.in_b(|| chain.detach()).unwrap();
 }

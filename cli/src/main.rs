@@ -359,6 +359,11 @@ struct NewChain {
     /// Leave the per-component counters (and all counting code) out
     #[arg(long)]
     no_counters: bool,
+    /// Bind a new chain to its interface though no program reads RX
+    /// metadata yet, so that one can join it later (a chain with one is
+    /// bound anyway)
+    #[arg(long)]
+    device_bound: bool,
 }
 
 /// What -m/--mode was given: how a chain joins its components, or, as
@@ -449,6 +454,7 @@ impl OwnerArgs {
             attach: AttachOptions {
                 mode: new.map_or(Ok(AttachMode::Native), NewChain::attach_mode)?,
                 force: self.force,
+                device_bound: new.is_some_and(|n| n.device_bound),
             },
             counting: new.map_or(Counting::Auto, NewChain::counting),
             netns: None,

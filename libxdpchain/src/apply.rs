@@ -321,6 +321,7 @@ impl Store {
             let attach = AttachOptions {
                 mode: chain.attach,
                 force: opts.prune,
+                device_bound: chain.device_bound,
             };
             let mut store = self.clone();
             if let Some(m) = chain.mode {

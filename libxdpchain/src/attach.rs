@@ -24,6 +24,11 @@ pub struct AttachOptions {
     pub mode: AttachMode,
     /// Replace a program of another loader.
     pub force: bool,
+    /// Bind a new chain to its interface though no component reads RX
+    /// metadata yet, so that one can join a dynamic chain later: the
+    /// kernel binds an extension once, when it loads it. A chain with such
+    /// a component is bound anyway.
+    pub device_bound: bool,
 }
 
 impl AttachMode {

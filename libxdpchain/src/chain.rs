@@ -335,7 +335,7 @@ impl Chain {
     /// Loads the chain into the kernel (without attaching it).
     pub fn load(&mut self) -> Result<()> {
         let members = self.members.clone();
-        self.commit_loaded(members, None)
+        self.commit_loaded(members, None, false)
     }
 
     /// Attaches the chain to `iface` (a name, or an index as digits). A
@@ -352,7 +352,15 @@ impl Chain {
         }
         let iface = Interface::resolve(iface)?;
         match &self.bound {
-            _ if self.loaded.is_none() => self.commit_loaded(self.members.clone(), Some(&iface))?,
+            _ if self.loaded.is_none() => {
+                self.commit_loaded(self.members.clone(), Some(&iface), opts.device_bound)?
+            }
+            None if opts.device_bound => {
+                return Err(Error::InvalidArgument(format!(
+                    "the chain was loaded unbound: it cannot be bound to {} now; ask for binding at its first attach, which loads it",
+                    iface.name
+                )));
+            }
             Some(bound) if *bound != iface => {
                 let why = "a component reads RX metadata";
                 return Err(Error::InvalidArgument(format!(
@@ -515,7 +523,7 @@ impl Chain {
             });
         }
         if self.loaded.is_some() {
-            self.commit_loaded(members, None)
+            self.commit_loaded(members, None, false)
         } else {
             self.members = members;
             Ok(())
@@ -523,11 +531,17 @@ impl Chain {
     }
 
     /// Loads `members` (for the interface `at` it is about to attach to, if
-    /// not attached) and swaps them in where the chain runs.
-    fn commit_loaded(&mut self, members: Vec<Member>, at: Option<&Interface>) -> Result<()> {
+    /// not attached; bound to it if `bind`) and swaps them in where the
+    /// chain runs.
+    fn commit_loaded(
+        &mut self,
+        members: Vec<Member>,
+        at: Option<&Interface>,
+        bind: bool,
+    ) -> Result<()> {
         // A device-bound chain loads for the interface it runs on, and
         // stays bound: its extensions can run nowhere else.
-        let bound = match plan::device_bound(&members) || self.bound.is_some() {
+        let bound = match bind || plan::device_bound(&members) || self.bound.is_some() {
             false => None,
             true => match at
                 .or(self.attachment.as_ref().map(|(i, _)| i))

@@ -65,6 +65,8 @@ pub struct DeclaredChain {
     pub attach: AttachMode,
     pub layout: Option<Layout>,
     pub counting: Counting,
+    /// Bound to the interface though no component reads RX metadata.
+    pub device_bound: bool,
     pub components: Vec<DeclaredComponent>,
     pub at: Location,
 }
@@ -110,6 +112,8 @@ struct InterfaceDoc {
     attach: Option<String>,
     layout: Option<String>,
     counters: Option<bool>,
+    #[serde(default, rename = "device-bound")]
+    device_bound: bool,
     #[serde(default)]
     component: Vec<Spanned<ComponentDoc>>,
 }
@@ -326,6 +330,7 @@ pub fn parse_chains(text: &str, file: &Path, select: Selection) -> Result<Vec<De
             Ok(DeclaredChain {
                 mode: mode.map_err(|e| bad(e.to_string()))?,
                 layout: layout.map_err(|e| bad(e.to_string()))?,
+                device_bound: i.device_bound,
                 attach,
                 counting: match i.counters {
                     None => Counting::Auto,
@@ -456,6 +461,7 @@ mod tests {
 name = "eth0"
 attach = "skb"
 mode = "static"
+device-bound = true
 
 [[interface.component]]
 path = "fw.o"
@@ -475,19 +481,20 @@ owner = "probe"
             (c.interface.as_str(), c.attach, c.mode),
             ("eth0", crate::AttachMode::Skb, Some(crate::Mode::Static))
         );
+        assert!(c.device_bound);
         let first = &c.components[0];
         assert_eq!(
             (first.owner.as_str(), first.component.priority()),
             ("10-fw.toml", 10)
         );
         assert_eq!(first.component.continue_on().to_string(), "pass,tx");
-        assert_eq!(first.at.line, 7);
+        assert_eq!(first.at.line, 8);
         assert_eq!(c.components[1].owner, "probe");
         // The object by the path it was read from.
         let fw = dir.0.join("fw.o");
         let described = format!(
             "{}: component {}:xdp_second",
-            dir.0.join("10-fw.toml:14").display(),
+            dir.0.join("10-fw.toml:15").display(),
             fw.display()
         );
         assert_eq!(c.components[1].describe(), described);

@@ -116,10 +116,12 @@ pub(crate) fn not_dynamic(e: &Error) -> Option<String> {
 }
 
 /// Refuses a chain whose components call XDP RX metadata kfuncs that this
-/// kernel lacks (they came in Linux 6.3), naming the first, rather than
-/// leaving it to libbpf's and the verifier's words.
+/// kernel lacks (they came in Linux 6.3), naming the first, or that is to
+/// be `bound` where the kernel has none, rather than leaving it to libbpf's
+/// and the verifier's words.
 pub(crate) fn check_device_bound<'a>(
     components: impl IntoIterator<Item = &'a Component>,
+    bound: bool,
 ) -> Result<()> {
     for c in components {
         for kfunc in &c.metadata_kfuncs {
@@ -130,6 +132,11 @@ pub(crate) fn check_device_bound<'a>(
                 )));
             }
         }
+    }
+    if bound && !crate::sys::kernel_has_func("bpf_xdp_metadata_rx_timestamp")? {
+        return Err(Error::Unsupported(
+            "device-bound XDP programs need the XDP RX metadata kfuncs, which this kernel lacks (Linux 6.3 has them)".into(),
+        ));
     }
     Ok(())
 }

@@ -239,6 +239,7 @@ impl Running {
             iface,
             mode: self.mode,
             version: self.config.version,
+            bind: self.config.devbound,
             old: Some(self),
             replacing: Some(self.fd.as_fd()),
             pin_root,
@@ -439,6 +440,8 @@ pub(crate) struct Target<'a> {
     pub iface: &'a Interface,
     pub mode: AttachMode,
     pub version: u8,
+    /// Bound to the interface though no program asks it.
+    pub bind: bool,
     /// The libxdp dispatcher there now, whose pins go once it is replaced.
     pub old: Option<&'a Running>,
     /// What runs there now (the old dispatcher, or a program of ours).
@@ -474,13 +477,14 @@ pub(crate) fn commit(
         let is_new = |i: usize| matches!(planned[i], Planned::New(_));
         (sa.prio, planned[*a].name(), is_new(*a)).cmp(&(sb.prio, planned[*b].name(), is_new(*b)))
     });
-    crate::features::check_device_bound(planned.iter().filter_map(|p| match p {
-        Planned::New(c) => Some(*c),
-        Planned::Loaded(_) => None,
-    }))?;
     // A device-bound dispatcher says so in version 3, as libxdp 1.6 does.
     // Programs already loaded keep the binding they were loaded with.
-    let devbound = planned.iter().any(|p| p.devbound(target.old));
+    let devbound = target.bind || planned.iter().any(|p| p.devbound(target.old));
+    let new = planned.iter().filter_map(|p| match p {
+        Planned::New(c) => Some(*c),
+        Planned::Loaded(_) => None,
+    });
+    crate::features::check_device_bound(new, devbound)?;
     if devbound {
         if let Some(p) = planned
             .iter()

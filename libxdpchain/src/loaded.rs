@@ -77,7 +77,7 @@ impl Loaded {
 /// Loads `members` as a static chain, taking over the maps in `reuse`.
 pub(crate) fn load_static(members: &[Member], build: &Build, reuse: &Reuse) -> Result<Loaded> {
     features::check_static(members)?;
-    features::check_device_bound(members.iter().map(|m| &m.component))?;
+    features::check_device_bound(members.iter().map(|m| &m.component), build.device.is_some())?;
     for m in members {
         m.component.check_sized()?;
     }
@@ -95,7 +95,7 @@ pub(crate) fn load_dynamic(
     reuse: &Reuse,
     extensions: &HashMap<u64, BorrowedFd<'_>>,
 ) -> Result<(Loaded, HashMap<u64, Extension>)> {
-    features::check_device_bound(members.iter().map(|m| &m.component))?;
+    features::check_device_bound(members.iter().map(|m| &m.component), build.device.is_some())?;
     // Extensions fill global slots: no tail call is misjudged there.
     let order = ordered(members);
     let config = config(&order, build.counting, 0);

@@ -151,8 +151,7 @@ impl ChainStatus {
             Some(
                 "in libxdp's layout only the programs libxdpchain adds with counting on are \
                  counted (by fexit programs); the others were added by libxdp users, with \
-                 counting off, or where the kernel refused to trace them (it traces no \
-                 device-bound program)",
+                 counting off, or where the kernel refused to trace them",
             )
         } else {
             Some("the chain was made with counting off")

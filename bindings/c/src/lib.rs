@@ -95,6 +95,11 @@ pub struct xdpchain_open_opts {
     pub report: xdpchain_report_fn,
     /// Handed to `report`.
     pub report_ctx: *mut c_void,
+    /// A chain this handle creates is bound to its interface though no
+    /// component reads RX metadata yet, so that one can join it later (a
+    /// chain with one is bound anyway). Adding to a running chain that is
+    /// not bound fails with -EINVAL.
+    pub device_bound: bool,
 }
 
 /// A component to add: an object file, or an object in memory.
@@ -245,7 +250,7 @@ macro_rules! known_until {
     };
 }
 
-known_until!(xdpchain_open_opts, report_ctx: *mut c_void);
+known_until!(xdpchain_open_opts, device_bound: bool);
 known_until!(xdpchain_program_opts, traceable: bool);
 known_until!(xdpchain_attach_opts, force: bool);
 known_until!(xdpchain_link_opts, force: bool);
@@ -492,6 +497,7 @@ pub extern "C" fn xdpchain__open(
                     attach: AttachOptions {
                         mode: attach_mode_of(o.attach_mode)?,
                         force: o.force,
+                        device_bound: o.device_bound,
                     },
                     counting: counting_of(&o)?,
                     netns: opt_str(o.netns, "netns")?.map(str::to_string),

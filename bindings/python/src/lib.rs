@@ -356,7 +356,7 @@ impl Chain {
 #[pymethods]
 impl Chain {
     #[new]
-    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false, device_bound=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -368,6 +368,7 @@ impl Chain {
         netns: Option<String>,
         skb: bool,
         force: bool,
+        device_bound: bool,
     ) -> PyResult<Self> {
         let mode = mode.map(self::mode).transpose()?;
         let inner = match &ifname {
@@ -390,6 +391,7 @@ impl Chain {
                             xc::AttachMode::Native
                         },
                         force,
+                        device_bound,
                     },
                     counting: match counters {
                         None => xc::Counting::Auto,
@@ -425,9 +427,9 @@ impl Chain {
     }
 
     /// Chain.open(ifname=None, *, mode=None, counters=None, pin_root=None,
-    /// owner=None, netns=None, skb=False, force=False)
+    /// owner=None, netns=None, skb=False, force=False, device_bound=False)
     #[staticmethod]
-    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false))]
+    #[pyo3(signature = (ifname=None, *, mode=None, counters=None, pin_root=None, owner=None, netns=None, skb=false, force=false, device_bound=false))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -439,9 +441,19 @@ impl Chain {
         netns: Option<String>,
         skb: bool,
         force: bool,
+        device_bound: bool,
     ) -> PyResult<Self> {
         Chain::new(
-            py, ifname, mode, counters, pin_root, owner, netns, skb, force,
+            py,
+            ifname,
+            mode,
+            counters,
+            pin_root,
+            owner,
+            netns,
+            skb,
+            force,
+            device_bound,
         )
     }
 

@@ -504,6 +504,25 @@ def test_programs_as_their_loaders_ship_them(ns, tmp_path):
     assert not ns.xdp_attached()
 
 
+def test_a_chain_can_be_bound_to_its_device_before_it_needs_to(ns):
+    """device_bound=True binds a new chain to its interface (XDP RX metadata
+    kfuncs, Linux 6.3); a kernel without them refuses, saying so."""
+    chain = xdpchain.Chain.open(ns.dev, device_bound=True)
+    if not kernel_at_least(6, 3):
+        with pytest.raises(xdpchain.Error) as e:
+            chain.add_program(obj("counter"))
+        assert e.value.errno == errno.EOPNOTSUPP and "Linux 6.3" in str(e.value)
+        assert not ns.xdp_attached()
+        return
+    chain.add_program(obj("counter"))
+    chain.add_program(obj("rxhash"))
+    [st] = xdpchain.status(ns.dev)
+    assert st.device_bound
+    assert sorted(c.name for c in st.components) == ["xdp_count", "xdp_rxhash"]
+    chain.close()
+    assert not ns.xdp_attached()
+
+
 def test_the_default_chain_is_one_xdp_loader_joins(ns):
     """With every default, a dynamic chain takes libxdp's layout, which
     xdp-loader joins; ours is counted there, xdp-loader's is not, and status

@@ -71,6 +71,11 @@ impl Dispatcher {
         self.running.config.version
     }
 
+    /// Loaded bound to its interface.
+    pub fn device_bound(&self) -> bool {
+        self.running.config.devbound
+    }
+
     /// The dispatcher's program id.
     pub fn id(&self) -> u32 {
         self.running.id
@@ -158,6 +163,7 @@ impl Dispatcher {
             iface,
             mode: new.mode,
             version: new.version,
+            bind: new.device_bound,
             old: Some(&self.running),
             replacing: Some(self.running.fd.as_fd()),
             pin_root: &maps,
@@ -175,6 +181,8 @@ impl Dispatcher {
 pub(crate) struct New {
     pub version: u8,
     pub mode: AttachMode,
+    /// Bound to the interface though no component asks it.
+    pub device_bound: bool,
     pub components: Vec<(Component, Stamp)>,
     pub counting: Counting,
 }
@@ -213,6 +221,7 @@ impl New {
             iface,
             mode: self.mode,
             version: self.version,
+            bind: self.device_bound,
             old: None,
             replacing: current.map(|c| c.fd.as_fd()),
             pin_root: &maps,

@@ -6,7 +6,7 @@ use crate::attach::{AttachMode, AttachOptions, Interface};
 use crate::error::{Error, Result};
 use crate::features;
 use crate::libxdp;
-use crate::plan::{self, Counting, Member, Mode};
+use crate::plan::{Counting, Member, Mode};
 
 /// Whose layout a new chain takes (`$XDPCHAIN_LAYOUT` changes the default).
 /// Whatever the choice, a store joins the libxdp dispatcher it finds on an
@@ -16,9 +16,7 @@ pub enum Layout {
     /// libxdp's for a dynamic chain of at most ten components, so that
     /// xdp-loader and every libxdp user can join it, unless counters are
     /// asked for ([`crate::Counting::On`]), which our roots keep along with
-    /// timing and dumps, or a component binds the chain to its device
-    /// (whose extensions nothing may trace, which counts them in libxdp's);
-    /// ours otherwise.
+    /// timing and dumps; ours otherwise.
     #[default]
     Auto,
     /// Ours: counters, up to [`crate::MAX_COMPONENTS`] components, static
@@ -53,6 +51,17 @@ impl Layout {
     }
 }
 
+/// What a chain that runs already was made with, which an option given to
+/// join it must not contradict.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunningChain {
+    pub mode: AttachMode,
+    pub kind: Mode,
+    /// Counting in our layout (None: libxdp's, which counts from outside).
+    pub counts: Option<bool>,
+    pub device_bound: bool,
+}
+
 impl Store {
     /// The mode asked for new chains.
     pub(crate) fn new_mode(&self) -> Result<Mode> {
@@ -68,24 +77,22 @@ impl Store {
         features::resolve(self.new_mode()?, members)
     }
 
-    /// The libxdp version a new chain of `members` takes, if it takes
-    /// libxdp's layout.
+    /// The libxdp version a new chain of `count` components takes, if it
+    /// takes libxdp's layout.
     pub(super) fn libxdp_version(
         &self,
         kind: Mode,
         counting: Counting,
-        members: &[Member],
+        count: usize,
     ) -> Result<Option<u8>> {
         match self.new_layout()? {
             Layout::Xdpchain => Ok(None),
             // Counting asked for takes our layout, whose roots also time
-            // and dump; so does a device-bound chain, whose extensions the
-            // kernel lets nothing trace, and so count, in libxdp's.
+            // and dump.
             Layout::Auto => Ok((kind == Mode::Dynamic
                 && counting != Counting::On
-                && members.len() <= libxdp::MAX_PROGRAMS
-                && !plan::device_bound(members))
-            .then(libxdp::default_version)),
+                && count <= libxdp::MAX_PROGRAMS)
+                .then(libxdp::default_version)),
             Layout::Libxdp(version) => {
                 if let Some(v) = version.filter(|v| !libxdp::VERSIONS.contains(v)) {
                     return Err(Error::InvalidArgument(format!(
@@ -111,17 +118,24 @@ impl Store {
     pub(super) fn refuse_ignored(
         &self,
         iface: &Interface,
-        running: (AttachMode, Mode, Option<bool>),
+        running: RunningChain,
         opts: AttachOptions,
         counting: Counting,
     ) -> Result<()> {
-        let (mode, kind, counts) = running;
+        let RunningChain {
+            mode,
+            kind,
+            counts,
+            device_bound,
+        } = running;
         let layout = match counts {
             None => "libxdp's",
             Some(_) => "xdpchain's",
         };
         let conflict = if opts.mode == AttachMode::Skb && mode != AttachMode::Skb {
             Some(format!("skb mode (it runs in {} mode)", mode.name()))
+        } else if opts.device_bound && !device_bound {
+            Some("binding to the device (it runs unbound)".into())
         } else if let Some(m) = self.mode.filter(|m| *m != Mode::Auto && *m != kind) {
             Some(format!("a {} chain (it is {})", m.name(), kind.name()))
         } else if let Some(asked) = match self.layout {
@@ -175,8 +189,17 @@ mod tests {
             mode: AttachMode::Skb,
             ..native
         };
-        let ours = (AttachMode::Native, Mode::Static, Some(true));
-        let libxdp = (AttachMode::Native, Mode::Dynamic, None);
+        let ours = RunningChain {
+            mode: AttachMode::Native,
+            kind: Mode::Static,
+            counts: Some(true),
+            device_bound: false,
+        };
+        let libxdp = RunningChain {
+            kind: Mode::Dynamic,
+            counts: None,
+            ..ours
+        };
         // Defaults join anything.
         for running in [ours, libxdp] {
             assert!(store
@@ -197,13 +220,25 @@ mod tests {
         let libxdp_asked = Store::at("/nonexistent").with_layout(Layout::Libxdp(None));
         assert!(refused(&libxdp_asked, ours, native, Counting::Auto)
             .contains("libxdp's layout (it follows xdpchain's)"));
-        assert!(refused(
-            &store,
-            (AttachMode::Native, Mode::Static, Some(false)),
-            native,
-            Counting::On
-        )
-        .contains("counters (it was made without)"));
+        let uncounted = RunningChain {
+            counts: Some(false),
+            ..ours
+        };
+        assert!(refused(&store, uncounted, native, Counting::On)
+            .contains("counters (it was made without)"));
+        let bind = AttachOptions {
+            device_bound: true,
+            ..native
+        };
+        assert!(refused(&store, libxdp, bind, Counting::Auto)
+            .contains("binding to the device (it runs unbound)"));
+        let bound = RunningChain {
+            device_bound: true,
+            ..ours
+        };
+        assert!(store
+            .refuse_ignored(&iface, bound, bind, Counting::Auto)
+            .is_ok());
         // libxdp's layout counts from outside: either counting joins it.
         assert!(store
             .refuse_ignored(&iface, libxdp, native, Counting::Off)

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use change::Which;
 pub use layout::Layout;
+use layout::RunningChain;
 
 use crate::attach::{self, AttachOptions, Interface, Seen};
 use crate::component::Component;
@@ -346,7 +347,7 @@ impl Store {
         // Replacing a libxdp dispatcher keeps its version unless told otherwise.
         let version = match self.new_layout()? {
             Layout::Auto => Some(d.version()),
-            _ => self.libxdp_version(self.kind_for(&members)?, counting, &members)?,
+            _ => self.libxdp_version(self.kind_for(&members)?, counting, members.len())?,
         };
         let Some(version) = version else {
             return Err(Error::LibxdpDispatcher {
@@ -357,6 +358,7 @@ impl Store {
         let new = New {
             version,
             mode: opts.mode,
+            device_bound: opts.device_bound,
             components,
             counting,
         };
@@ -381,10 +383,11 @@ impl Store {
         let members = members_of(&components)?;
         let make = |r: Recorded, kind: Mode, not_dynamic: Option<String>| {
             let components = components.clone();
-            match self.libxdp_version(kind, counting, &members)? {
+            match self.libxdp_version(kind, counting, members.len())? {
                 Some(version) => New {
                     version,
                     mode: opts.mode,
+                    device_bound: opts.device_bound,
                     components,
                     counting,
                 }
@@ -395,6 +398,7 @@ impl Store {
                         counting,
                         kind,
                         not_dynamic,
+                        device_bound: opts.device_bound,
                     };
                     r.change(self, iface, &[], components, Some(fresh))
                 }
@@ -430,7 +434,12 @@ impl Store {
         let backend = self.backend(iface, opts.force)?;
         let new = vec![(component, actor.stamp.clone())];
         let running = match &backend {
-            Backend::Libxdp(d) => Some((d.mode(), Mode::Dynamic, None)),
+            Backend::Libxdp(d) => Some(RunningChain {
+                mode: d.mode(),
+                kind: Mode::Dynamic,
+                counts: None,
+                device_bound: d.device_bound(),
+            }),
             Backend::Recorded(r) => r.running(),
         };
         if let Some(running) = running {

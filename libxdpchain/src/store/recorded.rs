@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::change::Present;
+use super::layout::RunningChain;
 use super::Store;
 use crate::attach::{self, AttachMode, Interface, Seen};
 use crate::component::Component;
@@ -51,6 +52,8 @@ pub(crate) struct Fresh {
     pub kind: Mode,
     /// Why it is static where it would have been dynamic.
     pub not_dynamic: Option<String>,
+    /// Bound to its interface though no component asks it (yet).
+    pub device_bound: bool,
 }
 
 impl Recorded {
@@ -80,10 +83,15 @@ impl Recorded {
     }
 
     /// (attach mode, kind, counting) of the chain that runs, if one does.
-    pub fn running(&self) -> Option<(AttachMode, Mode, Option<bool>)> {
+    pub fn running(&self) -> Option<RunningChain> {
         self.record.as_ref().map(|r| {
             let s = &r.settings;
-            (s.mode, s.kind, Some(s.counting))
+            RunningChain {
+                mode: s.mode,
+                kind: s.kind,
+                counts: Some(s.counting),
+                device_bound: s.device_bound,
+            }
         })
     }
 
@@ -150,7 +158,7 @@ impl Recorded {
                 counting: f.counting != Counting::Off,
                 next_tag,
                 not_dynamic: f.not_dynamic,
-                device_bound: false,
+                device_bound: f.device_bound,
             },
             (None, Some(r)) => Settings {
                 next_tag,

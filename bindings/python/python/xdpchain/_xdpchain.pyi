@@ -89,6 +89,7 @@ class Chain:
         netns: Optional[str] = None,
         skb: bool = False,
         force: bool = False,
+        device_bound: bool = False,
     ) -> None: ...
     @staticmethod
     def open(
@@ -101,6 +102,7 @@ class Chain:
         netns: Optional[str] = None,
         skb: bool = False,
         force: bool = False,
+        device_bound: bool = False,
     ) -> "Chain":
         """The chain of ``ifname`` (in ``netns``), as ``owner`` (default: the
         program's name); ``mode``, ``counters`` and ``skb`` apply to a chain
