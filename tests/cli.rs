@@ -623,9 +623,21 @@ fn dump_writes_what_a_component_sees_as_pcap() {
         cmd.args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        // The dump runs once it has asked the root for packets.
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut child = cmd.spawn().unwrap();
+        // Packets are captured from the line that says so on (the line
+        // alone is read: the rest stays for wait_with_output).
+        let mut err = child.stderr.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while byte != *b"\n" && std::io::Read::read(&mut err, &mut byte).unwrap() == 1 {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&line);
+        assert!(
+            line.starts_with(&format!("dumping on {}", net.dev_b)),
+            "{line}"
+        );
+        child.stderr = Some(err);
         child
     };
     let tmp = TempDir::new("dump");

@@ -66,14 +66,28 @@ pub fn run(
     };
     let mut pcap = PcapWriter::with_header(sink, header).map_err(|e| io_err("write pcap", e))?;
     on_signals();
+    // From here every packet is captured: said, as tcpdump says it
+    // listens, so that whoever sends them knows when to.
+    eprintln!("dumping on {iface}, up to {snaplen} bytes of each packet");
     let mut taken = 0u64;
-    while !STOP.load(Ordering::Relaxed) && count.is_none_or(|n| taken < n) {
-        let Some(p) = dump.next(Duration::from_millis(200))? else {
-            continue;
-        };
+    let wanted = |taken: u64| count.is_none_or(|n| taken < n);
+    let mut write = |p: xdpchain::Packet| {
         let ts = p.time.duration_since(UNIX_EPOCH).unwrap_or_default();
         pcap.write_packet(&PcapPacket::new(ts, p.len, &p.data))
-            .map_err(|e| io_err("write pcap", e))?;
+            .map_err(|e| io_err("write pcap", e))
+    };
+    while !STOP.load(Ordering::Relaxed) && wanted(taken) {
+        if let Some(p) = dump.next(Duration::from_millis(200))? {
+            write(p)?;
+            taken += 1;
+        }
+    }
+    // What was captured before a signal is written too.
+    while wanted(taken) {
+        let Some(p) = dump.next(Duration::ZERO)? else {
+            break;
+        };
+        write(p)?;
         taken += 1;
     }
     pcap.into_writer()

@@ -557,7 +557,7 @@ pub(crate) fn commit(
     log::info!(
         "{}: libxdp dispatcher v{} prog id {new_id} attached with {} programs",
         target.iface.name,
-        target.version,
+        config.version,
         planned.len()
     );
     let mut ids = vec![0; planned.len()];
