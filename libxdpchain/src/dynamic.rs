@@ -203,20 +203,11 @@ fn load_dispatcher(
     if let (Some(fd), Some(map)) = (&reuse.stats, object.map(root::STATS_MAP)) {
         map.reuse_fd(fd.as_fd(), root::STATS_MAP)?;
     }
-    if frags {
-        object
-            .program(PROG_NAME)
-            .expect("the dispatcher has its program")
-            .set_frags()
-            .map_err(|e| Error::os("make the dispatcher multi-buffer aware", e))?;
-    }
-    if let Some(ifindex) = device {
-        object
-            .program(PROG_NAME)
-            .expect("the dispatcher has its program")
-            .bind_to_device(ifindex)
-            .map_err(|e| Error::os("bind the dispatcher to its device", e))?;
-    }
+    object
+        .program(PROG_NAME)
+        .expect("the dispatcher has its program")
+        .set_load_options(frags, device)
+        .map_err(|e| Error::os("set the dispatcher's load flags", e))?;
     object.load().map_err(|Refusal { errno, log }| {
         Error::refused("load the dispatcher", None, errno, &log)
     })?;

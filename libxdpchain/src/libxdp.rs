@@ -584,20 +584,11 @@ fn load_dispatcher(config: &Config, iface: &Interface) -> Result<Object> {
     rodata
         .set_initial_value(&bytes)
         .map_err(|e| Error::os("set the libxdp dispatcher's config", e))?;
-    if config.frags {
-        object
-            .program(PROG_NAME)
-            .expect("the dispatcher has its program")
-            .set_frags()
-            .map_err(|e| Error::os("make the libxdp dispatcher multi-buffer aware", e))?;
-    }
-    if config.devbound {
-        object
-            .program(PROG_NAME)
-            .expect("the dispatcher has its program")
-            .bind_to_device(iface.index)
-            .map_err(|e| Error::os("bind the libxdp dispatcher to its device", e))?;
-    }
+    object
+        .program(PROG_NAME)
+        .expect("the dispatcher has its program")
+        .set_load_options(config.frags, config.devbound.then_some(iface.index))
+        .map_err(|e| Error::os("set the libxdp dispatcher's load flags", e))?;
     object.load().map_err(|Refusal { errno, log }| {
         Error::refused("load the libxdp dispatcher", None, errno, &log)
     })?;

@@ -237,20 +237,14 @@ fn open(
     object
         .only_xdp()
         .map_err(|e| Error::os("type programs as XDP", e))?;
-    if plan::frags(members) && crate::sys::multi_buffer_xdp()? {
-        object
-            .program(root::PROG_NAME)
-            .expect("the root has its program")
-            .set_frags()
-            .map_err(|e| Error::os("make the chain multi-buffer aware", e))?;
-    }
-    if let Some(ifindex) = opts.device {
-        object
-            .program(root::PROG_NAME)
-            .expect("the root has its program")
-            .bind_to_device(ifindex)
-            .map_err(|e| Error::os("bind the chain to its device", e))?;
-    }
+    object
+        .program(root::PROG_NAME)
+        .expect("the root has its program")
+        .set_load_options(
+            plan::frags(members) && crate::sys::multi_buffer_xdp()?,
+            opts.device,
+        )
+        .map_err(|e| Error::os("set the chain's load flags", e))?;
 
     let mut maps = HashMap::new();
     let mut by_name = Vec::new();

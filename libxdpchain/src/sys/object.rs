@@ -233,15 +233,24 @@ impl<'a> Program<'a> {
         unsafe { sys::bpf_program__type(self.as_ptr()) == sys::BPF_PROG_TYPE_XDP }
     }
 
-    /// Loads this program of an open object multi-buffer aware.
-    pub fn set_frags(&self) -> io::Result<()> {
-        // SAFETY: the program belongs to an open object.
+    /// Loads this program of an open object multi-buffer aware with
+    /// `frags`, and bound to the interface `device` (as XDP programs that
+    /// read RX metadata through kfuncs must be; extensions loaded against
+    /// it inherit the binding).
+    pub fn set_load_options(&self, frags: bool, device: Option<u32>) -> io::Result<()> {
+        let mut add = 0;
+        if frags {
+            add |= sys::BPF_F_XDP_HAS_FRAGS;
+        }
+        if let Some(ifindex) = device {
+            add |= sys::BPF_F_XDP_DEV_BOUND_ONLY;
+            // SAFETY: the program belongs to an open object.
+            unsafe { sys::bpf_program__set_ifindex(self.as_ptr(), ifindex) };
+        }
+        // SAFETY: as above.
         let flags = unsafe { sys::bpf_program__flags(self.as_ptr()) };
         // SAFETY: as above.
-        check(unsafe {
-            sys::bpf_program__set_flags(self.as_ptr(), flags | sys::BPF_F_XDP_HAS_FRAGS)
-        })
-        .map(drop)
+        check(unsafe { sys::bpf_program__set_flags(self.as_ptr(), flags | add) }).map(drop)
     }
 
     /// Sets the type and expected attach type this program of an open
@@ -252,22 +261,6 @@ impl<'a> Program<'a> {
         // SAFETY: as above.
         check(unsafe { sys::bpf_program__set_expected_attach_type(self.as_ptr(), attach) })
             .map(drop)
-    }
-
-    /// Loads this program of an open object bound to the interface
-    /// `ifindex` (BPF_F_XDP_DEV_BOUND_ONLY), as XDP programs that read RX
-    /// metadata through kfuncs must be; extensions loaded against it
-    /// inherit the binding.
-    pub fn bind_to_device(&self, ifindex: u32) -> io::Result<()> {
-        // SAFETY: the program belongs to an open object.
-        unsafe { sys::bpf_program__set_ifindex(self.as_ptr(), ifindex) };
-        // SAFETY: as above.
-        let flags = unsafe { sys::bpf_program__flags(self.as_ptr()) };
-        // SAFETY: as above.
-        check(unsafe {
-            sys::bpf_program__set_flags(self.as_ptr(), flags | sys::BPF_F_XDP_DEV_BOUND_ONLY)
-        })
-        .map(drop)
     }
 
     /// Makes this program of an open object an XDP program for interfaces.
