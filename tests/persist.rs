@@ -14,6 +14,11 @@ const ROOT: &str = xdpchain::DEFAULT_PIN_DIR;
 /// not libxdp's (the default for dynamic chains; see tests/libxdp.rs).
 const OURS: (&str, &str) = ("XDPCHAIN_LAYOUT", "xdpchain");
 
+/// Held by the test that deletes a namespace under its chain and by the one
+/// that looks for records under the default root: the kernel reuses a dead
+/// namespace's inode number, and so the path of its record, for the next.
+static NAMESPACE_INODES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(ns: &str, args: &[&str]) -> String {
     let (ok, out, err) = xdpchain_in(BIN, ns, args, &[OURS]);
     assert!(ok, "xdpchain {args:?}: {err}");
@@ -202,6 +207,7 @@ fn equal_ifindexes_in_two_namespaces_do_not_collide() {
 
 #[test]
 fn stale_records_are_removed() {
+    let _inodes = NAMESPACE_INODES.lock().unwrap_or_else(|e| e.into_inner());
     // An interface deleted under its chain: the next operation removes the record.
     let net = VethPair::new();
     let ns = net.ns_b.as_str();
@@ -323,6 +329,7 @@ fn errors() {
 
 #[test]
 fn the_store_api_and_a_directory_of_ones_own() {
+    let _inodes = NAMESPACE_INODES.lock().unwrap_or_else(|e| e.into_inner());
     let net = VethPair::new();
     let root_dir = PinDir::new("api");
     let root = format!("{}/store", root_dir.0);

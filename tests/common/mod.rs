@@ -210,6 +210,41 @@ pub fn ping_in_background(ns: &str, count: u32, interval: &str) -> std::thread::
     std::thread::spawn(move || sh(&cmd))
 }
 
+/// Pings from namespace `ns` to 198.18.0.2, `interval` seconds apart, until
+/// stopped: for tests that change a chain a number of times under traffic,
+/// however long each change takes on a slow guest.
+pub struct Pinger(Option<std::process::Child>);
+
+impl Pinger {
+    pub fn start(ns: &str, interval: &str) -> Pinger {
+        // `ip netns exec` execs ping: the child is ping itself.
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-q", "-i", interval])
+            .args(["-W", "1", "198.18.0.2"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("ping runs");
+        Pinger(Some(child))
+    }
+
+    /// Stops it as Ctrl-C would, and returns its summary.
+    pub fn stop(mut self) -> String {
+        let child = self.0.take().unwrap();
+        // SAFETY: signals our own child, which has not been reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+    }
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Two namespaces joined by a veth pair, 198.18.0.1 (a) and 198.18.0.2 (b),
 /// named uniquely per test and removed on drop, also when the test fails;
 /// without IPv6, whose neighbour discovery and multicast reports would add
