@@ -11,7 +11,7 @@ for pair in clang:clang llvm-objdump:llvm llvm-strip:llvm pkg-config:pkg-config 
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 for pair in /bin/busybox:busybox-static /usr/include/libelf.h:libelf-dev /usr/include/zlib.h:zlib1g-dev \
-            /usr/include/linux/bpf.h:linux-libc-dev; do
+            /usr/include/linux/bpf.h:linux-libc-dev /usr/bin/time:time; do
   [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

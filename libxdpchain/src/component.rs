@@ -34,6 +34,8 @@ pub struct Component {
     continue_on: Verdicts,
     license: String,
     pub(crate) has_func_info: bool,
+    /// What the object holds of what libbpf looks up by name.
+    pub(crate) census: limits::Census,
     /// Some code in the object calls bpf_tail_call.
     pub(crate) tail_calls: bool,
     /// The GPL-only helpers that the program and its subprograms call.
@@ -77,15 +79,17 @@ impl Component {
         if !bytes.starts_with(b"\x7fELF") {
             return Err(Error::NotElf { name });
         }
-        let btf = limits::check(&bytes, &name)?;
+        // Before the limits: another machine's object is no BPF object at
+        // all, whatever its names. A header cut short is the limits' to
+        // call malformed.
+        if let Some(machine) = elf_machine(&bytes).filter(|&m| m != object::elf::EM_BPF.0) {
+            return Err(Error::NotBpf { name, machine });
+        }
+        let limits::Checked { btf, census } = limits::check(&bytes, &name)?;
         let file = object::File::parse(&*bytes).map_err(|e| Error::Malformed {
             name: name.clone(),
             reason: e.to_string(),
         })?;
-        let machine = elf_machine(&bytes);
-        if machine != object::elf::EM_BPF.0 {
-            return Err(Error::NotBpf { name, machine });
-        }
         // XDP programs by their section names; failing those, programs in
         // sections libbpf no longer types, which older loaders load as XDP.
         let programs = programs::programs(&file, &name)?;
@@ -166,6 +170,7 @@ impl Component {
             continue_on,
             license,
             has_func_info,
+            census,
             tail_calls,
             gpl_only_helpers,
             frags,
@@ -289,7 +294,8 @@ impl Component {
 
     /// `FILE:PROG`, as messages name it.
     pub fn label(&self) -> String {
-        format!("{}:{}", self.source(), self.program())
+        let program = xdpchain_obj::limits::shown(self.program());
+        format!("{}:{program}", self.source())
     }
     pub fn priority(&self) -> i32 {
         self.priority
@@ -361,14 +367,14 @@ fn calls_tail_call(code: &[u8]) -> bool {
 
 /// The ELF header's e_machine, of either class; BPF objects are
 /// little-endian, and a big-endian one is not ours either.
-fn elf_machine(bytes: &[u8]) -> u16 {
+fn elf_machine(bytes: &[u8]) -> Option<u16> {
     use object::elf::{FileHeader32, FileHeader64};
     use object::read::elf::FileHeader as _;
     use object::LittleEndian as LE;
     FileHeader64::<LE>::parse(bytes)
         .map(|h| h.e_machine(LE).0)
         .or_else(|_| FileHeader32::<LE>::parse(bytes).map(|h| h.e_machine(LE).0))
-        .unwrap_or(0)
+        .ok()
 }
 
 /// libxdp's convention: a variable `_<prog>` in section `.xdp_run_config`,

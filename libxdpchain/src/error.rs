@@ -3,6 +3,8 @@
 
 use std::io;
 
+use xdpchain_obj::limits::shown;
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -25,13 +27,20 @@ pub enum Error {
     #[error("{name}: no XDP program in the object")]
     NoXdpProgram { name: String },
 
-    #[error("{name}: several XDP programs ({}); name the one to chain", available.join(", "))]
+    #[error(
+        "{name}: several XDP programs ({}); name the one to chain",
+        listed(available)
+    )]
     AmbiguousProgram {
         name: String,
         available: Vec<String>,
     },
 
-    #[error("{name}: no XDP program named '{program}' (has: {})", available.join(", "))]
+    #[error(
+        "{name}: no XDP program named '{}' (has: {})",
+        shown(program),
+        listed(available)
+    )]
     UnknownProgram {
         name: String,
         program: String,
@@ -256,6 +265,17 @@ impl Error {
 }
 
 /// The verifier's own words inside libbpf's report of a failed load.
+/// Names from an object, as a message lists them: the first few, each cut
+/// short, and how many more.
+fn listed(names: &[String]) -> String {
+    const LISTED: usize = 8;
+    let mut out: Vec<_> = names.iter().take(LISTED).map(|n| shown(n)).collect();
+    if names.len() > LISTED {
+        out.push(format!("and {} more", names.len() - LISTED).into());
+    }
+    out.join(", ")
+}
+
 fn verifier_log(libbpf_log: &str) -> String {
     const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
     const END: &str = "-- END PROG LOAD LOG --";

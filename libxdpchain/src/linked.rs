@@ -98,6 +98,7 @@ pub(crate) fn build(
             max: MAX_COMPONENTS,
         });
     }
+    crate::limits::check_chain("the chain", members.iter().map(|m| &m.component.census))?;
     let order = ordered(members);
     let strip = order.iter().any(|m| !m.component.has_func_info);
     if let (Some(_), Some(m)) = (

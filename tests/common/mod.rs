@@ -55,6 +55,14 @@ pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
         std::process::id(),
         std::thread::current().id()
     ));
+    clang(&src, &tmp, flags);
+    // Tests run in parallel threads: publish the object whole.
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// Compiles the BPF C source `src` into `out`, with `flags`.
+pub fn clang(src: &Path, out: &Path, flags: &[&str]) {
     let mut cmd = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()));
     cmd.args(["-O2", "-target", "bpf", "-Wall"])
         .arg(format!("-I{}", libbpf_include().display()))
@@ -64,14 +72,11 @@ pub fn compile(name: &str, variant: &str, flags: &[&str]) -> PathBuf {
         ))
         .args(flags)
         .arg("-c")
-        .arg(&src)
+        .arg(src)
         .arg("-o")
-        .arg(&tmp);
+        .arg(out);
     let st = cmd.status().expect("clang runs");
     assert!(st.success(), "clang failed on {}", src.display());
-    // Tests run in parallel threads: publish the object whole.
-    std::fs::rename(&tmp, &out).unwrap();
-    out
 }
 
 /// libbpf's headers, as libbpf-sys installed them for this build.

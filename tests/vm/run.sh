@@ -32,10 +32,11 @@ if [ $bench = 1 ]; then
   XDPCHAIN_BENCH_BUILD_ONLY=1 "${tests[0]}"
 else
 # Library unit tests and integration tests; not examples or binaries, nor
-# the C header's check (no kernel in it; it reads the sources).
+# the C header's check (no kernel in it; it reads the sources), nor the
+# scale test (no kernel either, and every guest would do its work alike).
 mapfile -t tests < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
   grep -E '"kind":\["(lib|test)"\]' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 |
-  grep -v '/header-[0-9a-f]*$')
+  grep -v -e '/header-[0-9a-f]*$' -e '/scale-[0-9a-f]*$')
 fi
 if [ $# -gt 0 ]; then
   wanted=" $* "

@@ -87,6 +87,17 @@ impl Kind {
     }
 }
 
+/// `recs`, records of `size` bytes, sorted by their first word (stable).
+fn sorted(recs: Vec<u8>, size: usize) -> Vec<u8> {
+    let key = |r: &[u8]| u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+    if recs.chunks_exact(size).is_sorted_by_key(key) {
+        return recs;
+    }
+    let mut order: Vec<&[u8]> = recs.chunks_exact(size).collect();
+    order.sort_by_key(|r| key(r));
+    order.concat()
+}
+
 /// Where a FUNC or a VAR is visible (BTF_FUNC_* / BTF_VAR_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Linkage {
@@ -130,6 +141,19 @@ pub struct TypeRef {
 /// Types that a BTF may hold (limits::MAX_BTF_TYPES).
 pub const MAX_TYPES: usize = 1 << 16;
 
+/// The longest name, in bytes, of a type, a member, a symbol or a section
+/// (limits::MAX_NAME_LEN): the kernel takes no longer BTF name
+/// (KSYM_NAME_LEN, 512 with its NUL, since 6.1; 128 before).
+pub const MAX_NAME_LEN: usize = 511;
+
+/// The length of the NUL-terminated name at `off` of `strings`, if it has
+/// one within [`MAX_NAME_LEN`]: never a look past that, however long the
+/// string, so that checking every name stays linear in their number.
+pub fn name_len(strings: &[u8], off: u32) -> Option<usize> {
+    let s = strings.get(off as usize..)?;
+    memchr::memchr(0, &s[..s.len().min(MAX_NAME_LEN + 1)])
+}
+
 pub struct Btf {
     header: Vec<u8>,
     types: Vec<u8>,
@@ -160,8 +184,31 @@ impl Btf {
             index: Vec::new(),
         };
         btf.index = btf.build_index()?;
+        btf.check_names()?;
         btf.check_references()?;
         Ok(btf)
+    }
+
+    /// Every name (of a type, a member, a parameter or an enumerator) ends
+    /// within the string section and [`MAX_NAME_LEN`].
+    fn check_names(&self) -> Result<()> {
+        for t in &self.index {
+            let stride = match t.kind {
+                Kind::Struct | Kind::Union | Kind::Enum64 => 12,
+                Kind::Enum | Kind::FuncProto => 8,
+                _ => 0,
+            };
+            let members = (0..t.vlen as usize * usize::from(stride > 0))
+                .map(|i| rd32(&self.types, t.off + 12 + i * stride));
+            for off in std::iter::once(Ok(t.name_off)).chain(members) {
+                if name_len(&self.strings, off?).is_none() {
+                    return Err(Error::Btf(
+                        "a name longer than the kernel takes, or unterminated",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The types that `t` holds by value (not through a pointer).
@@ -285,8 +332,15 @@ impl Btf {
 
     pub fn str_at(&self, off: u32) -> &str {
         let s = self.strings.get(off as usize..).unwrap_or_default();
-        let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+        let end = memchr::memchr(0, s).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or("")
+    }
+
+    /// Whether the name at `off` ends within [`MAX_NAME_LEN`]: true of
+    /// every name of a parsed BTF, to check a name from elsewhere (`.BTF.ext`
+    /// section names).
+    pub fn is_name(&self, off: u32) -> bool {
+        name_len(&self.strings, off).is_some()
     }
 
     pub fn name(&self, t: &TypeRef) -> &str {
@@ -455,7 +509,6 @@ pub struct ExtTable {
 
 impl ExtTable {
     /// The string offsets of the code sections that have records.
-    #[cfg(test)]
     pub fn sections(&self) -> impl Iterator<Item = u32> + '_ {
         self.groups.iter().map(|(name, _)| *name)
     }
@@ -496,8 +549,23 @@ impl ExtTable {
     }
 }
 
-/// A BTF.ext record with its code offset, while records are regrouped.
-type Record = (u32, Vec<u8>);
+/// Where the records of one code section go, decided once per section
+/// (never per record: a section's name is read and hashed once).
+pub struct Fate {
+    /// The string offset of the section's name from now on, or None: its
+    /// records are dropped.
+    pub to: Option<u32>,
+    /// Records in a range of code offsets that goes elsewhere.
+    pub part: Option<Part>,
+}
+
+/// Code at `range` of a section moved to the section named at `to`, at
+/// `base`.
+pub struct Part {
+    pub range: std::ops::Range<u32>,
+    pub to: u32,
+    pub base: u32,
+}
 
 pub struct BtfExt {
     header: Vec<u8>,
@@ -528,42 +596,52 @@ impl BtfExt {
         })
     }
 
-    /// Moves every record: `map` gets its section name and code offset and
-    /// returns where it goes, or None to drop it. Each section's records end
-    /// up sorted by offset, as the kernel wants func_info and line_info.
-    pub fn relocate(&mut self, btf: &mut Btf, map: impl Fn(&str, u32) -> Option<(String, u32)>) {
-        let mut name_offs: HashMap<String, u32> = HashMap::new();
+    /// Moves every record where `fate` says its section goes: it gets the
+    /// BTF (to add names), the string offset of the section's name and the
+    /// name. Each section's records end up sorted by offset, as the kernel
+    /// wants func_info and line_info. Linear in the records (and the
+    /// sections, whose names are no longer than [`MAX_NAME_LEN`]).
+    pub fn relocate(&mut self, btf: &mut Btf, mut fate: impl FnMut(&mut Btf, u32, &str) -> Fate) {
+        // One string offset per name, so that records bound for one section
+        // (`.text` and code moved there) form one group.
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut canonical =
+            |btf: &Btf, off: u32| *names.entry(btf.str_at(off).into()).or_insert(off);
         for table in &mut self.tables {
             let size = table.rec_size as usize;
-            let mut out: Vec<(String, Vec<Record>)> = Vec::new();
-            // Where each section's records go in `out`: many sections must
-            // not make this quadratic.
-            let mut at: HashMap<String, usize> = HashMap::new();
+            // Records by the string offset of their section's new name, in
+            // order of first arrival.
+            let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
+            let mut at: HashMap<u32, usize> = HashMap::new();
+            let mut add = |to: u32, off: u32, rec: &[u8]| {
+                let k = *at.entry(to).or_insert_with(|| {
+                    out.push((to, Vec::new()));
+                    out.len() - 1
+                });
+                let recs = &mut out[k].1;
+                recs.extend_from_slice(&off.to_le_bytes());
+                recs.extend_from_slice(&rec[4..]);
+            };
             for (name_off, recs) in std::mem::take(&mut table.groups) {
-                let sec = btf.str_at(name_off).to_string();
-                name_offs.entry(sec.clone()).or_insert(name_off);
+                let sec = btf.str_at(name_off).to_owned();
+                let mut f = fate(btf, name_off, &sec);
+                f.to = f.to.map(|to| canonical(btf, to));
+                if let Some(p) = &mut f.part {
+                    p.to = canonical(btf, p.to);
+                }
                 for rec in recs.chunks_exact(size) {
                     let off = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
-                    let Some((to, new_off)) = map(&sec, off) else {
-                        continue;
-                    };
-                    let mut rec = rec.to_vec();
-                    rec[..4].copy_from_slice(&new_off.to_le_bytes());
-                    let k = *at.entry(to.clone()).or_insert_with(|| {
-                        out.push((to, Vec::new()));
-                        out.len() - 1
-                    });
-                    out[k].1.push((new_off, rec));
+                    match (&f.part, f.to) {
+                        (Some(p), _) if p.range.contains(&off) => {
+                            add(p.to, off - p.range.start + p.base, rec)
+                        }
+                        (_, Some(to)) => add(to, off, rec),
+                        (_, None) => {}
+                    }
                 }
             }
-            for (to, mut recs) in out {
-                recs.sort_by_key(|(off, _)| *off);
-                let off = *name_offs
-                    .entry(to.clone())
-                    .or_insert_with(|| btf.add_str(&to));
-                table
-                    .groups
-                    .push((off, recs.into_iter().flat_map(|(_, r)| r).collect()));
+            for (to, recs) in out {
+                table.groups.push((to, sorted(recs, size)));
             }
         }
     }
@@ -711,7 +789,10 @@ mod tests {
         ext.tables[0].groups = (0..n)
             .map(|i| (btf.add_str(&format!("s{i}")), vec![0u8; 8]))
             .collect();
-        ext.relocate(&mut btf, |sec, off| Some((format!("{sec}.x"), off)));
+        ext.relocate(&mut btf, |btf, _, sec| Fate {
+            to: Some(btf.add_str(&format!("{sec}.x"))),
+            part: None,
+        });
         assert_eq!(ext.tables[0].groups.len(), n);
     }
 
@@ -764,19 +845,40 @@ mod tests {
         };
         let before = records(&ext, &btf, "xdp").len() + records(&ext, &btf, ".text").len();
         // Everything of "xdp" to ".text", after its code; nothing dropped.
-        ext.relocate(&mut btf, |sec, off| match sec {
-            "xdp" => Some((".text".into(), off + 1000)),
-            s => Some((s.into(), off)),
+        // ".text" is named anew: its records and the moved ones form one
+        // group all the same.
+        let text_off = btf.add_str(".text");
+        ext.relocate(&mut btf, |_, name_off, sec| Fate {
+            to: Some(name_off),
+            part: (sec == "xdp").then_some(Part {
+                range: 0..u32::MAX,
+                to: text_off,
+                base: 1000,
+            }),
         });
         let text = records(&ext, &btf, ".text");
         assert_eq!(text.len(), before);
+        let groups = ext.tables[0]
+            .sections()
+            .filter(|&n| btf.str_at(n) == ".text");
+        assert_eq!(groups.count(), 1);
         assert!(records(&ext, &btf, "xdp").is_empty());
         assert!(text.windows(2).all(|w| w[0] <= w[1]), "{text:?}");
-        // A new section name lands in the strings.
-        ext.relocate(&mut btf, |_, off| Some((".text.moved".into(), off)));
+        // A new section name lands in the strings; a section going nowhere
+        // loses its records.
+        let moved = btf.add_str(".text.moved");
+        ext.relocate(&mut btf, |_, _, _| Fate {
+            to: Some(moved),
+            part: None,
+        });
         assert_eq!(records(&ext, &btf, ".text.moved").len(), before);
         ext.strip_debug_info();
         assert!(ext.tables[0].groups.is_empty() && ext.tables[1].groups.is_empty());
+        ext.relocate(&mut btf, |_, _, _| Fate {
+            to: None,
+            part: None,
+        });
+        assert!(ext.is_empty());
     }
 
     #[test]

@@ -717,7 +717,23 @@ fn well_formed(p: &Program<'_>, funcs: &[std::ops::Range<usize>]) -> Result<()> 
 /// `counting`: the maps of counting and timing, when the chain counts. Err
 /// says why no root could be generated; a slot that cannot be copied is
 /// called.
+/// The most instructions the inliner copies. Its tables take tens of bytes
+/// an instruction, and in a program this long a call per component costs
+/// nothing worth them: a longer chain keeps its compiled root.
+pub const MAX_INLINED: usize = 1 << 17;
+
+/// Refuses to inline a program of `len` instructions past [`MAX_INLINED`].
+pub fn within_reach(len: usize) -> Result<()> {
+    match len > MAX_INLINED {
+        true => Err(not_inlined(format!(
+            "{len} instructions, more than the inliner copies ({MAX_INLINED})"
+        ))),
+        false => Ok(()),
+    }
+}
+
 pub fn generate(p: &Program<'_>, slots: &[Slot], counting: Option<CountMaps>) -> Result<Generated> {
+    within_reach(p.insns.len())?;
     let funcs = functions(p);
     if funcs.first().map(|f| f.start) != Some(0) || funcs.iter().any(|f| f.is_empty()) {
         return Err(not_inlined("func_info does not describe the program"));

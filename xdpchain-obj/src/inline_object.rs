@@ -122,6 +122,8 @@ impl Linked {
         let (btf_id, ext_id) = btf_id
             .zip(ext_id)
             .ok_or_else(|| not_inlined("no BTF or BTF.ext"))?;
+        let size = |id: SectionId| section_bytes(b.sections.get(id)).len();
+        inline::within_reach((size(rs) + size(ts)) / SIZE)?;
         let btf = Btf::parse(section_bytes(b.sections.get(btf_id)))?;
         let ext = BtfExt::parse(section_bytes(b.sections.get(ext_id)))?;
         let code =

@@ -6,6 +6,7 @@
 //! and `.bss` sections get the prefix too, so each stays a map of its own that
 //! a rebuild can reuse. Symbols, relocations, BTF and BTF.ext move together.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -13,9 +14,10 @@ use object::build::elf::{Builder, Relocation, Section, SectionData, SectionId, S
 use object::build::{ByteString, Bytes, Id};
 use object::elf;
 
-use crate::btf::{Btf, BtfExt, Kind, Linkage};
+use crate::btf::{Btf, BtfExt, Fate, Kind, Linkage, Part};
 use crate::error::{Error, Result};
 use crate::insn::{self, Insn};
+use crate::limits::shown;
 use crate::root::CONFIG_SECTION;
 
 const MAX_DATA_SECTION: u64 = 1 << 30;
@@ -120,9 +122,9 @@ pub fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionI
 /// Reads an object for rewriting. clang's `.llvm_addrsig` section (a list of
 /// symbol indices, useless to BPF and stale once symbols change) has a type
 /// the builder does not know: it is retyped as plain data and dropped.
-fn readable(bytes: &[u8]) -> Vec<u8> {
+fn readable(bytes: &[u8]) -> Cow<'_, [u8]> {
     const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
-    let mut bytes = bytes.to_vec();
+    let mut bytes = Cow::Borrowed(bytes);
     let field = |b: &[u8], off: usize, len: usize| -> Option<u64> {
         let s = b.get(off..off + len)?;
         Some(s.iter().rev().fold(0u64, |acc, &x| acc << 8 | x as u64))
@@ -141,7 +143,7 @@ fn readable(bytes: &[u8]) -> Vec<u8> {
                 };
                 let Ok(at) = usize::try_from(at) else { break };
                 if field(&bytes, at, 4) == Some(SHT_LLVM_ADDRSIG as u64) {
-                    bytes[at..at + 4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
+                    bytes.to_mut()[at..at + 4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
                 }
             }
         }
@@ -433,6 +435,7 @@ fn rename_data_sections(
         if let SectionData::UninitializedData(size) = sec.data {
             // No kernel takes a map value this large; refuse before allocating.
             if size > MAX_DATA_SECTION {
+                let old = shown(&old);
                 return Err(malformed(name, format!("section {old} is {size} bytes")));
             }
             sec.sh_type = elf::SHT_PROGBITS;
@@ -475,7 +478,7 @@ fn follow_in_btf(
                 name,
                 format!(
                     "section {} is code, yet BTF gives it variables",
-                    btf.name(&t)
+                    shown(btf.name(&t))
                 ),
             ));
         }
@@ -495,25 +498,21 @@ fn follow_in_btf(
     if let Some(ext_id) = section_named(b, ".BTF.ext") {
         let mut ext =
             BtfExt::parse(section_bytes(b.sections.get(ext_id))).map_err(|e| malformed(name, e))?;
-        let text_name = ".text".to_string();
-        ext.relocate(&mut btf, |sec, off| {
-            if sec == moved.from && moved.range.contains(&(off as u64)) {
-                return Some((
-                    text_name.clone(),
-                    off - moved.range.start as u32 + moved.base as u32,
-                ));
-            }
-            if dropped.contains(sec) {
-                return None;
-            }
-            Some((
-                renamed
-                    .sections
-                    .get(sec)
-                    .cloned()
-                    .unwrap_or_else(|| sec.to_string()),
-                off,
-            ))
+        // Each new name once, however many groups of records name it.
+        let mut added: HashMap<&str, u32> = HashMap::new();
+        let mut add = |btf: &mut Btf, s| *added.entry(s).or_insert_with(|| btf.add_str(s));
+        ext.relocate(&mut btf, |btf, name_off, sec| {
+            let to = match renamed.sections.get(sec) {
+                _ if dropped.contains(sec) => None,
+                Some(new) => Some(add(btf, new.as_str())),
+                None => Some(name_off),
+            };
+            let part = (sec == moved.from).then(|| Part {
+                range: moved.range.start as u32..moved.range.end as u32,
+                to: add(btf, ".text"),
+                base: moved.base as u32,
+            });
+            Fate { to, part }
         });
         if spec.strip_debug_info {
             ext.strip_debug_info();
@@ -594,16 +593,21 @@ fn move_relocations(
     let SectionData::Relocation(relocs) = &mut b.sections.get_mut(src).data else {
         return Err(malformed(name, "relocation section without relocations"));
     };
-    let (moved, stay): (Vec<Relocation>, Vec<Relocation>) =
-        relocs.drain(..).partition(|r| range.contains(&r.r_offset));
-    *relocs = stay;
-    let moved: Vec<Relocation> = moved
-        .into_iter()
-        .map(|mut r| {
-            r.r_offset = r.r_offset - range.start + base;
-            r
-        })
-        .collect();
+    // Without a copy where all move (the section is the entry's alone): a
+    // relocation takes several times its size in the file here.
+    let mut moved: Vec<Relocation> = match relocs.iter().all(|r| range.contains(&r.r_offset)) {
+        true => std::mem::take(relocs),
+        false => {
+            let (moved, stay) = std::mem::take(relocs)
+                .into_iter()
+                .partition(|r| range.contains(&r.r_offset));
+            *relocs = stay;
+            moved
+        }
+    };
+    for r in &mut moved {
+        r.r_offset = r.r_offset - range.start + base;
+    }
     if moved.is_empty() {
         return Ok(());
     }
@@ -630,7 +634,10 @@ fn move_relocations(
         }
     };
     if let SectionData::Relocation(relocs) = &mut b.sections.get_mut(dst).data {
-        relocs.extend(moved);
+        match relocs.is_empty() {
+            true => *relocs = moved,
+            false => relocs.extend(moved),
+        }
     }
     Ok(())
 }
