@@ -291,6 +291,40 @@ fn btf_functions_sharing_a_long_name() {
     assert!(!o.ok);
 }
 
+/// Nearly as many functions in BTF as types may be, sharing the name of a
+/// global function (as long as names may be), which linking renames.
+#[test]
+fn btf_functions_sharing_a_renamed_name() {
+    let dir = TempDir::new("scale-func-renamed");
+    let name = format!("{}f", "p".repeat(500));
+    let o = generated(&dir.0, "named", 1, |_| {
+        format!("__attribute__((noinline)) int {name}(int x) {{ return x; }}")
+    });
+    let mut elf = std::fs::read(o).unwrap();
+    let btf = data(&elf, ".BTF");
+    let hdr = rd(&btf, 4, 4) as usize;
+    let strings = hdr + rd(&btf, 16, 4) as usize;
+    let at = btf[strings..]
+        .windows(name.len() + 1)
+        .position(|w| w[..name.len()] == *name.as_bytes() && w[name.len()] == 0)
+        .unwrap() as u32;
+    let grown = grow_btf(
+        &btf,
+        |_, proto| {
+            let mut t = words(&[0, 13 << 24, 0]);
+            for _ in 0..60_000 * scale() as u32 {
+                t.extend(words(&[at, 12 << 24 | 1, proto]));
+            }
+            t
+        },
+        &[],
+    );
+    replace(&mut elf, ".BTF", &grown);
+    let inputs = [write(&dir.0, "f.o", &elf)];
+    let o = bounded("60,000 BTF functions of one renamed name", &dir.0, &inputs);
+    assert!(o.ok, "{}", o.err);
+}
+
 #[test]
 fn many_global_variables() {
     let dir = TempDir::new("scale-globals");

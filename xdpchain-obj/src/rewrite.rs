@@ -470,6 +470,7 @@ fn follow_in_btf(
     };
     let mut btf =
         Btf::parse(section_bytes(b.sections.get(btf_id))).map_err(|e| malformed(name, e))?;
+    let mut new_names = HashMap::new();
     for t in btf.types().collect::<Vec<_>>() {
         // Variables in a section dropped as code: libbpf's linker would
         // look for their section and crash.
@@ -482,16 +483,23 @@ fn follow_in_btf(
                 ),
             ));
         }
-        let new = match t.kind {
-            Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => {
-                renamed.funcs.get(btf.name(&t))
-            }
-            Kind::Var if btf.linkage(&t) == Some(Linkage::Global) => renamed.vars.get(btf.name(&t)),
-            Kind::Datasec => renamed.sections.get(btf.name(&t)),
-            _ => None,
+        let (kind, names) = match t.kind {
+            Kind::Func if btf.linkage(&t) != Some(Linkage::Static) => (0, &renamed.funcs),
+            Kind::Var if btf.linkage(&t) == Some(Linkage::Global) => (1, &renamed.vars),
+            Kind::Datasec => (2, &renamed.sections),
+            _ => continue,
         };
-        if let Some(new) = new.cloned() {
-            let off = btf.add_str(&new);
+        // By string offset: types of a kind that share a name look it up
+        // once and share its new one.
+        let key = (kind, t.name_off);
+        let new = match new_names.get(&key) {
+            Some(&new) => new,
+            None => {
+                let new = names.get(btf.name(&t)).map(|n| btf.add_str(n));
+                *new_names.entry(key).or_insert(new)
+            }
+        };
+        if let Some(off) = new {
             btf.set_name(&t, off);
         }
     }
