@@ -58,6 +58,30 @@ fn header_fields_are_checked_before_use() {
 }
 
 #[test]
+fn relocations_outside_their_section_are_refused() {
+    // libbpf's linker patched the instruction at any relocation's offset
+    // (found by the scale campaign: a SEGV in linker_append_elf_relos).
+    let counter = std::fs::read(obj("counter")).unwrap();
+    let file = object::File::parse(&*counter).unwrap();
+    let relocs = file
+        .section_by_name(".relxdp")
+        .unwrap()
+        .file_range()
+        .unwrap()
+        .0 as usize;
+    let code = file.section_by_name("xdp").unwrap().size();
+    for offset in [code, 1 << 54] {
+        let mut b = counter.clone();
+        b[relocs..relocs + 8].copy_from_slice(&offset.to_le_bytes());
+        let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
+        assert!(
+            e.to_string().contains("a relocation outside its section"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn a_data_section_flagged_as_code_is_refused() {
     // libbpf's linker crashed on the BTF that its variables left behind.
     let counter = std::fs::read(obj("counter")).unwrap();

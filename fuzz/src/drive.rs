@@ -3,7 +3,7 @@
 //! Each returns whether the input was accepted; what matters is that none
 //! panics, hangs or allocates without bound.
 
-use xdpchain_obj::btf::{Btf, BtfExt};
+use xdpchain_obj::btf::{Btf, BtfExt, Fate, Part};
 use xdpchain_obj::inline::{self, Program, Slot};
 use xdpchain_obj::insn::{self, FuncInfo, LineInfo};
 use xdpchain_obj::limits;
@@ -35,10 +35,21 @@ pub fn btf_ext(bytes: &[u8]) -> bool {
     let (Ok(mut btf), Ok(mut ext)) = (Btf::parse(btf), BtfExt::parse(ext)) else {
         return false;
     };
-    ext.relocate(&mut btf, |sec, off| match sec {
-        ".text" => None,
-        s if off % 16 == 0 => Some((format!("{s}.moved"), off / 2)),
-        s => Some((s.to_string(), off)),
+    // Records of .text dropped; of other sections, the first 64 bytes'
+    // moved to a section of a new name.
+    ext.relocate(&mut btf, |btf, name_off, sec| match sec {
+        ".text" => Fate {
+            to: None,
+            part: None,
+        },
+        s => Fate {
+            to: Some(name_off),
+            part: Some(Part {
+                range: 0..64,
+                to: btf.add_str(&format!("{s}.moved")),
+                base: 1024,
+            }),
+        },
     });
     let recs = ext.records(&btf, 1, "xdp");
     let _ = ext.set_records(&btf, 1, "xdp", recs);

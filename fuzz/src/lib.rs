@@ -4,6 +4,14 @@
 //! BTF or BTF.ext header or record, an instruction) to a value that tends
 //! to break parsers: 0, 1, all ones, off by a little, the file's size, a
 //! power of two. The other half is libFuzzer's own.
+//!
+//! In scale mode (XDPCHAIN_FUZZ_SCALE set: `make fuzz`'s second campaign,
+//! with inputs of megabytes) a quarter of the mutations grow one dimension
+//! instead: a section's records repeated (symbols, relocations,
+//! instructions, BTF types, a table of `.BTF.ext` records) or a name made
+//! long, so that costs that grow faster than the input show.
+
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzzer_mutate;
 
@@ -80,6 +88,7 @@ struct Section {
 }
 
 const SHT_SYMTAB: u32 = 2;
+const SHT_STRTAB: u32 = 3;
 const SHT_REL: u32 = 9;
 const SHF_EXECINSTR: u64 = 4;
 
@@ -267,10 +276,135 @@ fn structured(r: &mut Rng, data: &mut [u8]) -> bool {
     }
 }
 
+fn scale() -> bool {
+    static SCALE: OnceLock<bool> = OnceLock::new();
+    *SCALE.get_or_init(|| std::env::var_os("XDPCHAIN_FUZZ_SCALE").is_some())
+}
+
+/// 2 to 1024 copies, as many as `room` takes of `len` bytes; None if not 2.
+fn copies(r: &mut Rng, len: usize, room: usize) -> Option<usize> {
+    let n = (2usize << r.below(10)).min(room / len.max(1));
+    (n >= 2).then_some(n)
+}
+
+/// `.BTF` with its types repeated (a type's references still name types
+/// of the first copy), within `room` bytes.
+fn grown_btf(r: &mut Rng, btf: &[u8], room: usize) -> Option<Vec<u8>> {
+    let hdr = usize::try_from(get(btf, 4, 4)?).ok()?;
+    let (toff, tlen) = (get(btf, 8, 4)? as usize, get(btf, 12, 4)? as usize);
+    let (soff, slen) = (get(btf, 16, 4)? as usize, get(btf, 20, 4)? as usize);
+    let body = btf.get(hdr..)?;
+    let (types, strings) = (body.get(toff..toff + tlen)?, body.get(soff..soff + slen)?);
+    let n = copies(r, tlen, room.checked_sub(hdr + slen)?)?;
+    let mut out = btf[..hdr].to_vec();
+    out.extend(types.repeat(n));
+    out.extend_from_slice(strings);
+    put(&mut out, 8, 4, 0);
+    put(&mut out, 12, 4, (tlen * n) as u64);
+    put(&mut out, 16, 4, (tlen * n) as u64);
+    Some(out)
+}
+
+/// `.BTF.ext` with the groups of records of one of its tables repeated.
+fn grown_btf_ext(r: &mut Rng, ext: &[u8], room: usize) -> Option<Vec<u8>> {
+    let hdr = usize::try_from(get(ext, 4, 4)?).ok()?.min(32);
+    let body = ext.get(hdr..)?;
+    let tables: Vec<&[u8]> = (8..hdr)
+        .step_by(8)
+        .map(|at| {
+            let (off, len) = (
+                get(ext, at, 4).unwrap_or(0),
+                get(ext, at + 4, 4).unwrap_or(0),
+            );
+            body.get(off as usize..(off + len) as usize)
+                .unwrap_or_default()
+        })
+        .collect();
+    let grow = r.below(tables.len());
+    let groups = tables.get(grow)?.get(4..)?;
+    let n = copies(r, groups.len(), room.checked_sub(ext.len())?)?;
+    let mut out = ext[..hdr].to_vec();
+    for (i, t) in tables.iter().enumerate() {
+        let start = out.len();
+        out.extend_from_slice(t);
+        if i == grow {
+            out.extend(groups.repeat(n - 1));
+        }
+        put(&mut out, 8 + 8 * i, 4, (start - hdr) as u64);
+        let len = out.len() - start;
+        put(&mut out, 12 + 8 * i, 4, len as u64);
+    }
+    Some(out)
+}
+
+/// A string table with one of its names made long (the strings after it
+/// move: names that point there now point elsewhere).
+fn grown_name(r: &mut Rng, strings: &[u8], room: usize) -> Option<Vec<u8>> {
+    let ends: Vec<usize> = (1..strings.len()).filter(|&i| strings[i] == 0).collect();
+    let at = *ends.get(r.below(ends.len()))?;
+    let n = (64usize << r.below(12)).min(room.checked_sub(strings.len())?);
+    let mut out = strings[..at].to_vec();
+    out.extend(std::iter::repeat_n(b'n', n));
+    out.extend_from_slice(&strings[at..]);
+    Some(out)
+}
+
+/// One dimension of the object in `data[..size]` grown: the grown section
+/// goes to the end of the file, within `max`, its header pointed at it.
+fn grow(r: &mut Rng, data: &mut [u8], size: usize, max: usize) -> Option<usize> {
+    let secs = sections(&data[..size]);
+    let fit: Vec<&Section> = secs
+        .iter()
+        .filter(|s| s.size > 0 && s.header + 64 <= size)
+        .filter(|s| s.offset.checked_add(s.size).is_some_and(|e| e <= size))
+        .collect();
+    let s = fit.get(r.below(fit.len()))?;
+    let old = &data[s.offset..s.offset + s.size];
+    let start = size.next_multiple_of(8);
+    let room = max.checked_sub(start)?;
+    let new = match (s.kind, s.name.as_slice()) {
+        (_, b".BTF") => grown_btf(r, old, room)?,
+        (_, b".BTF.ext") => grown_btf_ext(r, old, room)?,
+        (SHT_STRTAB, _) => grown_name(r, old, room)?,
+        _ => old.repeat(copies(r, old.len(), room)?),
+    };
+    if new.len() > room {
+        return None;
+    }
+    data[size..start].fill(0);
+    data[start..start + new.len()].copy_from_slice(&new);
+    put(data, s.header + 24, 8, start as u64);
+    put(data, s.header + 32, 8, new.len() as u64);
+    Some(start + new.len())
+}
+
+/// In scale mode, a quarter of the time: `grown(data)`'s bytes in place of
+/// `data[..size]` if they fit `max`; the new size.
+fn scaled(
+    r: &mut Rng,
+    data: &mut [u8],
+    size: usize,
+    max: usize,
+    grown: impl FnOnce(&mut Rng, &[u8], usize) -> Option<Vec<u8>>,
+) -> Option<usize> {
+    if !scale() || r.below(4) != 0 {
+        return None;
+    }
+    let new = grown(r, &data[..size], max)?;
+    let out = data.get_mut(..new.len())?;
+    out.copy_from_slice(&new);
+    Some(new.len())
+}
+
 /// A mutation of the ELF object in `data[..size]` (libFuzzer's custom
 /// mutator): the new size.
 pub fn mutate_object(data: &mut [u8], size: usize, max: usize, seed: u32) -> usize {
     let mut r = Rng::new(seed);
+    if scale() && r.below(4) == 0 {
+        if let Some(size) = grow(&mut r, data, size, max) {
+            return size;
+        }
+    }
     if r.below(2) == 0 || !structured(&mut r, &mut data[..size]) {
         return fuzzer_mutate(data, size, max);
     }
@@ -280,6 +414,13 @@ pub fn mutate_object(data: &mut [u8], size: usize, max: usize, seed: u32) -> usi
 /// A mutation of the `.BTF` section that starts at `start` of `data[..size]`.
 pub fn mutate_btf(data: &mut [u8], size: usize, max: usize, seed: u32, start: usize) -> usize {
     let mut r = Rng::new(seed);
+    let grown = |r: &mut Rng, d: &[u8], max: usize| {
+        let btf = grown_btf(r, d.get(start..)?, max.checked_sub(start)?)?;
+        Some([&d[..start], &btf].concat())
+    };
+    if let Some(size) = scaled(&mut r, data, size, max, grown) {
+        return size;
+    }
     if r.below(2) == 0 || !poke_btf(&mut r, &mut data[start.min(size)..size]) {
         return fuzzer_mutate(data, size, max);
     }
@@ -292,6 +433,18 @@ pub fn mutate_btf_ext(data: &mut [u8], size: usize, max: usize, seed: u32) -> us
     let mut r = Rng::new(seed);
     let len = (get(data, 0, 4).unwrap_or(0) as usize).min(size.saturating_sub(4));
     let ext = (4 + len).min(size);
+    let grown = |r: &mut Rng, d: &[u8], max: usize| {
+        let (btf, rest) = (&d[4.min(d.len())..ext], &d[ext..]);
+        let room = max.checked_sub(d.len())?;
+        let (btf, rest) = match r.below(2) {
+            0 => (grown_btf(r, btf, btf.len() + room)?, rest.to_vec()),
+            _ => (btf.to_vec(), grown_btf_ext(r, rest, rest.len() + room)?),
+        };
+        Some([&(btf.len() as u32).to_le_bytes()[..], &btf, &rest].concat())
+    };
+    if let Some(size) = scaled(&mut r, data, size, max, grown) {
+        return size;
+    }
     let done = match r.below(3) {
         0 => poke_btf(&mut r, &mut data[4.min(size)..ext]),
         1 => poke_btf_ext(&mut r, &mut data[ext..size]),
@@ -306,6 +459,10 @@ pub fn mutate_btf_ext(data: &mut [u8], size: usize, max: usize, seed: u32) -> us
 /// A mutation of instructions: one field of one of them.
 pub fn mutate_insns(data: &mut [u8], size: usize, max: usize, seed: u32) -> usize {
     let mut r = Rng::new(seed);
+    let grown = |r: &mut Rng, d: &[u8], max: usize| Some(d.repeat(copies(r, d.len(), max)?));
+    if let Some(size) = scaled(&mut r, data, size, max, grown) {
+        return size;
+    }
     let at = 8 * r.below(size / 8);
     if r.below(2) == 0 || size < 8 || !poke_insn(&mut r, &mut data[..size], at) {
         return fuzzer_mutate(data, size, max);

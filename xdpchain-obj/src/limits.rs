@@ -226,9 +226,21 @@ pub fn check(bytes: &[u8], name: &str) -> Result<Checked> {
             let target = sections
                 .section(SectionIndex(s.sh_info(endian) as usize))
                 .ok();
-            let room = target.map_or(0, |t| t.sh_size(endian) / 4);
-            if s.sh_size(endian) / s.sh_entsize(endian).max(1) > room {
+            let size = target.map_or(0, |t| t.sh_size(endian));
+            if s.sh_entsize(endian) != 16 || s.sh_size(endian) / 16 > size / 4 {
                 return Err(malformed(name, "more relocations than words to patch"));
+            }
+            // libbpf's linker patches instructions at relocations' offsets
+            // unchecked (found by the scale campaign).
+            let exec = target.is_some_and(|t| t.sh_flags(endian).0 & elf::SHF_EXECINSTR.0 != 0);
+            let field = if exec { 8 } else { 4 };
+            let relocs = s.data(endian, bytes).unwrap_or_default();
+            let outside = relocs.chunks_exact(16).any(|r| {
+                let at = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
+                at.checked_add(field).is_none_or(|end| end > size)
+            });
+            if outside {
+                return Err(malformed(name, "a relocation outside its section"));
             }
         }
     }
