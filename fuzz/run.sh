@@ -5,9 +5,10 @@
 # and names (XDPCHAIN_FUZZ_SCALE) into inputs of up to 8 MiB, so that costs
 # that grow faster than the input show. FUZZ_TARGETS picks targets;
 # FUZZ_JOBS runs that many at once; FUZZ_CAMPAIGNS picks "small", "scale"
-# or both; FUZZ_RUNS=N ends each target's run after N inputs. A crash, a hang (over 1 s; 5 s at scale), a leak or memory past
-# the bounds (512 MiB an allocation; 1 GiB in all at scale) fails the run,
-# and leaves its input in fuzz/artifacts/.
+# or both; FUZZ_RUNS=N ends each target's run after N inputs. A crash, a
+# hang (over 1 s; 5 s at scale), a leak or memory past the bounds (512 MiB
+# an allocation; 1 GiB in all at scale) fails the run, and leaves its
+# input in fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
