@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 const TIME: Duration = Duration::from_secs(15);
 const RSS_KB: u64 = 1 << 20;
 
@@ -58,8 +59,6 @@ fn link(dir: &Path, inputs: &[PathBuf]) -> Outcome {
         rss_kb: rss.lines().last().unwrap().trim().parse().unwrap(),
     }
 }
-
-const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 
 /// Links `inputs` and checks the bounds: in time, in memory, and a refusal
 /// in one line of at most 300 characters.
@@ -154,8 +153,9 @@ fn set_symbol_size(elf: &mut [u8], name: &str, size: u64) {
     wr(elf, at, 8, size);
 }
 
-/// `.BTF` with `types` and `strings` appended; the offset of the first new
-/// string, and the id of the first new type.
+/// `.BTF` with the types that `types` makes and `strings` appended:
+/// `types` gets the offset of the first new string and the id of the first
+/// new type.
 fn grow_btf(btf: &[u8], types: impl Fn(u32, u32) -> Vec<u8>, strings: &[u8]) -> Vec<u8> {
     let count = xdpchain_obj::btf::Btf::parse(btf).unwrap().types().count() as u32;
     let hdr = rd(btf, 4, 4) as usize;
