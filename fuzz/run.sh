@@ -2,7 +2,7 @@
 # make fuzz: two campaigns of SECONDS (default 60) over each target, with
 # ASan over our code and libbpf's, and libFuzzer's coverage guidance: one
 # of inputs up to 64 KiB; then one at scale, whose mutator grows records
-# and names (XDPCHAIN_FUZZ_SCALE) into inputs of up to 8 MiB, so that costs
+# and names (XDPCHAIN_FUZZ_SCALE) into inputs of up to 2 MiB, so that costs
 # that grow faster than the input show. FUZZ_TARGETS picks targets;
 # FUZZ_JOBS runs that many at once; FUZZ_CAMPAIGNS picks "small", "scale"
 # or both; FUZZ_RUNS=N ends each target's run after N inputs. A crash, a
@@ -27,12 +27,15 @@ bin=target/x86_64-unknown-linux-gnu/release
 run() { # CAMPAIGN TARGET
   local corpus=corpus/$2 opts=(-max_len=65536 -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=512)
   if [ "$1" = scale ]; then
-    # Its own corpus, seeded from the small one: grown inputs stay apart.
+    # A corpus of its own, seeded anew from the small one: libFuzzer keeps
+    # its corpus in memory, which grown inputs would fill past the bound.
+    # ASan's quarantine of freed memory shrinks for the same reason.
     corpus=corpus-scale/$2
+    rm -rf "$corpus"
     mkdir -p "$corpus"
-    cp -n corpus/"$2"/* "$corpus"/ 2>/dev/null || true
-    opts=(-max_len=8388608 -timeout=5 -rss_limit_mb=1024 -malloc_limit_mb=1024)
-    export XDPCHAIN_FUZZ_SCALE=1
+    cp corpus/"$2"/* "$corpus"/
+    opts=(-max_len=2097152 -timeout=5 -rss_limit_mb=1024 -malloc_limit_mb=1024)
+    export XDPCHAIN_FUZZ_SCALE=1 ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=32
   fi
   [ -z "${FUZZ_RUNS:-}" ] || opts+=(-runs="$FUZZ_RUNS")
   "$bin/$2" "$corpus" -max_total_time="$secs" "${opts[@]}" -print_final_stats=1 \

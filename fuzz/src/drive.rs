@@ -35,6 +35,10 @@ pub fn btf_ext(bytes: &[u8]) -> bool {
     let (Ok(mut btf), Ok(mut ext)) = (Btf::parse(btf), BtfExt::parse(ext)) else {
         return false;
     };
+    // Its section names checked, as limits::check checks every object's.
+    if !ext.tables.iter().all(|t| t.sections().all(|n| btf.is_name(n))) {
+        return false;
+    }
     // Records of .text dropped; of other sections, the first 64 bytes'
     // moved to a section of a new name.
     ext.relocate(&mut btf, |btf, name_off, sec| match sec {
