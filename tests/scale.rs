@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdpchain");
 const TIME: Duration = Duration::from_secs(15);
@@ -32,17 +32,17 @@ struct Outcome {
 }
 
 /// Runs `xdpchain link -o OUT INPUTS...` and measures it. GNU time reads
-/// its peak RSS: a child of ours would count our own pages, which the
-/// kernel carries over its exec.
+/// its peak RSS (a child of ours would count our own pages, which the
+/// kernel carries over its exec) and its CPU time, which other work on a
+/// busy machine does not stretch as it stretches the time on the clock.
 fn link(dir: &Path, inputs: &[PathBuf]) -> Outcome {
     let bin = std::env::var("XDPCHAIN_SCALE_BIN").unwrap_or_else(|_| BIN.into());
-    let rss = dir.join("rss");
-    let start = Instant::now();
+    let usage = dir.join("usage");
     let out = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
-        .arg(&rss)
+        .arg(&usage)
         .arg(bin)
         .arg("link")
         .arg("-o")
@@ -51,12 +51,14 @@ fn link(dir: &Path, inputs: &[PathBuf]) -> Outcome {
         .stdout(Stdio::null())
         .output()
         .unwrap();
-    let rss = std::fs::read_to_string(&rss).unwrap();
+    let usage = std::fs::read_to_string(&usage).unwrap();
+    let usage: Vec<&str> = usage.lines().last().unwrap().split(' ').collect();
+    let seconds = |s: &str| Duration::from_secs_f64(s.parse().unwrap());
     Outcome {
         ok: out.status.success(),
         err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        time: start.elapsed(),
-        rss_kb: rss.lines().last().unwrap().trim().parse().unwrap(),
+        time: seconds(usage[1]) + seconds(usage[2]),
+        rss_kb: usage[0].parse().unwrap(),
     }
 }
 
@@ -74,7 +76,7 @@ fn bounded(shape: &str, dir: &Path, inputs: &[PathBuf]) -> Outcome {
     }
     let o = link(dir, inputs);
     eprintln!(
-        "{shape}: {} KB in, {:.2} s, {} MB peak RSS, {}",
+        "{shape}: {} KB in, {:.2} s of CPU, {} MB peak RSS, {}",
         size >> 10,
         o.time.as_secs_f64(),
         o.rss_kb >> 10,
