@@ -264,7 +264,6 @@ impl Error {
     }
 }
 
-/// The verifier's own words inside libbpf's report of a failed load.
 /// Names from an object, as a message lists them: the first few, each cut
 /// short, and how many more.
 fn listed(names: &[String]) -> String {
@@ -276,6 +275,7 @@ fn listed(names: &[String]) -> String {
     out.join(", ")
 }
 
+/// The verifier's own words inside libbpf's report of a failed load.
 fn verifier_log(libbpf_log: &str) -> String {
     const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
     const END: &str = "-- END PROG LOAD LOG --";

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub(crate) use xdpchain_obj::limits::{check, check_chain, Census, Checked};
+pub(crate) use xdpchain_obj::limits::{check, check_chain, Checked};
 use xdpchain_obj::limits::{malformed, too_large};
 pub use xdpchain_obj::limits::{
-    CHAIN_CAPS, MAX_ALIGN, MAX_BTF_TYPES, MAX_NAME_LEN, MAX_OBJECT_SIZE, MAX_SECTIONS, MAX_SYMBOLS,
-    MAX_ZEROED_DATA, OBJECT_CAPS,
+    Census, CHAIN_CAPS, MAX_ALIGN, MAX_BTF_TYPES, MAX_NAME_LEN, MAX_OBJECT_SIZE, MAX_SECTIONS,
+    MAX_SYMBOLS, MAX_ZEROED_DATA, OBJECT_CAPS,
 };
 
 /// Reads the object at `path`: a regular file (not a FIFO, a device or a
