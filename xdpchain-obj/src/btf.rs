@@ -303,6 +303,18 @@ impl Btf {
             let info = rd32(b, off + 4)?;
             let kind = Kind::of_info(info).ok_or(Error::Btf("unknown type kind"))?;
             let vlen = info & 0xffff;
+            // As the kernel: vlen counts entries, or is a function's
+            // linkage; other kinds have none (walks over members would
+            // read as many from the next types).
+            let entries = match kind {
+                Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 => true,
+                Kind::FuncProto | Kind::Datasec => true,
+                Kind::Func => vlen <= 2,
+                _ => vlen == 0,
+            };
+            if !entries {
+                return Err(Error::Btf("a vlen its kind cannot have"));
+            }
             let extra = kind.extra(vlen as usize);
             out.push(TypeRef {
                 id: out.len() as u32 + 1,
@@ -511,6 +523,12 @@ impl ExtTable {
     /// The string offsets of the code sections that have records.
     pub fn sections(&self) -> impl Iterator<Item = u32> + '_ {
         self.groups.iter().map(|(name, _)| *name)
+    }
+
+    /// How many records it holds, of all sections.
+    pub fn record_count(&self) -> usize {
+        let size = (self.rec_size as usize).max(1);
+        self.groups.iter().map(|(_, recs)| recs.len() / size).sum()
     }
 
     fn parse(b: &[u8]) -> Result<Self> {
@@ -920,6 +938,12 @@ mod tests {
         assert!(refused(&with(hdr + 4, 31 << 24)).contains("unknown type kind"));
         let types_len = u32::from_le_bytes(good[12..16].try_into().unwrap());
         refused(&with(12, types_len - 2));
+        // A pointer with entries, as the kernel refuses it (found by the
+        // scale campaign: walks of its "members" read far past it).
+        let btf = Btf::parse(&good).unwrap();
+        let ptr = btf.types().find(|t| t.kind == Kind::Ptr).unwrap();
+        let e = refused(&with(hdr + ptr.off + 4, (Kind::Ptr as u32) << 24 | 65532));
+        assert!(e.contains("a vlen its kind cannot have"), "{e}");
     }
 
     #[test]

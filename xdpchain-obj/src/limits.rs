@@ -256,6 +256,18 @@ pub fn check(bytes: &[u8], name: &str) -> Result<Checked> {
             _ => {}
         }
     }
+    // A record describes an instruction (its function, its line, its CO-RE
+    // relocation): more are no compiler's, only work for libbpf, whose
+    // linker grows its arrays a record at a time.
+    if let Some(ext) = &ext {
+        if ext
+            .tables
+            .iter()
+            .any(|t| t.record_count() as u64 > census.instructions)
+        {
+            return Err(malformed(name, "more .BTF.ext records than instructions"));
+        }
+    }
     if let (Some(btf), Some(ext)) = (&btf, &ext) {
         let named = |t: &crate::btf::ExtTable| t.sections().all(|off| btf.is_name(off));
         if !ext.tables.iter().all(named) {
