@@ -16,6 +16,8 @@ tmp=$(mktemp -d /tmp/xdpchain-c.XXXXXX)
 tag=$$
 ns_a=xdpc-ca$tag ns_b=xdpc-cb$tag
 cleanup() {
+  # A pinger left by a failure.
+  kill $(jobs -p) 2>/dev/null || true
   ip netns del "$ns_a" 2>/dev/null || true
   ip netns del "$ns_b" 2>/dev/null || true
   rm -rf "$tmp"
@@ -86,9 +88,13 @@ fi
 # ...and with -t, the components' packets and time per packet, under pings.
 ip -n "$ns_a" addr add 198.18.9.1/24 dev xca$tag
 ip -n "$ns_b" addr add 198.18.9.2/24 dev xcb$tag
-ip netns exec "$ns_a" ping -q -c 20 -i 0.05 198.18.9.2 >/dev/null 2>&1 &
+# Pings until the loader is done, however long a busy machine takes it to
+# start.
+ip netns exec "$ns_a" ping -q -i 0.05 198.18.9.2 >/dev/null 2>&1 &
+pinger=$!
 out=$(inb env LD_LIBRARY_PATH=$prefix/lib "$prefix/bin/xdpchain-load" -c -t 1 xcb$tag "$objs/counter.o" "$objs/filter.o:xdpfilt_udp" </dev/null)
-wait
+kill "$pinger"
+wait "$pinger" || true
 if [ "$(grep -c 'packets, [0-9.]* ns/packet' <<<"$out")" = 2 ]; then
   echo "c: example timed the components"
 else
