@@ -100,6 +100,11 @@ fn bounded(shape: &str, dir: &Path, inputs: &[PathBuf]) -> Outcome {
     o
 }
 
+/// [`bounded`] for one object, `elf`, written to a file in `dir`.
+fn bounded_object(shape: &str, dir: &Path, elf: &[u8]) -> Outcome {
+    bounded(shape, dir, &[write(dir, "in.o", elf)])
+}
+
 // --- the ELF layout, as much as growing an object needs --------------------
 
 fn rd(b: &[u8], at: usize, len: usize) -> u64 {
@@ -258,11 +263,7 @@ fn btf_ext_records_naming_a_long_section() {
         }
     }
     replace(&mut elf, ".BTF.ext", &out);
-    let o = bounded(
-        "long .BTF.ext section names",
-        &dir.0,
-        &[write(&dir.0, "ext.o", &elf)],
-    );
+    let o = bounded_object("long .BTF.ext section names", &dir.0, &elf);
     assert!(!o.ok);
 }
 
@@ -285,11 +286,7 @@ fn btf_functions_sharing_a_long_name() {
         &long_name(1 << 20),
     );
     replace(&mut elf, ".BTF", &grown);
-    let o = bounded(
-        "BTF functions sharing a 1 MB name",
-        &dir.0,
-        &[write(&dir.0, "f.o", &elf)],
-    );
+    let o = bounded_object("BTF functions sharing a 1 MB name", &dir.0, &elf);
     assert!(!o.ok);
 }
 
@@ -323,8 +320,7 @@ fn btf_functions_sharing_a_renamed_name() {
         &[],
     );
     replace(&mut elf, ".BTF", &grown);
-    let inputs = [write(&dir.0, "f.o", &elf)];
-    let o = bounded("60,000 BTF functions of one renamed name", &dir.0, &inputs);
+    let o = bounded_object("60,000 BTF functions of one renamed name", &dir.0, &elf);
     assert!(o.ok, "{}", o.err);
 }
 
@@ -399,11 +395,7 @@ fn long_program(n: usize) -> Vec<u8> {
 fn two_million_instructions() {
     let dir = TempDir::new("scale-insns");
     let elf = long_program(2_000_000 * scale());
-    let o = bounded(
-        "two million instructions",
-        &dir.0,
-        &[write(&dir.0, "i.o", &elf)],
-    );
+    let o = bounded_object("two million instructions", &dir.0, &elf);
     assert!(!o.ok);
 }
 
@@ -412,14 +404,7 @@ fn two_million_instructions() {
 fn a_million_instructions() {
     let dir = TempDir::new("scale-insns-max");
     let elf = long_program(999_000);
-    assert!(
-        bounded(
-            "a million instructions",
-            &dir.0,
-            &[write(&dir.0, "i.o", &elf)]
-        )
-        .ok
-    );
+    assert!(bounded_object("a million instructions", &dir.0, &elf).ok);
 }
 
 /// A program that loads the map's address `n` times: one relocation each,
@@ -444,5 +429,5 @@ fn half_a_million_relocations() {
     set_symbol_size(&mut elf, "xdp_scale", new_code.len() as u64);
     replace(&mut elf, "xdp", &new_code);
     replace(&mut elf, ".relxdp", &new_relo);
-    bounded("480,000 relocations", &dir.0, &[write(&dir.0, "r.o", &elf)]);
+    bounded_object("480,000 relocations", &dir.0, &elf);
 }
