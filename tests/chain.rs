@@ -622,6 +622,20 @@ fn old_section_names_load_as_xdp() {
 }
 
 #[test]
+fn version_sections_of_old_sources_do_not_clash() {
+    // libbpf's linker takes one `version` text across its inputs: two
+    // components built for different kernels failed to link.
+    let mut chain = Chain::new();
+    for (variant, version) in [("_v5", "0x050a00"), ("_v6", "0x060100")] {
+        let flags = ["-g".to_string(), format!("-DVERSION={version}")];
+        let o = compile("oldsec", variant, &[&flags[0], &flags[1]]);
+        chain.add(comp(&o, None)).unwrap();
+    }
+    chain.load().unwrap();
+    assert_eq!(verdict(&chain, &udp_packet(53)), Verdict::Tx as u32);
+}
+
+#[test]
 fn objects_are_configured_before_loading() {
     let path = obj("configured");
     // As shipped, its map has no size: the kernel refuses it.

@@ -102,6 +102,24 @@ fn a_data_section_flagged_as_code_is_refused() {
 }
 
 #[test]
+fn zeroed_version_sections_are_linked_aside() {
+    // libbpf's linker compared two `version` sections without data
+    // through NULL (found by the scale campaign: a SEGV in
+    // sec_content_is_same).
+    let old = compile("oldsec", "_v5", &["-g", "-DVERSION=0x050a00"]);
+    let b = patched(&std::fs::read(old).unwrap(), "version", |h| {
+        h[4..8].copy_from_slice(&object::elf::SHT_NOBITS.0.to_le_bytes())
+    });
+    let c = Component::from_bytes(b, "hostile.o", None).unwrap();
+    let mut chain = Chain::new();
+    chain.add(c.clone()).unwrap();
+    chain.add(c).unwrap();
+    let linked = chain.link().unwrap();
+    let file = object::File::parse(&*linked).unwrap();
+    assert!(file.section_by_name("version").is_none());
+}
+
+#[test]
 fn inputs_that_are_no_object_files() {
     let tmp = TempDir::new("hostile");
     let dir = tmp.0.clone();

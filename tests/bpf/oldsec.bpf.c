@@ -2,7 +2,8 @@
 /*
  * Programs in section names that libbpf 1.x no longer knows, as
  * xdp-tutorial and other older sources still ship them: libxdp, bpftool
- * ("type xdp") and iproute2 load them as XDP. With -DTWO, two of them.
+ * ("type xdp") and iproute2 load them as XDP. With -DTWO, two of them;
+ * with -DVERSION=N, the kernel version section such sources still carry.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -22,6 +23,10 @@ int xdp_prog_simple(struct xdp_md *ctx)
 {
 	return XDP_DROP;
 }
+#endif
+
+#ifdef VERSION
+__u32 _version SEC("version") = VERSION;
 #endif
 
 char _license[] SEC("license") = "GPL";

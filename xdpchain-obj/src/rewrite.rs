@@ -69,15 +69,23 @@ fn is_dropped(name: &[u8]) -> bool {
 /// `.data[.X]` becomes `.data.TAG[.X]`, and `.bss[.X]` becomes
 /// `.data.TAG_bss[.X]`: libbpf before 1.2 (iproute2's and bpftool's on
 /// Debian 12) knows custom `.data.*` sections but no custom `.bss.*`.
-/// `license` moves aside, kept but unread: the linker accepts only one
-/// license text, and the chain's comes from its own object. So do those
-/// that a linked chain, chained again, moved aside before.
+/// `license` and `version` move aside, kept but unread: the linker takes
+/// one text of each across its inputs (and compares them unchecked: two
+/// zeroed `version` sections crashed it), and the chain's license comes
+/// from its own object. So do those that a linked chain, chained again,
+/// moved aside before.
 fn section_rename(name: &str, tag: &str) -> Option<String> {
-    if name == "license" {
-        return Some(format!(".xdpchain.license.{tag}"));
-    }
-    if let Some(rest) = name.strip_prefix(".xdpchain.license.") {
-        return Some(format!(".xdpchain.license.{tag}.{rest}"));
+    for aside in ["license", "version"] {
+        if name == aside {
+            return Some(format!(".xdpchain.{aside}.{tag}"));
+        }
+        if let Some(rest) = name
+            .strip_prefix(".xdpchain.")
+            .and_then(|r| r.strip_prefix(aside))
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            return Some(format!(".xdpchain.{aside}.{tag}.{rest}"));
+        }
     }
     for (base, to) in [
         (".data", format!(".data.{tag}")),
@@ -885,6 +893,9 @@ mod tests {
         for (from, to) in [
             ("license", Some(".xdpchain.license.c3")),
             (".xdpchain.license.c0", Some(".xdpchain.license.c3.c0")),
+            ("version", Some(".xdpchain.version.c3")),
+            (".xdpchain.version.c0", Some(".xdpchain.version.c3.c0")),
+            (".xdpchain.versions", None),
             (".data", Some(".data.c3")),
             (".bss.x", Some(".data.c3_bss.x")),
             (".rodata", None),
