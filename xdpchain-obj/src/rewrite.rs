@@ -6,13 +6,14 @@
 //! and `.bss` sections get the prefix too, so each stays a map of its own that
 //! a rebuild can reuse. Symbols, relocations, BTF and BTF.ext move together.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use object::build::elf::{Builder, Relocation, Section, SectionData, SectionId, SymbolId};
 use object::build::{ByteString, Bytes, Id};
 use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::{LittleEndian, ReadRef};
 
 use crate::btf::{Btf, BtfExt, Fate, Kind, Linkage, Part};
 use crate::error::{Error, Result};
@@ -127,36 +128,79 @@ pub fn relocation_section(b: &Builder<'_>, target: SectionId) -> Option<SectionI
         .map(|s| s.id())
 }
 
-/// Reads an object for rewriting. clang's `.llvm_addrsig` section (a list of
-/// symbol indices, useless to BPF and stale once symbols change) has a type
-/// the builder does not know: it is retyped as plain data and dropped.
-fn readable(bytes: &[u8]) -> Cow<'_, [u8]> {
-    const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
-    let mut bytes = Cow::Borrowed(bytes);
-    let field = |b: &[u8], off: usize, len: usize| -> Option<u64> {
-        let s = b.get(off..off + len)?;
-        Some(s.iter().rev().fold(0u64, |acc, &x| acc << 8 | x as u64))
-    };
-    if bytes.get(4) == Some(&2) {
-        let (shoff, shentsize, shnum) = (
-            field(&bytes, 0x28, 8).filter(|&o| o < u64::MAX / 2),
-            field(&bytes, 0x3a, 2),
-            field(&bytes, 0x3c, 2),
-        );
-        if let (Some(shoff), Some(size), Some(num)) = (shoff, shentsize, shnum) {
-            for i in 0..num {
-                // Out-of-range headers are left for the ELF reader to reject.
-                let Some(at) = i.checked_mul(size).and_then(|o| o.checked_add(shoff + 4)) else {
-                    break;
-                };
-                let Ok(at) = usize::try_from(at) else { break };
-                if field(&bytes, at, 4) == Some(SHT_LLVM_ADDRSIG as u64) {
-                    bytes.to_mut()[at..at + 4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
-                }
+/// An object as the builder reads it. clang's `.llvm_addrsig` section (a
+/// list of symbol indices, useless to BPF and stale once symbols change)
+/// has a type the builder does not know: it reads as plain data, to be
+/// dropped. Only the section headers are copied to retype it, not the
+/// object, which may be tens of megabytes.
+#[derive(Clone, Copy)]
+struct Readable<'a> {
+    file: &'a [u8],
+    /// The retyped section headers, and where they are in the file.
+    headers: Option<(u64, &'a [u8])>,
+}
+
+impl<'a> Readable<'a> {
+    /// `bytes` read through `headers`, from [`retyped_headers`].
+    fn new(file: &'a [u8], headers: &'a Option<(u64, Vec<u8>)>) -> Self {
+        let headers = headers.as_ref().map(|(at, h)| (*at, h.as_slice()));
+        Self { file, headers }
+    }
+}
+
+impl<'a> ReadRef<'a> for Readable<'a> {
+    fn len(self) -> std::result::Result<u64, ()> {
+        ReadRef::len(self.file)
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> std::result::Result<&'a [u8], ()> {
+        match self.headers {
+            Some((at, headers))
+                if offset >= at
+                    && offset
+                        .checked_add(size)
+                        .is_some_and(|end| end - at <= headers.len() as u64) =>
+            {
+                headers.read_bytes_at(offset - at, size)
             }
+            _ => self.file.read_bytes_at(offset, size),
         }
     }
-    bytes
+
+    fn read_bytes_at_until(
+        self,
+        range: Range<u64>,
+        delimiter: u8,
+    ) -> std::result::Result<&'a [u8], ()> {
+        // Names: never in the section headers of an object the limits took.
+        self.file.read_bytes_at_until(range, delimiter)
+    }
+}
+
+/// A copy of the section headers of `bytes`, with every `.llvm_addrsig`
+/// retyped, and their offset; None if there is none to retype.
+fn retyped_headers(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+    const SHT_LLVM_ADDRSIG: elf::SectionType = elf::SectionType(0x6fff_4c03);
+    let e = LittleEndian;
+    let header = elf::FileHeader64::<LittleEndian>::parse(bytes).ok()?;
+    // Headers the parser refuses are left for the builder to refuse.
+    let headers = header.section_headers(e, bytes).ok()?;
+    let retyped: Vec<usize> = (0..headers.len())
+        .filter(|&i| headers[i].sh_type(e) == SHT_LLVM_ADDRSIG)
+        .collect();
+    if retyped.is_empty() {
+        return None;
+    }
+    let at = header.e_shoff(e);
+    let mut copy = bytes
+        .read_bytes_at(at, size_of_val(headers) as u64)
+        .ok()?
+        .to_vec();
+    let entry = size_of::<elf::SectionHeader64<LittleEndian>>();
+    for i in retyped {
+        copy[i * entry + 4..][..4].copy_from_slice(&elf::SHT_PROGBITS.0.to_le_bytes());
+    }
+    Some((at, copy))
 }
 
 /// clang shares one string table between section and symbol names; the
@@ -177,7 +221,7 @@ fn ensure_section_strings(b: &mut Builder<'_>) {
 
 /// Parses `data` (from [`readable`]) for editing, without what libbpf
 /// does not need.
-pub fn open<'a>(data: &'a [u8], name: &str) -> Result<Builder<'a>> {
+pub fn open<'a>(data: impl ReadRef<'a>, name: &str) -> Result<Builder<'a>> {
     let mut b = Builder::read(data).map_err(|e| malformed(name, e))?;
     ensure_section_strings(&mut b);
     for s in b.sections.iter_mut() {
@@ -197,8 +241,8 @@ pub fn finish(mut b: Builder<'_>, name: &str) -> Result<Vec<u8>> {
 
 /// Rewrites the object `bytes` (named `name` in errors) for the chain.
 pub fn rewrite(bytes: &[u8], name: &str, spec: &Spec<'_>) -> Result<(Vec<u8>, Renames)> {
-    let data = readable(bytes);
-    let mut b = open(&data, name)?;
+    let headers = retyped_headers(bytes);
+    let mut b = open(Readable::new(bytes, &headers), name)?;
     let entry = find_entry(&b, name, spec)?;
     let unneeded = unneeded(&b, entry.sym);
     let has_btf = b.sections.iter().any(|s| s.name.as_slice() == b".BTF");
@@ -683,8 +727,8 @@ pub fn prepare_root(
     strip_debug_info: bool,
 ) -> Result<Vec<u8>> {
     let name = "root program";
-    let data = readable(bytes);
-    let mut b = open(&data, name)?;
+    let headers = retyped_headers(bytes);
+    let mut b = open(Readable::new(bytes, &headers), name)?;
     drop_unused_slot_calls(&mut b, slots, name)?;
     for sym in b.symbols.iter_mut() {
         if slots
@@ -886,6 +930,21 @@ mod tests {
     fn btf_of(bytes: &[u8]) -> Btf {
         let file = object::File::parse(bytes).unwrap();
         Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_the_section_headers_are_copied_to_retype_addrsig() {
+        // The builder does not know clang's .llvm_addrsig.
+        assert!(Builder::read(COMPONENT).is_err());
+        let headers = retyped_headers(COMPONENT);
+        let shnum = u16::from_le_bytes([COMPONENT[0x3c], COMPONENT[0x3d]]) as usize;
+        assert_eq!(headers.as_ref().unwrap().1.len(), shnum * 64);
+        let b = Builder::read(Readable::new(COMPONENT, &headers)).unwrap();
+        let addrsig = b
+            .sections
+            .iter()
+            .find(|s| s.name.as_slice() == b".llvm_addrsig");
+        assert_eq!(addrsig.unwrap().sh_type, elf::SHT_PROGBITS);
     }
 
     #[test]
