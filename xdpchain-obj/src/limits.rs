@@ -220,64 +220,11 @@ pub fn check(bytes: &[u8], name: &str) -> Result<Checked> {
             census.instructions += s.sh_size(endian) / 8;
         }
         if s.sh_type(endian) == elf::SHT_REL {
-            // Each patches a field of 4 bytes or more of its section (an
-            // instruction, a pointer, a DWARF offset): more are no
-            // compiler's, only work for libbpf.
-            let target = sections
-                .section(SectionIndex(s.sh_info(endian) as usize))
-                .ok();
-            let size = target.map_or(0, |t| t.sh_size(endian));
-            if s.sh_entsize(endian) != 16 || s.sh_size(endian) / 16 > size / 4 {
-                return Err(malformed(name, "more relocations than words to patch"));
-            }
-            // libbpf's linker patches instructions at relocations' offsets
-            // unchecked (found by the scale campaign).
-            let exec = target.is_some_and(|t| t.sh_flags(endian).0 & elf::SHF_EXECINSTR.0 != 0);
-            let field = if exec { 8 } else { 4 };
-            let relocs = s.data(endian, bytes).unwrap_or_default();
-            let outside = relocs.chunks_exact(16).any(|r| {
-                let at = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
-                at.checked_add(field).is_none_or(|end| end > size)
-            });
-            if outside {
-                return Err(malformed(name, "a relocation outside its section"));
-            }
+            relocations(s, &sections, bytes, name)?;
         }
     }
     symbols(bytes, &sections, name, &mut census)?;
-    // libbpf walks types without bounds: it gets none that loop.
-    let mut btf = None;
-    let mut ext = None;
-    for s in sections.iter() {
-        let data = s.data(endian, bytes).unwrap_or_default();
-        match section_name(s)? {
-            b".BTF" => btf = Some(Btf::parse(data).map_err(|e| malformed(name, e))?),
-            b".BTF.ext" => ext = Some(BtfExt::parse(data).map_err(|e| malformed(name, e))?),
-            _ => {}
-        }
-    }
-    // A record describes an instruction (its function, its line, its CO-RE
-    // relocation): more are no compiler's, only work for libbpf, whose
-    // linker grows its arrays a record at a time.
-    if let Some(ext) = &ext {
-        if ext
-            .tables
-            .iter()
-            .any(|t| t.record_count() as u64 > census.instructions)
-        {
-            return Err(malformed(name, "more .BTF.ext records than instructions"));
-        }
-    }
-    if let (Some(btf), Some(ext)) = (&btf, &ext) {
-        let named = |t: &crate::btf::ExtTable| t.sections().all(|off| btf.is_name(off));
-        if !ext.tables.iter().all(named) {
-            return Err(too_large(
-                name,
-                "the length of a .BTF.ext section's name",
-                MAX_NAME_LEN as u64,
-            ));
-        }
-    }
+    let btf = btf(&sections, bytes, section_names, name, census.instructions)?;
     census.variables = btf
         .iter()
         .flat_map(|b| b.types())
@@ -294,6 +241,83 @@ pub fn check(bytes: &[u8], name: &str) -> Result<Checked> {
         return Err(too_large(name, what, cap));
     }
     Ok(Checked { btf, census })
+}
+
+/// Checks the relocation section `s`: each patches a field of 4 bytes or
+/// more of its section (an instruction, a pointer, a DWARF offset), inside
+/// it; more are no compiler's, only work for libbpf.
+fn relocations(
+    s: &elf::SectionHeader64<LittleEndian>,
+    sections: &SectionTable<'_, FileHeader64<LittleEndian>>,
+    bytes: &[u8],
+    name: &str,
+) -> Result<()> {
+    let endian = LittleEndian;
+    let target = sections
+        .section(SectionIndex(s.sh_info(endian) as usize))
+        .ok();
+    let size = target.map_or(0, |t| t.sh_size(endian));
+    if s.sh_entsize(endian) != 16 || s.sh_size(endian) / 16 > size / 4 {
+        return Err(malformed(name, "more relocations than words to patch"));
+    }
+    // libbpf's linker patches instructions at relocations' offsets
+    // unchecked (found by the scale campaign).
+    let exec = target.is_some_and(|t| t.sh_flags(endian).0 & elf::SHF_EXECINSTR.0 != 0);
+    let field = if exec { 8 } else { 4 };
+    let relocs = s.data(endian, bytes).unwrap_or_default();
+    let outside = relocs.chunks_exact(16).any(|r| {
+        let at = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
+        at.checked_add(field).is_none_or(|end| end > size)
+    });
+    if outside {
+        return Err(malformed(name, "a relocation outside its section"));
+    }
+    Ok(())
+}
+
+/// The object's BTF, parsed, and its `.BTF.ext` checked against it and
+/// against the object's `instructions`.
+fn btf(
+    sections: &SectionTable<'_, FileHeader64<LittleEndian>>,
+    bytes: &[u8],
+    section_names: &[u8],
+    name: &str,
+    instructions: u64,
+) -> Result<Option<Btf>> {
+    let endian = LittleEndian;
+    // libbpf walks types without bounds: it gets none that loop.
+    let mut btf = None;
+    let mut ext = None;
+    for s in sections.iter() {
+        let data = s.data(endian, bytes).unwrap_or_default();
+        match name_at(section_names, s.sh_name(endian), name, "section")? {
+            b".BTF" => btf = Some(Btf::parse(data).map_err(|e| malformed(name, e))?),
+            b".BTF.ext" => ext = Some(BtfExt::parse(data).map_err(|e| malformed(name, e))?),
+            _ => {}
+        }
+    }
+    let Some(ext) = ext else { return Ok(btf) };
+    // A record describes an instruction (its function, its line, its CO-RE
+    // relocation): more are no compiler's, only work for libbpf, whose
+    // linker grows its arrays a record at a time.
+    if ext
+        .tables
+        .iter()
+        .any(|t| t.record_count() as u64 > instructions)
+    {
+        return Err(malformed(name, "more .BTF.ext records than instructions"));
+    }
+    if let Some(btf) = &btf {
+        let named = |t: &crate::btf::ExtTable| t.sections().all(|off| btf.is_name(off));
+        if !ext.tables.iter().all(named) {
+            return Err(too_large(
+                name,
+                "the length of a .BTF.ext section's name",
+                MAX_NAME_LEN as u64,
+            ));
+        }
+    }
+    Ok(btf)
 }
 
 /// Counts the symbols of the object's symbol table, checking their names.
