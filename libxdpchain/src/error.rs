@@ -408,7 +408,7 @@ mod tests {
         let e = Error::from(xdpchain_obj::limits::malformed("a.o", "cut"));
         assert_eq!(e.errno(), libc::ENOEXEC);
         assert_eq!(Error::UnknownInterface("eth9".into()).errno(), libc::ENODEV);
-        let e = Error::from(crate::Verdicts::parse("maybe").unwrap_err());
+        let e = Error::from(xdpchain_obj::verdict::Verdicts::parse("maybe").unwrap_err());
         assert_eq!(e.errno(), libc::EINVAL);
     }
 }

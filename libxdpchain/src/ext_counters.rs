@@ -26,7 +26,7 @@ const MAP_PREFIX: &str = "xcounts-";
 /// Counting the extensions that one change of a libxdp dispatcher loads.
 pub(crate) struct Counting {
     /// Whether an extension the kernel refuses to trace fails the change
-    /// ([`crate::Counting::On`]) or just goes uncounted (`Auto`).
+    /// ([`crate::plan::Counting::On`]) or just goes uncounted (`Auto`).
     required: bool,
     /// The counters attached: (extension program id, link, row).
     attached: Vec<(u32, OwnedFd, OwnedFd)>,
@@ -34,9 +34,9 @@ pub(crate) struct Counting {
 
 impl Counting {
     /// Counting as `asked`: none when off; failing the change only when on.
-    pub(crate) fn asked(asked: crate::Counting) -> Option<Counting> {
-        (asked != crate::Counting::Off).then(|| Counting {
-            required: asked == crate::Counting::On,
+    pub(crate) fn asked(asked: crate::plan::Counting) -> Option<Counting> {
+        (asked != crate::plan::Counting::Off).then(|| Counting {
+            required: asked == crate::plan::Counting::On,
             attached: Vec::new(),
         })
     }
