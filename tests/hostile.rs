@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 use xdpchain::{Chain, Component, Error};
 
 /// `bytes` with the 64-byte header of section `name` changed by `f`.
@@ -77,6 +77,32 @@ fn relocations_outside_their_section_are_refused() {
         assert!(
             e.to_string().contains("a relocation outside its section"),
             "{e}"
+        );
+    }
+}
+
+#[test]
+fn section_symbols_of_no_section_are_refused() {
+    // libbpf's linker indexed its sections by such a symbol's section
+    // (found by the scale campaign: a SEGV in linker_append_elf_relos).
+    let counter = std::fs::read(obj("counter")).unwrap();
+    let file = object::File::parse(&*counter).unwrap();
+    let symtab = file.section_by_name(".symtab").unwrap();
+    let symbols = symtab.file_range().unwrap().0 as usize;
+    let index = file
+        .symbols()
+        .find(|s| s.kind() == object::SymbolKind::Section)
+        .unwrap()
+        .index()
+        .0;
+    for shndx in [0u16, 0xfffd, file.sections().count() as u16 + 1] {
+        let mut b = counter.clone();
+        let at = symbols + index * 24 + 6;
+        b[at..at + 2].copy_from_slice(&shndx.to_le_bytes());
+        let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
+        assert!(
+            e.to_string().contains("a section symbol of no section"),
+            "{shndx:#x}: {e}"
         );
     }
 }

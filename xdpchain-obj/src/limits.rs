@@ -360,7 +360,13 @@ fn symbols(
         if kind == elf::STT_FUNC {
             census.functions += 1;
         }
-        if kind == elf::STT_OBJECT && maps.contains(&usize::from(sym.st_shndx(endian).0)) {
+        // libbpf's linker takes a section symbol's section unchecked (found
+        // by the scale campaign: a SEGV in linker_append_elf_relos).
+        let section = usize::from(sym.st_shndx(endian).0);
+        if kind == elf::STT_SECTION && !(1..sections.len()).contains(&section) {
+            return Err(malformed(name, "a section symbol of no section"));
+        }
+        if kind == elf::STT_OBJECT && maps.contains(&section) {
             census.maps += 1;
         }
     }
