@@ -108,6 +108,24 @@ fn section_symbols_of_no_section_are_refused() {
 }
 
 #[test]
+fn a_licence_that_only_btf_describes_is_refused() {
+    // libbpf's linker compared it with the chain's own through the ELF
+    // header it lacks (found by the scale campaign: a SEGV in
+    // sec_content_is_same).
+    let counter = std::fs::read(obj("counter")).unwrap();
+    let b = patched(&counter, "license", |h| {
+        let name = u32::from_le_bytes(h[..4].try_into().unwrap());
+        h[..4].copy_from_slice(&(name + 1).to_le_bytes());
+    });
+    let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("BTF describes a section license that the object lacks"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_data_section_flagged_as_code_is_refused() {
     // libbpf's linker crashed on the BTF that its variables left behind.
     let counter = std::fs::read(obj("counter")).unwrap();

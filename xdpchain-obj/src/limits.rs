@@ -288,12 +288,27 @@ fn btf(
     // libbpf walks types without bounds: it gets none that loop.
     let mut btf = None;
     let mut ext = None;
+    let mut deduplicated = Vec::new();
     for s in sections.iter() {
         let data = s.data(endian, bytes).unwrap_or_default();
         match name_at(section_names, s.sh_name(endian), name, "section")? {
             b".BTF" => btf = Some(Btf::parse(data).map_err(|e| malformed(name, e))?),
             b".BTF.ext" => ext = Some(BtfExt::parse(data).map_err(|e| malformed(name, e))?),
+            b"license" => deduplicated.push("license"),
+            b"version" => deduplicated.push("version"),
             _ => {}
+        }
+    }
+    // libbpf's linker makes a section of its own for a DATASEC that names
+    // none, and compares `license` and `version` across its inputs through
+    // the ELF header such a section lacks (found by the scale campaign: a
+    // SEGV in sec_content_is_same).
+    let datasecs = btf.iter().flat_map(|b| b.types().map(move |t| (b, t)));
+    for (b, t) in datasecs.filter(|(_, t)| t.kind == Kind::Datasec) {
+        let section = b.name(&t);
+        if matches!(section, "license" | "version") && !deduplicated.contains(&section) {
+            let reason = format!("BTF describes a section {section} that the object lacks");
+            return Err(malformed(name, reason));
         }
     }
     let Some(ext) = ext else { return Ok(btf) };
