@@ -227,17 +227,10 @@ fn generated(dir: &Path, name: &str, n: usize, decl: impl Fn(usize) -> String) -
 
 // --- the shapes -------------------------------------------------------------
 
-#[test]
-fn btf_ext_records_naming_a_long_section() {
-    let dir = TempDir::new("scale-ext");
-    let (groups, records) = (1000 * scale(), 10);
-    let mut elf = seed(false);
-    let name = long_name(40_000);
-    let btf = data(&elf, ".BTF");
-    let name_off = rd(&btf, 20, 4) as u32;
-    replace(&mut elf, ".BTF", &grow_btf(&btf, |_, _| Vec::new(), &name));
-    // Groups of line_info records, each naming the long section.
-    let ext = data(&elf, ".BTF.ext");
+/// `elf` with `groups` more groups of `records` line_info records each,
+/// every group naming the section whose name is at `name_off` in BTF.
+fn with_line_info(elf: &mut Vec<u8>, name_off: u32, groups: usize, records: u32) {
+    let ext = data(elf, ".BTF.ext");
     let hdr = rd(&ext, 4, 4) as usize;
     let table = |at: usize| {
         let (off, len) = (rd(&ext, at, 4) as usize, rd(&ext, at + 4, 4) as usize);
@@ -263,7 +256,19 @@ fn btf_ext_records_naming_a_long_section() {
             out.extend_from_slice(t);
         }
     }
-    replace(&mut elf, ".BTF.ext", &out);
+    replace(elf, ".BTF.ext", &out);
+}
+
+#[test]
+fn btf_ext_records_naming_a_long_section() {
+    let dir = TempDir::new("scale-ext");
+    let (groups, records) = (1000 * scale(), 10);
+    let mut elf = seed(false);
+    let name = long_name(40_000);
+    let btf = data(&elf, ".BTF");
+    let name_off = rd(&btf, 20, 4) as u32;
+    replace(&mut elf, ".BTF", &grow_btf(&btf, |_, _| Vec::new(), &name));
+    with_line_info(&mut elf, name_off, groups, records);
     let o = bounded_object("long .BTF.ext section names", &dir.0, &elf);
     assert!(!o.ok);
 }
@@ -398,6 +403,22 @@ fn two_million_instructions() {
     let elf = long_program(2_000_000 * scale());
     let o = bounded_object("two million instructions", &dir.0, &elf);
     assert!(!o.ok);
+}
+
+/// A line_info record for each instruction of a long program: libbpf's
+/// linker grows its array of them one record at a time.
+#[test]
+fn a_line_info_record_per_instruction() {
+    let dir = TempDir::new("scale-records");
+    let n = 100_000 * scale();
+    let mut elf = long_program(n);
+    let btf = data(&elf, ".BTF");
+    let strings = rd(&btf, 4, 4) as usize + rd(&btf, 16, 4) as usize;
+    let at = btf[strings..].windows(5).position(|w| w == b"\0xdp\0");
+    let xdp = at.expect("the program's section named in BTF") as u32 + 1;
+    with_line_info(&mut elf, xdp, 1, n as u32);
+    let o = bounded_object("a line_info record per instruction", &dir.0, &elf);
+    assert!(o.err.contains(".BTF.ext records"), "{}", o.err);
 }
 
 /// As many as the kernel loads: linked, without a generated root.

@@ -33,7 +33,7 @@ pub const MAX_ALIGN: u64 = 4096;
 /// linked chain ([`CHAIN_CAPS`]), so that those walks stay short. The caps
 /// lie far above real programs (the largest in the corpus that the tests
 /// fetch, xdp-filter's and libxdp's dispatcher: 18 sections, 15 global
-/// symbols, 13 functions, 8 variables, 6 maps).
+/// symbols, 13 functions, 8 variables, 6 maps, 134 `.BTF.ext` records).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Census {
     pub sections: u64,
@@ -45,6 +45,9 @@ pub struct Census {
     pub variables: u64,
     pub maps: u64,
     pub instructions: u64,
+    /// Records in `.BTF.ext` (func_info, line_info, CO-RE relocations):
+    /// libbpf's linker grows its arrays of them one record at a time.
+    pub records: u64,
 }
 
 /// The caps on one object.
@@ -56,6 +59,7 @@ pub const OBJECT_CAPS: Census = Census {
     maps: 256,
     // The most the kernel loads in one program (BPF_COMPLEXITY_LIMIT_INSNS).
     instructions: 1_000_000,
+    records: 32_768,
 };
 
 /// The caps on the inputs of one linked chain, summed.
@@ -66,6 +70,7 @@ pub const CHAIN_CAPS: Census = Census {
     variables: 4096,
     maps: 1024,
     instructions: 1_000_000,
+    records: 65_536,
 };
 
 impl Census {
@@ -78,6 +83,7 @@ impl Census {
             variables: a.variables + c.variables,
             maps: a.maps + c.maps,
             instructions: a.instructions + c.instructions,
+            records: a.records + c.records,
         })
     }
 
@@ -98,6 +104,7 @@ impl Census {
                 caps.instructions,
                 "its number of instructions",
             ),
+            (self.records, caps.records, "its number of .BTF.ext records"),
         ]
         .into_iter()
         .find(|(n, cap, _)| n > cap)
@@ -224,7 +231,7 @@ pub fn check(bytes: &[u8], name: &str) -> Result<Checked> {
         }
     }
     symbols(bytes, &sections, name, &mut census)?;
-    let btf = btf(&sections, bytes, section_names, name, census.instructions)?;
+    let btf = btf(&sections, bytes, section_names, name, &mut census)?;
     census.variables = btf
         .iter()
         .flat_map(|b| b.types())
@@ -276,13 +283,13 @@ fn relocations(
 }
 
 /// The object's BTF, parsed, and its `.BTF.ext` checked against it and
-/// against the object's `instructions`.
+/// against the object's instructions, counted in `census` as its records.
 fn btf(
     sections: &SectionTable<'_, FileHeader64<LittleEndian>>,
     bytes: &[u8],
     section_names: &[u8],
     name: &str,
-    instructions: u64,
+    census: &mut Census,
 ) -> Result<Option<Btf>> {
     let endian = LittleEndian;
     // libbpf walks types without bounds: it gets none that loop.
@@ -315,13 +322,11 @@ fn btf(
     // A record describes an instruction (its function, its line, its CO-RE
     // relocation): more are no compiler's, only work for libbpf, whose
     // linker grows its arrays a record at a time.
-    if ext
-        .tables
-        .iter()
-        .any(|t| t.record_count() as u64 > instructions)
-    {
+    let records = ext.tables.iter().map(|t| t.record_count() as u64);
+    if records.clone().any(|n| n > census.instructions) {
         return Err(malformed(name, "more .BTF.ext records than instructions"));
     }
+    census.records = records.sum();
     if let Some(btf) = &btf {
         let named = |t: &crate::btf::ExtTable| t.sections().all(|off| btf.is_name(off));
         if !ext.tables.iter().all(named) {
