@@ -172,7 +172,8 @@ impl<'a> ReadRef<'a> for Readable<'a> {
         range: Range<u64>,
         delimiter: u8,
     ) -> std::result::Result<&'a [u8], ()> {
-        // Names: never in the section headers of an object the limits took.
+        // Names, and whatever else is not the header table itself, read as
+        // the file holds them (as libbpf reads them): only types differ.
         self.file.read_bytes_at_until(range, delimiter)
     }
 }
