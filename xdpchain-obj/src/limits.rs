@@ -310,12 +310,13 @@ fn btf(
     // none, and compares `license` and `version` across its inputs through
     // the ELF header such a section lacks (found by the scale campaign: a
     // SEGV in sec_content_is_same).
-    let datasecs = btf.iter().flat_map(|b| b.types().map(move |t| (b, t)));
-    for (b, t) in datasecs.filter(|(_, t)| t.kind == Kind::Datasec) {
-        let section = b.name(&t);
-        if matches!(section, "license" | "version") && !deduplicated.contains(&section) {
-            let reason = format!("BTF describes a section {section} that the object lacks");
-            return Err(malformed(name, reason));
+    for b in &btf {
+        for t in b.types().filter(|t| t.kind == Kind::Datasec) {
+            let section = b.name(&t);
+            if matches!(section, "license" | "version") && !deduplicated.contains(&section) {
+                let reason = format!("BTF describes a section {section} that the object lacks");
+                return Err(malformed(name, reason));
+            }
         }
     }
     let Some(ext) = ext else { return Ok(btf) };
