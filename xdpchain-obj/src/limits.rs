@@ -310,7 +310,7 @@ fn btf(
     // none, and compares `license` and `version` across its inputs through
     // the ELF header such a section lacks (found by the scale campaign: a
     // SEGV in sec_content_is_same).
-    for b in &btf {
+    if let Some(b) = &btf {
         for t in b.types().filter(|t| t.kind == Kind::Datasec) {
             let section = b.name(&t);
             if matches!(section, "license" | "version") && !deduplicated.contains(&section) {
