@@ -32,6 +32,12 @@ fn errno(r: Result<Component, Error>) -> i32 {
     r.expect_err("refused").errno()
 }
 
+/// Why the object `bytes` is refused.
+fn refusal(bytes: Vec<u8>) -> String {
+    let r = Component::from_bytes(bytes, "hostile.o", None);
+    r.expect_err("refused").to_string()
+}
+
 #[test]
 fn header_fields_are_checked_before_use() {
     let counter = std::fs::read(obj("counter")).unwrap();
@@ -73,11 +79,8 @@ fn relocations_outside_their_section_are_refused() {
     for offset in [code, 1 << 54] {
         let mut b = counter.clone();
         b[relocs..relocs + 8].copy_from_slice(&offset.to_le_bytes());
-        let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
-        assert!(
-            e.to_string().contains("a relocation outside its section"),
-            "{e}"
-        );
+        let e = refusal(b);
+        assert!(e.contains("a relocation outside its section"), "{e}");
     }
 }
 
@@ -99,9 +102,9 @@ fn section_symbols_of_no_section_are_refused() {
         let mut b = counter.clone();
         let at = symbols + index * 24 + 6;
         b[at..at + 2].copy_from_slice(&shndx.to_le_bytes());
-        let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
+        let e = refusal(b);
         assert!(
-            e.to_string().contains("a section symbol of no section"),
+            e.contains("a section symbol of no section"),
             "{shndx:#x}: {e}"
         );
     }
@@ -117,10 +120,9 @@ fn a_licence_that_only_btf_describes_is_refused() {
         let name = u32::from_le_bytes(h[..4].try_into().unwrap());
         h[..4].copy_from_slice(&(name + 1).to_le_bytes());
     });
-    let e = Component::from_bytes(b, "hostile.o", None).unwrap_err();
+    let e = refusal(b);
     assert!(
-        e.to_string()
-            .contains("BTF describes a section license that the object lacks"),
+        e.contains("BTF describes a section license that the object lacks"),
         "{e}"
     );
 }

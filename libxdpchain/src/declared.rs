@@ -378,7 +378,7 @@ fn component(doc: ComponentDoc, base: &Path, owner: &str) -> Result<(Component, 
 
 #[cfg(test)]
 mod tests {
-    use super::{default_owner, Selection};
+    use super::{default_owner, AttachMode, Mode, Owner, Result, Selection};
     use std::path::Path;
 
     #[test]
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(default_owner(Path::new("/")), "chains");
         let long = format!("{}.toml", "x".repeat(100));
         assert_eq!(default_owner(Path::new(&long)).len(), crate::MAX_OWNER_NAME);
-        assert!(crate::owner::Owner::named(&default_owner(Path::new("é.toml"))).is_ok());
+        assert!(Owner::named(&default_owner(Path::new("é.toml"))).is_ok());
     }
 
     #[test]
@@ -449,7 +449,7 @@ mod tests {
         }
     }
 
-    fn parse(dir: &Dir, text: &str) -> crate::error::Result<Vec<super::DeclaredChain>> {
+    fn parse(dir: &Dir, text: &str) -> Result<Vec<super::DeclaredChain>> {
         super::parse_chains(text, &dir.0.join("10-fw.toml"), Selection::default())
     }
 
@@ -479,11 +479,7 @@ owner = "probe"
         let c = &chains[0];
         assert_eq!(
             (c.interface.as_str(), c.attach, c.mode),
-            (
-                "eth0",
-                crate::attach::AttachMode::Skb,
-                Some(crate::plan::Mode::Static)
-            )
+            ("eth0", AttachMode::Skb, Some(Mode::Static))
         );
         assert!(c.device_bound);
         let first = &c.components[0];
